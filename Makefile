@@ -1,0 +1,40 @@
+# dipgw tasks. Quick start: `make demo` (the whole pipeline on local Kafka + embedded
+# PostgreSQL with a demo feed) and `make test` (the test suite against the real broker/server).
+# Everything installs itself: a virtualenv in .venv (pip cache reused), the Kafka broker jars
+# from Maven Central into ~/.cache/dipgw (once per machine).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install kafka demo up test lint check clean
+
+$(STAMP): pyproject.toml
+	@command -v java >/dev/null || { echo "java not found: apt-get install -y openjdk-17-jre-headless"; exit 1; }
+	@command -v mvn >/dev/null || { echo "mvn not found: apt-get install -y maven"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $@
+
+install: $(STAMP)
+
+kafka: $(STAMP)
+	@$(BIN)/dipgw kafka fetch >/dev/null
+
+demo: kafka
+	$(BIN)/dipgw demo
+
+up: kafka
+	$(BIN)/dipgw up
+
+lint: $(STAMP)
+	$(BIN)/ruff check gateway contracts adapters workers tests
+	$(BIN)/mypy
+
+test: kafka
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) .dipgw .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,53 @@
+"""Kafka plumbing shared by every process: the producer and topic creation.
+
+The producer is idempotent with acks=all, so a write acknowledged to a hospital is on every
+in-sync replica and a retried send cannot duplicate it.
+"""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from gateway.settings import Settings
+
+
+def new_producer(settings: Settings, bootstrap: str) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        client_id=f"{settings.kafka.client_id}-producer",
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=2,
+        request_timeout_ms=settings.kafka.request_timeout_ms,
+        compression_type=None,
+    )
+
+
+async def ensure_topics(settings: Settings, bootstrap: str, names: list[str]) -> list[str]:
+    """Create the missing topics with the configured partitions; returns those created."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id=f"{settings.kafka.client_id}-admin"
+    )
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [name for name in names if name not in existing]
+        if missing:
+            try:
+                await admin.create_topics(
+                    [
+                        NewTopic(
+                            name,
+                            num_partitions=settings.topics.partitions,
+                            replication_factor=settings.topics.replication_factor,
+                        )
+                        for name in missing
+                    ]
+                )
+            except TopicAlreadyExistsError:
+                pass  # another process created it first
+        return missing
+    finally:
+        await admin.close()

@@ -1,0 +1,53 @@
+"""The `dipgw` command: `dipgw <noun> <verb>`.
+
+Each command lives in its own module under `gateway.commands`; a module exposes
+`register(subparsers)` and sets `func(args) -> int` on the parsers it adds. Exit codes follow
+the architecture: 0 ok, 1 the command ran and found rejections/failures, 2 bad usage or
+unreadable input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# One line per command module; keep sorted.
+_COMMAND_MODULES: tuple[str, ...] = (
+    "gateway.commands.demo",
+    "gateway.commands.kafka",
+    "gateway.commands.db",
+    "gateway.commands.up",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dipgw",
+        description="Provincial DIP data-exchange gateway (按病种分值付费).",
+    )
+    parser.add_argument(
+        "--config", metavar="FILE", help="TOML settings file (default: $DIPGW_CONFIG or none)"
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

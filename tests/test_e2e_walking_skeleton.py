@@ -1,0 +1,152 @@
+"""A settlement list from HTTP push through real Kafka into a real PostgreSQL row."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import uuid
+from typing import Any
+
+import aiohttp
+import msgspec
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from gateway.messages import ACCEPTED_DECODER
+from gateway.runtime import Stack
+
+pytestmark = pytest.mark.integration
+
+
+def _document(setl_id: str, **setlinfo: Any) -> dict[str, Any]:
+    return {
+        "infno": "4101A",
+        "msgid": f"H44010000001{uuid.uuid4().int % 10**18:018d}",
+        "fixmedins_code": "H44010000001",
+        "mdtrtarea_admvs": "440100",
+        "insuplc_admdvs": "440300",
+        "input": {
+            "setlinfo": {"setl_id": setl_id, "mdtrt_id": "M" + setl_id, "psn_name": "张三",
+                         **setlinfo},
+            "diseinfo": [{"diag_type": "1", "diag_code": "K35.800x002",
+                          "diag_name": "急性阑尾炎", "maindiag_flag": "1"}],
+        },
+    }
+
+
+async def _post(stack: Stack, doc: Any) -> tuple[int, dict[str, Any]]:
+    async with aiohttp.ClientSession() as http, http.post(
+        f"{stack.url}/v1/settlements", json=doc
+    ) as resp:
+        return resp.status, await resp.json()
+
+
+async def _wait_stored(stack: Stack, receipt_id: str, timeout: float = 20) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as http:
+        for _ in range(int(timeout / 0.1)):
+            async with http.get(f"{stack.url}/v1/receipts/{receipt_id}") as resp:
+                body = await resp.json()
+            if body.get("status") == "stored":
+                return dict(body)
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"receipt {receipt_id} not stored within {timeout}s: {body}")
+
+
+async def test_push_reaches_kafka_and_the_case_store(stack: Stack) -> None:
+    setl_id = f"E2E{uuid.uuid4().hex[:10]}"
+    status, body = await _post(stack, _document(setl_id))
+    assert status == 202, body
+    assert body["case_key"] == f"H44010000001:{setl_id}"
+    assert body["revision"] == 1 and body["duplicate"] is False
+
+    receipt = await _wait_stored(stack, body["receipt_id"])
+    assert receipt["kafka_topic"] == stack.settings.topics.accepted
+
+    row = await stack.pool.fetchrow(
+        "SELECT revision, receipt_id, mdtrtarea_admvs, insuplc_admdvs, record"
+        " FROM cases WHERE fixmedins_code = $1 AND setl_id = $2",
+        "H44010000001", setl_id,
+    )
+    assert row is not None
+    assert (row["revision"], str(row["receipt_id"])) == (1, body["receipt_id"])
+    assert (row["mdtrtarea_admvs"], row["insuplc_admdvs"]) == ("440100", "440300")
+    assert msgspec.json.decode(row["record"])["input"]["setlinfo"]["setl_id"] == setl_id
+
+    # The record really is in the broker, keyed by the case key, at the receipt's offset.
+    consumer = AIOKafkaConsumer(bootstrap_servers=stack.bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tp = TopicPartition(receipt["kafka_topic"], receipt["kafka_partition"])
+        consumer.assign([tp])
+        consumer.seek(tp, receipt["kafka_offset"])
+        record = await asyncio.wait_for(consumer.getone(), 10)
+    finally:
+        await consumer.stop()
+    assert record.key == f"H44010000001:{setl_id}".encode()
+    message = ACCEPTED_DECODER.decode(record.value)
+    assert (message.receipt_id, message.revision) == (body["receipt_id"], 1)
+
+
+async def test_identical_resend_returns_the_original_receipt(stack: Stack) -> None:
+    setl_id = f"DUP{uuid.uuid4().hex[:10]}"
+    first = _document(setl_id)
+    status1, body1 = await _post(stack, first)
+    resend = copy.deepcopy(first)
+    resend["msgid"] = "H44010000001" + "9" * 18  # a new message id, same settlement list
+    status2, body2 = await _post(stack, resend)
+    assert (status1, status2) == (202, 202)
+    assert body2["receipt_id"] == body1["receipt_id"]
+    assert body2["duplicate"] is True and body2["revision"] == 1
+    count = await stack.pool.fetchval(
+        "SELECT count(*) FROM receipts WHERE setl_id = $1", setl_id)
+    assert count == 1
+
+
+async def test_changed_content_becomes_the_next_revision_and_wins(stack: Stack) -> None:
+    setl_id = f"REV{uuid.uuid4().hex[:10]}"
+    _, first = await _post(stack, _document(setl_id, medcasno="A1"))
+    _, second = await _post(stack, _document(setl_id, medcasno="A2"))
+    assert (first["revision"], second["revision"]) == (1, 2)
+    assert first["receipt_id"] != second["receipt_id"]
+    await _wait_stored(stack, second["receipt_id"])
+    row = await stack.pool.fetchrow(
+        "SELECT revision, record FROM cases WHERE setl_id = $1", setl_id)
+    assert row["revision"] == 2
+    assert msgspec.json.decode(row["record"])["input"]["setlinfo"]["medcasno"] == "A2"
+
+
+async def test_concurrent_identical_pushes_resolve_to_one_receipt(stack: Stack) -> None:
+    doc = _document(f"CON{uuid.uuid4().hex[:10]}")
+    results = await asyncio.gather(*(_post(stack, doc) for _ in range(8)))
+    assert {status for status, _ in results} == {202}
+    assert len({body["receipt_id"] for _, body in results}) == 1
+    assert sum(not body["duplicate"] for _, body in results) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "rule", "field"),
+    [
+        (b"{not json", "FMT001", "$"),
+        (b"[1, 2]", "FMT002", "$"),
+        (b'{"fixmedins_code": "H44010000001", "mdtrtarea_admvs": "440100"}', "REQ001",
+         "input.setlinfo.setl_id"),
+    ],
+)
+async def test_bad_uploads_get_422_naming_rule_and_field(
+    stack: Stack, body: bytes, rule: str, field: str
+) -> None:
+    async with aiohttp.ClientSession() as http, http.post(
+        f"{stack.url}/v1/settlements", data=body, headers={"Content-Type": "application/json"}
+    ) as resp:
+        assert resp.status == 422
+        errors = (await resp.json())["errors"]
+    assert {(e["rule"], e["field"]) for e in errors} >= {(rule, field)}
+    assert all(e["message"] and e["message_en"] and e["severity"] == "reject" for e in errors)
+
+
+async def test_unknown_receipt_is_404(stack: Stack) -> None:
+    async with aiohttp.ClientSession() as http:
+        for rid in (str(uuid.uuid4()), "not-a-uuid"):
+            async with http.get(f"{stack.url}/v1/receipts/{rid}") as resp:
+                assert resp.status == 404
+                assert (await resp.json())["errors"][0]["rule"] == "RCP404"

@@ -1,0 +1,72 @@
+"""Sink worker: accepted settlement lists → the `cases` table, latest revision wins.
+
+The upsert ignores a revision older than the stored one, so replays and out-of-order
+redeliveries never move a case backwards.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import msgspec
+from aiokafka import ConsumerRecord
+
+from gateway.messages import ACCEPTED_DECODER, AcceptedSettlement
+from gateway.logs import get_logger
+
+log = get_logger("dipgw.sink")
+
+_UPSERT = """
+INSERT INTO cases (fixmedins_code, setl_id, revision, receipt_id, mdtrtarea_admvs,
+                   insuplc_admdvs, record, received_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)
+ON CONFLICT (fixmedins_code, setl_id) DO UPDATE
+SET revision = EXCLUDED.revision, receipt_id = EXCLUDED.receipt_id,
+    mdtrtarea_admvs = EXCLUDED.mdtrtarea_admvs, insuplc_admdvs = EXCLUDED.insuplc_admdvs,
+    record = EXCLUDED.record, received_at = EXCLUDED.received_at, stored_at = now()
+WHERE cases.revision <= EXCLUDED.revision
+"""
+
+
+def _rows(records: list[ConsumerRecord[bytes, bytes]]) -> tuple[list[tuple[object, ...]], list[uuid.UUID]]:
+    rows, receipts = [], []
+    for record in records:
+        try:
+            msg: AcceptedSettlement = ACCEPTED_DECODER.decode(record.value or b"")
+        except msgspec.DecodeError as exc:
+            # Only the gateway writes this topic; a bad message is a bug to see, not to block on.
+            log.error("sink.undecodable", offset=record.offset, partition=record.partition, error=str(exc))
+            continue
+        receipt = uuid.UUID(msg.receipt_id)
+        rows.append(
+            (
+                msg.fixmedins_code,
+                msg.setl_id,
+                msg.revision,
+                receipt,
+                msg.mdtrtarea_admvs,
+                msg.insuplc_admdvs,
+                bytes(msg.document).decode("utf-8"),
+                msg.received_at,
+            )
+        )
+        receipts.append(receipt)
+    return rows, receipts
+
+
+class Sink:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def handle(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        rows, receipts = _rows(records)
+        if not rows:
+            return
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.executemany(_UPSERT, rows)
+            await conn.execute(
+                """UPDATE receipts SET status = 'stored', stored_at = COALESCE(stored_at, now())
+                   WHERE receipt_id = ANY($1::uuid[]) AND status <> 'stored'""",
+                receipts,
+            )
