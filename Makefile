@@ -11,10 +11,8 @@ STAMP  := $(VENV)/.installed
 .PHONY: install kafka demo up test lint check clean
 
 $(STAMP): pyproject.toml
-	@command -v java >/dev/null || { echo "java not found: apt-get install -y openjdk-17-jre-headless"; exit 1; }
-	@command -v mvn >/dev/null || { echo "mvn not found: apt-get install -y maven"; exit 1; }
+	@PYTHON=$(PYTHON) deploy/bootstrap.sh
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
 	@touch $@
 

@@ -14,7 +14,14 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway.ingest import Ingestor, Problem, UploadRejected, Unavailable, parse_upload, receipt_status
+from gateway.ingest import (
+    Ingestor,
+    Problem,
+    Unavailable,
+    UploadRejected,
+    parse_upload,
+    receipt_status,
+)
 from gateway.logs import get_logger
 from gateway.metrics import HTTP_REQUESTS, PRODUCE_SECONDS, RECORDS, REGISTRY
 
@@ -33,14 +40,22 @@ def _json(status: int, payload: object, headers: dict[str, str] | None = None) -
     )
 
 
-def error_response(status: int, problems: list[Problem], headers: dict[str, str] | None = None) -> web.Response:
+def error_response(
+    status: int, problems: list[Problem], headers: dict[str, str] | None = None
+) -> web.Response:
     return _json(status, {"errors": problems}, headers)
 
 
 def _http_problem(rule: str, message: str, message_en: str) -> list[Problem]:
     return [
-        Problem(rule=rule, field="$", dimension="规范性", severity="reject",
-                message=message, message_en=message_en)
+        Problem(
+            rule=rule,
+            field="$",
+            dimension="规范性",
+            severity="reject",
+            message=message,
+            message_en=message_en,
+        )
     ]
 
 
@@ -51,7 +66,11 @@ async def _context(
     request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
-    route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+    route = (
+        request.match_info.route.resource.canonical
+        if request.match_info.route.resource
+        else "unmatched"
+    )
     started = time.perf_counter()
     try:
         response = await handler(request)
@@ -62,8 +81,13 @@ async def _context(
         response = error_response(500, _http_problem("SYS500", "服务内部错误", "internal error"))
     HTTP_REQUESTS.labels(route, str(response.status)).inc()
     response.headers["X-Request-Id"] = request_id
-    log.info("http.request", method=request.method, route=route, status=response.status,
-             ms=round((time.perf_counter() - started) * 1000, 2))
+    log.info(
+        "http.request",
+        method=request.method,
+        route=route,
+        status=response.status,
+        ms=round((time.perf_counter() - started) * 1000, 2),
+    )
     if isinstance(response, web.HTTPException):
         raise response
     return response
@@ -72,8 +96,12 @@ async def _context(
 async def post_settlement(request: web.Request) -> web.StreamResponse:
     received_at = datetime.now(CST)
     if request.content_type not in ("application/json", ""):
-        return error_response(415, _http_problem(
-            "HTTP415", f"不支持的内容类型 {request.content_type}", "use application/json"))
+        return error_response(
+            415,
+            _http_problem(
+                "HTTP415", f"不支持的内容类型 {request.content_type}", "use application/json"
+            ),
+        )
     body = await request.read()
     try:
         upload = parse_upload(body)
@@ -87,18 +115,22 @@ async def post_settlement(request: web.Request) -> web.StreamResponse:
     except (Unavailable, OSError, asyncpg.PostgresConnectionError) as exc:
         log.warning("ingest.unavailable", error=str(exc))
         return error_response(
-            503, _http_problem("SYS503", "暂时无法受理，请稍后重试", "temporarily unavailable; retry"),
+            503,
+            _http_problem("SYS503", "暂时无法受理，请稍后重试", "temporarily unavailable; retry"),
             headers={"Retry-After": "5"},
         )
     PRODUCE_SECONDS.observe(time.perf_counter() - started)
     RECORDS.labels("duplicate" if receipt.duplicate else "accepted").inc()
-    return _json(202, {
-        "receipt_id": str(receipt.receipt_id),
-        "case_key": upload.case_key,
-        "revision": receipt.revision,
-        "status": receipt.status,
-        "duplicate": receipt.duplicate,
-    })
+    return _json(
+        202,
+        {
+            "receipt_id": str(receipt.receipt_id),
+            "case_key": upload.case_key,
+            "revision": receipt.revision,
+            "status": receipt.status,
+            "duplicate": receipt.duplicate,
+        },
+    )
 
 
 async def get_receipt(request: web.Request) -> web.StreamResponse:
@@ -118,7 +150,9 @@ async def healthz(request: web.Request) -> web.StreamResponse:
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
-    return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return web.Response(
+        body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )
 
 
 def create_app(pool: asyncpg.Pool, ingestor: Ingestor, *, max_body_bytes: int) -> web.Application:

@@ -25,6 +25,10 @@ def new_producer(settings: Settings, bootstrap: str) -> AIOKafkaProducer:
     )
 
 
+class KafkaTopicError(RuntimeError):
+    pass
+
+
 async def ensure_topics(settings: Settings, bootstrap: str, names: list[str]) -> list[str]:
     """Create the missing topics with the configured partitions; returns those created."""
     admin = AIOKafkaAdminClient(
@@ -35,19 +39,20 @@ async def ensure_topics(settings: Settings, bootstrap: str, names: list[str]) ->
         existing = set(await admin.list_topics())
         missing = [name for name in names if name not in existing]
         if missing:
-            try:
-                await admin.create_topics(
-                    [
-                        NewTopic(
-                            name,
-                            num_partitions=settings.topics.partitions,
-                            replication_factor=settings.topics.replication_factor,
-                        )
-                        for name in missing
-                    ]
-                )
-            except TopicAlreadyExistsError:
-                pass  # another process created it first
+            response = await admin.create_topics(
+                [
+                    NewTopic(
+                        name,
+                        num_partitions=settings.topics.partitions,
+                        replication_factor=settings.topics.replication_factor,
+                    )
+                    for name in missing
+                ]
+            )
+            for topic, code, *rest in response.topic_errors:
+                # 36 = TOPIC_ALREADY_EXISTS: another process created it first, which is fine.
+                if code not in (0, TopicAlreadyExistsError.errno):
+                    raise KafkaTopicError(f"cannot create topic {topic}: error {code} {rest}")
         return missing
     finally:
         await admin.close()

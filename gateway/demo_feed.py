@@ -111,20 +111,36 @@ class DemoFeed:
             "input": {
                 "setlinfo": setlinfo,
                 "diseinfo": [
-                    {"diag_type": "1", "diag_code": diag, "diag_name": diag_name,
-                     "maindiag_flag": "1", "adm_cond_type": "1"},
-                    {"diag_type": "1", "diag_code": "I10.x00", "diag_name": "高血压",
-                     "maindiag_flag": "0", "adm_cond_type": "1"},
+                    {
+                        "diag_type": "1",
+                        "diag_code": diag,
+                        "diag_name": diag_name,
+                        "maindiag_flag": "1",
+                        "adm_cond_type": "1",
+                    },
+                    {
+                        "diag_type": "1",
+                        "diag_code": "I10.x00",
+                        "diag_name": "高血压",
+                        "maindiag_flag": "0",
+                        "adm_cond_type": "1",
+                    },
                 ],
                 "oprninfo": [],
             },
         }
         if oprn is not None:
-            doc["input"]["oprninfo"].append({
-                "oprn_oprt_type": "1", "oprn_oprt_code": oprn, "oprn_oprt_name": oprn_name,
-                "oprn_oprt_date": f"{adm + timedelta(days=1):%Y-%m-%d}",
-                "anst_way": "01", "oper_dr_code": "D001", "oper_dr_name": "主刀医师",
-            })
+            doc["input"]["oprninfo"].append(
+                {
+                    "oprn_oprt_type": "1",
+                    "oprn_oprt_code": oprn,
+                    "oprn_oprt_name": oprn_name,
+                    "oprn_oprt_date": f"{adm + timedelta(days=1):%Y-%m-%d}",
+                    "anst_way": "01",
+                    "oper_dr_code": "D001",
+                    "oper_dr_name": "主刀医师",
+                }
+            )
         return doc
 
     def build(self, records: int) -> list[FeedItem]:

@@ -10,6 +10,7 @@ revision (the sink's upsert makes a second copy harmless).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import uuid
 from dataclasses import dataclass
@@ -100,7 +101,9 @@ def parse_upload(body: bytes) -> Upload:
         value = _lookup(doc, path)
         if not isinstance(value, str) or not value.strip():
             problems.append(
-                _problem("REQ001", path, f"【{name}】未填写", f"{path} is required (non-empty text)")
+                _problem(
+                    "REQ001", path, f"【{name}】未填写", f"{path} is required (non-empty text)"
+                )
             )
     if problems:
         raise UploadRejected(problems)
@@ -226,12 +229,10 @@ class Ingestor:
             return row, False
 
     async def _release(self, receipt_id: uuid.UUID) -> None:
-        try:
+        with contextlib.suppress(Exception):
             await self._pool.execute(
                 "DELETE FROM receipts WHERE receipt_id = $1 AND status = 'pending'", receipt_id
             )
-        except Exception:  # noqa: BLE001 - the stale-takeover path recovers it later
-            pass
 
 
 async def receipt_status(pool: asyncpg.Pool, receipt_id: uuid.UUID) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ started it even on SIGKILL: `dipgw up`, the demo and the tests never leave an or
 from __future__ import annotations
 
 import base64
+import contextlib
 import ctypes
 import json
 import os
@@ -221,7 +222,7 @@ class LocalKafka:
         )
 
     def start(self, *, owned: bool = True, timeout: float = 90.0) -> str:
-        """Start the broker (formatting first if new) and wait until it serves; returns bootstrap."""
+        """Start the broker (formatting first if new), wait until it serves; return bootstrap."""
         if self.pid() is not None:
             return self.bootstrap
         libs = fetch(self.version)
@@ -256,7 +257,7 @@ class LocalKafka:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=_die_with_parent if owned else None,  # noqa: PLW1509
+            preexec_fn=_die_with_parent if owned else None,
         )
         out.close()
         self._pid_file.write_text(str(proc.pid))
@@ -303,10 +304,8 @@ class LocalKafka:
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def _java_bin() -> str:
@@ -315,7 +314,9 @@ def _java_bin() -> str:
         return str(Path(home) / "bin" / "java")
     java = shutil.which("java")
     if java is None:
-        raise KafkaError("java not found: Kafka needs a Java 17+ runtime (apt-get install openjdk-17-jre-headless)")
+        raise KafkaError(
+            "java not found: Kafka needs Java 17+ (apt-get install openjdk-17-jre-headless)"
+        )
     return java
 
 

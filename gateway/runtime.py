@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import asyncpg
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from gateway.app import create_app
 from gateway.bus import ensure_topics, new_producer
@@ -112,8 +113,11 @@ async def running_stack(
                 asyncio.create_task(_worker(name, settings, bootstrap, pool, stop), name=name)
             )
         if gateway:
-            app = create_app(pool, Ingestor(pool, producer, settings.topics.accepted),
-                             max_body_bytes=settings.http.max_body_bytes)
+            app = create_app(
+                pool,
+                Ingestor(pool, producer, settings.topics.accepted),
+                max_body_bytes=settings.http.max_body_bytes,
+            )
             runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
             await runner.setup()
             site = web.TCPSite(runner, settings.http.host, settings.http.port, reuse_port=True)
@@ -136,16 +140,32 @@ async def running_stack(
 async def _worker(
     name: str, settings: Settings, bootstrap: str, pool: asyncpg.Pool, stop: asyncio.Event
 ) -> None:
+    """Run one worker until `stop`; a crash (broker or database away) restarts it with backoff.
+
+    Restarting is safe because offsets are committed only after a batch is written.
+    """
     if name != "sink":
         raise ValueError(f"unknown worker {name!r}")
     sink = Sink(pool)
-    await run_consumer(
-        name=name,
-        bootstrap=bootstrap,
-        group_id=f"{settings.worker.group_prefix}.{name}",
-        topics=[settings.topics.accepted],
-        handler=sink.handle,
-        stop=stop,
-        max_batch=settings.worker.max_batch,
-        on_batch=WORKER_RECORDS.labels(name).inc,
+    retrying = AsyncRetrying(
+        wait=wait_exponential(multiplier=0.5, max=30),
+        retry=retry_if_exception_type(Exception),
+        before_sleep=lambda state: log.warning(
+            "worker.restarting",
+            worker=name,
+            attempt=state.attempt_number,
+            error=repr(state.outcome.exception()) if state.outcome else None,
+        ),
     )
+    async for attempt in retrying:
+        with attempt:
+            await run_consumer(
+                name=name,
+                bootstrap=bootstrap,
+                group_id=f"{settings.worker.group_prefix}.{name}",
+                topics=[settings.topics.accepted],
+                handler=sink.handle,
+                stop=stop,
+                max_batch=settings.worker.max_batch,
+                on_batch=WORKER_RECORDS.labels(name).inc,
+            )

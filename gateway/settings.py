@@ -82,7 +82,9 @@ class SettingsError(ValueError):
 
 
 _SECTIONS: dict[str, type[msgspec.Struct]] = {
-    f.name: f.type for f in msgspec.structs.fields(Settings) if isinstance(f.type, type)
+    f.name: f.type
+    for f in msgspec.structs.fields(Settings)
+    if isinstance(f.type, type) and issubclass(f.type, msgspec.Struct)
 }
 
 

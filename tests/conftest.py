@@ -25,8 +25,11 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def settings(state_dir: Path) -> Settings:
-    base = load_settings(environ={k: v for k, v in os.environ.items() if k in (
-        "DIPGW_KAFKA_BOOTSTRAP", "DIPGW_PG_DSN")})
+    base = load_settings(
+        environ={
+            k: v for k, v in os.environ.items() if k in ("DIPGW_KAFKA_BOOTSTRAP", "DIPGW_PG_DSN")
+        }
+    )
     return msgspec.structs.replace(
         base,
         state_dir=str(state_dir),

@@ -26,18 +26,29 @@ def _document(setl_id: str, **setlinfo: Any) -> dict[str, Any]:
         "mdtrtarea_admvs": "440100",
         "insuplc_admdvs": "440300",
         "input": {
-            "setlinfo": {"setl_id": setl_id, "mdtrt_id": "M" + setl_id, "psn_name": "张三",
-                         **setlinfo},
-            "diseinfo": [{"diag_type": "1", "diag_code": "K35.800x002",
-                          "diag_name": "急性阑尾炎", "maindiag_flag": "1"}],
+            "setlinfo": {
+                "setl_id": setl_id,
+                "mdtrt_id": "M" + setl_id,
+                "psn_name": "张三",
+                **setlinfo,
+            },
+            "diseinfo": [
+                {
+                    "diag_type": "1",
+                    "diag_code": "K35.800x002",
+                    "diag_name": "急性阑尾炎",
+                    "maindiag_flag": "1",
+                }
+            ],
         },
     }
 
 
 async def _post(stack: Stack, doc: Any) -> tuple[int, dict[str, Any]]:
-    async with aiohttp.ClientSession() as http, http.post(
-        f"{stack.url}/v1/settlements", json=doc
-    ) as resp:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{stack.url}/v1/settlements", json=doc) as resp,
+    ):
         return resp.status, await resp.json()
 
 
@@ -65,7 +76,8 @@ async def test_push_reaches_kafka_and_the_case_store(stack: Stack) -> None:
     row = await stack.pool.fetchrow(
         "SELECT revision, receipt_id, mdtrtarea_admvs, insuplc_admdvs, record"
         " FROM cases WHERE fixmedins_code = $1 AND setl_id = $2",
-        "H44010000001", setl_id,
+        "H44010000001",
+        setl_id,
     )
     assert row is not None
     assert (row["revision"], str(row["receipt_id"])) == (1, body["receipt_id"])
@@ -97,8 +109,7 @@ async def test_identical_resend_returns_the_original_receipt(stack: Stack) -> No
     assert (status1, status2) == (202, 202)
     assert body2["receipt_id"] == body1["receipt_id"]
     assert body2["duplicate"] is True and body2["revision"] == 1
-    count = await stack.pool.fetchval(
-        "SELECT count(*) FROM receipts WHERE setl_id = $1", setl_id)
+    count = await stack.pool.fetchval("SELECT count(*) FROM receipts WHERE setl_id = $1", setl_id)
     assert count == 1
 
 
@@ -110,7 +121,8 @@ async def test_changed_content_becomes_the_next_revision_and_wins(stack: Stack) 
     assert first["receipt_id"] != second["receipt_id"]
     await _wait_stored(stack, second["receipt_id"])
     row = await stack.pool.fetchrow(
-        "SELECT revision, record FROM cases WHERE setl_id = $1", setl_id)
+        "SELECT revision, record FROM cases WHERE setl_id = $1", setl_id
+    )
     assert row["revision"] == 2
     assert msgspec.json.decode(row["record"])["input"]["setlinfo"]["medcasno"] == "A2"
 
@@ -128,16 +140,22 @@ async def test_concurrent_identical_pushes_resolve_to_one_receipt(stack: Stack) 
     [
         (b"{not json", "FMT001", "$"),
         (b"[1, 2]", "FMT002", "$"),
-        (b'{"fixmedins_code": "H44010000001", "mdtrtarea_admvs": "440100"}', "REQ001",
-         "input.setlinfo.setl_id"),
+        (
+            b'{"fixmedins_code": "H44010000001", "mdtrtarea_admvs": "440100"}',
+            "REQ001",
+            "input.setlinfo.setl_id",
+        ),
     ],
 )
 async def test_bad_uploads_get_422_naming_rule_and_field(
     stack: Stack, body: bytes, rule: str, field: str
 ) -> None:
-    async with aiohttp.ClientSession() as http, http.post(
-        f"{stack.url}/v1/settlements", data=body, headers={"Content-Type": "application/json"}
-    ) as resp:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{stack.url}/v1/settlements", data=body, headers={"Content-Type": "application/json"}
+        ) as resp,
+    ):
         assert resp.status == 422
         errors = (await resp.json())["errors"]
     assert {(e["rule"], e["field"]) for e in errors} >= {(rule, field)}

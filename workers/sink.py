@@ -12,8 +12,8 @@ import asyncpg
 import msgspec
 from aiokafka import ConsumerRecord
 
-from gateway.messages import ACCEPTED_DECODER, AcceptedSettlement
 from gateway.logs import get_logger
+from gateway.messages import ACCEPTED_DECODER, AcceptedSettlement
 
 log = get_logger("dipgw.sink")
 
@@ -29,14 +29,18 @@ WHERE cases.revision <= EXCLUDED.revision
 """
 
 
-def _rows(records: list[ConsumerRecord[bytes, bytes]]) -> tuple[list[tuple[object, ...]], list[uuid.UUID]]:
+def _rows(
+    records: list[ConsumerRecord[bytes, bytes]],
+) -> tuple[list[tuple[object, ...]], list[uuid.UUID]]:
     rows, receipts = [], []
     for record in records:
         try:
             msg: AcceptedSettlement = ACCEPTED_DECODER.decode(record.value or b"")
         except msgspec.DecodeError as exc:
             # Only the gateway writes this topic; a bad message is a bug to see, not to block on.
-            log.error("sink.undecodable", offset=record.offset, partition=record.partition, error=str(exc))
+            log.error(
+                "sink.undecodable", offset=record.offset, partition=record.partition, error=str(exc)
+            )
             continue
         receipt = uuid.UUID(msg.receipt_id)
         rows.append(

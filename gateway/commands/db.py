@@ -15,7 +15,9 @@ from gateway.localpg import EmbeddedPostgres
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("db", help="PostgreSQL schema migrations")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
-    verbs.add_parser("migrate", help="apply pending migrations").set_defaults(func=_run, verb="migrate")
+    verbs.add_parser("migrate", help="apply pending migrations").set_defaults(
+        func=_run, verb="migrate"
+    )
     verbs.add_parser("status", help="list migrations and whether applied").set_defaults(
         func=_run, verb="status"
     )

@@ -12,7 +12,7 @@ import argparse
 import asyncio
 import random
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -29,7 +29,9 @@ from gateway.runtime import LocalServices, Stack, running_stack
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("demo", help="run the pipeline on a generated feed and report")
-    parser.add_argument("--records", type=int, default=200, help="settlement lists to push (default 200)")
+    parser.add_argument(
+        "--records", type=int, default=200, help="settlement lists to push (default 200)"
+    )
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: time)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for storage")
     parser.set_defaults(func=_run)
@@ -67,13 +69,22 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         with console.status("stopping…"):
             services.stop()
-        console.print(f"[green]✓[/] stopped everything it started — total {time.monotonic() - started:.1f}s;"
-                      f" service log: {log_path}")
+        console.print(
+            f"[green]✓[/] stopped everything it started — total {time.monotonic() - started:.1f}s;"
+            f" service log: {log_path}"
+        )
 
 
 async def _push_all(stack: Stack, feed: list[list[bytes]], console: Console) -> dict[str, Any]:
-    outcome: dict[str, Any] = {"accepted": 0, "revised": 0, "duplicate": 0, "rejected": 0, "failed": 0,
-                               "receipts": [], "rejections": []}
+    outcome: dict[str, Any] = {
+        "accepted": 0,
+        "revised": 0,
+        "duplicate": 0,
+        "rejected": 0,
+        "failed": 0,
+        "receipts": [],
+        "rejections": [],
+    }
     limit = asyncio.Semaphore(16)
     url = f"{stack.url}/v1/settlements"
     headers = {"Content-Type": "application/json"}
@@ -86,7 +97,9 @@ async def _push_all(stack: Stack, feed: list[list[bytes]], console: Console) -> 
                     answer = await resp.json()
                 if resp.status == 202:
                     kind = "duplicate" if answer["duplicate"] else "accepted"
-                    outcome[kind if answer["revision"] == 1 or kind == "duplicate" else "revised"] += 1
+                    outcome[
+                        kind if answer["revision"] == 1 or kind == "duplicate" else "revised"
+                    ] += 1
                     outcome["receipts"].append(answer["receipt_id"])
                 elif resp.status == 422:
                     outcome["rejected"] += 1
@@ -107,7 +120,8 @@ async def _wait_stored(stack: Stack, receipts: list[str], since: datetime, timeo
     stored = 0
     while time.monotonic() < deadline:
         stored = await stack.pool.fetchval(
-            "SELECT count(*) FROM receipts WHERE receipt_id = ANY($1::uuid[]) AND status = 'stored'",
+            "SELECT count(*) FROM receipts"
+            " WHERE receipt_id = ANY($1::uuid[]) AND status = 'stored'",
             list(set(receipts)),
         )
         if stored >= wanted:
@@ -119,7 +133,7 @@ async def _wait_stored(stack: Stack, receipts: list[str], since: datetime, timeo
 async def _demo(services: LocalServices, args: argparse.Namespace, console: Console) -> int:
     seed = args.seed if args.seed is not None else int(time.time())
     feed = DemoFeed(random.Random(seed)).build(args.records)
-    since = datetime.now(timezone.utc)
+    since = datetime.now(UTC)
     async with running_stack(services.settings, services.bootstrap, services.dsn) as stack:
         console.print(f"[green]✓[/] gateway {stack.url}, sink worker running")
         t0 = time.monotonic()
@@ -130,7 +144,8 @@ async def _demo(services: LocalServices, args: argparse.Namespace, console: Cons
             stored = await _wait_stored(stack, outcome["receipts"], since, args.timeout)
         flow_s = time.monotonic() - t0
         in_kafka = await stack.pool.fetchval(
-            "SELECT count(*) FROM receipts WHERE receipt_id = ANY($1::uuid[]) AND kafka_offset IS NOT NULL",
+            "SELECT count(*) FROM receipts"
+            " WHERE receipt_id = ANY($1::uuid[]) AND kafka_offset IS NOT NULL",
             list(set(outcome["receipts"])),
         )
         rows = await stack.pool.fetch(
@@ -143,7 +158,8 @@ async def _demo(services: LocalServices, args: argparse.Namespace, console: Cons
         )
         by_city = await stack.pool.fetch(
             """SELECT c.mdtrtarea_admvs AS city, count(*) AS cases,
-                      count(*) FILTER (WHERE left(c.insuplc_admdvs, 4) <> left(c.mdtrtarea_admvs, 4)) AS cross_city
+                      count(*) FILTER (WHERE left(c.insuplc_admdvs, 4)
+                                       <> left(c.mdtrtarea_admvs, 4)) AS cross_city
                FROM cases c JOIN receipts r ON r.receipt_id = c.receipt_id
                WHERE r.received_at >= $1 GROUP BY 1 ORDER BY 1""",
             since,
@@ -162,7 +178,9 @@ async def _demo(services: LocalServices, args: argparse.Namespace, console: Cons
     stages.add_row("stored in PostgreSQL (revisions)", str(stored))
     stages.add_row("distinct cases stored", str(sum(row["cases"] for row in by_city)))
     console.print(stages)
-    console.print(f"push {push_s:.2f}s ({len(feed) / push_s:.0f} req/s); push → all stored {flow_s:.2f}s")
+    console.print(
+        f"push {push_s:.2f}s ({len(feed) / push_s:.0f} req/s); push → all stored {flow_s:.2f}s"
+    )
 
     cities = Table(title="cases by treating city (this run)")
     for col in ("mdtrtarea_admvs", "cases", "cross-city"):
@@ -176,14 +194,24 @@ async def _demo(services: LocalServices, args: argparse.Namespace, console: Cons
         sample.add_column(col, no_wrap=True)
     for row in rows:
         sample.add_row(
-            f"{row['fixmedins_code']}:{row['setl_id']}", str(row["revision"]),
-            row["mdtrtarea_admvs"], row["insuplc_admdvs"] or "",
-            str(mask_value("psn_name", row["psn_name"])), str(mask_value("certno", row["certno"])),
+            f"{row['fixmedins_code']}:{row['setl_id']}",
+            str(row["revision"]),
+            row["mdtrtarea_admvs"],
+            row["insuplc_admdvs"] or "",
+            str(mask_value("psn_name", row["psn_name"])),
+            str(mask_value("certno", row["certno"])),
         )
     console.print(sample)
     if outcome["rejections"]:
         err = outcome["rejections"][0]
-        console.print(f"example rejection: {err['rule']} {err['field']}: {err['message']} ({err['message_en']})")
+        console.print(
+            f"example rejection: {err['rule']} {err['field']}: {err['message']}"
+            f" ({err['message_en']})"
+        )
     ok = stored == len(set(outcome["receipts"])) and outcome["failed"] == 0
-    console.print("[bold green]all accepted lists stored[/]" if ok else "[bold red]some lists were not stored[/]")
+    console.print(
+        "[bold green]all accepted lists stored[/]"
+        if ok
+        else "[bold red]some lists were not stored[/]"
+    )
     return 0 if ok else 1

@@ -10,7 +10,9 @@ from gateway.localkafka import KafkaError, LocalKafka, fetch
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("kafka", help="the local Kafka broker (KRaft, from Maven Central)")
+    parser = subparsers.add_parser(
+        "kafka", help="the local Kafka broker (KRaft, from Maven Central)"
+    )
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for verb, text in (
         ("fetch", "resolve the broker jars with mvn into the per-user cache"),

@@ -21,7 +21,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser("up", help="run gateway + workers (+ local Kafka/PostgreSQL)")
     parser.add_argument("--no-gateway", action="store_true", help="run the workers only")
     parser.add_argument(
-        "--workers", default=",".join(WORKERS), help=f"comma-separated workers (default: {','.join(WORKERS)}; '' for none)"
+        "--workers",
+        default=",".join(WORKERS),
+        help=f"comma-separated workers (default: {','.join(WORKERS)}; '' for none)",
     )
     parser.set_defaults(func=_run)
 
@@ -33,11 +35,17 @@ async def _serve(services: LocalServices, args: argparse.Namespace) -> None:
         loop.add_signal_handler(sig, stop.set)
     workers = tuple(w for w in args.workers.split(",") if w)
     async with running_stack(
-        services.settings, services.bootstrap, services.dsn,
-        gateway=not args.no_gateway, workers=workers,
+        services.settings,
+        services.bootstrap,
+        services.dsn,
+        gateway=not args.no_gateway,
+        workers=workers,
     ) as stack:
-        print(f"dipgw is up: gateway {stack.url or '(off)'}, workers {list(workers)}, "
-              f"kafka {services.bootstrap}. Ctrl-C stops.", flush=True)
+        print(
+            f"dipgw is up: gateway {stack.url or '(off)'}, workers {list(workers)}, "
+            f"kafka {services.bootstrap}. Ctrl-C stops.",
+            flush=True,
+        )
         await stop.wait()
         log.info("up.stopping")
 

@@ -1,0 +1,60 @@
+"""The `dipgw` command as an operator runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.cli import main
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("demo", "up", "kafka", "db"):
+        assert command in out
+
+
+def test_no_command_is_usage_error() -> None:
+    assert main([]) == 2
+
+
+def test_bad_settings_exit_2_naming_each_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text("[http]\nport = -1\n")
+    monkeypatch.setenv("DIPGW_LOG_LEVEL", "chatty")
+    assert main(["--config", str(config), "kafka", "status"]) == 2
+    err = capsys.readouterr().err
+    assert "http.port = -1" in err and "log.level = 'chatty'" in err
+
+
+@pytest.mark.integration
+def test_demo_runs_the_whole_pipeline_and_stops_everything(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIPGW_")}
+    env.update(DIPGW_STATE_DIR=str(tmp_path / "state"), DIPGW_HTTP_PORT="0", COLUMNS="160")
+    proc = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "demo", "--records", "60", "--seed", "7"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "all accepted lists stored" in proc.stdout
+    assert "stored in PostgreSQL" in proc.stdout and "440300" in proc.stdout
+    # Nothing it started is left running.
+    kafka_pid = tmp_path / "state" / "kafka" / "kafka.pid"
+    assert not kafka_pid.exists()
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert str(tmp_path / "state") not in ps

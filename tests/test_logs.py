@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import io
+import json
+
+import structlog
+
+from gateway.logs import configure_logging, get_logger, mask_personal_data, mask_value
+
+
+def test_personal_fields_are_masked_at_any_depth() -> None:
+    event = {
+        "event": "x",
+        "psn_name": "张三丰",
+        "record": {
+            "setlinfo": {
+                "certno": "11010519491231002X",
+                "coner_tel": "13800138000",
+                "setl_id": "S1",
+            }
+        },
+        "items": [{"curr_addr": "北京市东城区某街1号"}],
+    }
+    masked = mask_personal_data(None, "info", event)
+    assert masked["psn_name"] == "张**"
+    assert masked["record"]["setlinfo"]["certno"] == "110105********002X"
+    assert "13800138000" not in json.dumps(masked, ensure_ascii=False)
+    assert "某街" not in json.dumps(masked, ensure_ascii=False)
+    assert masked["record"]["setlinfo"]["setl_id"] == "S1"  # not personal: untouched
+
+
+def test_mask_value_keeps_empty_and_short_values_safe() -> None:
+    assert mask_value("certno", None) is None
+    assert mask_value("certno", "1234") == "****"
+    assert mask_value("psn_name", "李") == "李*"
+
+
+def test_json_lines_off_a_terminal_with_context_and_masking() -> None:
+    stream = io.StringIO()
+    configure_logging("info", "auto", stream=stream)
+    structlog.contextvars.bind_contextvars(request_id="r-1", case_key="H1:S1")
+    try:
+        get_logger("t").info("ingest.accepted", psn_name="王五", revision=2)
+        get_logger("t").debug("hidden")
+    finally:
+        structlog.contextvars.clear_contextvars()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1  # debug filtered at info level
+    line = json.loads(lines[0])
+    assert line["event"] == "ingest.accepted" and line["level"] == "info"
+    assert line["request_id"] == "r-1" and line["case_key"] == "H1:S1"
+    assert line["psn_name"] == "王*" and "王五" not in lines[0]
