@@ -53,18 +53,21 @@ class KafkaError(RuntimeError):
     pass
 
 
-def cache_root() -> Path:
-    base = os.environ.get("DIPGW_CACHE_DIR") or os.environ.get("XDG_CACHE_HOME")
-    return (Path(base) if base else Path.home() / ".cache") / "dipgw"
+def cache_root(cache_dir: str = "") -> Path:
+    """The per-user cache: the `cache_dir` setting (`DIPGW_CACHE_DIR`), else XDG, else ~/.cache."""
+    if cache_dir or os.environ.get("DIPGW_CACHE_DIR"):
+        return Path(cache_dir or os.environ["DIPGW_CACHE_DIR"]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "dipgw"
 
 
-def libs_dir(version: str = DEFAULT_VERSION) -> Path:
-    return cache_root() / "kafka" / version / "libs"
+def libs_dir(version: str = DEFAULT_VERSION, cache_dir: str = "") -> Path:
+    return cache_root(cache_dir) / "kafka" / version / "libs"
 
 
-def fetch(version: str = DEFAULT_VERSION, *, quiet: bool = True) -> Path:
+def fetch(version: str = DEFAULT_VERSION, *, cache_dir: str = "", quiet: bool = True) -> Path:
     """Resolve the broker jars with mvn into the cache; a no-op when already there."""
-    target = libs_dir(version)
+    target = libs_dir(version, cache_dir)
     if (target / ".complete").exists():
         return target
     if shutil.which("mvn") is None:
@@ -113,7 +116,7 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -135,6 +138,7 @@ class LocalKafka:
     home: Path
     version: str = DEFAULT_VERSION
     heap_mb: int = 512
+    cache_dir: str = ""
 
     @property
     def bootstrap(self) -> str:
@@ -156,7 +160,7 @@ class LocalKafka:
             pid = int(self._pid_file.read_text())
         except (OSError, ValueError):
             return None
-        return pid if _pid_alive(pid) else None
+        return pid if pid_alive(pid) else None
 
     def status(self) -> dict[str, object]:
         pid = self.pid()
@@ -225,7 +229,7 @@ class LocalKafka:
         """Start the broker (formatting first if new), wait until it serves; return bootstrap."""
         if self.pid() is not None:
             return self.bootstrap
-        libs = fetch(self.version)
+        libs = fetch(self.version, cache_dir=self.cache_dir)
         if not (self.home / "data" / "meta.properties").exists():
             self._format(libs)
         ports = self._ports()
@@ -290,12 +294,12 @@ class LocalKafka:
             return False
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _pid_alive(pid):
+        while time.monotonic() < deadline and pid_alive(pid):
             _reap(pid)
             time.sleep(0.1)
-        if _pid_alive(pid):
+        if pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
-            while _pid_alive(pid):
+            while pid_alive(pid):
                 _reap(pid)
                 time.sleep(0.05)
         _reap(pid)

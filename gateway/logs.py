@@ -83,7 +83,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=False),
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
             mask_personal_data,
             structlog.processors.format_exc_info if as_json else _identity,
             renderer,

@@ -49,6 +49,7 @@ class LocalServices:
                 state / "kafka",
                 version=self.settings.kafka.local_version,
                 heap_mb=self.settings.kafka.local_heap_mb,
+                cache_dir=self.settings.cache_dir,
             )
             self.bootstrap = self.kafka.start(owned=True)
             log.info("kafka.local.started", bootstrap=self.bootstrap, version=self.kafka.version)

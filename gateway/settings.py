@@ -61,6 +61,9 @@ class WorkerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     state_dir: str = ".dipgw"
+    """Local broker and embedded database data, and their logs."""
+    cache_dir: str = ""
+    """Per-user download cache (Kafka jars); empty = $XDG_CACHE_HOME/dipgw or ~/.cache/dipgw."""
     kafka: KafkaSettings = msgspec.field(default_factory=KafkaSettings)
     topics: TopicSettings = msgspec.field(default_factory=TopicSettings)
     pg: PgSettings = msgspec.field(default_factory=PgSettings)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from gateway.cli import main
+from gateway.localkafka import pid_alive
 
 ROOT = Path(__file__).parent.parent
 
@@ -58,3 +61,32 @@ def test_demo_runs_the_whole_pipeline_and_stops_everything(tmp_path: Path) -> No
     assert not kafka_pid.exists()
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert str(tmp_path / "state") not in ps
+
+
+@pytest.mark.integration
+def test_up_serves_and_ctrl_c_stops_everything_it_started(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIPGW_")}
+    env.update(DIPGW_STATE_DIR=str(tmp_path / "state"), DIPGW_HTTP_PORT="0")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "up"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("dipgw is up: gateway http://127.0.0.1:"), line
+        url = line.split()[4].rstrip(",")
+        with urllib.request.urlopen(f"{url}/healthz", timeout=5) as resp:
+            assert resp.status == 200
+        jvm = int((tmp_path / "state" / "kafka" / "kafka.pid").read_text())
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 0
+    finally:
+        proc.kill()
+    assert not pid_alive(jvm)
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert str(tmp_path / "state") not in ps  # no broker, no postgres left behind

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.localkafka import LocalKafka, _pid_alive, fetch, libs_dir
+from gateway.localkafka import LocalKafka, fetch, libs_dir, pid_alive
 
 pytestmark = pytest.mark.integration
 
@@ -49,13 +49,13 @@ def test_owned_broker_dies_with_its_owner_and_restarts_on_the_same_ports(tmp_pat
         assert owner.stdout is not None
         bootstrap, pid = owner.stdout.readline().split()
         jvm = int(pid)
-        assert _pid_alive(jvm)
+        assert pid_alive(jvm)
         owner.send_signal(signal.SIGKILL)  # no cleanup code can run in the owner
         owner.wait(10)
         deadline = time.monotonic() + 30
-        while _pid_alive(jvm) and time.monotonic() < deadline:
+        while pid_alive(jvm) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not _pid_alive(jvm), "the JVM outlived its owner"
+        assert not pid_alive(jvm), "the JVM outlived its owner"
     finally:
         owner.kill()
 

@@ -32,10 +32,11 @@ def _run(args: argparse.Namespace) -> int:
         settings.state_path / "kafka",
         version=settings.kafka.local_version,
         heap_mb=settings.kafka.local_heap_mb,
+        cache_dir=settings.cache_dir,
     )
     try:
         if args.verb == "fetch":
-            print(fetch(settings.kafka.local_version))
+            print(fetch(settings.kafka.local_version, cache_dir=settings.cache_dir))
         elif args.verb == "up":
             print(broker.start(owned=False))
         elif args.verb == "down":
