@@ -15,9 +15,13 @@ from collections.abc import Sequence
 
 # One line per command module; keep sorted.
 _COMMAND_MODULES: tuple[str, ...] = (
-    "gateway.commands.demo",
-    "gateway.commands.kafka",
+    "gateway.commands.catalog",
     "gateway.commands.db",
+    "gateway.commands.demo",
+    "gateway.commands.group",
+    "gateway.commands.hospitals",
+    "gateway.commands.kafka",
+    "gateway.commands.score",
     "gateway.commands.up",
 )
 

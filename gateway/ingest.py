@@ -13,6 +13,7 @@ one Kafka batch, not six hundred round trips — and a single list is a batch of
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import uuid
 from dataclasses import dataclass, field
@@ -22,21 +23,11 @@ from typing import Any, Protocol
 import asyncpg
 import msgspec
 
+from gateway.errors import Problem
 from gateway.messages import ENCODER, AcceptedSettlement, case_key
 
 # A reservation left 'pending' longer than this belongs to a process that died mid-request.
 STALE_PENDING = timedelta(seconds=60)
-
-
-class Problem(msgspec.Struct, kw_only=True):
-    """The one error shape (architecture: rule, field, dimension, severity, message)."""
-
-    rule: str
-    field: str
-    dimension: str
-    severity: str
-    message: str
-    message_en: str
 
 
 class UploadRejected(Exception):
@@ -98,7 +89,9 @@ def upload_from_document(doc: Any, body: bytes | None = None) -> Upload:
         value = _lookup(doc, path)
         if not isinstance(value, str) or not value.strip():
             problems.append(
-                _problem("REQ001", path, f"【{name}】未填写", f"{path} is required (non-empty text)")
+                _problem(
+                    "REQ001", path, f"【{name}】未填写", f"{path} is required (non-empty text)"
+                )
             )
     if problems:
         raise UploadRejected(problems)
@@ -238,8 +231,11 @@ class Ingestor:
             existing = {
                 row["i"] - 1: row
                 for row in await conn.fetch(
-                    _RESERVE_EXISTING, codes, setls,
-                    [u.content_sha256 for u in uploads], STALE_PENDING,
+                    _RESERVE_EXISTING,
+                    codes,
+                    setls,
+                    [u.content_sha256 for u in uploads],
+                    STALE_PENDING,
                 )
             }
             revisions = {
@@ -256,7 +252,9 @@ class Ingestor:
                         # A dead request's reservation is taken over; a live one is waited for.
                         slot.produce, slot.wait = (True, False) if row["stale"] else (False, True)
                     else:
-                        slot.result = Receipt(row["receipt_id"], row["revision"], row["status"], True)
+                        slot.result = Receipt(
+                            row["receipt_id"], row["revision"], row["status"], True
+                        )
                     continue
                 twin = first_of.get((slot.upload.case_key, slot.upload.content_sha256))
                 if twin is not None:  # the same content twice in one batch
@@ -304,11 +302,12 @@ class Ingestor:
             try:
                 futures.append(
                     await self._producer.send(
-                        self._topic, value=ENCODER.encode(message),
+                        self._topic,
+                        value=ENCODER.encode(message),
                         key=slot.upload.case_key.encode(),
                     )
                 )
-            except Exception as exc:  # noqa: BLE001 - the failed future below reports it
+            except Exception as exc:
                 failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
                 failed.set_exception(exc)
                 futures.append(failed)
@@ -333,16 +332,16 @@ class Ingestor:
                 self._topic,
             )
             for slot in done:
-                slot.result = Receipt(slot.row["receipt_id"], slot.row["revision"], "accepted", False)
+                slot.result = Receipt(
+                    slot.row["receipt_id"], slot.row["revision"], "accepted", False
+                )
 
     async def _release(self, receipt_ids: list[uuid.UUID]) -> None:
-        try:
+        with contextlib.suppress(Exception):
             await self._pool.execute(
                 "DELETE FROM receipts WHERE receipt_id = ANY($1::uuid[]) AND status = 'pending'",
                 receipt_ids,
             )
-        except Exception:  # noqa: BLE001, S110 - the stale-takeover path recovers them later
-            pass
 
 
 async def receipt_status(pool: asyncpg.Pool, receipt_id: uuid.UUID) -> dict[str, Any] | None:

@@ -62,6 +62,11 @@ def _mask(obj: Any, depth: int = 0) -> Any:
     return obj
 
 
+def mask_mapping(obj: Any) -> Any:
+    """A copy of a decoded document with every personal field masked."""
+    return _mask(obj)
+
+
 def mask_personal_data(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:

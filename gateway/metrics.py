@@ -14,14 +14,26 @@ HTTP_REQUESTS = Counter(
 )
 RECORDS = Counter(
     "dipgw_records_total",
-    "Settlement lists by outcome at the gateway",
-    ["outcome"],
+    "Settlement lists at the gateway by outcome (accepted, duplicate, rejected) and hospital",
+    ["outcome", "fixmedins_code"],
+    registry=REGISTRY,
+)
+REJECTIONS = Counter(
+    "dipgw_rejections_total",
+    "Rejecting findings by hospital, rule and quality dimension",
+    ["fixmedins_code", "rule", "dimension"],
     registry=REGISTRY,
 )
 PRODUCE_SECONDS = Histogram(
     "dipgw_produce_seconds",
-    "Kafka produce latency (acks=all)",
+    "Reserve + Kafka produce (acks=all) + accept, per request",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+    registry=REGISTRY,
+)
+UPLOAD_LAG = Histogram(
+    "dipgw_upload_lag_seconds",
+    "Discharge → receipt at the gateway (及时性)",
+    buckets=(3600, 6 * 3600, 86400, 3 * 86400, 7 * 86400, 14 * 86400, 30 * 86400, 90 * 86400),
     registry=REGISTRY,
 )
 WORKER_RECORDS = Counter(

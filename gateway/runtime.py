@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -18,12 +19,15 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from gateway.app import create_app
 from gateway.bus import ensure_topics, new_producer
+from gateway.checks import Checker
 from gateway.db import create_pool
 from gateway.ingest import Ingestor
 from gateway.localkafka import LocalKafka
 from gateway.localpg import EmbeddedPostgres
 from gateway.logs import get_logger
 from gateway.metrics import WORKER_RECORDS
+from gateway.registry import Registry
+from gateway.sealing import Sealer, load_master_key
 from gateway.settings import Settings
 from workers._runner import run_consumer
 from workers.sink import Sink
@@ -75,6 +79,18 @@ class LocalServices:
         self.stop()
 
 
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """HTTPS when a certificate is configured; client certificates (mTLS) when a CA is."""
+    if not settings.http.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.http.tls_cert, settings.http.tls_key or None)
+    if settings.http.client_ca:
+        context.load_verify_locations(settings.http.client_ca)
+        context.verify_mode = ssl.CERT_OPTIONAL  # signatures remain an alternative
+    return context
+
+
 def all_topics(settings: Settings) -> list[str]:
     return [settings.topics.accepted, settings.topics.rejected]
 
@@ -86,6 +102,7 @@ class Stack:
     settings: Settings
     pool: asyncpg.Pool
     producer: AIOKafkaProducer
+    registry: Registry
     bootstrap: str
     url: str
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -107,24 +124,53 @@ async def running_stack(
     await producer.start()
     stop = asyncio.Event()
     runner: web.AppRunner | None = None
-    stack = Stack(settings=settings, pool=pool, producer=producer, bootstrap=bootstrap, url="")
+    registry = Registry(
+        pool,
+        Sealer(load_master_key(settings.auth.master_key, settings.state_path)),
+        cache_ttl_s=settings.auth.cache_ttl_s,
+    )
+    stack = Stack(
+        settings=settings,
+        pool=pool,
+        producer=producer,
+        registry=registry,
+        bootstrap=bootstrap,
+        url="",
+    )
     try:
         for name in workers:
             stack.tasks.append(
                 asyncio.create_task(_worker(name, settings, bootstrap, pool, stop), name=name)
             )
         if gateway:
+            stack.tasks.append(
+                asyncio.create_task(
+                    _purge_nonces(registry, settings.auth.window_s, stop), name="nonce-purge"
+                )
+            )
             app = create_app(
                 pool,
                 Ingestor(pool, producer, settings.topics.accepted),
+                registry,
+                Checker(),
+                producer=producer,
+                rejected_topic=settings.topics.rejected,
                 max_body_bytes=settings.http.max_body_bytes,
+                batch_max_records=settings.limits.batch_max_records,
+                rate_per_s=settings.limits.rate_per_s,
+                burst=settings.limits.burst,
+                window_s=settings.auth.window_s,
+                request_timeout_s=settings.http.request_timeout_s,
             )
             runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
             await runner.setup()
-            site = web.TCPSite(runner, settings.http.host, settings.http.port, reuse_port=True)
+            tls = tls_context(settings)
+            site = web.TCPSite(
+                runner, settings.http.host, settings.http.port, reuse_port=True, ssl_context=tls
+            )
             await site.start()
             host, port = runner.addresses[0][:2]
-            stack.url = f"http://{host}:{port}"
+            stack.url = f"{'https' if tls else 'http'}://{host}:{port}"
             log.info("gateway.listening", url=stack.url)
         yield stack
     finally:
@@ -136,6 +182,15 @@ async def running_stack(
                 await asyncio.wait_for(task, timeout=15)
         await producer.stop()
         await pool.close()
+
+
+async def _purge_nonces(registry: Registry, window_s: int, stop: asyncio.Event) -> None:
+    """Nonces older than twice the signing window can never be replayed: drop them."""
+    while not stop.is_set():
+        with contextlib.suppress(Exception):
+            await registry.purge_nonces(window_s)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=60)
 
 
 async def _worker(

@@ -46,7 +46,28 @@ class PgSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class HttpSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: Port = 8480
-    max_body_bytes: Positive = 4 * 1024 * 1024
+    max_body_bytes: Positive = 16 * 1024 * 1024
+    request_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=600)] = 30.0
+    tls_cert: str = ""
+    """PEM certificate chain; with tls_key, the gateway serves HTTPS."""
+    tls_key: str = ""
+    client_ca: str = ""
+    """PEM CA bundle; when set, clients may present a certificate naming their hospital (mTLS)."""
+
+
+class AuthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    master_key: str = ""
+    """base64url AES-256 key sealing hospital secrets; empty = state_dir/master.key (made once)."""
+    window_s: Annotated[int, msgspec.Meta(ge=30, le=3600)] = 300
+    cache_ttl_s: Annotated[float, msgspec.Meta(ge=0, le=300)] = 5.0
+    """How long a process trusts its copy of a hospital or token (disable takes effect after)."""
+
+
+class LimitSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    batch_max_records: Positive = 1000
+    rate_per_s: Annotated[float, msgspec.Meta(gt=0)] = 50.0
+    """Requests per second per hospital and gateway process (token bucket)."""
+    burst: Positive = 100
 
 
 class LogSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -68,6 +89,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     topics: TopicSettings = msgspec.field(default_factory=TopicSettings)
     pg: PgSettings = msgspec.field(default_factory=PgSettings)
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
+    auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
+    limits: LimitSettings = msgspec.field(default_factory=LimitSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     worker: WorkerSettings = msgspec.field(default_factory=WorkerSettings)
 

@@ -10,12 +10,16 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import msgspec
 import pytest
 
+from gateway.registry import RegistryError
 from gateway.runtime import LocalServices, Stack, running_stack
 from gateway.settings import Settings, load_settings
+from gateway.signing import signed_headers
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +52,89 @@ def services(settings: Settings) -> Iterator[LocalServices]:
 async def stack(services: LocalServices) -> AsyncIterator[Stack]:
     async with running_stack(services.settings, services.bootstrap, services.dsn) as running:
         yield running
+
+
+class Client:
+    """A hospital HIS, a city bureau or ops, talking to the running gateway over real HTTP."""
+
+    def __init__(
+        self,
+        stack: Stack,
+        *,
+        hospital: str | None = None,
+        secret: str | None = None,
+        sign_type: str = "HMAC-SHA256",
+        token: str | None = None,
+    ) -> None:
+        self.stack, self.hospital, self.secret = stack, hospital, secret
+        self.sign_type, self.token = sign_type, token
+
+    def headers(self, method: str, path: str, body: bytes) -> dict[str, str]:
+        if self.token is not None:
+            return {"Authorization": f"Bearer {self.token}"}
+        if self.hospital is None or self.secret is None:
+            return {}
+        return signed_headers(
+            self.hospital, self.secret.encode(), method, path, body, sign_type=self.sign_type
+        )
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        *,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any, dict[str, str]]:
+        data = body or b""
+        all_headers = {**self.headers(method, path, data), **(headers or {})}
+        if body is not None:
+            all_headers.setdefault("Content-Type", content_type)
+        async with (
+            aiohttp.ClientSession() as http,
+            http.request(
+                method,
+                self.stack.url + path,
+                data=data if body is not None else None,
+                headers=all_headers,
+            ) as resp,
+        ):
+            text = await resp.read()
+            try:
+                payload = msgspec.json.decode(text)
+            except msgspec.DecodeError:
+                payload = text
+            return resp.status, payload, dict(resp.headers)
+
+    async def post(self, path: str, doc: Any, **kw: Any) -> tuple[int, Any]:
+        body = doc if isinstance(doc, bytes) else msgspec.json.encode(doc)
+        status, payload, _ = await self.request("POST", path, body, **kw)
+        return status, payload
+
+    async def get(self, path: str) -> tuple[int, Any]:
+        status, payload, _ = await self.request("GET", path)
+        return status, payload
+
+
+async def register_hospital(
+    stack: Stack, code: str, admdvs: str, level: str = "3", sign_type: str = "HMAC-SHA256"
+) -> Client:
+    try:
+        secret = await stack.registry.add_hospital(
+            code, f"测试医院{code[-4:]}", admdvs, level, sign_type=sign_type
+        )
+    except RegistryError:
+        secret = await stack.registry.rotate_secret(code)
+    return Client(stack, hospital=code, secret=secret, sign_type=sign_type)
+
+
+@pytest.fixture(scope="session")
+async def hospital(stack: Stack) -> Client:
+    """H44010000001, a level-3 hospital in Guangzhou (440100)."""
+    return await register_hospital(stack, "H44010000001", "440100")
+
+
+@pytest.fixture(scope="session")
+async def ops(stack: Stack) -> Client:
+    return Client(stack, token=await stack.registry.issue_token("ops", "test-ops"))

@@ -1,4 +1,4 @@
-"""A settlement list from HTTP push through real Kafka into a real PostgreSQL row."""
+"""A settlement list from a signed HTTP push through real Kafka into a real PostgreSQL row."""
 
 from __future__ import annotations
 
@@ -7,29 +7,32 @@ import copy
 import uuid
 from typing import Any
 
-import aiohttp
 import msgspec
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from gateway.messages import ACCEPTED_DECODER
 from gateway.runtime import Stack
+from tests.conftest import Client
 
 pytestmark = pytest.mark.integration
 
 
-def _document(setl_id: str, **setlinfo: Any) -> dict[str, Any]:
+def document(
+    setl_id: str, code: str = "H44010000001", area: str = "440100", **setlinfo: Any
+) -> dict[str, Any]:
     return {
         "infno": "4101A",
-        "msgid": f"H44010000001{uuid.uuid4().int % 10**18:018d}",
-        "fixmedins_code": "H44010000001",
-        "mdtrtarea_admvs": "440100",
+        "msgid": f"{code}{uuid.uuid4().int % 10**18:018d}",
+        "fixmedins_code": code,
+        "mdtrtarea_admvs": area,
         "insuplc_admdvs": "440300",
         "input": {
             "setlinfo": {
                 "setl_id": setl_id,
                 "mdtrt_id": "M" + setl_id,
                 "psn_name": "张三",
+                "dscg_time": "2026-11-20 10:00:00",
                 **setlinfo,
             },
             "diseinfo": [
@@ -44,33 +47,24 @@ def _document(setl_id: str, **setlinfo: Any) -> dict[str, Any]:
     }
 
 
-async def _post(stack: Stack, doc: Any) -> tuple[int, dict[str, Any]]:
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(f"{stack.url}/v1/settlements", json=doc) as resp,
-    ):
-        return resp.status, await resp.json()
-
-
-async def _wait_stored(stack: Stack, receipt_id: str, timeout: float = 20) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as http:
-        for _ in range(int(timeout / 0.1)):
-            async with http.get(f"{stack.url}/v1/receipts/{receipt_id}") as resp:
-                body = await resp.json()
-            if body.get("status") == "stored":
-                return dict(body)
-            await asyncio.sleep(0.1)
+async def wait_stored(client: Client, receipt_id: str, timeout: float = 20) -> dict[str, Any]:
+    body: Any = None
+    for _ in range(int(timeout / 0.1)):
+        _, body = await client.get(f"/v1/receipts/{receipt_id}")
+        if body.get("status") == "stored":
+            return dict(body)
+        await asyncio.sleep(0.1)
     raise AssertionError(f"receipt {receipt_id} not stored within {timeout}s: {body}")
 
 
-async def test_push_reaches_kafka_and_the_case_store(stack: Stack) -> None:
+async def test_push_reaches_kafka_and_the_case_store(stack: Stack, hospital: Client) -> None:
     setl_id = f"E2E{uuid.uuid4().hex[:10]}"
-    status, body = await _post(stack, _document(setl_id))
+    status, body = await hospital.post("/v1/settlements", document(setl_id))
     assert status == 202, body
     assert body["case_key"] == f"H44010000001:{setl_id}"
-    assert body["revision"] == 1 and body["duplicate"] is False
+    assert body["revision"] == 1 and body["status"] == "accepted"
 
-    receipt = await _wait_stored(stack, body["receipt_id"])
+    receipt = await wait_stored(hospital, body["receipt_id"])
     assert receipt["kafka_topic"] == stack.settings.topics.accepted
 
     row = await stack.pool.fetchrow(
@@ -99,27 +93,31 @@ async def test_push_reaches_kafka_and_the_case_store(stack: Stack) -> None:
     assert (message.receipt_id, message.revision) == (body["receipt_id"], 1)
 
 
-async def test_identical_resend_returns_the_original_receipt(stack: Stack) -> None:
+async def test_identical_resend_returns_the_original_receipt(
+    stack: Stack, hospital: Client
+) -> None:
     setl_id = f"DUP{uuid.uuid4().hex[:10]}"
-    first = _document(setl_id)
-    status1, body1 = await _post(stack, first)
+    first = document(setl_id)
+    status1, body1 = await hospital.post("/v1/settlements", first)
     resend = copy.deepcopy(first)
     resend["msgid"] = "H44010000001" + "9" * 18  # a new message id, same settlement list
-    status2, body2 = await _post(stack, resend)
+    status2, body2 = await hospital.post("/v1/settlements", resend)
     assert (status1, status2) == (202, 202)
     assert body2["receipt_id"] == body1["receipt_id"]
-    assert body2["duplicate"] is True and body2["revision"] == 1
+    assert body2["status"] == "duplicate" and body2["revision"] == 1
     count = await stack.pool.fetchval("SELECT count(*) FROM receipts WHERE setl_id = $1", setl_id)
     assert count == 1
 
 
-async def test_changed_content_becomes_the_next_revision_and_wins(stack: Stack) -> None:
+async def test_changed_content_becomes_the_next_revision_and_wins(
+    stack: Stack, hospital: Client
+) -> None:
     setl_id = f"REV{uuid.uuid4().hex[:10]}"
-    _, first = await _post(stack, _document(setl_id, medcasno="A1"))
-    _, second = await _post(stack, _document(setl_id, medcasno="A2"))
+    _, first = await hospital.post("/v1/settlements", document(setl_id, medcasno="A1"))
+    _, second = await hospital.post("/v1/settlements", document(setl_id, medcasno="A2"))
     assert (first["revision"], second["revision"]) == (1, 2)
     assert first["receipt_id"] != second["receipt_id"]
-    await _wait_stored(stack, second["receipt_id"])
+    await wait_stored(hospital, second["receipt_id"])
     row = await stack.pool.fetchrow(
         "SELECT revision, record FROM cases WHERE setl_id = $1", setl_id
     )
@@ -127,12 +125,12 @@ async def test_changed_content_becomes_the_next_revision_and_wins(stack: Stack) 
     assert msgspec.json.decode(row["record"])["input"]["setlinfo"]["medcasno"] == "A2"
 
 
-async def test_concurrent_identical_pushes_resolve_to_one_receipt(stack: Stack) -> None:
-    doc = _document(f"CON{uuid.uuid4().hex[:10]}")
-    results = await asyncio.gather(*(_post(stack, doc) for _ in range(8)))
+async def test_concurrent_identical_pushes_resolve_to_one_receipt(hospital: Client) -> None:
+    doc = document(f"CON{uuid.uuid4().hex[:10]}")
+    results = await asyncio.gather(*(hospital.post("/v1/settlements", doc) for _ in range(8)))
     assert {status for status, _ in results} == {202}
     assert len({body["receipt_id"] for _, body in results}) == 1
-    assert sum(not body["duplicate"] for _, body in results) == 1
+    assert sum(body["status"] == "accepted" for _, body in results) == 1
 
 
 @pytest.mark.parametrize(
@@ -148,23 +146,17 @@ async def test_concurrent_identical_pushes_resolve_to_one_receipt(stack: Stack) 
     ],
 )
 async def test_bad_uploads_get_422_naming_rule_and_field(
-    stack: Stack, body: bytes, rule: str, field: str
+    hospital: Client, body: bytes, rule: str, field: str
 ) -> None:
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(
-            f"{stack.url}/v1/settlements", data=body, headers={"Content-Type": "application/json"}
-        ) as resp,
-    ):
-        assert resp.status == 422
-        errors = (await resp.json())["errors"]
+    status, answer = await hospital.post("/v1/settlements", body)
+    assert status == 422
+    errors = answer["errors"]
     assert {(e["rule"], e["field"]) for e in errors} >= {(rule, field)}
     assert all(e["message"] and e["message_en"] and e["severity"] == "reject" for e in errors)
 
 
-async def test_unknown_receipt_is_404(stack: Stack) -> None:
-    async with aiohttp.ClientSession() as http:
-        for rid in (str(uuid.uuid4()), "not-a-uuid"):
-            async with http.get(f"{stack.url}/v1/receipts/{rid}") as resp:
-                assert resp.status == 404
-                assert (await resp.json())["errors"][0]["rule"] == "RCP404"
+async def test_unknown_receipt_is_404(hospital: Client) -> None:
+    for rid in (str(uuid.uuid4()), "not-a-uuid"):
+        status, answer = await hospital.get(f"/v1/receipts/{rid}")
+        assert status == 404
+        assert answer["errors"][0]["rule"] == "NOT_FOUND"

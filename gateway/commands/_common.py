@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
+import asyncpg
+
+from gateway.db import create_pool
+from gateway.localpg import EmbeddedPostgres
 from gateway.logs import configure_logging
 from gateway.settings import Settings, SettingsError, load_settings
 
@@ -25,3 +32,29 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def fail(message: str, code: int = 2) -> int:
     print(f"dipgw: {message}", file=sys.stderr)
     return code
+
+
+T = TypeVar("T")
+
+
+def with_pool(settings: Settings, work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
+    """Run `work` on a pool of the configured database, or of the embedded one.
+
+    The embedded server is shared with a running `dipgw up` (same data directory) and is
+    stopped afterwards only if this command started it.
+    """
+
+    async def run(dsn: str) -> T:
+        pool = await create_pool(dsn, min_size=1, max_size=2)
+        try:
+            return await work(pool)
+        finally:
+            await pool.close()
+
+    if settings.pg.dsn:
+        return asyncio.run(run(settings.pg.dsn))
+    pg = EmbeddedPostgres(settings.state_path / "pgdata")
+    try:
+        return asyncio.run(run(pg.start()))
+    finally:
+        pg.stop()

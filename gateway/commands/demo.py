@@ -16,15 +16,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+import msgspec
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
 from gateway.commands._common import UsageError, fail, settings_from
-from gateway.demo_feed import DemoFeed
+from gateway.demo_feed import HOSPITALS, DemoFeed
 from gateway.localkafka import KafkaError
 from gateway.logs import configure_logging, mask_value
+from gateway.registry import RegistryError
 from gateway.runtime import LocalServices, Stack, running_stack
+from gateway.signing import signed_headers
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -75,7 +78,21 @@ def _run(args: argparse.Namespace) -> int:
         )
 
 
-async def _push_all(stack: Stack, feed: list[list[bytes]], console: Console) -> dict[str, Any]:
+async def _register_hospitals(stack: Stack) -> dict[str, bytes]:
+    """The demo's hospitals, each with a fresh signing secret (rotated if already registered)."""
+    secrets: dict[str, bytes] = {}
+    for code, name, admdvs, level in HOSPITALS:
+        try:
+            secret = await stack.registry.add_hospital(code, name, admdvs, level)
+        except RegistryError:
+            secret = await stack.registry.rotate_secret(code)
+        secrets[code] = secret.encode()
+    return secrets
+
+
+async def _push_all(
+    stack: Stack, feed: list[list[bytes]], console: Console, secrets: dict[str, bytes]
+) -> dict[str, Any]:
     outcome: dict[str, Any] = {
         "accepted": 0,
         "revised": 0,
@@ -86,17 +103,21 @@ async def _push_all(stack: Stack, feed: list[list[bytes]], console: Console) -> 
         "rejections": [],
     }
     limit = asyncio.Semaphore(16)
-    url = f"{stack.url}/v1/settlements"
-    headers = {"Content-Type": "application/json"}
+    path = "/v1/settlements"
     async with aiohttp.ClientSession() as http:
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("pushing settlement lists", total=sum(map(len, feed)))
 
             async def push(body: bytes) -> None:
-                async with limit, http.post(url, data=body, headers=headers) as resp:
+                code = msgspec.json.decode(body)["fixmedins_code"]
+                headers = {
+                    "Content-Type": "application/json",
+                    **signed_headers(code, secrets[code], "POST", path, body),
+                }
+                async with limit, http.post(stack.url + path, data=body, headers=headers) as resp:
                     answer = await resp.json()
                 if resp.status == 202:
-                    kind = "duplicate" if answer["duplicate"] else "accepted"
+                    kind = answer["status"]
                     outcome[
                         kind if answer["revision"] == 1 or kind == "duplicate" else "revised"
                     ] += 1
@@ -138,7 +159,7 @@ async def _demo(services: LocalServices, args: argparse.Namespace, console: Cons
         console.print(f"[green]✓[/] gateway {stack.url}, sink worker running")
         t0 = time.monotonic()
         waves = [[item.body for item in feed if item.wave == w] for w in (0, 1)]
-        outcome = await _push_all(stack, waves, console)
+        outcome = await _push_all(stack, waves, console, await _register_hospitals(stack))
         push_s = time.monotonic() - t0
         with console.status("waiting for the sink to store every accepted list…"):
             stored = await _wait_stored(stack, outcome["receipts"], since, args.timeout)

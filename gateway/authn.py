@@ -1,0 +1,147 @@
+"""Authentication: who is calling, decided once per request before any handler runs.
+
+Hospitals sign requests (HMAC-SHA256 or HMAC-SM3, see `gateway.signing`) or present a client
+certificate naming them (mTLS); city bureaus and ops present a bearer token. Failures answer
+401/403 with a reason code and never say whether another hospital exists.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+
+from gateway import signing
+from gateway.errors import http_error
+from gateway.logs import get_logger
+from gateway.registry import Principal, Registry
+
+log = get_logger("dipgw.auth")
+
+REGISTRY = web.AppKey("registry", Registry)
+WINDOW = web.AppKey("auth_window_s", int)
+PRINCIPAL = web.RequestKey("principal", Principal)
+
+PUBLIC = frozenset({"/healthz", "/metrics", "/openapi.json", "/docs"})
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _unauthorised(reason: str, message: str, message_en: str) -> web.Response:
+    return http_error(401, reason, message, message_en, headers={"WWW-Authenticate": "DIPGW-HMAC"})
+
+
+def _cert_common_name(request: web.Request) -> str | None:
+    ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
+    if not isinstance(ssl_object, ssl.SSLObject):
+        return None
+    cert = ssl_object.getpeercert()
+    if not cert:
+        return None
+    for rdn in cert.get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return str(value)
+    return None
+
+
+async def _hospital_by_signature(request: web.Request) -> Principal | web.Response:
+    registry = request.app[REGISTRY]
+    headers = request.headers
+    code = headers.get(signing.HOSPITAL, "")
+    given = headers.get(signing.SIGNATURE, "")
+    timestamp = headers.get(signing.TIMESTAMP, "")
+    nonce = headers.get(signing.NONCE, "")
+    window = request.app[WINDOW]
+    reason = signing.check_fresh(timestamp, nonce, now=time.time(), window_s=window)
+    if reason == "AUTH_TIMESTAMP":
+        return _unauthorised(
+            reason, f"时间戳缺失或超出 ±{window} 秒", f"timestamp missing or outside ±{window}s"
+        )
+    if reason == "AUTH_NONCE":
+        return _unauthorised(
+            reason, "随机串格式错误（16–64 位字母数字）", "nonce must be 16–64 of [A-Za-z0-9_-]"
+        )
+    hospital = await registry.hospital(code) if signing_code_ok(code) else None
+    body = await request.read()
+    if hospital is None or not signing.matches(
+        list(hospital.secrets),
+        hospital.sign_type,
+        given,
+        request.method,
+        request.path_qs,
+        timestamp,
+        nonce,
+        body,
+    ):
+        # The same answer for an unknown hospital and a wrong signature.
+        return _unauthorised("AUTH_SIGNATURE", "签名校验失败", "signature does not verify")
+    if hospital.status != "active":
+        return http_error(403, "AUTH_DISABLED", "该机构已停用", "this institution is disabled")
+    if not await registry.use_nonce(hospital.code, nonce):
+        return _unauthorised(
+            "AUTH_NONCE_REUSED", "随机串已使用（重放）", "nonce already used (replay)"
+        )
+    return Principal(role="hospital", fixmedins_code=hospital.code, admdvs=hospital.admdvs)
+
+
+def signing_code_ok(code: str) -> bool:
+    return len(code) == 12 and code[0] == "H" and code[1:].isdigit()
+
+
+async def _principal(request: web.Request) -> Principal | web.Response:
+    registry = request.app[REGISTRY]
+    if signing.SIGNATURE in request.headers:
+        return await _hospital_by_signature(request)
+    common_name = _cert_common_name(request)
+    if common_name is not None:
+        hospital = await registry.hospital_by_cert_subject(common_name)
+        if hospital is None:
+            return _unauthorised(
+                "AUTH_CERT", "客户端证书未登记", "client certificate not registered"
+            )
+        if hospital.status != "active":
+            return http_error(403, "AUTH_DISABLED", "该机构已停用", "this institution is disabled")
+        return Principal(role="hospital", fixmedins_code=hospital.code, admdvs=hospital.admdvs)
+    authorization = request.headers.get("Authorization", "")
+    if authorization.startswith("Bearer "):
+        principal = await registry.token(authorization[len("Bearer ") :].strip())
+        if principal is None:
+            return _unauthorised("AUTH_TOKEN", "令牌无效或已吊销", "token invalid or revoked")
+        return principal
+    return _unauthorised(
+        "AUTH_MISSING", "缺少身份认证信息", "no credentials: sign the request or send a token"
+    )
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path in PUBLIC or request.path.startswith("/ops/static/"):
+        return await handler(request)
+    found = await _principal(request)
+    if isinstance(found, web.Response):
+        log.info("auth.refused", reason=found.headers.get("X-Dipgw-Reason"), path=request.path)
+        return found
+    request[PRINCIPAL] = found
+    structlog.contextvars.bind_contextvars(
+        principal=found.fixmedins_code or f"{found.role}:{found.admdvs or '*'}"
+    )
+    return await handler(request)
+
+
+def principal_of(request: web.Request) -> Principal:
+    principal = request.get(PRINCIPAL)
+    assert isinstance(principal, Principal)
+    return principal
+
+
+def require_hospital(request: web.Request) -> Principal | web.Response:
+    principal = principal_of(request)
+    if principal.role != "hospital":
+        return http_error(
+            403, "FORBIDDEN_ROLE", "仅定点医疗机构可上传", "only hospitals may upload"
+        )
+    return principal

@@ -1,0 +1,118 @@
+"""`dipgw group --rules FILE… CASES… [--json]`: group case files offline with the pure DIP core.
+
+Each case is grouped under the rules of its TREATING city (several ``--rules`` may be given, one
+per city/year). Exit 0 when every case was grouped, 1 when some could not be, 2 on bad usage or
+unreadable rules/case files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from rich.console import Console
+from rich.table import Table
+
+from gateway.commands._common import fail
+from workers.dip import CaseFacts, RuleSet, RuleSetError, load_rules
+from workers.dip._offline import CaseFileError, Outcome, RulesBook, load_case_file, outcome_json
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("group", help="group case files with a city's DIP rules")
+    add_common_arguments(parser)
+    parser.set_defaults(func=_run)
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--rules",
+        metavar="FILE",
+        action="append",
+        required=True,
+        help="rules: TOML policy naming its catalog, or a rule-set JSON; repeat for more cities",
+    )
+    parser.add_argument("cases", metavar="CASES", nargs="+", help="case files (.json, .ndjson)")
+    parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
+
+
+def load_inputs(args: argparse.Namespace) -> tuple[list[RuleSet], list[CaseFacts]]:
+    """Rules and cases, or `InputError` (exit 2) naming the file at fault."""
+    rulesets: list[RuleSet] = []
+    for path in args.rules:
+        try:
+            rulesets.append(load_rules(path))
+        except (OSError, RuleSetError) as e:
+            raise InputError(f"rules {path}: {e}") from None
+    cases: list[CaseFacts] = []
+    for path in args.cases:
+        try:
+            cases.extend(load_case_file(path))
+        except CaseFileError as e:
+            raise InputError(str(e)) from None
+    return rulesets, cases
+
+
+class InputError(Exception):
+    pass
+
+
+def execute(args: argparse.Namespace, with_score: bool) -> tuple[list[RuleSet], list[Outcome]]:
+    from workers.dip._offline import run_cases
+
+    rulesets, cases = load_inputs(args)
+    return rulesets, run_cases(cases, RulesBook(rulesets), with_score)
+
+
+def emit_json(command: str, rulesets: Sequence[RuleSet], outcomes: Sequence[Outcome]) -> None:
+    doc: dict[str, Any] = {
+        "command": command,
+        "rules": [rs.version_id for rs in rulesets],
+        "cases": len(outcomes),
+        "failed": sum(o.error is not None for o in outcomes),
+        "results": [outcome_json(o) for o in outcomes],
+        "errors": [o.error for o in outcomes if o.error is not None],
+    }
+    sys.stdout.buffer.write(msgspec.json.encode(doc) + b"\n")
+    sys.stdout.flush()
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        rulesets, outcomes = execute(args, with_score=False)
+    except InputError as e:
+        return fail(str(e))
+    if args.json:
+        emit_json("group", rulesets, outcomes)
+    else:
+        table = Table(title="DIP grouping", show_lines=False)
+        for col in ("case", "status", "group", "score", "treatment", "route", "note"):
+            table.add_column(col, justify="right" if col == "score" else "left")
+        for o in outcomes:
+            g = o.grouped
+            if g is None:
+                table.add_row(o.case_key, "-", "", "", "", "", _note(o))
+                continue
+            table.add_row(
+                o.case_key,
+                g.status,
+                g.group_code,
+                f"{g.group_score:g}" if g.group_code else "",
+                g.treatment,
+                o.route_scope or "",
+                _note(o) or g.reason,
+            )
+        console().print(table)
+    return 1 if any(o.error is not None for o in outcomes) else 0
+
+
+def console() -> Console:
+    """A terminal gets rich's own width; a pipe or file gets wide rows, never truncated cells."""
+    return Console() if sys.stdout.isatty() else Console(width=200)
+
+
+def _note(o: Outcome) -> str:
+    return o.error["message_en"] if o.error else ""

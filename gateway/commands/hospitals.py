@@ -1,0 +1,137 @@
+"""`dipgw hospitals add|list|rotate-secret|disable|enable` and `dipgw tokens issue|list|revoke`.
+
+A new or rotated secret is printed once, on standard output only, and is never logged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+from rich.console import Console
+from rich.table import Table
+
+from gateway.commands._common import UsageError, fail, settings_from, with_pool
+from gateway.registry import Registry, RegistryError
+from gateway.sealing import Sealer, load_master_key
+from gateway.settings import Settings
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    hospitals = subparsers.add_parser("hospitals", help="the hospital registry")
+    verbs = hospitals.add_subparsers(dest="verb", metavar="VERB", required=True)
+    add = verbs.add_parser("add", help="register a hospital; prints its signing secret once")
+    add.add_argument("code", help="fixmedins_code, H + 11 digits")
+    add.add_argument("--name", required=True)
+    add.add_argument("--admdvs", required=True, help="the hospital's region (6 digits)")
+    add.add_argument("--level", required=True, help="hospital level code used by the DIP rules")
+    add.add_argument("--sign-type", default="HMAC-SHA256", choices=["HMAC-SHA256", "HMAC-SM3"])
+    add.add_argument("--cert-cn", help="client-certificate common name for mTLS")
+    add.set_defaults(func=_run, action=_add)
+    lst = verbs.add_parser("list", help="list registered hospitals")
+    lst.add_argument("--json", action="store_true")
+    lst.set_defaults(func=_run, action=_list)
+    rot = verbs.add_parser("rotate-secret", help="new secret; prints it once")
+    rot.add_argument("code")
+    rot.add_argument(
+        "--grace-minutes",
+        type=int,
+        default=0,
+        help="keep the old secret valid this long (default 0)",
+    )
+    rot.set_defaults(func=_run, action=_rotate)
+    for verb, status in (("disable", "disabled"), ("enable", "active")):
+        p = verbs.add_parser(verb, help=f"mark a hospital {status}")
+        p.add_argument("code")
+        p.set_defaults(func=_run, action=_status, status=status)
+
+    tokens = subparsers.add_parser("tokens", help="read-only tokens for city bureaus and ops")
+    tverbs = tokens.add_subparsers(dest="verb", metavar="VERB", required=True)
+    issue = tverbs.add_parser("issue", help="issue a token; prints it once")
+    issue.add_argument("--role", required=True, choices=["city", "ops"])
+    issue.add_argument("--admdvs", help="the city (6 digits) for --role city")
+    issue.add_argument("--label", required=True, help="who holds it (to revoke by)")
+    issue.set_defaults(func=_run, action=_issue)
+    tlist = tverbs.add_parser("list", help="list tokens (never the tokens themselves)")
+    tlist.add_argument("--json", action="store_true")
+    tlist.set_defaults(func=_run, action=_tokens)
+    revoke = tverbs.add_parser("revoke", help="revoke the tokens with a label")
+    revoke.add_argument("--label", required=True)
+    revoke.set_defaults(func=_run, action=_revoke)
+
+
+async def _add(registry: Registry, args: argparse.Namespace) -> int:
+    secret = await registry.add_hospital(
+        args.code,
+        args.name,
+        args.admdvs,
+        args.level,
+        sign_type=args.sign_type,
+        cert_subject=args.cert_cn,
+    )
+    print(f"registered {args.code}; signing secret ({args.sign_type}), shown once:\n{secret}")
+    return 0
+
+
+def _table(rows: list[dict[str, Any]], as_json: bool, title: str) -> None:
+    if as_json:
+        print(json.dumps(rows, default=str, ensure_ascii=False, indent=2))
+        return
+    table = Table(title=title)
+    for column in rows[0] if rows else ["(none)"]:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row.values()))
+    Console().print(table)
+
+
+async def _list(registry: Registry, args: argparse.Namespace) -> int:
+    _table(await registry.list_hospitals(), args.json, "hospitals")
+    return 0
+
+
+async def _rotate(registry: Registry, args: argparse.Namespace) -> int:
+    secret = await registry.rotate_secret(args.code, grace=timedelta(minutes=args.grace_minutes))
+    print(f"rotated {args.code}; new signing secret, shown once:\n{secret}")
+    return 0
+
+
+async def _status(registry: Registry, args: argparse.Namespace) -> int:
+    await registry.set_status(args.code, args.status)
+    print(f"{args.code}: {args.status}")
+    return 0
+
+
+async def _issue(registry: Registry, args: argparse.Namespace) -> int:
+    token = await registry.issue_token(args.role, args.label, args.admdvs)
+    print(f"issued {args.role} token {args.label!r}, shown once:\n{token}")
+    return 0
+
+
+async def _tokens(registry: Registry, args: argparse.Namespace) -> int:
+    _table(await registry.list_tokens(), args.json, "tokens")
+    return 0
+
+
+async def _revoke(registry: Registry, args: argparse.Namespace) -> int:
+    print(f"revoked {await registry.revoke_token(args.label)} token(s)")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        settings: Settings = settings_from(args)
+    except UsageError as exc:
+        return fail(str(exc))
+    sealer = Sealer(load_master_key(settings.auth.master_key, settings.state_path))
+
+    async def work(pool: asyncpg.Pool) -> int:
+        return int(await args.action(Registry(pool, sealer, cache_ttl_s=0), args))
+
+    try:
+        return with_pool(settings, work)
+    except RegistryError as exc:
+        return fail(str(exc), 1)

@@ -1,0 +1,236 @@
+"""Who may talk to the gateway: hospitals (signing secrets), city bureaus and ops (tokens).
+
+Everything lives in PostgreSQL, so any gateway process on any host can authenticate any
+hospital; each process keeps a short-lived copy (`auth.cache_ttl_s`) to spare the database a
+query per request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+
+from gateway.sealing import Sealer
+from gateway.signing import SIGN_TYPES
+
+HOSPITAL_CODE = re.compile(r"^H\d{11}$")
+ADMDVS = re.compile(r"^\d{6}$")
+
+
+class RegistryError(ValueError):
+    """A registry change that cannot be made, with the reason for the operator."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hospital:
+    code: str
+    name: str
+    admdvs: str
+    level: str
+    status: str
+    sign_type: str
+    secrets: tuple[bytes, ...]  # current first, then the previous one during its grace period
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller: a hospital, a city bureau (one city) or ops (all)."""
+
+    role: str  # "hospital" | "city" | "ops"
+    fixmedins_code: str | None = None
+    admdvs: str | None = None  # the hospital's or the bureau's region
+
+    def may_read_region(self, admdvs: str | None) -> bool:
+        if self.role == "ops":
+            return True
+        return admdvs is not None and self.admdvs is not None and admdvs[:4] == self.admdvs[:4]
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+class Registry:
+    def __init__(self, pool: asyncpg.Pool, sealer: Sealer, *, cache_ttl_s: float = 5.0) -> None:
+        self._pool = pool
+        self._sealer = sealer
+        self._ttl = cache_ttl_s
+        self._hospitals: dict[str, tuple[float, Hospital | None]] = {}
+        self._tokens: dict[bytes, tuple[float, Principal | None]] = {}
+
+    # -- hospitals -------------------------------------------------------------------------
+
+    async def add_hospital(
+        self,
+        code: str,
+        name: str,
+        admdvs: str,
+        level: str,
+        *,
+        sign_type: str = "HMAC-SHA256",
+        cert_subject: str | None = None,
+    ) -> str:
+        """Register a hospital; returns its signing secret, shown once and stored sealed."""
+        if not HOSPITAL_CODE.match(code):
+            raise RegistryError(f"{code!r}: a hospital code is H followed by 11 digits")
+        if not ADMDVS.match(admdvs):
+            raise RegistryError(f"{admdvs!r}: a region code (admdvs) is 6 digits")
+        if sign_type not in SIGN_TYPES:
+            raise RegistryError(f"{sign_type!r}: sign type is one of {', '.join(SIGN_TYPES)}")
+        secret = new_secret()
+        try:
+            await self._pool.execute(
+                """INSERT INTO hospitals (fixmedins_code, name, admdvs, level, sign_type,
+                                          secret_enc, cert_subject)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+                code,
+                name,
+                admdvs,
+                level,
+                sign_type,
+                self._sealer.seal(secret.encode(), code),
+                cert_subject,
+            )
+        except asyncpg.UniqueViolationError:
+            raise RegistryError(f"{code} is already registered (or its certificate is)") from None
+        return secret
+
+    async def rotate_secret(self, code: str, *, grace: timedelta = timedelta(0)) -> str:
+        """A new secret; the old one stays valid for `grace` so a HIS can switch without gap."""
+        secret = new_secret()
+        updated = await self._pool.execute(
+            """UPDATE hospitals
+               SET previous_secret_enc = CASE WHEN $3 > interval '0' THEN secret_enc END,
+                   previous_valid_until = CASE WHEN $3 > interval '0' THEN now() + $3 END,
+                   secret_enc = $2, updated_at = now()
+               WHERE fixmedins_code = $1""",
+            code,
+            self._sealer.seal(secret.encode(), code),
+            grace,
+        )
+        if updated == "UPDATE 0":
+            raise RegistryError(f"{code} is not registered")
+        self._hospitals.pop(code, None)
+        return secret
+
+    async def set_status(self, code: str, status: str) -> None:
+        updated = await self._pool.execute(
+            "UPDATE hospitals SET status = $2, updated_at = now() WHERE fixmedins_code = $1",
+            code,
+            status,
+        )
+        if updated == "UPDATE 0":
+            raise RegistryError(f"{code} is not registered")
+        self._hospitals.pop(code, None)
+
+    async def list_hospitals(self) -> list[dict[str, Any]]:
+        rows = await self._pool.fetch(
+            """SELECT fixmedins_code, name, admdvs, level, status, sign_type, cert_subject,
+                      previous_valid_until > now() AS rotating, updated_at
+               FROM hospitals ORDER BY fixmedins_code"""
+        )
+        return [dict(row) for row in rows]
+
+    async def hospital(self, code: str) -> Hospital | None:
+        cached = self._hospitals.get(code)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        row = await self._pool.fetchrow(
+            """SELECT fixmedins_code, name, admdvs, level, status, sign_type, secret_enc,
+                      CASE WHEN previous_valid_until > now() THEN previous_secret_enc END
+                          AS previous_enc
+               FROM hospitals WHERE fixmedins_code = $1""",
+            code,
+        )
+        found = None
+        if row is not None:
+            sealed = [row["secret_enc"]] + ([row["previous_enc"]] if row["previous_enc"] else [])
+            found = Hospital(
+                code=row["fixmedins_code"],
+                name=row["name"],
+                admdvs=row["admdvs"],
+                level=row["level"],
+                status=row["status"],
+                sign_type=row["sign_type"],
+                secrets=tuple(self._sealer.open(s, code) for s in sealed),
+            )
+        self._hospitals[code] = (time.monotonic() + self._ttl, found)
+        return found
+
+    async def hospital_by_cert_subject(self, subject: str) -> Hospital | None:
+        code = await self._pool.fetchval(
+            "SELECT fixmedins_code FROM hospitals WHERE cert_subject = $1", subject
+        )
+        return None if code is None else await self.hospital(code)
+
+    async def use_nonce(self, code: str, nonce: str) -> bool:
+        """True the first time a hospital uses a nonce inside the window."""
+        inserted = await self._pool.fetchval(
+            """INSERT INTO request_nonces (fixmedins_code, nonce) VALUES ($1, $2)
+               ON CONFLICT DO NOTHING RETURNING true""",
+            code,
+            nonce,
+        )
+        return bool(inserted)
+
+    async def purge_nonces(self, window_s: int) -> int:
+        deleted = await self._pool.execute(
+            "DELETE FROM request_nonces WHERE seen_at < now() - make_interval(secs => $1)",
+            float(2 * window_s),
+        )
+        return int(deleted.split()[-1])
+
+    # -- tokens ----------------------------------------------------------------------------
+
+    async def issue_token(self, role: str, label: str, admdvs: str | None = None) -> str:
+        if role not in ("city", "ops"):
+            raise RegistryError("a token's role is city or ops")
+        if role == "city" and (admdvs is None or not ADMDVS.match(admdvs)):
+            raise RegistryError("a city token needs the city's 6-digit admdvs")
+        token = f"dipgw_{role}_{secrets.token_urlsafe(32)}"
+        await self._pool.execute(
+            "INSERT INTO api_tokens (token_sha256, role, admdvs, label) VALUES ($1, $2, $3, $4)",
+            _token_hash(token),
+            role,
+            admdvs if role == "city" else None,
+            label,
+        )
+        return token
+
+    async def revoke_token(self, label: str) -> int:
+        revoked = await self._pool.execute(
+            "UPDATE api_tokens SET revoked_at = now() WHERE label = $1 AND revoked_at IS NULL",
+            label,
+        )
+        self._tokens.clear()
+        return int(revoked.split()[-1])
+
+    async def list_tokens(self) -> list[dict[str, Any]]:
+        rows = await self._pool.fetch(
+            "SELECT label, role, admdvs, created_at, revoked_at FROM api_tokens ORDER BY created_at"
+        )
+        return [dict(row) for row in rows]
+
+    async def token(self, token: str) -> Principal | None:
+        key = _token_hash(token)
+        cached = self._tokens.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        row = await self._pool.fetchrow(
+            "SELECT role, admdvs FROM api_tokens WHERE token_sha256 = $1 AND revoked_at IS NULL",
+            key,
+        )
+        found = None if row is None else Principal(role=row["role"], admdvs=row["admdvs"])
+        self._tokens[key] = (time.monotonic() + self._ttl, found)
+        return found

@@ -1,0 +1,88 @@
+"""Pure DIP core: rules, grouping, scoring, routing, catalog building (no I/O beyond files).
+
+Typical use::
+
+    rules = load_rules("workers/dip/data/440100-2026.toml")   # the TREATING city's rules
+    g = group(case, rules)
+    s = score(g, rules, case)
+    r = route(case.insured_admdvs, case.treating_admdvs, "44")
+
+See README.md in this package for the file formats and every policy knob.
+"""
+
+from ._bench import bench_group_score
+from ._catalog import BuildOptions, CatalogBuild, build_catalog, read_history, write_catalog_csv
+from ._facts import CaseFacts, decode_cases_json, decode_cases_ndjson
+from ._grouping import GroupResult, group
+from ._index import RuleSetError
+from ._loader import load_rules, make_ruleset, parse_catalog, read_table
+from ._model import (
+    Adjustments,
+    AgeBand,
+    BedDayPolicy,
+    DeviationPolicy,
+    Exclusion,
+    Group,
+    GroupingPolicy,
+    IcuBand,
+    Level,
+    Policy,
+    PrimaryPolicy,
+    RuleSet,
+    SeverityTier,
+    SpecialReviewPolicy,
+    UnmatchedPolicy,
+    decode_ruleset,
+    encode_ruleset,
+)
+from ._routing import Route, RouteTarget, city_of, route
+from ._sample import SAMPLE_RULES, make_case_facts, sample_rules
+from ._scoring import ScoreError, ScoreResult, adjustment_factor, group_and_score, score
+
+__all__ = [
+    "SAMPLE_RULES",
+    "Adjustments",
+    "AgeBand",
+    "BedDayPolicy",
+    "BuildOptions",
+    "CaseFacts",
+    "CatalogBuild",
+    "DeviationPolicy",
+    "Exclusion",
+    "Group",
+    "GroupResult",
+    "GroupingPolicy",
+    "IcuBand",
+    "Level",
+    "Policy",
+    "PrimaryPolicy",
+    "Route",
+    "RouteTarget",
+    "RuleSet",
+    "RuleSetError",
+    "ScoreError",
+    "ScoreResult",
+    "SeverityTier",
+    "SpecialReviewPolicy",
+    "UnmatchedPolicy",
+    "adjustment_factor",
+    "bench_group_score",
+    "build_catalog",
+    "city_of",
+    "decode_cases_json",
+    "decode_cases_ndjson",
+    "decode_ruleset",
+    "encode_ruleset",
+    "group",
+    "group_and_score",
+    "load_rules",
+    "make_case_facts",
+    "make_ruleset",
+    "parse_catalog",
+    "read_history",
+    "read_table",
+    "route",
+    "sample_rules",
+    "score",
+    "write_catalog_csv",
+]

@@ -1,0 +1,235 @@
+"""Loading a city's rules: a TOML policy file that names its catalog (CSV or XLSX).
+
+The catalog is read as cities publish it; `_columns` maps Chinese or English headers. A rules
+file may also be a JSON document produced by `encode_ruleset` (how the service stores it).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import tomllib
+from collections.abc import Iterable, Sequence
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, cast
+
+import msgspec
+
+from ._codes import norm_diag, norm_oprn
+from ._columns import KIND_VALUES, TREATMENT_VALUES, classify_header
+from ._index import RuleSetError, build_index
+from ._model import Exclusion, Group, Level, Policy, RuleSet, decode_ruleset
+
+_OP_SEPARATORS = ("；", ";", "、", ",", "，")
+
+
+def read_table(path: Path) -> list[list[str]]:
+    """Rows of a CSV (UTF-8 with or without BOM, else GB18030) or the first XLSX sheet."""
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        import openpyxl  # type: ignore[import-untyped]
+
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        try:
+            ws = wb.worksheets[0]
+            return [
+                ["" if v is None else _cell(v) for v in row]
+                for row in ws.iter_rows(values_only=True)
+            ]
+        finally:
+            wb.close()
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("gb18030")
+    return [row for row in csv.reader(io.StringIO(text)) if any(c.strip() for c in row)]
+
+
+def _cell(v: object) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _num(text: str, what: str, row: int) -> Decimal | None:
+    t = text.strip().replace(",", "").replace("，", "")
+    if not t:
+        return None
+    try:
+        return Decimal(t)
+    except InvalidOperation:
+        raise RuleSetError(f"catalog row {row}: {what} {text!r} is not a number") from None
+
+
+def _ops(text: str) -> list[str]:
+    t = text.strip()
+    for sep in _OP_SEPARATORS:
+        t = t.replace(sep, "+")
+    return ["|".join(norm_oprn(a) for a in s.split("|")) for s in t.split("+") if s.strip()]
+
+
+def _level_resolver(levels: Sequence[Level]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for lv in levels:
+        out[lv.code.lower()] = lv.code
+        if lv.name:
+            out[lv.name.lower()] = lv.code
+    return out
+
+
+def _header_row(rows: Sequence[Sequence[str]]) -> int:
+    """Cities often put a title and notes above the header: take the first of the first ten
+    rows that names both a group code and a diagnosis column."""
+    if not rows:
+        raise RuleSetError("catalog is empty")
+    for i, row in enumerate(rows[:10]):
+        fields = {c[0] for c in map(classify_header, row) if c is not None}
+        if {"code", "diag"} <= fields:
+            return i
+    return 0
+
+
+def parse_catalog(
+    rows: Sequence[Sequence[str]], levels: Sequence[Level]
+) -> tuple[list[Group], list[Exclusion]]:
+    """Groups and exclusions from a header row + data rows (see README.md for the columns)."""
+    start = _header_row(rows)
+    header = rows[start]
+    resolve = _level_resolver(levels)
+    cols: dict[str, int] = {}
+    level_cols: dict[int, str] = {}
+    coef_cols: dict[int, str] = {}
+    for i, h in enumerate(header):
+        c = classify_header(h)
+        if c is None:
+            continue
+        field, token = c
+        if field in ("ref_cost_level", "coef_level"):
+            code = resolve.get(token)
+            if code is None:
+                raise RuleSetError(f"catalog column {h!r}: unknown hospital level {token!r}")
+            (level_cols if field == "ref_cost_level" else coef_cols)[i] = code
+        else:
+            cols.setdefault(field, i)
+    for need in ("code", "diag"):
+        if need not in cols:
+            raise RuleSetError(f"catalog has no {need} column (header: {list(header)})")
+
+    def get(row: Sequence[str], field: str) -> str:
+        i = cols.get(field)
+        return row[i].strip() if i is not None and i < len(row) and row[i] is not None else ""
+
+    groups: list[Group] = []
+    exclusions: list[Exclusion] = []
+    for n, row in enumerate(rows[start + 1 :], start=start + 2):
+        code = get(row, "code")
+        diag = norm_diag(get(row, "diag"))
+        ops = _ops(get(row, "operations")) + _ops(get(row, "related"))
+        kind_text = get(row, "kind").lower()
+        treat_text = get(row, "treatment").lower()
+        if kind_text:
+            kind = KIND_VALUES.get(kind_text)
+            if kind is None:
+                raise RuleSetError(f"catalog row {n}: unknown group kind {kind_text!r}")
+        else:
+            kind = "comprehensive" if len(diag) <= 3 and treat_text else "core"
+        if kind == "exclusion":
+            if diag:
+                exclusions.append(Exclusion(code=diag, target="diagnosis", name=get(row, "name")))
+            for op in ops:
+                exclusions.append(Exclusion(code=op, target="operation"))
+            if not diag and not ops:
+                raise RuleSetError(f"catalog row {n}: exclusion without diagnosis or operation")
+            continue
+        if not code:
+            raise RuleSetError(f"catalog row {n}: no group code")
+        if not diag:
+            raise RuleSetError(f"catalog row {n}: group {code} has no main diagnosis")
+        treatment = None
+        if treat_text:
+            treatment = TREATMENT_VALUES.get(treat_text)
+            if treatment is None:
+                raise RuleSetError(f"catalog row {n}: unknown treatment {treat_text!r}")
+        if kind == "comprehensive" and treatment is None:
+            raise RuleSetError(f"catalog row {n}: comprehensive group {code} needs a treatment")
+        score = _num(get(row, "score"), "score", n)
+        if score is None:
+            raise RuleSetError(f"catalog row {n}: group {code} has no score")
+        ref_costs: dict[str, Decimal] = {}
+        for i, lv in level_cols.items():
+            v = _num(row[i] if i < len(row) else "", f"cost for level {lv}", n)
+            if v is not None:
+                ref_costs[lv] = v
+        coefs: dict[str, float] = {}
+        for i, lv in coef_cols.items():
+            k = _num(row[i] if i < len(row) else "", f"coefficient for level {lv}", n)
+            if k is not None:
+                coefs[lv] = float(k)
+        count = _num(get(row, "case_count"), "case count", n)
+        cv = _num(get(row, "cv"), "cv", n)
+        groups.append(
+            Group(
+                code=code,
+                kind=cast(Any, kind),
+                diag=diag,
+                score=float(score),
+                name=get(row, "name"),
+                operations=tuple(ops),
+                oprn_name=get(row, "oprn_name"),
+                treatment=cast(Any, treatment),
+                ref_cost_all=_num(get(row, "ref_cost_all"), "reference cost", n),
+                ref_costs=ref_costs,
+                level_coefficients=coefs,
+                case_count=None if count is None else int(count),
+                cv=None if cv is None else float(cv),
+            )
+        )
+    return groups, exclusions
+
+
+def make_ruleset(
+    policy: Policy, groups: Iterable[Group], exclusions: Iterable[Exclusion] = ()
+) -> RuleSet:
+    """Assemble and validate (builds the index once so inconsistencies fail at load time)."""
+    rs = RuleSet(policy=policy, groups=tuple(groups), exclusions=tuple(exclusions))
+    build_index(rs)
+    return rs
+
+
+def load_policy(data: dict[str, Any]) -> Policy:
+    try:
+        return msgspec.convert(data, Policy)
+    except msgspec.ValidationError as e:
+        raise RuleSetError(f"policy: {e}") from None
+
+
+def load_rules(path: str | Path, catalog: str | Path | None = None) -> RuleSet:
+    """A RuleSet from a TOML policy (its ``catalog`` key, relative to the TOML file, or
+    ``catalog``) or from a JSON rule-set document."""
+    p = Path(path)
+    if p.suffix.lower() == ".json":
+        try:
+            rs = decode_ruleset(p.read_bytes())
+        except msgspec.ValidationError as e:
+            raise RuleSetError(f"{p}: {e}") from None
+        build_index(rs)
+        return rs
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise RuleSetError(f"{p}: {e}") from None
+    cat_name = data.pop("catalog", None)
+    cat_path = Path(catalog) if catalog is not None else None
+    if cat_path is None:
+        if not isinstance(cat_name, str):
+            raise RuleSetError(f"{p}: no catalog file named (key 'catalog')")
+        cat_path = p.parent / cat_name
+    rows = read_table(cat_path)
+    if not data.get("catalog_version"):
+        digest = hashlib.sha256(cat_path.read_bytes()).hexdigest()[:12]
+        data["catalog_version"] = f"{cat_path.name}@{digest}"
+    policy = load_policy(data)
+    groups, exclusions = parse_catalog(rows, policy.levels)
+    return make_ruleset(policy, groups, exclusions)

@@ -1,0 +1,69 @@
+"""Where a scored case goes: the treating city always; the insured city too when it differs.
+
+A cross-city case is settled under the treating city's rules (seed 002 第三十一条); the insured
+city receives a copy marked with its role so it can reconcile. A case insured in another
+province leaves the province through the national 异地就医 channel, so it is routed to one
+``out_of_province`` destination instead of a city.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+Scope = Literal["same_city", "cross_city", "out_of_province"]
+Role = Literal["treating", "insured", "out_of_province"]
+
+DEFAULT_TOPIC = "dip.case.scored.{admdvs}.v1"
+OUT_OF_PROVINCE = "out_of_province"
+
+
+class RouteTarget(msgspec.Struct, frozen=True):
+    role: Role
+    admdvs: str
+    topic: str
+
+
+class Route(msgspec.Struct, frozen=True):
+    scope: Scope
+    targets: tuple[RouteTarget, ...]
+
+
+def _check(code: str, what: str) -> str:
+    if len(code) != 6 or not code.isdigit():
+        raise ValueError(f"{what} {code!r} is not a 6-digit region code")
+    return code
+
+
+def city_of(admdvs: str) -> str:
+    """The city (xxxx00) a region code belongs to."""
+    return _check(admdvs, "admdvs")[:4] + "00"
+
+
+def route(
+    insured_admdvs: str,
+    treating_admdvs: str,
+    province_prefix: str,
+    topic_template: str = DEFAULT_TOPIC,
+) -> Route:
+    """Roles and topics of a scored case. ``province_prefix`` is the gateway's province: its
+    first 2 digits (``"44"``) or its code (``"440000"``). Raises ValueError for malformed codes
+    or a treating region outside the province (it is not this gateway's to settle)."""
+    prov = province_prefix[:2]
+    if len(prov) != 2 or not prov.isdigit():
+        raise ValueError(f"province prefix {province_prefix!r} is not 2 digits")
+    treating = city_of(treating_admdvs)
+    if treating[:2] != prov:
+        raise ValueError(f"treating region {treating_admdvs} is outside province {prov}")
+    first = RouteTarget("treating", treating, topic_template.format(admdvs=treating))
+    insured = city_of(insured_admdvs)
+    if insured == treating:
+        return Route("same_city", (first,))
+    if insured[:2] == prov:
+        return Route(
+            "cross_city",
+            (first, RouteTarget("insured", insured, topic_template.format(admdvs=insured))),
+        )
+    out = RouteTarget("out_of_province", insured, topic_template.format(admdvs=OUT_OF_PROVINCE))
+    return Route("out_of_province", (first, out))
