@@ -30,7 +30,7 @@ from gateway.registry import Registry
 from gateway.sealing import Sealer, load_master_key
 from gateway.settings import Settings
 from workers._runner import run_consumer
-from workers.sink import Sink
+from workers.registry import DEFAULT_WORKERS, WORKERS, WorkerContext, WorkerSpec
 
 log = get_logger("dipgw.runtime")
 
@@ -115,7 +115,7 @@ async def running_stack(
     dsn: str,
     *,
     gateway: bool = True,
-    workers: tuple[str, ...] = ("sink",),
+    workers: tuple[str, ...] = DEFAULT_WORKERS,
 ) -> AsyncIterator[Stack]:
     """Gateway + workers until the block exits; then in-flight work finishes and all stops."""
     await ensure_topics(settings, bootstrap, all_topics(settings))
@@ -138,9 +138,14 @@ async def running_stack(
         url="",
     )
     try:
+        context = WorkerContext(
+            settings=settings, pool=pool, producer=producer, bootstrap=bootstrap
+        )
         for name in workers:
+            if name not in WORKERS:
+                raise ValueError(f"unknown worker {name!r}; known: {', '.join(WORKERS)}")
             stack.tasks.append(
-                asyncio.create_task(_worker(name, settings, bootstrap, pool, stop), name=name)
+                asyncio.create_task(_worker(WORKERS[name], context, stop), name=name)
             )
         if gateway:
             stack.tasks.append(
@@ -193,22 +198,19 @@ async def _purge_nonces(registry: Registry, window_s: int, stop: asyncio.Event) 
             await asyncio.wait_for(stop.wait(), timeout=60)
 
 
-async def _worker(
-    name: str, settings: Settings, bootstrap: str, pool: asyncpg.Pool, stop: asyncio.Event
-) -> None:
+async def _worker(spec: WorkerSpec, context: WorkerContext, stop: asyncio.Event) -> None:
     """Run one worker until `stop`; a crash (broker or database away) restarts it with backoff.
 
     Restarting is safe because offsets are committed only after a batch is written.
     """
-    if name != "sink":
-        raise ValueError(f"unknown worker {name!r}")
-    sink = Sink(pool)
+    settings = context.settings
+    handler = spec.make_handler(context)
     retrying = AsyncRetrying(
         wait=wait_exponential(multiplier=0.5, max=30),
         retry=retry_if_exception_type(Exception),
         before_sleep=lambda state: log.warning(
             "worker.restarting",
-            worker=name,
+            worker=spec.name,
             attempt=state.attempt_number,
             error=repr(state.outcome.exception()) if state.outcome else None,
         ),
@@ -216,12 +218,12 @@ async def _worker(
     async for attempt in retrying:
         with attempt:
             await run_consumer(
-                name=name,
-                bootstrap=bootstrap,
-                group_id=f"{settings.worker.group_prefix}.{name}",
-                topics=[settings.topics.accepted],
-                handler=sink.handle,
+                name=spec.name,
+                bootstrap=context.bootstrap,
+                group_id=f"{settings.worker.group_prefix}.{spec.name}",
+                topics=spec.topics(settings),
+                handler=handler,
                 stop=stop,
                 max_batch=settings.worker.max_batch,
-                on_batch=WORKER_RECORDS.labels(name).inc,
+                on_batch=WORKER_RECORDS.labels(spec.name).inc,
             )

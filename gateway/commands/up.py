@@ -11,10 +11,9 @@ from gateway.commands._common import UsageError, fail, settings_from
 from gateway.localkafka import KafkaError
 from gateway.logs import get_logger
 from gateway.runtime import LocalServices, running_stack
+from workers.registry import DEFAULT_WORKERS as WORKERS
 
 log = get_logger("dipgw.up")
-
-WORKERS = ("sink",)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
