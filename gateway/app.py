@@ -94,7 +94,16 @@ async def _context(request: web.Request, handler: Handler) -> web.StreamResponse
             "timed out; retry",
             headers={"Retry-After": "5"},
         )
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except Exception as exc:
+        if not _dependency_failure(exc):
+            log.exception("http.unhandled", route=route)
+            return _finish(
+                request,
+                route,
+                request_id,
+                started,
+                http_error(500, "SYS500", "服务内部错误", "internal error"),
+            )
         log.warning("http.dependency_unavailable", route=route, error=repr(exc))
         response = http_error(
             503,
@@ -103,9 +112,22 @@ async def _context(request: web.Request, handler: Handler) -> web.StreamResponse
             "temporarily unavailable; retry",
             headers={"Retry-After": "5"},
         )
-    except Exception:
-        log.exception("http.unhandled", route=route)
-        response = http_error(500, "SYS500", "服务内部错误", "internal error")
+    return _finish(request, route, request_id, started, response)
+
+
+def _dependency_failure(exc: BaseException) -> bool:
+    """PostgreSQL or Kafka away (any error raised by their clients or the network): retryable."""
+    module = type(exc).__module__
+    return isinstance(exc, OSError | ConnectionError) or module.startswith(("asyncpg", "aiokafka"))
+
+
+def _finish(
+    request: web.Request,
+    route: str,
+    request_id: str,
+    started: float,
+    response: web.StreamResponse,
+) -> web.StreamResponse:
     HTTP_REQUESTS.labels(route, str(response.status)).inc()
     response.headers["X-Request-Id"] = request_id
     log.info(

@@ -185,10 +185,13 @@ WHERE r.receipt_id = u.id
 class Ingestor:
     """Reserve → produce → accept, for a batch of uploads."""
 
-    def __init__(self, pool: asyncpg.Pool, producer: Producer, topic: str) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, producer: Producer, topic: str, *, ack_timeout_s: float = 10.0
+    ) -> None:
         self._pool = pool
         self._producer = producer
         self._topic = topic
+        self._ack_timeout_s = ack_timeout_s
 
     async def submit(self, upload: Upload, received_at: datetime) -> Receipt:
         (result,) = await self.submit_many([upload], received_at)
@@ -311,14 +314,20 @@ class Ingestor:
                 failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
                 failed.set_exception(exc)
                 futures.append(failed)
-        outcomes = await asyncio.gather(*futures, return_exceptions=True)
+        await asyncio.wait(futures, timeout=self._ack_timeout_s)
         done, failed_ids = [], []
-        for slot, outcome in zip(slots, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                slot.result = Unavailable(f"Kafka write failed: {type(outcome).__name__}")
+        for slot, future in zip(slots, futures, strict=True):
+            if not future.done():
+                # Outcome unknown: the producer may still deliver it. The reservation stays
+                # pending; a retry waits for the sink to store it, or takes it over when stale.
+                future.add_done_callback(_consume_outcome)
+                slot.result = Unavailable("Kafka did not acknowledge in time")
+            elif future.exception() is not None:
+                error = future.exception()
+                slot.result = Unavailable(f"Kafka write failed: {type(error).__name__}")
                 failed_ids.append(slot.row["receipt_id"])
             else:
-                slot.meta = outcome
+                slot.meta = future.result()
                 done.append(slot)
         if failed_ids:
             await self._release(failed_ids)
@@ -342,6 +351,12 @@ class Ingestor:
                 "DELETE FROM receipts WHERE receipt_id = ANY($1::uuid[]) AND status = 'pending'",
                 receipt_ids,
             )
+
+
+def _consume_outcome(future: asyncio.Future[Any]) -> None:
+    """Retrieve a late outcome so asyncio does not report it as never retrieved."""
+    if not future.cancelled():
+        future.exception()
 
 
 async def receipt_status(pool: asyncpg.Pool, receipt_id: uuid.UUID) -> dict[str, Any] | None:

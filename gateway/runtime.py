@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import asyncpg
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
-from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from gateway.app import create_app
 from gateway.bus import ensure_topics, new_producer
@@ -33,6 +34,7 @@ from workers._runner import run_consumer
 from workers.registry import DEFAULT_WORKERS, WORKERS, WorkerContext, WorkerSpec
 
 log = get_logger("dipgw.runtime")
+T = TypeVar("T")
 
 
 @dataclass
@@ -92,7 +94,8 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
 
 
 def all_topics(settings: Settings) -> list[str]:
-    return [settings.topics.accepted, settings.topics.rejected]
+    t = settings.topics
+    return [t.accepted, t.rejected, t.grouped, t.scored_all, t.out_of_province]
 
 
 @dataclass
@@ -118,10 +121,16 @@ async def running_stack(
     workers: tuple[str, ...] = DEFAULT_WORKERS,
 ) -> AsyncIterator[Stack]:
     """Gateway + workers until the block exits; then in-flight work finishes and all stops."""
-    await ensure_topics(settings, bootstrap, all_topics(settings))
-    pool = await create_pool(dsn, min_size=settings.pg.pool_min, max_size=settings.pg.pool_max)
+    # Kafka or PostgreSQL may come up after us (or be restarting): wait for them, with backoff.
+    await _until_ready(
+        "kafka topics", lambda: ensure_topics(settings, bootstrap, all_topics(settings))
+    )
+    pool = await _until_ready(
+        "postgres",
+        lambda: create_pool(dsn, min_size=settings.pg.pool_min, max_size=settings.pg.pool_max),
+    )
     producer = new_producer(settings, bootstrap)
-    await producer.start()
+    await _until_ready("kafka producer", producer.start)
     stop = asyncio.Event()
     runner: web.AppRunner | None = None
     registry = Registry(
@@ -155,7 +164,12 @@ async def running_stack(
             )
             app = create_app(
                 pool,
-                Ingestor(pool, producer, settings.topics.accepted),
+                Ingestor(
+                    pool,
+                    producer,
+                    settings.topics.accepted,
+                    ack_timeout_s=settings.kafka.request_timeout_ms / 1000,
+                ),
                 registry,
                 Checker(),
                 producer=producer,
@@ -187,6 +201,25 @@ async def running_stack(
                 await asyncio.wait_for(task, timeout=15)
         await producer.stop()
         await pool.close()
+
+
+async def _until_ready(what: str, attempt: Callable[[], Awaitable[T]], within_s: float = 120) -> T:
+    retrying = AsyncRetrying(
+        wait=wait_exponential(multiplier=0.2, max=5),
+        stop=stop_after_delay(within_s),
+        retry=retry_if_exception_type(Exception),
+        reraise=True,
+        before_sleep=lambda state: log.warning(
+            "dependency.waiting",
+            what=what,
+            attempt=state.attempt_number,
+            error=repr(state.outcome.exception()) if state.outcome else None,
+        ),
+    )
+    async for try_ in retrying:
+        with try_:
+            return await attempt()
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 async def _purge_nonces(registry: Registry, window_s: int, stop: asyncio.Event) -> None:

@@ -1,0 +1,160 @@
+"""The upload endpoints' contracts: batch, NDJSON, national envelope, limits, metrics, OpenAPI."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import msgspec
+import pytest
+
+from gateway.runtime import LocalServices, Stack, running_stack
+from tests.conftest import Client, register_hospital
+from tests.test_e2e_walking_skeleton import document, wait_stored
+
+pytestmark = pytest.mark.integration
+
+
+async def test_batch_gives_a_result_per_record_and_one_bad_record_sinks_nothing(
+    stack: Stack, hospital: Client
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    good = [document(f"B{run}{i}") for i in range(5)]
+    bad: dict[str, Any] = document(f"B{run}bad")
+    del bad["input"]["setlinfo"]["setl_id"]
+    records = [*good[:2], bad, *good[2:], good[0]]  # one invalid, one duplicate of records[0]
+    status, answer = await hospital.post("/v1/settlements/batch", {"records": records})
+    assert status == 200, answer
+    assert (answer["accepted"], answer["duplicate"], answer["rejected"]) == (5, 1, 0 + 1)
+    statuses = [r["status"] for r in answer["results"]]
+    assert statuses == [
+        "accepted",
+        "accepted",
+        "rejected",
+        "accepted",
+        "accepted",
+        "accepted",
+        "duplicate",
+    ]
+    assert answer["results"][2]["position"] == "records[2]"
+    assert answer["results"][2]["errors"][0]["field"] == "input.setlinfo.setl_id"
+    assert answer["results"][6]["receipt_id"] == answer["results"][0]["receipt_id"]
+    await wait_stored(hospital, answer["results"][5]["receipt_id"])
+    stored = await stack.pool.fetchval(
+        "SELECT count(*) FROM cases WHERE setl_id LIKE $1", f"B{run}%"
+    )
+    assert stored == 5
+
+
+async def test_batch_resent_after_a_failure_is_safe(hospital: Client) -> None:
+    records = [document(f"R{uuid.uuid4().hex[:8]}") for _ in range(3)]
+    first = await hospital.post("/v1/settlements/batch", {"records": records})
+    again = await hospital.post("/v1/settlements/batch", {"records": records})
+    assert [r["receipt_id"] for r in first[1]["results"]] == [
+        r["receipt_id"] for r in again[1]["results"]
+    ]
+    assert again[1]["duplicate"] == 3
+
+
+async def test_ndjson_upload_reports_lines(hospital: Client) -> None:
+    lines = [msgspec.json.encode(document(f"L{uuid.uuid4().hex[:8]}")) for _ in range(2)]
+    body = lines[0] + b"\n\n{broken\n" + lines[1] + b"\n"
+    status, answer = await hospital.post(
+        "/v1/settlements/file", body, content_type="application/x-ndjson"
+    )
+    assert status == 200
+    assert [(r["position"], r["status"]) for r in answer["results"]] == [
+        ("line 1", "accepted"),
+        ("line 3", "rejected"),
+        ("line 4", "accepted"),
+    ]
+    assert answer["results"][1]["errors"][0]["rule"] == "FMT001"
+
+
+async def test_national_envelope_answers_in_the_national_shape(hospital: Client) -> None:
+    doc = document(f"G{uuid.uuid4().hex[:8]}")
+    status, answer = await hospital.post("/fsi/api/4101A", doc)
+    assert status == 200
+    assert answer["infcode"] == 0 and answer["err_msg"] == ""
+    assert len(answer["inf_refmsgid"]) == 30 and answer["inf_refmsgid"].startswith("440100")
+    assert answer["output"]["data"]["revision"] == 1
+    del doc["input"]["setlinfo"]["setl_id"]
+    status, answer = await hospital.post("/fsi/api/4101A", doc)
+    assert status == 200 and answer["infcode"] == -1
+    assert "REQ001" in answer["err_msg"] and "setl_id" in answer["err_msg"]
+    doc["infno"] = "4101"
+    status, answer = await hospital.post("/fsi/api/4101A", doc)
+    assert answer["infcode"] == -1 and "ENV_INFNO" in answer["err_msg"]
+    status, _ = await hospital.post("/fsi/api/9999", doc)
+    assert status == 404
+
+
+async def test_content_type_and_size_limits(services: LocalServices) -> None:
+    settings = msgspec.structs.replace(
+        services.settings,
+        http=msgspec.structs.replace(services.settings.http, max_body_bytes=4096),
+        limits=msgspec.structs.replace(
+            services.settings.limits, batch_max_records=3, rate_per_s=0.5, burst=2
+        ),
+    )
+    async with running_stack(settings, services.bootstrap, services.dsn, workers=()) as small:
+        client = await register_hospital(small, "H44010000031", "440100")
+        doc = document(f"C{uuid.uuid4().hex[:8]}", code="H44010000031")
+        status, answer = await client.post(
+            "/v1/settlements", msgspec.json.encode(doc), content_type="text/plain"
+        )
+        assert (status, answer["errors"][0]["rule"]) == (415, "HTTP415")
+        status, answer = await client.post(
+            "/v1/settlements/file", b"x", content_type="application/pdf"
+        )
+        assert status == 415
+        big = dict(doc, padding="x" * 5000)
+        status, answer = await client.post("/v1/settlements", big)
+        assert (status, answer["errors"][0]["rule"]) == (413, "HTTP413")
+        status, answer = await client.post("/v1/settlements/batch", {"records": [doc] * 4})
+        assert (status, answer["errors"][0]["rule"]) == (413, "BATCH_TOO_LARGE")
+        # refusals before the body is read cost nothing; the batch took 1 of the burst of 2
+        assert (await client.post("/v1/settlements", doc))[0] == 202
+        status, answer, headers = await client.request(
+            "POST", "/v1/settlements", msgspec.json.encode(doc)
+        )
+        assert (status, answer["errors"][0]["rule"]) == (429, "RATE_LIMITED")
+        assert int(headers["Retry-After"]) >= 1
+
+
+async def test_metrics_count_records_and_rejections(hospital: Client) -> None:
+    bad = document("M1")
+    del bad["mdtrtarea_admvs"]
+    await hospital.post("/v1/settlements", bad)
+    status, _, _ = await hospital.request("GET", "/metrics")
+    assert status == 200
+    status, text, _ = await Client(hospital.stack).request("GET", "/metrics")
+    metrics = text.decode() if isinstance(text, bytes) else str(text)
+    assert 'dipgw_records_total{fixmedins_code="H44010000001",outcome="accepted"}' in metrics
+    assert (
+        'dipgw_rejections_total{dimension="完整性",fixmedins_code="H44010000001",rule="REQ001"}'
+    ) in metrics
+    assert "dipgw_produce_seconds_bucket" in metrics
+    assert "dipgw_upload_lag_seconds_count" in metrics
+
+
+async def test_openapi_document_describes_the_api_and_its_errors(stack: Stack) -> None:
+    status, spec, _ = await Client(stack).request("GET", "/openapi.json")
+    assert status == 200 and spec["openapi"] == "3.1.0"
+    for path in (
+        "/v1/settlements",
+        "/v1/settlements/batch",
+        "/fsi/api/{infno}",
+        "/v1/receipts/{receipt_id}",
+    ):
+        assert path in spec["paths"]
+    problem = spec["components"]["schemas"]["Problem"]
+    assert set(problem["required"]) == {
+        "rule",
+        "field",
+        "dimension",
+        "severity",
+        "message",
+        "message_en",
+    }
+    assert "422" in spec["paths"]["/v1/settlements"]["post"]["responses"]
