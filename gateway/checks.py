@@ -5,6 +5,7 @@ Pure (no I/O): the handlers call it and then hand the good uploads to the ingest
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -55,10 +56,59 @@ def _discharged_at(doc: dict[str, Any]) -> datetime | None:
         return None
 
 
+_ESCAPES = re.compile(rb"\\u(0000|[dD][89a-fA-F])")
+
+
+def _suspicious(body: bytes) -> bool:
+    """Only an escape can put NUL or a lone surrogate into decoded JSON text: look for one."""
+    return _ESCAPES.search(body) is not None
+
+
+def _bad_text(node: Any, path: str = "$") -> str | None:
+    """Path of the first string PostgreSQL cannot store (NUL, lone surrogate), if any."""
+    if isinstance(node, str):
+        if "\x00" in node:
+            return path
+        try:
+            node.encode("utf-8")
+        except UnicodeEncodeError:
+            return path
+        return None
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found = _bad_text(key, path) or _bad_text(value, f"{path}.{key}")
+            if found:
+                return found
+    if isinstance(node, list):
+        for index, value in enumerate(node):
+            found = _bad_text(value, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
 class Checker:
     def check_document(
-        self, doc: Any, position: str, *, infno: str | None = None, body: bytes | None = None
+        self,
+        doc: Any,
+        position: str,
+        *,
+        infno: str | None = None,
+        body: bytes | None = None,
+        suspicious: bool = False,
     ) -> Checked | Rejected:
+        if suspicious and (where := _bad_text(doc)) is not None:
+            return Rejected(
+                position,
+                [
+                    _problem(
+                        "FMT004",
+                        f"文本含有不可存储的字符（\\u0000 或孤立代理项）：{where}",
+                        f"text holds a character that cannot be stored (NUL, lone surrogate): {where}",
+                        where.removeprefix("$."),
+                    )
+                ],
+            )
         if infno is not None and isinstance(doc, dict) and doc.get("infno") not in (None, infno):
             return Rejected(
                 position,
@@ -91,7 +141,7 @@ class Checker:
             return Rejected(
                 "$", [_problem("FMT001", f"JSON 格式错误：{exc}", f"malformed JSON: {exc}")]
             )
-        return self.check_document(doc, "$", infno=infno, body=body)
+        return self.check_document(doc, "$", infno=infno, body=body, suspicious=_suspicious(body))
 
     def check_many(
         self, body: bytes, kind: str, received_at: datetime, *, max_records: int
@@ -118,7 +168,11 @@ class Checker:
                     ],
                 )
             self._check_size(len(records), max_records)
-            return [self.check_document(r, f"records[{i}]") for i, r in enumerate(records)]
+            suspicious = _suspicious(body)
+            return [
+                self.check_document(r, f"records[{i}]", suspicious=suspicious)
+                for i, r in enumerate(records)
+            ]
         if kind == "ndjson":
             lines = [(n, line) for n, line in enumerate(body.splitlines(), 1) if line.strip()]
             self._check_size(len(lines), max_records)
