@@ -104,7 +104,7 @@ class Checker:
                     _problem(
                         "FMT004",
                         f"文本含有不可存储的字符（\\u0000 或孤立代理项）：{where}",
-                        f"text holds a character that cannot be stored (NUL, lone surrogate): {where}",
+                        f"text holds an unstorable character (NUL, lone surrogate): {where}",
                         where.removeprefix("$."),
                     )
                 ],
