@@ -23,7 +23,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gateway import openapi
 from gateway.authn import REGISTRY, WINDOW, authenticate, principal_of, require_hospital
 from gateway.checks import Checked, Checker, Rejected
-from gateway.errors import ENCODER, http_error, json_response, problems_response
+from gateway.errors import (
+    ENCODER,
+    http_error,
+    is_dependency_failure,
+    json_response,
+    problems_response,
+)
 from gateway.ingest import Ingestor, Receipt, Unavailable, receipt_status
 from gateway.logs import get_logger
 from gateway.metrics import (
@@ -95,7 +101,7 @@ async def _context(request: web.Request, handler: Handler) -> web.StreamResponse
             headers={"Retry-After": "5"},
         )
     except Exception as exc:
-        if not _dependency_failure(exc):
+        if not is_dependency_failure(exc):
             log.exception("http.unhandled", route=route)
             return _finish(
                 request,
@@ -113,12 +119,6 @@ async def _context(request: web.Request, handler: Handler) -> web.StreamResponse
             headers={"Retry-After": "5"},
         )
     return _finish(request, route, request_id, started, response)
-
-
-def _dependency_failure(exc: BaseException) -> bool:
-    """PostgreSQL or Kafka away (any error raised by their clients or the network): retryable."""
-    module = type(exc).__module__
-    return isinstance(exc, OSError | ConnectionError) or module.startswith(("asyncpg", "aiokafka"))
 
 
 def _finish(

@@ -57,3 +57,14 @@ def http_error(
         message_en=message_en,
     )
     return problems_response(status, [problem], {"X-Dipgw-Reason": rule, **(headers or {})})
+
+
+def is_dependency_failure(exc: BaseException) -> bool:
+    """PostgreSQL or Kafka away (an error of their clients, or of the network): retryable.
+
+    Anything else is a bug or bad data and must not be retried or answered with 503.
+    """
+    module = type(exc).__module__
+    return isinstance(exc, OSError | ConnectionError | TimeoutError) or module.startswith(
+        ("asyncpg", "aiokafka")
+    )

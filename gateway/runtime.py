@@ -16,12 +16,19 @@ from typing import TypeVar
 import asyncpg
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential,
+)
 
 from gateway.app import create_app
 from gateway.bus import ensure_topics, new_producer
 from gateway.checks import Checker
 from gateway.db import create_pool
+from gateway.errors import is_dependency_failure
 from gateway.ingest import Ingestor
 from gateway.localkafka import LocalKafka
 from gateway.localpg import EmbeddedPostgres
@@ -207,7 +214,7 @@ async def _until_ready(what: str, attempt: Callable[[], Awaitable[T]], within_s:
     retrying = AsyncRetrying(
         wait=wait_exponential(multiplier=0.2, max=5),
         stop=stop_after_delay(within_s),
-        retry=retry_if_exception_type(Exception),
+        retry=retry_if_exception(is_dependency_failure),
         reraise=True,
         before_sleep=lambda state: log.warning(
             "dependency.waiting",

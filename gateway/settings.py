@@ -32,6 +32,13 @@ class KafkaSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class TopicSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     accepted: str = "dip.settlement.accepted.v1"
     rejected: str = "dip.settlement.rejected.v1"
+    grouped: str = "dip.case.grouped.v1"
+    scored: str = "dip.case.scored.{admdvs}.v1"
+    """Per-city scored topics (`{admdvs}` = the city code), created on first use."""
+    scored_all: str = "dip.case.scored.all.v1"
+    """Every scored case once (treating role): what the scored sink and `rescore` feed on."""
+    out_of_province: str = "dip.case.scored.out_of_province.v1"
+    """Copies of cases whose patient is insured in another province (异地就医 channel)."""
     partitions: Positive = 6
     replication_factor: Positive = 1
 
@@ -78,6 +85,12 @@ class LogSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class WorkerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     group_prefix: str = "dipgw"
     max_batch: Positive = 500
+    province: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{2}0000$")] = "440000"
+    """This gateway's province: decides cross-city versus out-of-province routing."""
+    rules_cache_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 5.0
+    """How long a worker trusts its copy of the DIP rules in force (a new import shows after)."""
+    hospital_cache_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 30.0
+    """How long a worker trusts its copy of a hospital's level."""
 
 
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
