@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import pytest
 
 from gateway.cli import main
 from gateway.localkafka import pid_alive
+from gateway.localpg import stop_server
 
 ROOT = Path(__file__).parent.parent
 
@@ -90,3 +93,48 @@ def test_up_serves_and_ctrl_c_stops_everything_it_started(tmp_path: Path) -> Non
     assert not pid_alive(jvm)
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert str(tmp_path / "state") not in ps  # no broker, no postgres left behind
+
+
+@pytest.mark.integration
+def test_up_runs_several_gateway_processes_on_one_port(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIPGW_")}
+    env.update(DIPGW_STATE_DIR=str(tmp_path / "state"), DIPGW_HTTP_PORT=str(port))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "up", "--processes", "3", "--workers", ""],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("dipgw is up")
+        listeners: set[str] = set()
+        for _ in range(100):  # the extra processes come up on their own
+            ss = subprocess.run(
+                ["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True
+            ).stdout
+            listeners = set(re.findall(r"pid=(\d+)", ss))
+            if len(listeners) == 3:
+                break
+            time.sleep(0.2)
+        assert len(listeners) == 3, listeners
+        for _ in range(6):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
+                assert resp.status == 200
+        children = listeners - {str(proc.pid)}
+        proc.send_signal(signal.SIGKILL)  # the extra gateways must not outlive it
+        proc.wait(10)
+        deadline = time.monotonic() + 20
+        while any(pid_alive(int(p)) for p in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(pid_alive(int(p)) for p in children)
+    finally:
+        proc.kill()
+        stop_server(tmp_path / "state" / "pgdata")  # PostgreSQL daemonises: stop it here

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
+import subprocess
+import sys
 
 from gateway.commands._common import UsageError, fail, settings_from
-from gateway.localkafka import KafkaError
+from gateway.localkafka import KafkaError, die_with_parent
 from gateway.logs import get_logger
 from gateway.runtime import LocalServices, running_stack
 from workers.registry import DEFAULT_WORKERS as WORKERS
@@ -24,7 +27,33 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=",".join(WORKERS),
         help=f"comma-separated workers (default: {','.join(WORKERS)}; '' for none)",
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="gateway processes sharing the port with SO_REUSEPORT (default 1; needs a fixed "
+        "http.port). Extra processes serve HTTP only; workers run in this one.",
+    )
     parser.set_defaults(func=_run)
+
+
+def _spawn_gateways(services: LocalServices, count: int) -> list[subprocess.Popen[bytes]]:
+    """Extra gateway-only processes on the same port; they die with this one (PDEATHSIG)."""
+    env = dict(os.environ)
+    env.update(
+        DIPGW_KAFKA_BOOTSTRAP=services.bootstrap,
+        DIPGW_PG_DSN=services.dsn,
+        DIPGW_STATE_DIR=str(services.settings.state_path),
+    )
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "up", "--workers", ""],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,
+        )
+        for _ in range(count)
+    ]
 
 
 async def _serve(services: LocalServices, args: argparse.Namespace) -> None:
@@ -54,9 +83,20 @@ def _run(args: argparse.Namespace) -> int:
         settings = settings_from(args)
     except UsageError as exc:
         return fail(str(exc))
+    if args.processes < 1 or (args.processes > 1 and settings.http.port == 0):
+        return fail("--processes must be ≥ 1, and > 1 needs a fixed http.port")
+    extra: list[subprocess.Popen[bytes]] = []
     try:
         with LocalServices(settings) as services:
-            asyncio.run(_serve(services, args))
+            if args.processes > 1 and not args.no_gateway:
+                extra = _spawn_gateways(services, args.processes - 1)
+            try:
+                asyncio.run(_serve(services, args))
+            finally:
+                for proc in extra:
+                    proc.terminate()
+                for proc in extra:
+                    proc.wait(30)
     except KafkaError as exc:
         return fail(str(exc), 1)
     except KeyboardInterrupt:
