@@ -59,12 +59,26 @@ def http_error(
     return problems_response(status, [problem], {"X-Dipgw-Reason": rule, **(headers or {})})
 
 
-def is_dependency_failure(exc: BaseException) -> bool:
-    """PostgreSQL or Kafka away (an error of their clients, or of the network): retryable.
+# SQLSTATE classes that mean "the server is away or refusing", not "this data is wrong":
+# 08 connection exception, 53 insufficient resources, 57 operator intervention (shutdown,
+# terminated), 58 system error; 55000 is "database is not accepting connections".
+_UNAVAILABLE_SQLSTATE = ("08", "53", "57", "58")
 
-    Anything else is a bug or bad data and must not be retried or answered with 503.
+
+def is_dependency_failure(exc: BaseException) -> bool:
+    """PostgreSQL or Kafka away (a connection-level error of their clients, or the network).
+
+    Retryable, answered with 503. A data or integrity error of PostgreSQL is not one: that is
+    a bug or bad data, must not be retried forever, and is reported as such.
     """
+    if isinstance(exc, OSError | ConnectionError | TimeoutError):
+        return True
     module = type(exc).__module__
-    return isinstance(exc, OSError | ConnectionError | TimeoutError) or module.startswith(
-        ("asyncpg", "aiokafka")
-    )
+    if module.startswith("aiokafka"):
+        return True
+    if module.startswith("asyncpg"):
+        sqlstate = getattr(exc, "sqlstate", None)
+        if sqlstate is None:  # client-side: connection lost, pool closing, …
+            return True
+        return str(sqlstate).startswith(_UNAVAILABLE_SQLSTATE) or sqlstate == "55000"
+    return False

@@ -14,6 +14,7 @@ from aiokafka import ConsumerRecord
 
 from gateway.logs import get_logger
 from gateway.messages import ACCEPTED_DECODER, AcceptedSettlement
+from workers._deadletter import apply_each_or_dead_letter
 
 log = get_logger("dipgw.sink")
 
@@ -64,6 +65,9 @@ class Sink:
         self._pool = pool
 
     async def handle(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        await apply_each_or_dead_letter(self._pool, "sink", records, self._apply)
+
+    async def _apply(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         rows, receipts = _rows(records)
         if not rows:
             return
