@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -158,3 +159,64 @@ async def test_openapi_document_describes_the_api_and_its_errors(stack: Stack) -
         "message_en",
     }
     assert "422" in spec["paths"]["/v1/settlements"]["post"]["responses"]
+
+
+async def test_rejections_reach_their_topic_with_personal_data_masked(
+    stack: Stack, hospital: Client
+) -> None:
+    from aiokafka import AIOKafkaConsumer
+
+    setl = f"J{uuid.uuid4().hex[:8]}"
+    doc = document(setl, certno="110105194912310029")
+    del doc["mdtrtarea_admvs"]
+    consumer = AIOKafkaConsumer(
+        stack.settings.topics.rejected,
+        bootstrap_servers=stack.bootstrap,
+        auto_offset_reset="latest",
+        enable_auto_commit=False,
+        group_id=f"t-{setl}",
+    )
+    await consumer.start()
+    try:
+        await asyncio.sleep(1.0)  # assigned at the end of the topic before we push
+        status, _ = await hospital.post("/v1/settlements", doc)
+        assert status == 422
+        found = None
+        for _ in range(20):
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                for record in records:
+                    if record.key == f"H44010000001:{setl}".encode():
+                        found = msgspec.json.decode(record.value)
+            if found:
+                break
+    finally:
+        await consumer.stop()
+    assert found is not None
+    assert found["errors"][0]["rule"] and found["fixmedins_code"] == "H44010000001"
+    text = msgspec.json.encode(found).decode()
+    assert "张三" not in text and "110105194912310029" not in text
+    assert found["document"]["input"]["setlinfo"]["setl_id"] == setl
+
+
+async def test_shutdown_finishes_requests_in_flight(services: LocalServices) -> None:
+    settings = msgspec.structs.replace(services.settings)
+    async with running_stack(settings, services.bootstrap, services.dsn, workers=()) as small:
+        client = await register_hospital(small, "H44010000032", "440100")
+        records = [document(f"S{uuid.uuid4().hex[:10]}", code="H44010000032") for _ in range(1000)]
+        in_flight = asyncio.create_task(client.post("/v1/settlements/batch", {"records": records}))
+        setls = [r["input"]["setlinfo"]["setl_id"] for r in records]
+        await asyncio.sleep(0.05)
+        assert not in_flight.done()  # shutdown begins while the request is being handled
+    status, answer = await in_flight  # the block exit above stopped the server gracefully
+    assert status == 200 and answer["accepted"] == 1000, answer
+    import asyncpg
+
+    conn = await asyncpg.connect(services.dsn)
+    try:
+        stored = await conn.fetchval(
+            "SELECT count(*) FROM receipts WHERE setl_id = ANY($1) AND status <> 'pending'", setls
+        )
+    finally:
+        await conn.close()
+    assert stored == 1000
