@@ -75,13 +75,15 @@ def test_up_serves_and_ctrl_c_stops_everything_it_started(tmp_path: Path) -> Non
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=(tmp_path / "stderr.log").open("w"),
         text=True,
     )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
-        assert line.startswith("dipgw is up: gateway http://127.0.0.1:"), line
+        assert line.startswith("dipgw is up: gateway http://127.0.0.1:"), (
+            line + (tmp_path / "stderr.log").read_text()[-3000:]
+        )
         url = line.split()[4].rstrip(",")
         with urllib.request.urlopen(f"{url}/healthz", timeout=5) as resp:
             assert resp.status == 200
@@ -109,12 +111,13 @@ def test_up_runs_several_gateway_processes_on_one_port(tmp_path: Path) -> None:
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=(tmp_path / "stderr.log").open("w"),
         text=True,
     )
     try:
         assert proc.stdout is not None
-        assert proc.stdout.readline().startswith("dipgw is up")
+        line = proc.stdout.readline()
+        assert line.startswith("dipgw is up"), line + (tmp_path / "stderr.log").read_text()[-3000:]
         listeners: set[str] = set()
         for _ in range(100):  # the extra processes come up on their own
             ss = subprocess.run(
