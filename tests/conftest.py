@@ -8,6 +8,8 @@ instead of the local ones.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,9 +24,25 @@ from gateway.settings import Settings, load_settings
 from gateway.signing import signed_headers
 
 
+def _scratch(prefix: str) -> Iterator[Path]:
+    # Not under pytest's basetemp: pytest resets that tree to mode 0700, which locks out the
+    # embedded PostgreSQL's own system user when several pytest runs share a machine.
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("dipgw-state")
+def state_dir() -> Iterator[Path]:
+    yield from _scratch("dipgw-test-state-")
+
+
+@pytest.fixture
+def scratch_dir() -> Iterator[Path]:
+    """A private directory for a test's own Kafka/PostgreSQL state."""
+    yield from _scratch("dipgw-test-")
 
 
 @pytest.fixture(scope="session")
@@ -138,3 +156,22 @@ async def hospital(stack: Stack) -> Client:
 @pytest.fixture(scope="session")
 async def ops(stack: Stack) -> Client:
     return Client(stack, token=await stack.registry.issue_token("ops", "test-ops"))
+
+
+@pytest.fixture(scope="session")
+async def rules(stack: Stack) -> dict[str, Any]:
+    """The sample DIP rules of 440100 and 440300 (clearing year 2026), stored and in force."""
+    from workers.dip import SAMPLE_RULES
+    from workers.rules_store import import_rules, read_rules_files
+
+    stored = {}
+    for city, path in SAMPLE_RULES.items():
+        ruleset, sources = read_rules_files([path])
+        stored[city] = (await import_rules(stack.pool, ruleset, sources)).stored
+    return stored
+
+
+async def city_client(stack: Stack, admdvs: str) -> Client:
+    """A city bureau of `admdvs` with a fresh read-only token."""
+    token = await stack.registry.issue_token("city", f"test-city-{admdvs}", admdvs)
+    return Client(stack, token=token)

@@ -45,7 +45,8 @@ def test_bad_settings_exit_2_naming_each_problem(
 
 
 @pytest.mark.integration
-def test_demo_runs_the_whole_pipeline_and_stops_everything(tmp_path: Path) -> None:
+def test_demo_runs_the_whole_pipeline_and_stops_everything(scratch_dir: Path) -> None:
+    tmp_path = scratch_dir
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIPGW_")}
     env.update(DIPGW_STATE_DIR=str(tmp_path / "state"), DIPGW_HTTP_PORT="0", COLUMNS="160")
     proc = subprocess.run(
@@ -67,7 +68,8 @@ def test_demo_runs_the_whole_pipeline_and_stops_everything(tmp_path: Path) -> No
 
 
 @pytest.mark.integration
-def test_up_serves_and_ctrl_c_stops_everything_it_started(tmp_path: Path) -> None:
+def test_up_serves_and_ctrl_c_stops_everything_it_started(scratch_dir: Path) -> None:
+    tmp_path = scratch_dir
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIPGW_")}
     env.update(DIPGW_STATE_DIR=str(tmp_path / "state"), DIPGW_HTTP_PORT="0")
     proc = subprocess.Popen(
@@ -98,7 +100,8 @@ def test_up_serves_and_ctrl_c_stops_everything_it_started(tmp_path: Path) -> Non
 
 
 @pytest.mark.integration
-def test_up_runs_several_gateway_processes_on_one_port(tmp_path: Path) -> None:
+def test_up_runs_several_gateway_processes_on_one_port(scratch_dir: Path) -> None:
+    tmp_path = scratch_dir
     import socket
 
     with socket.socket() as probe:
