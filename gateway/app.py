@@ -157,14 +157,19 @@ def _limit(request: web.Request, principal: Principal, records: int) -> web.Resp
 
 
 def _foreign(principal: Principal, checked: list[Checked | Rejected]) -> list[str]:
-    """Positions of records the hospital may not submit: another institution or region."""
+    """Positions of records the hospital may not submit: another institution or region.
+
+    Checked before the contract's verdict: a list of another hospital is refused as such,
+    valid or not.
+    """
     bad = []
     for item in checked:
-        upload = item.upload if isinstance(item, Checked) else None
-        if upload is None:
-            continue
-        if upload.fixmedins_code != principal.fixmedins_code or (
-            principal.admdvs is not None and upload.mdtrtarea_admvs[:4] != principal.admdvs[:4]
+        if isinstance(item, Checked):
+            code, area = item.upload.fixmedins_code, item.upload.mdtrtarea_admvs
+        else:
+            code, area = item.fixmedins_code, item.mdtrtarea_admvs
+        if (code and code != principal.fixmedins_code) or (
+            area and principal.admdvs is not None and area[:4] != principal.admdvs[:4]
         ):
             bad.append(item.position)
     return bad

@@ -1,23 +1,26 @@
-"""From request bytes to checked uploads: decoding, the contract's rules, the door checks.
+"""From request bytes to checked uploads: the adapters decode, the contract validates.
 
-Pure (no I/O): the handlers call it and then hand the good uploads to the ingestor.
+Pure (no I/O): the handlers call it and hand the good uploads to the ingestor. Every record
+is checked on its own, so one bad record never sinks the rest of a batch or file.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import msgspec
 
+from adapters import iter_csv, iter_ndjson_lines, iter_xlsx, split_batch
+from contracts import CST, Envelope, ValidationError, Validator, is_rejected, mask_personal
 from gateway.errors import Problem
-from gateway.ingest import Upload, UploadRejected, upload_from_document
-from gateway.logs import mask_mapping
-
-CST = ZoneInfo("Asia/Shanghai")
+from gateway.ingest import Upload
+from gateway.messages import case_key
 
 
 @dataclass
@@ -33,34 +36,30 @@ class Rejected(Exception):
     errors: list[Any]
     case_key: str | None = None
     masked_document: Any = field(default=None, repr=False)
+    # what the record claims, so a hospital sending another's lists is refused (403) first
+    fixmedins_code: str | None = None
+    mdtrtarea_admvs: str | None = None
 
 
-def _problem(rule: str, message: str, message_en: str, field: str = "$") -> Problem:
+def _problem(
+    rule: str, message: str, message_en: str, field: str = "$", dimension: str = "规范性"
+) -> Problem:
     return Problem(
         rule=rule,
         field=field,
-        dimension="规范性",
+        dimension=dimension,
         severity="reject",
         message=message,
         message_en=message_en,
     )
 
 
-def _discharged_at(doc: dict[str, Any]) -> datetime | None:
-    text = ((doc.get("input") or {}).get("setlinfo") or {}).get("dscg_time")
-    if not isinstance(text, str):
-        return None
-    try:
-        return datetime.strptime(text[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=CST)
-    except ValueError:
-        return None
-
-
-_ESCAPES = re.compile(rb"\\u(0000|[dD][89a-fA-F])")
+# msgspec refuses lone surrogates itself; NUL (valid JSON, refused by PostgreSQL) only
+# arrives as an escape, so only bodies holding one are searched.
+_ESCAPES = re.compile(rb"\\u0000")
 
 
 def _suspicious(body: bytes) -> bool:
-    """Only an escape can put NUL or a lone surrogate into decoded JSON text: look for one."""
     return _ESCAPES.search(body) is not None
 
 
@@ -87,118 +86,211 @@ def _bad_text(node: Any, path: str = "$") -> str | None:
     return None
 
 
+# Routing needs these whatever a city's rule configuration says: they are the case key and
+# the treating region. (The contract's own REQ rules report them too, with their rule IDs.)
+_ROUTING = (
+    ("fixmedins_code", "定点医药机构编号"),
+    ("mdtrtarea_admvs", "就医地医保区划"),
+    ("setlinfo.setl_id", "结算ID"),
+)
+_ENCODE = msgspec.json.Encoder()
+
+
+def _masked(raw: bytes) -> Any:
+    try:
+        return mask_personal(msgspec.json.decode(raw))
+    except msgspec.DecodeError:
+        return None
+
+
 class Checker:
-    def check_document(
-        self,
-        doc: Any,
-        position: str,
-        *,
-        infno: str | None = None,
-        body: bytes | None = None,
-        suspicious: bool = False,
+    """Decode + validate with one `contracts.Validator` (a city's rule configuration)."""
+
+    def __init__(self, validator: Validator | None = None) -> None:
+        self._validator = validator or Validator()
+
+    # -- one record --------------------------------------------------------------------
+
+    def check_raw(
+        self, raw: bytes, position: str, received_at: datetime, *, infno: str | None = None
     ) -> Checked | Rejected:
-        if suspicious and (where := _bad_text(doc)) is not None:
-            return Rejected(
-                position,
-                [
-                    _problem(
-                        "FMT004",
-                        f"文本含有不可存储的字符（\\u0000 或孤立代理项）：{where}",
-                        f"text holds an unstorable character (NUL, lone surrogate): {where}",
-                        where.removeprefix("$."),
-                    )
-                ],
-            )
-        if infno is not None and isinstance(doc, dict) and doc.get("infno") not in (None, infno):
-            return Rejected(
-                position,
-                [
+        if _suspicious(raw):
+            try:
+                where = _bad_text(msgspec.json.decode(raw))
+            except msgspec.DecodeError:
+                where = None
+            if where is not None:
+                return Rejected(
+                    position,
+                    [
+                        _problem(
+                            "FMT004",
+                            f"文本含有不可存储的字符（\\u0000 或孤立代理项）：{where}",
+                            f"text holds an unstorable character (NUL, lone surrogate): {where}",
+                            where.removeprefix("$."),
+                        )
+                    ],
+                    None,
+                    _masked(raw),
+                )
+        envelope, errors = self._validator.validate_json(raw, received_at=received_at)
+        return self._verdict(envelope, errors, position, raw, infno)
+
+    def check_envelope(
+        self,
+        envelope: Envelope | None,
+        decode_errors: list[ValidationError],
+        position: str,
+        received_at: datetime,
+    ) -> Checked | Rejected:
+        """A record an adapter already decoded (CSV/XLSX row): validate, then judge."""
+        errors = list(decode_errors)
+        if envelope is not None:
+            errors = self._validator.validate_decoded(envelope, errors, received_at=received_at)
+        return self._verdict(envelope, errors, position, None, None)
+
+    def _verdict(
+        self,
+        envelope: Envelope | None,
+        errors: list[ValidationError],
+        position: str,
+        raw: bytes | None,
+        infno: str | None,
+    ) -> Checked | Rejected:
+        problems: list[Any] = list(errors)
+        key = None
+        if envelope is not None:
+            setl = envelope.input.setlinfo.setl_id
+            if envelope.fixmedins_code and setl:
+                key = case_key(envelope.fixmedins_code, setl)
+            if infno is not None and envelope.infno not in (None, infno):
+                problems.append(
                     _problem(
                         "ENV_INFNO",
-                        f"交易编号 {doc.get('infno')!r} 与接口 {infno} 不符",
-                        f"infno {doc.get('infno')!r} does not match the endpoint {infno}",
+                        f"交易编号 {envelope.infno!r} 与接口 {infno} 不符",
+                        f"infno {envelope.infno!r} does not match the endpoint {infno}",
                         "infno",
                     )
-                ],
+                )
+            reported = {e.field for e in errors}
+            values = {
+                "fixmedins_code": envelope.fixmedins_code,
+                "mdtrtarea_admvs": envelope.mdtrtarea_admvs,
+                "setlinfo.setl_id": setl,
+            }
+            for path, name in _ROUTING:
+                if not values[path] and path not in reported:
+                    problems.append(
+                        _problem(
+                            "REQ_ROUTING",
+                            f"【{name}】未填写",
+                            f"{path} is required to route the record",
+                            path,
+                            "完整性",
+                        )
+                    )
+        if envelope is None or is_rejected(errors) or len(problems) > len(errors):
+            rejects = [p for p in problems if p.severity == "reject"] or problems
+            document = (
+                _masked(raw)
+                if raw is not None
+                else (
+                    mask_personal(msgspec.to_builtins(envelope)) if envelope is not None else None
+                )
             )
-        try:
-            upload = upload_from_document(doc, body)
-        except UploadRejected as rejected:
-            case = None
-            if isinstance(doc, dict):
-                setl = ((doc.get("input") or {}).get("setlinfo") or {}).get("setl_id")
-                if isinstance(doc.get("fixmedins_code"), str) and isinstance(setl, str):
-                    case = f"{doc['fixmedins_code']}:{setl}"
-            return Rejected(position, list(rejected.problems), case, mask_mapping(doc))
-        return Checked(position, upload, _discharged_at(doc))
+            return Rejected(
+                position,
+                rejects,
+                key,
+                document,
+                envelope.fixmedins_code if envelope else None,
+                envelope.mdtrtarea_admvs if envelope else None,
+            )
+        assert envelope.fixmedins_code and envelope.mdtrtarea_admvs and key
+        setlinfo = envelope.input.setlinfo
+        identity = _ENCODE.encode(
+            (
+                envelope.fixmedins_code,
+                envelope.mdtrtarea_admvs,
+                envelope.insuplc_admdvs,
+                envelope.input,
+            )
+        )
+        upload = Upload(
+            fixmedins_code=envelope.fixmedins_code,
+            setl_id=str(setlinfo.setl_id),
+            mdtrtarea_admvs=envelope.mdtrtarea_admvs,
+            insuplc_admdvs=envelope.insuplc_admdvs or None,
+            # The canonical, normalised record: msgid/inf_time/signature change on every
+            # resend, so identity is the content that matters.
+            content_sha256=hashlib.sha256(identity).digest(),
+            document=_ENCODE.encode(envelope),
+            warnings=tuple(problems),
+        )
+        discharged = setlinfo.dscg_time
+        if discharged is not None and discharged.tzinfo is None:
+            discharged = discharged.replace(tzinfo=CST)  # hospital data is China Standard Time
+        return Checked(position, upload, discharged)
+
+    # -- requests ----------------------------------------------------------------------
 
     def check_one(
         self, body: bytes, received_at: datetime, *, infno: str | None = None
     ) -> Checked | Rejected:
-        try:
-            doc = msgspec.json.decode(body)
-        except msgspec.DecodeError as exc:
-            return Rejected(
-                "$", [_problem("FMT001", f"JSON 格式错误：{exc}", f"malformed JSON: {exc}")]
-            )
-        return self.check_document(doc, "$", infno=infno, body=body, suspicious=_suspicious(body))
+        return self.check_raw(body, "$", received_at, infno=infno)
 
     def check_many(
         self, body: bytes, kind: str, received_at: datetime, *, max_records: int
     ) -> list[Checked | Rejected]:
-        """Each record checked on its own: one bad record never sinks the rest."""
         if kind == "batch":
             try:
-                doc = msgspec.json.decode(body)
-            except msgspec.DecodeError as exc:
-                raise Rejected(
-                    "$", [_problem("FMT001", f"JSON 格式错误：{exc}", f"malformed JSON: {exc}")]
-                ) from None
-            records = doc.get("records") if isinstance(doc, dict) else None
-            if not isinstance(records, list):
+                parts = list(split_batch(body))
+            except msgspec.ValidationError:
                 raise Rejected(
                     "$",
                     [
                         _problem(
-                            "FMT003",
-                            '批量报文须为 {"records": [...]}',
-                            'a batch is {"records": [...]}',
+                            "DEC_SHAPE",
+                            '批量报文须为 {"records": [...]} 或数组',
+                            'a batch is {"records": [...]} or a JSON array',
                             "records",
                         )
                     ],
-                )
-            self._check_size(len(records), max_records)
-            suspicious = _suspicious(body)
-            return [
-                self.check_document(r, f"records[{i}]", suspicious=suspicious)
-                for i, r in enumerate(records)
-            ]
+                ) from None
+            except msgspec.DecodeError as exc:
+                raise Rejected(
+                    "$", [_problem("DEC_JSON", f"JSON 格式错误：{exc}", f"malformed JSON: {exc}")]
+                ) from None
+            self._check_size(len(parts), max_records)
+            return [self.check_raw(raw, pos, received_at) for pos, raw in parts]
         if kind == "ndjson":
-            lines = [(n, line) for n, line in enumerate(body.splitlines(), 1) if line.strip()]
+            lines = list(iter_ndjson_lines(io.BytesIO(body)))
             self._check_size(len(lines), max_records)
-            out: list[Checked | Rejected] = []
-            for n, line in lines:
-                try:
+            return [self.check_raw(raw, pos, received_at) for pos, raw in lines]
+        if kind in ("csv", "xlsx"):
+            records: Iterable[Any] = (
+                iter_csv(io.BytesIO(body)) if kind == "csv" else iter_xlsx(io.BytesIO(body))
+            )
+            out = []
+            try:
+                for record in _bounded(records, max_records):
                     out.append(
-                        self.check_document(msgspec.json.decode(line), f"line {n}", body=line)
-                    )
-                except msgspec.DecodeError as exc:
-                    out.append(
-                        Rejected(
-                            f"line {n}",
-                            [
-                                _problem(
-                                    "FMT001",
-                                    f"第 {n} 行 JSON 格式错误：{exc}",
-                                    f"line {n}: malformed JSON: {exc}",
-                                )
-                            ],
+                        self.check_envelope(
+                            record.envelope, record.errors, record.position, received_at
                         )
                     )
+            except Exception as exc:
+                raise Rejected(
+                    "$",
+                    [
+                        _problem(
+                            "DEC_FILE", f"文件无法读取：{exc}", f"unreadable {kind} file: {exc}"
+                        )
+                    ],
+                ) from None
+            self._check_size(len(out), max_records)
             return out
-        raise Rejected(
-            "$", [_problem("HTTP415", f"暂不支持 {kind}", f"{kind} is not supported yet")]
-        )
+        raise Rejected("$", [_problem("HTTP415", f"不支持 {kind}", f"{kind} is not supported")])
 
     @staticmethod
     def _check_size(count: int, max_records: int) -> None:
@@ -218,3 +310,11 @@ class Checker:
             raise Rejected(
                 "$", [_problem("BATCH_EMPTY", "批量报文没有记录", "the batch is empty", "records")]
             )
+
+
+def _bounded(records: Iterable[Any], limit: int) -> Iterator[Any]:
+    """Stop reading a file one record past the limit (the size check then refuses it)."""
+    for count, record in enumerate(records, start=1):
+        yield record
+        if count > limit:
+            return

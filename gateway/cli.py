@@ -15,7 +15,11 @@ from collections.abc import Sequence
 
 # One line per command module; keep sorted.
 _COMMAND_MODULES: tuple[str, ...] = (
+    "gateway.commands.bench",
+    "gateway.commands.bench_ingest",
+    "gateway.commands.bench_validate",
     "gateway.commands.catalog",
+    "gateway.commands.codes",
     "gateway.commands.db",
     "gateway.commands.demo",
     "gateway.commands.group",
@@ -23,6 +27,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "gateway.commands.kafka",
     "gateway.commands.score",
     "gateway.commands.up",
+    "gateway.commands.validate",
 )
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,17 +22,11 @@ from typing import Any, Protocol
 import asyncpg
 import msgspec
 
-from gateway.errors import Problem
+from contracts import ValidationError
 from gateway.messages import ENCODER, AcceptedSettlement, case_key
 
 # A reservation left 'pending' longer than this belongs to a process that died mid-request.
 STALE_PENDING = timedelta(seconds=60)
-
-
-class UploadRejected(Exception):
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(f"{p.rule} {p.field}: {p.message_en}" for p in problems))
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,85 +37,11 @@ class Upload:
     insuplc_admdvs: str | None
     content_sha256: bytes
     document: bytes
-    warnings: tuple[Problem, ...] = ()
+    warnings: tuple[ValidationError, ...] = ()
 
     @property
     def case_key(self) -> str:
         return case_key(self.fixmedins_code, self.setl_id)
-
-
-_REQUIRED = (
-    ("fixmedins_code", "定点医药机构编号"),
-    ("mdtrtarea_admvs", "就医地医保区划"),
-    ("input.setlinfo.setl_id", "结算ID"),
-)
-_CANONICAL = msgspec.json.Encoder(order="sorted")
-
-
-def _problem(rule: str, field: str, message: str, message_en: str) -> Problem:
-    return Problem(
-        rule=rule,
-        field=field,
-        dimension="完整性" if rule.startswith("REQ") else "规范性",
-        severity="reject",
-        message=message,
-        message_en=message_en,
-    )
-
-
-def _lookup(doc: Any, path: str) -> Any:
-    for part in path.split("."):
-        if not isinstance(doc, dict):
-            return None
-        doc = doc.get(part)
-    return doc
-
-
-def upload_from_document(doc: Any, body: bytes | None = None) -> Upload:
-    """Minimal door checks on a decoded document: the keys that route the record."""
-    if not isinstance(doc, dict):
-        raise UploadRejected(
-            [_problem("FMT002", "$", "报文必须是 JSON 对象", "the document must be a JSON object")]
-        )
-    problems = []
-    for path, name in _REQUIRED:
-        value = _lookup(doc, path)
-        if not isinstance(value, str) or not value.strip():
-            problems.append(
-                _problem(
-                    "REQ001", path, f"【{name}】未填写", f"{path} is required (non-empty text)"
-                )
-            )
-    if problems:
-        raise UploadRejected(problems)
-    insuplc = doc.get("insuplc_admdvs")
-    identity = {
-        "fixmedins_code": doc["fixmedins_code"],
-        "mdtrtarea_admvs": doc["mdtrtarea_admvs"],
-        "insuplc_admdvs": insuplc,
-        "input": doc.get("input"),
-    }
-    return Upload(
-        fixmedins_code=doc["fixmedins_code"].strip(),
-        setl_id=doc["input"]["setlinfo"]["setl_id"].strip(),
-        mdtrtarea_admvs=doc["mdtrtarea_admvs"].strip(),
-        insuplc_admdvs=insuplc if isinstance(insuplc, str) and insuplc else None,
-        # Envelope meta (msgid, inf_time, signature) changes on every resend of the same list,
-        # so identity is the content that matters, in a key-order-independent encoding.
-        content_sha256=hashlib.sha256(_CANONICAL.encode(identity)).digest(),
-        document=body if body is not None else msgspec.json.encode(doc),
-    )
-
-
-def parse_upload(body: bytes) -> Upload:
-    """Well-formed JSON, then the door checks."""
-    try:
-        doc = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        raise UploadRejected(
-            [_problem("FMT001", "$", f"JSON 格式错误：{exc}", f"malformed JSON: {exc}")]
-        ) from None
-    return upload_from_document(doc, body)
 
 
 class Producer(Protocol):

@@ -9,69 +9,35 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Mapping, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 
-# Keys whose values are personal data wherever they appear in a log event.
-PERSONAL_KEYS = frozenset(
-    {
-        "psn_name",
-        "certno",
-        "coner_name",
-        "coner_addr",
-        "coner_tel",
-        "curr_addr",
-        "emp_tel",
-        "emp_addr",
-        "tel",
-        "phone",
-        "mob",
-        "secret",
-        "password",
-        "authorization",
-    }
-)
+from contracts import mask_personal
+
+# Credentials are the gateway's own secrets; personal data is defined by the contract.
+_SECRET_KEYS = frozenset({"secret", "password", "authorization", "token"})
 
 
-def mask_value(key: str, value: Any) -> Any:
-    """Mask one personal value: keep enough to recognise a record, never enough to identify."""
-    if value is None or value == "":
-        return value
-    text = str(value)
-    if key == "certno" and len(text) >= 8:
-        return text[:6] + "*" * (len(text) - 10) + text[-4:] if len(text) > 10 else "*" * len(text)
-    if key in ("psn_name", "coner_name"):
-        return text[0] + "*" * max(1, len(text) - 1)
-    if key in ("secret", "password", "authorization"):
-        return "***"
-    return "*" * min(len(text), 8)
-
-
-def _mask(obj: Any, depth: int = 0) -> Any:
+def _mask_secrets(obj: Any, depth: int = 0) -> Any:
     if depth > 6:
         return obj
-    if isinstance(obj, Mapping):
+    if isinstance(obj, dict):
         return {
-            k: (mask_value(k, v) if k in PERSONAL_KEYS else _mask(v, depth + 1))
+            k: ("***" if k in _SECRET_KEYS and v else _mask_secrets(v, depth + 1))
             for k, v in obj.items()
         }
     if isinstance(obj, list | tuple):
-        return [_mask(v, depth + 1) for v in obj]
+        return [_mask_secrets(v, depth + 1) for v in obj]
     return obj
-
-
-def mask_mapping(obj: Any) -> Any:
-    """A copy of a decoded document with every personal field masked."""
-    return _mask(obj)
 
 
 def mask_personal_data(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """structlog processor: mask personal fields at any depth of the event."""
-    masked = _mask(event_dict)
+    """structlog processor: personal fields (as the contract names them) and secrets masked."""
+    masked = _mask_secrets(mask_personal(dict(event_dict)))
     assert isinstance(masked, dict)
     return masked
 

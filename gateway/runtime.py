@@ -204,7 +204,8 @@ async def running_stack(
             await runner.cleanup()  # stops accepting, finishes requests in flight
         stop.set()
         for task in stack.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            # A worker stuck in a retry backoff is cancelled: its uncommitted batch replays.
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, timeout=15)
         await producer.stop()
         await pool.close()

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import random
 import uuid
+from datetime import datetime
 from typing import Any
 
 import msgspec
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from contracts import CST
+from contracts.samples import make_settlement
 from gateway.messages import ACCEPTED_DECODER
 from gateway.runtime import Stack
 from tests.conftest import Client
@@ -19,32 +23,23 @@ pytestmark = pytest.mark.integration
 
 
 def document(
-    setl_id: str, code: str = "H44010000001", area: str = "440100", **setlinfo: Any
+    setl_id: str,
+    code: str = "H44010000001",
+    area: str = "440100",
+    insured: str = "440300",
+    **setlinfo: Any,
 ) -> dict[str, Any]:
-    return {
-        "infno": "4101A",
-        "msgid": f"{code}{uuid.uuid4().int % 10**18:018d}",
-        "fixmedins_code": code,
-        "mdtrtarea_admvs": area,
-        "insuplc_admdvs": "440300",
-        "input": {
-            "setlinfo": {
-                "setl_id": setl_id,
-                "mdtrt_id": "M" + setl_id,
-                "psn_name": "张三",
-                "dscg_time": "2026-11-20 10:00:00",
-                **setlinfo,
-            },
-            "diseinfo": [
-                {
-                    "diag_type": "1",
-                    "diag_code": "K35.800x002",
-                    "diag_name": "急性阑尾炎",
-                    "maindiag_flag": "1",
-                }
-            ],
-        },
-    }
+    """A settlement list that passes every default rule, with the given keys and fields."""
+    doc = make_settlement(
+        random.Random(setl_id),
+        now=datetime.now(CST).replace(tzinfo=None),
+        mdtrtarea_admvs=area,
+        insuplc_admdvs=insured,
+        fixmedins_code=code,
+    )
+    doc["msgid"] = f"{code}{uuid.uuid4().int % 10**18:018d}"
+    doc["input"]["setlinfo"].update(setl_id=setl_id, psn_name="张三", **setlinfo)
+    return doc
 
 
 async def wait_stored(client: Client, receipt_id: str, timeout: float = 20) -> dict[str, Any]:
@@ -136,12 +131,12 @@ async def test_concurrent_identical_pushes_resolve_to_one_receipt(hospital: Clie
 @pytest.mark.parametrize(
     ("body", "rule", "field"),
     [
-        (b"{not json", "FMT001", "$"),
-        (b"[1, 2]", "FMT002", "$"),
+        (b"{not json", "DEC_JSON", ""),
+        (b"[1, 2]", "DEC_SHAPE", ""),
         (
             b'{"fixmedins_code": "H44010000001", "mdtrtarea_admvs": "440100"}',
-            "REQ001",
-            "input.setlinfo.setl_id",
+            "REQ_FIELD",
+            "setlinfo.setl_id",
         ),
     ],
 )

@@ -38,7 +38,9 @@ async def test_batch_gives_a_result_per_record_and_one_bad_record_sinks_nothing(
         "duplicate",
     ]
     assert answer["results"][2]["position"] == "records[2]"
-    assert answer["results"][2]["errors"][0]["field"] == "input.setlinfo.setl_id"
+    assert ("REQ_FIELD", "setlinfo.setl_id") in {
+        (e["rule"], e["field"]) for e in answer["results"][2]["errors"]
+    }
     assert answer["results"][6]["receipt_id"] == answer["results"][0]["receipt_id"]
     await wait_stored(hospital, answer["results"][5]["receipt_id"])
     stored = await stack.pool.fetchval(
@@ -69,7 +71,7 @@ async def test_ndjson_upload_reports_lines(hospital: Client) -> None:
         ("line 3", "rejected"),
         ("line 4", "accepted"),
     ]
-    assert answer["results"][1]["errors"][0]["rule"] == "FMT001"
+    assert answer["results"][1]["errors"][0]["rule"] == "DEC_JSON"
 
 
 async def test_national_envelope_answers_in_the_national_shape(hospital: Client) -> None:
@@ -82,7 +84,7 @@ async def test_national_envelope_answers_in_the_national_shape(hospital: Client)
     del doc["input"]["setlinfo"]["setl_id"]
     status, answer = await hospital.post("/fsi/api/4101A", doc)
     assert status == 200 and answer["infcode"] == -1
-    assert "REQ001" in answer["err_msg"] and "setl_id" in answer["err_msg"]
+    assert "REQ_FIELD" in answer["err_msg"] and "setl_id" in answer["err_msg"]
     doc["infno"] = "4101"
     status, answer = await hospital.post("/fsi/api/4101A", doc)
     assert answer["infcode"] == -1 and "ENV_INFNO" in answer["err_msg"]
@@ -93,7 +95,7 @@ async def test_national_envelope_answers_in_the_national_shape(hospital: Client)
 async def test_content_type_and_size_limits(services: LocalServices) -> None:
     settings = msgspec.structs.replace(
         services.settings,
-        http=msgspec.structs.replace(services.settings.http, max_body_bytes=4096),
+        http=msgspec.structs.replace(services.settings.http, max_body_bytes=64 * 1024),
         limits=msgspec.structs.replace(
             services.settings.limits, batch_max_records=3, rate_per_s=0.5, burst=2
         ),
@@ -109,7 +111,7 @@ async def test_content_type_and_size_limits(services: LocalServices) -> None:
             "/v1/settlements/file", b"x", content_type="application/pdf"
         )
         assert status == 415
-        big = dict(doc, padding="x" * 5000)
+        big = dict(doc, padding="x" * 70 * 1024)
         status, answer = await client.post("/v1/settlements", big)
         assert (status, answer["errors"][0]["rule"]) == (413, "HTTP413")
         status, answer = await client.post("/v1/settlements/batch", {"records": [doc] * 4})
@@ -133,7 +135,7 @@ async def test_metrics_count_records_and_rejections(hospital: Client) -> None:
     metrics = text.decode() if isinstance(text, bytes) else str(text)
     assert 'dipgw_records_total{fixmedins_code="H44010000001",outcome="accepted"}' in metrics
     assert (
-        'dipgw_rejections_total{dimension="完整性",fixmedins_code="H44010000001",rule="REQ001"}'
+        'dipgw_rejections_total{dimension="完整性",fixmedins_code="H44010000001",rule="REQ_FIELD"}'
     ) in metrics
     assert "dipgw_produce_seconds_bucket" in metrics
     assert "dipgw_upload_lag_seconds_count" in metrics
@@ -220,3 +222,37 @@ async def test_shutdown_finishes_requests_in_flight(services: LocalServices) -> 
     finally:
         await conn.close()
     assert stored == 1000
+
+
+def _flat_row(doc: dict[str, Any]) -> dict[str, str]:
+    """A settlement list as one CSV row with path headers (docs/upload-format.md)."""
+    row = {k: str(v) for k, v in doc.items() if k != "input"}
+    row.update({f"setlinfo.{k}": str(v) for k, v in doc["input"]["setlinfo"].items()})
+    for node in ("diseinfo", "oprninfo", "icuinfo"):
+        for i, entry in enumerate(doc["input"].get(node, [])):
+            row.update({f"{node}[{i}].{k}": str(v) for k, v in entry.items()})
+    return row
+
+
+async def test_csv_export_gives_a_result_per_row(stack: Stack, hospital: Client) -> None:
+    import csv
+    import io
+
+    docs = [document(f"V{uuid.uuid4().hex[:8]}") for _ in range(2)]
+    rows = [_flat_row(d) for d in docs]
+    columns = sorted(set().union(*rows))
+    broken = dict(rows[1], **{"setlinfo.setl_id": ""})
+    out = io.StringIO()
+    writer = csv.DictWriter(out, columns)
+    writer.writeheader()
+    writer.writerows([rows[0], broken, rows[1]])
+    status, answer = await hospital.post(
+        "/v1/settlements/file", out.getvalue().encode(), content_type="text/csv"
+    )
+    assert status == 200, answer
+    assert [(r["position"], r["status"]) for r in answer["results"]] == [
+        ("row 2", "accepted"),
+        ("row 3", "rejected"),
+        ("row 4", "accepted"),
+    ]
+    assert any(e["field"] == "setlinfo.setl_id" for e in answer["results"][1]["errors"])

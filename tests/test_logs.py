@@ -5,7 +5,7 @@ import json
 
 import structlog
 
-from gateway.logs import configure_logging, get_logger, mask_personal_data, mask_value
+from gateway.logs import configure_logging, get_logger, mask_personal_data
 
 
 def test_personal_fields_are_masked_at_any_depth() -> None:
@@ -29,10 +29,11 @@ def test_personal_fields_are_masked_at_any_depth() -> None:
     assert masked["record"]["setlinfo"]["setl_id"] == "S1"  # not personal: untouched
 
 
-def test_mask_value_keeps_empty_and_short_values_safe() -> None:
-    assert mask_value("certno", None) is None
-    assert mask_value("certno", "1234") == "****"
-    assert mask_value("psn_name", "李") == "李*"
+def test_secrets_never_reach_a_log_line() -> None:
+    masked = mask_personal_data(
+        None, "info", {"event": "x", "secret": "s3cr3t", "headers": {"authorization": "Bearer abc"}}
+    )
+    assert masked["secret"] == "***" and masked["headers"]["authorization"] == "***"
 
 
 def test_json_lines_off_a_terminal_with_context_and_masking() -> None:

@@ -21,10 +21,11 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from contracts import mask_value
 from gateway.commands._common import UsageError, fail, settings_from
 from gateway.demo_feed import HOSPITALS, DemoFeed
 from gateway.localkafka import KafkaError
-from gateway.logs import configure_logging, mask_value
+from gateway.logs import configure_logging
 from gateway.registry import RegistryError
 from gateway.runtime import LocalServices, Stack, running_stack
 from gateway.signing import signed_headers
@@ -219,8 +220,8 @@ async def _demo(services: LocalServices, args: argparse.Namespace, console: Cons
             str(row["revision"]),
             row["mdtrtarea_admvs"],
             row["insuplc_admdvs"] or "",
-            str(mask_value("psn_name", row["psn_name"])),
-            str(mask_value("certno", row["certno"])),
+            mask_value("name", row["psn_name"] or ""),
+            mask_value("certno", row["certno"] or ""),
         )
     console.print(sample)
     if outcome["rejections"]:

@@ -1,0 +1,78 @@
+"""The national JSON envelope: one document, or a batch of them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+import msgspec
+
+from adapters._result import DecodedRecord, default_validator
+from contracts import Validator
+
+__all__ = ["decode_and_validate", "decode_batch", "decode_envelope", "split_batch"]
+
+_ARRAY = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+class _Wrapped(msgspec.Struct):
+    records: list[msgspec.Raw]
+
+
+_WRAPPED = msgspec.json.Decoder(_Wrapped)
+
+
+def decode_envelope(
+    raw: bytes | str, *, position: str = "document", validator: Validator | None = None
+) -> DecodedRecord:
+    """Decode one envelope; decode errors (not rule findings) in `errors`."""
+    envelope, errors = (validator or default_validator()).decode(raw)
+    return DecodedRecord(position=position, envelope=envelope, errors=errors)
+
+
+def decode_and_validate(
+    raw: bytes | str,
+    validator: Validator | None = None,
+    *,
+    received_at: datetime | None = None,
+    position: str = "document",
+) -> DecodedRecord:
+    """Decode and validate one envelope: the gateway's hot path (see Validator.validate_json)."""
+    envelope, errors = (validator or default_validator()).validate_json(
+        raw, received_at=received_at
+    )
+    return DecodedRecord(position=position, envelope=envelope, errors=errors)
+
+
+def split_batch(raw: bytes | str) -> Iterator[tuple[str, bytes]]:
+    """(position, raw record) for each record of a batch.
+
+    A batch is a JSON array of envelopes, or an object `{"records": [...]}`. Raises
+    `msgspec.DecodeError` / `msgspec.ValidationError` when the batch itself is unreadable.
+    """
+    try:
+        items = _ARRAY.decode(raw)
+    except msgspec.ValidationError:
+        items = _WRAPPED.decode(raw).records
+    for i, item in enumerate(items):
+        yield f"records[{i}]", bytes(item)
+
+
+def decode_batch(
+    raw: bytes | str, *, validator: Validator | None = None
+) -> list[DecodedRecord]:
+    """Every record of a batch; a bad record is reported at its index and the rest go on.
+
+    If the batch as a whole is unreadable, the result is one record at position `batch`
+    carrying the DEC_JSON / DEC_SHAPE error.
+    """
+    validator = validator or default_validator()
+    try:
+        parts = list(split_batch(raw))
+    except msgspec.ValidationError:  # (a subclass of DecodeError: test it first)
+        error = validator.decode_failure("DEC_SHAPE")
+        return [DecodedRecord(position="batch", envelope=None, errors=[error])]
+    except msgspec.DecodeError as exc:
+        error = validator.decode_failure("DEC_JSON", detail=str(exc))
+        return [DecodedRecord(position="batch", envelope=None, errors=[error])]
+    return [decode_envelope(item, position=pos, validator=validator) for pos, item in parts]

@@ -1,0 +1,553 @@
+"""Cross-field rules: what no single field can tell (dates, codes, ages, amounts, regions)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from contracts._certno import valid_certno_birth
+from contracts._codes import (
+    CodeTable,
+    CodeTables,
+    DiagnosisCode,
+    OperationCode,
+    is_diagnosis_format,
+    is_operation_format,
+    normalise_code,
+)
+from contracts._diagrules import Constraint, constraints_by_category
+from contracts._errors import ValidationError
+from contracts._model import Settlement
+from contracts._rulebook import Policy
+from contracts._timefmt import CST
+
+__all__ = ["RecordChecks", "is_admvs", "region_inside"]
+
+_INST_RE = re.compile(r"^H\d{11}$")
+_ADMDVS_RE = re.compile(r"^[1-9]\d{5}$")
+# GB/T 2260 province codes
+_PROVINCES = frozenset(
+    {
+        *("11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35"),
+        *("36", "37", "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54"),
+        *("61", "62", "63", "64", "65", "71", "81", "82"),
+    }
+)
+_RESIDENT_ID_TYPES = frozenset({"01", "02"})  # 居民身份证, 居民户口簿 (same number)
+_WESTERN_EXCLUDED = frozenset({"2", "3"})  # 中医主病 / 中医主证 use TCM codes, not ICD-10
+_MONEY_PARTS = ("fund_pay_sumamt", "acct_pay", "psn_cash_pay", "psn_selfpay", "psn_ownpay")
+_ITEM_PARTS = ("claa_sumfee", "clab_amt", "fulamt_ownpay_amt", "oth_amt")
+_HALF_FEN = Decimal("0.005")
+_MIDNIGHT = time()
+
+
+_ADMVS_SEEN: dict[str, bool] = {}
+
+
+def is_admvs(code: str) -> bool:
+    """Six digits with a real province prefix (memoised: a province has a few hundred)."""
+    hit = _ADMVS_SEEN.get(code)
+    if hit is None:
+        hit = _ADMDVS_RE.match(code) is not None and code[:2] in _PROVINCES
+        if len(_ADMVS_SEEN) < 100_000:
+            _ADMVS_SEEN[code] = hit
+    return hit
+
+
+def region_inside(inner: str, outer: str) -> bool:
+    """True when region `inner` lies in `outer` (GB/T 2260: xx0000 ⊃ xxxx00 ⊃ xxxxxx)."""
+    if outer.endswith("0000"):
+        return inner[:2] == outer[:2]
+    if outer.endswith("00"):
+        return inner[:4] == outer[:4]
+    return inner == outer
+
+
+def _le(a: datetime, b: datetime) -> bool:
+    """a <= b, at day precision when either side is a bare date (midnight)."""
+    if a <= b:
+        return True
+    if a.time() == _MIDNIGHT or b.time() == _MIDNIGHT:
+        return a.date() <= b.date()
+    return False
+
+
+def _inside(
+    adm: datetime | None, begin: datetime | None, end: datetime | None, dscg: datetime | None
+) -> bool:
+    """The common case of `_span` in one chained comparison (all four known, in order)."""
+    return (
+        adm is not None
+        and begin is not None
+        and end is not None
+        and dscg is not None
+        and adm <= begin <= end <= dscg
+    )
+
+
+def _years_between(birth: date, day: date) -> int:
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+class RecordChecks:
+    """All cross-field rules, bound to one Policy and one set of code tables."""
+
+    __slots__ = (
+        "_codes",
+        "_constraints",
+        "_lag",
+        "_latest",
+        "_policy",
+        "_regions_seen",
+        "_wt_high",
+        "_wt_low",
+    )
+
+    def __init__(self, policy: Policy, codes: CodeTables) -> None:
+        self._policy = policy
+        self._codes = codes
+        self._constraints = constraints_by_category()
+        self._lag = timedelta(days=policy.param("LAG_UPLOAD", "days"))
+        self._wt_low = Decimal(policy.param("NWB_WEIGHT", "min_g"))
+        self._wt_high = Decimal(policy.param("NWB_WEIGHT", "max_g"))
+        # a province has a few thousand (hospital, region) pairs: memoise their findings
+        self._regions_seen: dict[tuple[object, ...], list[ValidationError]] = {}
+        self._latest: dict[date | None, bool] = {}
+
+    def _emit(self, out: list[ValidationError], rule: str, path: str) -> None:
+        err = self._policy.error(rule, path)
+        if err is not None:
+            out.append(err)
+
+    # -- entry point ------------------------------------------------------------------------
+
+    def run(
+        self,
+        s: Settlement,
+        out: list[ValidationError],
+        *,
+        legacy: bool,
+        received_at: datetime | None,
+        mdtrtarea_admvs: str | None,
+        fixmedins_code: str | None,
+        insuplc_admdvs: str | None,
+        trusted_codes: bool = False,
+    ) -> None:
+        """Append the findings on `s` to `out`.
+
+        `trusted_codes`: the fast-path decoder already proved every diagnosis/operation code
+        is in the latest tables; lookups are redone only if another version is in force.
+        """
+        sl = s.setlinfo
+        adm = sl.adm_time
+        dscg = sl.dscg_time
+        birth = sl.brdy
+        if received_at is not None and received_at.tzinfo is not None:
+            received_at = received_at.astimezone(CST).replace(tzinfo=None)
+        sl_inst = sl.fixmedins_code if legacy else None
+        key = (mdtrtarea_admvs, fixmedins_code, insuplc_admdvs, sl.insuplc, sl_inst)
+        found = self._regions_seen.get(key)
+        if found is None:
+            found = []
+            self._regions(s, found, legacy, mdtrtarea_admvs, fixmedins_code, insuplc_admdvs)
+            if len(self._regions_seen) < 100_000:
+                self._regions_seen[key] = found
+        if found:
+            out.extend(found)
+        self._conditional(s, out)
+        age_days = self._ages(s, out, adm, birth)
+        self._identity(s, out, birth)
+        self._dates(s, out, adm, dscg, birth, received_at)
+        day = dscg.date() if dscg is not None else None
+        if trusted_codes:
+            latest = self._latest.get(day)
+            if latest is None:
+                latest = self._latest[day] = self._codes.is_latest(day)
+            trusted_codes = latest
+        self._diagnoses(s, out, day, age_days, trusted_codes)
+        self._operations(s, out, day, adm, dscg, trusted_codes)
+        self._icu(s, out, adm, dscg)
+        self._weights(s, out)
+        self._amounts(s, out)
+
+    # -- institution and region ------------------------------------------------------------
+
+    def _regions(
+        self,
+        s: Settlement,
+        out: list[ValidationError],
+        legacy: bool,
+        mdtrtarea: str | None,
+        fixmedins: str | None,
+        insuplc_admdvs: str | None,
+    ) -> None:
+        sl = s.setlinfo
+        area_ok = False
+        if mdtrtarea:
+            area_ok = is_admvs(mdtrtarea)
+            if not area_ok:
+                self._emit(out, "ADMDVS_FORMAT", "mdtrtarea_admvs")
+        if insuplc_admdvs and not is_admvs(insuplc_admdvs):
+            self._emit(out, "ADMDVS_FORMAT", "insuplc_admdvs")
+        if sl.insuplc and not is_admvs(sl.insuplc):
+            self._emit(out, "ADMDVS_FORMAT", "setlinfo.insuplc")
+        elif (
+            insuplc_admdvs
+            and sl.insuplc
+            and insuplc_admdvs != sl.insuplc
+            and is_admvs(insuplc_admdvs)
+        ):
+            self._emit(out, "INSUPLC_MATCH", "insuplc_admdvs")
+        if fixmedins:
+            if _INST_RE.match(fixmedins) is None:
+                self._emit(out, "INST_FORMAT", "fixmedins_code")
+            elif area_ok and mdtrtarea:
+                own = fixmedins[1:7]
+                if not (region_inside(own, mdtrtarea) or region_inside(mdtrtarea, own)):
+                    self._emit(out, "INST_REGION", "fixmedins_code")
+        if legacy and sl.fixmedins_code:
+            if _INST_RE.match(sl.fixmedins_code) is None:
+                self._emit(out, "INST_FORMAT", "setlinfo.fixmedins_code")
+            elif fixmedins and sl.fixmedins_code != fixmedins:
+                self._emit(out, "INST_MATCH", "setlinfo.fixmedins_code")
+
+    # -- conditional completeness ----------------------------------------------------------
+
+    def _conditional(self, s: Settlement, out: list[ValidationError]) -> None:
+        sl = s.setlinfo
+        if sl.coner_name:
+            if not sl.patn_rlts:
+                self._emit(out, "REQ_CONER", "setlinfo.patn_rlts")
+            if not sl.coner_addr:
+                self._emit(out, "REQ_CONER", "setlinfo.coner_addr")
+            if not sl.coner_tel:
+                self._emit(out, "REQ_CONER", "setlinfo.coner_tel")
+        if sl.dscg_way in ("2", "3"):
+            if not sl.acp_medins_name:
+                self._emit(out, "REQ_ACP_MEDINS", "setlinfo.acp_medins_name")
+            if not sl.acp_optins_code:
+                self._emit(out, "REQ_ACP_MEDINS", "setlinfo.acp_optins_code")
+        if sl.poscode and not (len(sl.poscode) == 6 and sl.poscode.isdigit()):
+            self._emit(out, "FMT_POSCODE", "setlinfo.poscode")
+
+    def _ages(
+        self, s: Settlement, out: list[ValidationError], adm: datetime | None, birth: date | None
+    ) -> int | None:
+        """Age rules; returns the age in days at admission when it can be known."""
+        sl = s.setlinfo
+        if birth is None or adm is None:
+            if isinstance(sl.nwb_age, int):
+                return sl.nwb_age
+            if isinstance(sl.age, Decimal) and sl.age.is_finite():
+                return int(sl.age * 365)
+            return None
+        day = adm.date()
+        days = (day - birth).days
+        if days < 0:
+            return None  # DATE_BIRTH reports it
+        years = _years_between(birth, day)
+        if years >= 1:
+            if sl.age is None:
+                self._emit(out, "REQ_AGE", "setlinfo.age")
+            elif sl.age.is_finite() and abs(sl.age - years) > 1:
+                self._emit(out, "AGE_CONSISTENT", "setlinfo.age")
+        else:
+            if sl.nwb_age is None:
+                self._emit(out, "REQ_NWB_AGE", "setlinfo.nwb_age")
+            elif abs(sl.nwb_age - days) > 1:
+                self._emit(out, "AGE_CONSISTENT", "setlinfo.nwb_age")
+            if days <= 28:
+                if sl.nwb_bir_wt is None:
+                    self._emit(out, "REQ_NWB_WT", "setlinfo.nwb_bir_wt")
+                if sl.nwb_adm_wt is None:
+                    self._emit(out, "REQ_NWB_WT", "setlinfo.nwb_adm_wt")
+        return days
+
+    def _identity(self, s: Settlement, out: list[ValidationError], birth: date | None) -> None:
+        sl = s.setlinfo
+        certno = sl.certno
+        if not certno or sl.patn_cert_type not in _RESIDENT_ID_TYPES:
+            return
+        encoded = valid_certno_birth(certno)
+        if encoded is None:
+            self._emit(out, "CERTNO_CHECK", "setlinfo.certno")
+            return
+        if birth is not None and encoded != birth:
+            self._emit(out, "CERTNO_BRDY", "setlinfo.brdy")
+        if sl.gend in ("1", "2") and (int(certno[16]) % 2 == 1) != (sl.gend == "1"):
+            self._emit(out, "CERTNO_GEND", "setlinfo.gend")
+
+    # -- dates -----------------------------------------------------------------------------
+
+    def _dates(
+        self,
+        s: Settlement,
+        out: list[ValidationError],
+        adm: datetime | None,
+        dscg: datetime | None,
+        birth: date | None,
+        received_at: datetime | None,
+    ) -> None:
+        sl = s.setlinfo
+        if adm is not None and dscg is not None and not _le(adm, dscg):
+            self._emit(out, "DATE_ADM_DSCG", "setlinfo.dscg_time")
+        if birth is not None and adm is not None and birth > adm.date():
+            self._emit(out, "DATE_BIRTH", "setlinfo.brdy")
+        if dscg is not None and received_at is not None:
+            if dscg > received_at:
+                self._emit(out, "DATE_FUTURE", "setlinfo.dscg_time")
+            elif received_at - dscg > self._lag:
+                self._emit(out, "LAG_UPLOAD", "setlinfo.dscg_time")
+        begin = sl.setl_begn_date
+        end = sl.setl_end_date
+        if begin is not None and end is not None and begin > end:
+            self._emit(out, "DATE_SETL_PERIOD", "setlinfo.setl_end_date")
+        else:
+            if begin is not None and adm is not None and begin < adm.date():
+                self._emit(out, "DATE_SETL_PERIOD", "setlinfo.setl_begn_date")
+            if end is not None and dscg is not None and end > dscg.date():
+                self._emit(out, "DATE_SETL_PERIOD", "setlinfo.setl_end_date")
+        setl = sl.setl_time
+        if setl is not None and dscg is not None and setl.date() < dscg.date():
+            self._emit(out, "DATE_DSCG_SETL", "setlinfo.setl_time")
+        if sl.act_ipt_days is not None and adm is not None and dscg is not None:
+            expected = (dscg.date() - adm.date()).days
+            same_day = expected == 0 and sl.act_ipt_days == 1
+            if expected >= 0 and sl.act_ipt_days != expected and not same_day:
+                self._emit(out, "IPT_DAYS", "setlinfo.act_ipt_days")
+
+    # -- code tables -----------------------------------------------------------------------
+
+    def _diagnosis(
+        self, table: CodeTable[DiagnosisCode] | None, code: str
+    ) -> list[DiagnosisCode] | None:
+        """The table entries behind a code (two for a dagger/asterisk pair), None if unknown."""
+        if table is None:
+            return None
+        hit = table.entries.get(code)
+        if hit is not None:
+            return [hit]
+        found: list[DiagnosisCode] = []
+        for part in normalise_code(code).split("+"):
+            part = part.rstrip("*†")
+            entry = table.entries.get(part)
+            if entry is None and len(part) == 5:
+                entry = table.entries.get(part + "00")  # K77.0 -> K77.000
+            if entry is None:
+                return None
+            found.append(entry)
+        return found
+
+    def _diag_code(
+        self,
+        out: list[ValidationError],
+        table: CodeTable[DiagnosisCode] | None,
+        code: str,
+        path: str,
+    ) -> list[DiagnosisCode] | None:
+        entries = self._diagnosis(table, code)
+        if entries is None:
+            if not is_diagnosis_format(normalise_code(code)):
+                self._emit(out, "DIAG_FORMAT", path)
+            else:
+                self._emit(out, "DIAG_UNKNOWN", path)
+        return entries
+
+    def _diagnoses(
+        self,
+        s: Settlement,
+        out: list[ValidationError],
+        day: date | None,
+        age_days: int | None,
+        trusted: bool,
+    ) -> None:
+        table = self._codes.diagnosis_table(day)
+        gend = s.setlinfo.gend
+        constraints = self._constraints
+        mains = 0
+        for i, d in enumerate(s.diseinfo):
+            western = d.diag_type not in _WESTERN_EXCLUDED
+            if western and d.maindiag_flag == "1":
+                mains += 1
+            code = d.diag_code
+            if not code or not western:
+                continue
+            if trusted:
+                rules = constraints.get(code[:3])
+                if rules is not None:
+                    self._constrain(out, rules, gend, age_days, f"diseinfo[{i}].diag_code")
+                continue
+            path = f"diseinfo[{i}].diag_code"
+            entries = self._diag_code(out, table, code, path)
+            if entries is None:
+                continue
+            for entry in entries:
+                rules = constraints.get(entry.category)
+                if rules is not None:
+                    self._constrain(out, rules, gend, age_days, path)
+        if mains != 1:
+            self._emit(out, "DIAG_MAIN", "diseinfo")
+        if s.setlinfo.wm_dise_code and not trusted:
+            self._diag_code(out, table, s.setlinfo.wm_dise_code, "setlinfo.wm_dise_code")
+        for i, o in enumerate(s.opspdiseinfo):
+            if o.diag_code:
+                self._diag_code(out, table, o.diag_code, f"opspdiseinfo[{i}].diag_code")
+
+    def _constrain(
+        self,
+        out: list[ValidationError],
+        rules: tuple[Constraint, ...],
+        gend: str | None,
+        age_days: int | None,
+        path: str,
+    ) -> None:
+        for c in rules:
+            if c.gend is not None:
+                if gend in ("1", "2") and gend != c.gend:
+                    self._emit(out, "SEX_DIAG", path)
+            elif age_days is not None and (
+                (c.min_age_days is not None and age_days < c.min_age_days)
+                or (c.max_age_days is not None and age_days > c.max_age_days)
+            ):
+                    self._emit(out, "AGE_DIAG", path)
+
+    def _oprn_code(
+        self,
+        out: list[ValidationError],
+        table: CodeTable[OperationCode] | None,
+        code: str,
+        path: str,
+    ) -> None:
+        if table is not None and (code in table.entries or table.get(code) is not None):
+            return
+        if is_operation_format(normalise_code(code)):
+            self._emit(out, "OPRN_UNKNOWN", path)
+        else:
+            self._emit(out, "OPRN_FORMAT", path)
+
+    def _operations(
+        self,
+        s: Settlement,
+        out: list[ValidationError],
+        day: date | None,
+        adm: datetime | None,
+        dscg: datetime | None,
+        trusted: bool,
+    ) -> None:
+        table = None if trusted else self._codes.operation_table(day)
+        mains = 0
+        for i, o in enumerate(s.oprninfo):
+            if o.oprn_oprt_type == "1":
+                mains += 1
+            if o.oprn_oprt_code and not trusted:
+                self._oprn_code(out, table, o.oprn_oprt_code, f"oprninfo[{i}].oprn_oprt_code")
+            b, e = o.oprn_oprt_begntime, o.oprn_oprt_endtime
+            if (b is not None or e is not None) and not _inside(adm, b, e, dscg):
+                self._span(out, i, "oprninfo", "oprn_oprt_begntime", b, "oprn_oprt_endtime", e,
+                           adm, dscg, "DATE_OPRN_STAY")  # fmt: skip
+            b, e = o.anst_begntime, o.anst_endtime
+            if (b is not None or e is not None) and not _inside(adm, b, e, dscg):
+                self._span(out, i, "oprninfo", "anst_begntime", b, "anst_endtime", e,
+                           adm, dscg, "DATE_OPRN_STAY")  # fmt: skip
+            if o.oprn_oprt_date is not None:
+                when = datetime.combine(o.oprn_oprt_date, _MIDNIGHT)
+                self._span(out, i, "oprninfo", "oprn_oprt_date", when, "", None,
+                           adm, dscg, "DATE_OPRN_STAY")  # fmt: skip
+        if s.oprninfo and mains != 1:
+            self._emit(out, "OPRN_MAIN", "oprninfo")
+        if s.opspdiseinfo:
+            table = self._codes.operation_table(day)
+            for i, p in enumerate(s.opspdiseinfo):
+                if p.oprn_oprt_code:
+                    path = f"opspdiseinfo[{i}].oprn_oprt_code"
+                    self._oprn_code(out, table, p.oprn_oprt_code, path)
+
+    def _span(
+        self,
+        out: list[ValidationError],
+        index: int,
+        node: str,
+        begin_name: str,
+        begin: datetime | None,
+        end_name: str,
+        end: datetime | None,
+        adm: datetime | None,
+        dscg: datetime | None,
+        rule: str,
+    ) -> None:
+        """An interval [begin, end] inside the stay [adm, dscg], begin <= end."""
+        if begin is not None and (
+            (adm is not None and not _le(adm, begin)) or (dscg is not None and not _le(begin, dscg))
+        ):
+            self._emit(out, rule, f"{node}[{index}].{begin_name}")
+        if end is not None and (
+            (adm is not None and not _le(adm, end))
+            or (dscg is not None and not _le(end, dscg))
+            or (begin is not None and not _le(begin, end))
+        ):
+            self._emit(out, rule, f"{node}[{index}].{end_name}")
+
+    def _icu(
+        self,
+        s: Settlement,
+        out: list[ValidationError],
+        adm: datetime | None,
+        dscg: datetime | None,
+    ) -> None:
+        for i, c in enumerate(s.icuinfo):
+            self._span(
+                out, i, "icuinfo", "scs_cutd_inpool_time", c.scs_cutd_inpool_time,
+                "scs_cutd_exit_time", c.scs_cutd_exit_time, adm, dscg, "DATE_ICU_STAY",
+            )  # fmt: skip
+
+    # -- newborn weights and amounts -------------------------------------------------------
+
+    def _weights(self, s: Settlement, out: list[ValidationError]) -> None:
+        sl = s.setlinfo
+        low, high = self._wt_low, self._wt_high
+        for name in ("nwb_bir_wt", "nwb_adm_wt"):
+            weight = getattr(sl, name)
+            if weight is not None and weight.is_finite() and not low <= weight <= high:
+                self._emit(out, "NWB_WEIGHT", f"setlinfo.{name}")
+        for name in ("mul_nwb_bir_wt", "mul_nwb_adm_wt"):
+            text = getattr(sl, name)
+            if not text:
+                continue
+            try:
+                weights = [Decimal(part) for part in text.split(",")]
+            except ArithmeticError:
+                self._emit(out, "FMT_WEIGHTS", f"setlinfo.{name}")
+                continue
+            if not all(w.is_finite() and low <= w <= high for w in weights):
+                self._emit(out, "NWB_WEIGHT", f"setlinfo.{name}")
+
+    def _amounts(self, s: Settlement, out: list[ValidationError]) -> None:
+        sl = s.setlinfo
+        total = sl.medfee_sumamt
+        if total is not None and total.is_finite() and total >= 0:
+            for name in _MONEY_PARTS:
+                part = getattr(sl, name)
+                if part is not None and part.is_finite() and part > total:
+                    self._emit(out, "AMT_PARTS", f"setlinfo.{name}")
+            if s.iteminfo:
+                amounts = [i.amt for i in s.iteminfo if i.amt is not None and i.amt.is_finite()]
+                if abs(sum(amounts, Decimal(0)) - total) >= _HALF_FEN:
+                    self._emit(out, "AMT_ITEMS_TOTAL", "setlinfo.medfee_sumamt")
+        fund, hifp = sl.fund_pay_sumamt, sl.hifp_pay
+        if (
+            fund is not None
+            and hifp is not None
+            and fund.is_finite()
+            and hifp.is_finite()
+            and hifp > fund
+        ):
+            self._emit(out, "AMT_PARTS", "setlinfo.hifp_pay")
+        for i, item in enumerate(s.iteminfo):
+            amt = item.amt
+            if amt is None or not amt.is_finite():
+                continue
+            for name in _ITEM_PARTS:
+                part = getattr(item, name)
+                if part is not None and part.is_finite() and part > amt:
+                    self._emit(out, "AMT_PARTS", f"iteminfo[{i}].{name}")

@@ -1,0 +1,146 @@
+"""The slow path's decoder: every field accepted as JSON text, then converted one by one.
+
+A record that the fast-path decoder refuses is decoded into these loose types (timestamps as
+plain strings), so that one malformed date becomes one FMT_DATETIME error on its field while
+the rest of the record is still checked. `to_canonical` then builds the canonical Structs.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+import msgspec
+
+from contracts._errors import ValidationError
+from contracts._fields import LIST_NODES, FieldSpec, fields_of
+from contracts._model import (
+    Bldinfo,
+    Diseinfo,
+    Envelope,
+    Icuinfo,
+    Iteminfo,
+    Oprninfo,
+    Opspdiseinfo,
+    Payinfo,
+    Setlinfo,
+    Settlement,
+)
+from contracts._rulebook import Policy
+from contracts._timefmt import CST
+
+__all__ = ["convert_temporal", "raw_envelope_type", "to_canonical"]
+
+_CANONICAL: dict[str, type[msgspec.Struct]] = {
+    "setlinfo": Setlinfo,
+    "diseinfo": Diseinfo,
+    "oprninfo": Oprninfo,
+    "icuinfo": Icuinfo,
+    "bldinfo": Bldinfo,
+    "opspdiseinfo": Opspdiseinfo,
+    "payinfo": Payinfo,
+    "iteminfo": Iteminfo,
+}
+_PY: dict[str, Any] = {"decimal": Decimal, "int": int}
+
+
+def _raw_fields(node: str) -> list[tuple[str, Any, None]]:
+    return [(s.field, _PY.get(s.type, str) | None, None) for s in fields_of(node)]
+
+
+@cache
+def raw_envelope_type() -> type[msgspec.Struct]:
+    """Loose Envelope: same field names, timestamps as text."""
+    nodes: list[tuple[str, Any, Any]] = []
+    for node in LIST_NODES:
+        cls = msgspec.defstruct(f"Raw{node}", _raw_fields(node), kw_only=True)
+        nodes.append((node, list[cls], msgspec.field(default_factory=list)))  # type: ignore[valid-type]
+    setlinfo = msgspec.defstruct("RawSetlinfo", _raw_fields("setlinfo"), kw_only=True)
+    settlement = msgspec.defstruct(
+        "RawSettlement",
+        [("setlinfo", setlinfo, msgspec.field(default_factory=setlinfo)), *nodes],
+        kw_only=True,
+    )
+    inp = ("input", settlement, msgspec.field(default_factory=settlement))
+    return msgspec.defstruct("RawEnvelope", [*_raw_fields("envelope"), inp], kw_only=True)
+
+
+_DATETIME = msgspec.json.Decoder(datetime)
+_DATE = msgspec.json.Decoder(date)
+_ENCODE = msgspec.json.encode
+
+
+def convert_temporal(text: str, kind: str) -> date | datetime | None:
+    """National (or RFC 3339) text -> naive CST datetime / date; None when unreadable.
+
+    Parses with the same JSON decoders as the fast path (so both paths accept exactly the
+    same texts), plus a bare date for a datetime field (midnight), a datetime for a date
+    field (its day) and offsets (converted to CST).
+    """
+    raw = _ENCODE(text)
+    try:
+        moment = _DATETIME.decode(raw)
+    except msgspec.ValidationError:
+        try:
+            day = _DATE.decode(raw)
+        except msgspec.ValidationError:
+            return None
+        return day if kind == "date" else datetime.combine(day, time())
+    if moment.tzinfo is not None:
+        try:
+            moment = moment.astimezone(CST).replace(tzinfo=None)
+        except OverflowError:  # 9999-12-31T23:00:00-08:00 is past the last datetime in CST
+            return None
+    return moment.date() if kind == "date" else moment
+
+
+def _temporal(node: str) -> tuple[FieldSpec, ...]:
+    return tuple(s for s in fields_of(node) if s.type in ("date", "datetime"))
+
+
+def _convert(
+    obj: msgspec.Struct, node: str, cls: type[Any], prefix: str, policy: Policy,
+    out: list[ValidationError],
+) -> Any:  # fmt: skip
+    values = msgspec.structs.asdict(obj)
+    for spec in _temporal(node):
+        text = values[spec.field]
+        if text is None or text == "":
+            values[spec.field] = None
+            continue
+        converted = convert_temporal(text, spec.type)
+        if converted is None:
+            err = policy.error("FMT_DATETIME", prefix + spec.field)
+            if err is not None:
+                out.append(err)
+        values[spec.field] = converted
+    return cls(**values)
+
+
+def to_canonical(raw: Any, policy: Policy, out: list[ValidationError]) -> Envelope:
+    """The canonical Envelope of a loosely decoded one; unreadable timestamps become None
+    and an FMT_DATETIME error each."""
+    inp = raw.input
+    lists: dict[str, list[Any]] = {}
+    for node in LIST_NODES:
+        cls = _CANONICAL[node]
+        lists[node] = [
+            _convert(entry, node, cls, f"{node}[{i}].", policy, out)
+            for i, entry in enumerate(getattr(inp, node))
+        ]
+    setlinfo = _convert(inp.setlinfo, "setlinfo", Setlinfo, "setlinfo.", policy, out)
+    envelope_values = msgspec.structs.asdict(raw)
+    envelope_values["input"] = Settlement(setlinfo=setlinfo, **lists)
+    text = envelope_values.get("inf_time")
+    if text:
+        moment = convert_temporal(text, "datetime")
+        if moment is None:
+            err = policy.error("FMT_DATETIME", "inf_time")
+            if err is not None:
+                out.append(err)
+        envelope_values["inf_time"] = moment
+    else:
+        envelope_values["inf_time"] = None
+    return Envelope(**envelope_values)

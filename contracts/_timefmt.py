@@ -1,0 +1,70 @@
+"""National date/time/duration text: `yyyy-MM-dd HH:mm:ss`, `yyyy-MM-dd`, `天/小时/分钟`.
+
+Hospital data is China Standard Time; a naive national timestamp gets +08:00 here so that it
+can be compared with `received_at` from any clock. Parsing is on the hot path: a cheap shape
+check, then `fromisoformat` (C), no regex.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+__all__ = [
+    "CST",
+    "DATETIME_PATTERN",
+    "DATE_PATTERN",
+    "DURATION_PATTERN",
+    "parse_date",
+    "parse_duration",
+    "parse_time",
+]
+
+CST = timezone(timedelta(hours=8), "CST")
+DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+DATETIME_PATTERN = r"^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}:\d{2})?$"
+DURATION_PATTERN = r"^\d{1,4}/\d{1,2}/\d{1,2}$"
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """`yyyy-MM-dd HH:mm:ss` or `yyyy-MM-dd` (midnight) as an aware CST datetime; None if not.
+
+    An empty string is the national "no value", so it parses to None as well; callers that
+    need to tell "absent" from "malformed" check the text first.
+    """
+    if not text:
+        return None
+    n = len(text)
+    if n == 19:
+        if text[10] != " " or text[4] != "-" or text[7] != "-" or text[13] != ":":
+            return None
+    elif n == 10:
+        if text[4] != "-" or text[7] != "-":
+            return None
+    else:
+        return None
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=CST)
+    except ValueError:
+        return None
+
+
+def parse_date(text: str | None) -> date | None:
+    """The calendar date of a national date or datetime text, or None."""
+    dt = parse_time(text)
+    return None if dt is None else dt.date()
+
+
+def parse_duration(text: str | None) -> int | None:
+    """`天/小时/分钟` (e.g. `1/13/24`) in minutes; None when malformed or out of range."""
+    if not text:
+        return None
+    parts = text.split("/")
+    if len(parts) != 3 or not text.isascii():
+        return None
+    days, hours, minutes = parts
+    if not (days.isdigit() and hours.isdigit() and minutes.isdigit()) or len(days) > 4:
+        return None
+    h, m = int(hours), int(minutes)
+    if h >= 24 or m >= 60 or len(hours) > 2 or len(minutes) > 2:
+        return None
+    return (int(days) * 24 + h) * 60 + m

@@ -1,0 +1,282 @@
+"""The validator: decode (fast path first) and apply every rule of one Policy."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import msgspec
+
+from contracts._checks import RecordChecks
+from contracts._codes import CodeTables
+from contracts._dicts import Dictionaries
+from contracts._errors import ValidationError
+from contracts._fastpath import INFNO_VALUES, strict_envelope_type
+from contracts._fieldrules import FieldRules
+from contracts._fields import LIST_NODES
+from contracts._model import Envelope, Settlement
+from contracts._normalise import is_legacy, normalise
+from contracts._raw import raw_envelope_type, to_canonical
+from contracts._rulebook import Policy, RuleConfig
+
+__all__ = ["Validator", "is_rejected"]
+
+_AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+
+
+def is_rejected(errors: list[ValidationError]) -> bool:
+    """True when any error has severity reject (warnings alone accept a record)."""
+    return any(e.severity == "reject" for e in errors)
+
+
+def _record_path(path: str) -> str:
+    """`$.input.diseinfo[2].diag_code` -> `diseinfo[2].diag_code`; `$.msgid` -> `msgid`."""
+    path = path.lstrip(".")
+    if path.startswith("input."):
+        return path[len("input.") :]
+    return path
+
+
+class Validator:
+    """Checks settlement lists against the national contract and one city's rule config.
+
+    Build one per configuration and reuse it: construction compiles the fast-path decoder
+    (a few milliseconds); validation is pure and thread-safe.
+    """
+
+    __slots__ = (
+        "_checks",
+        "_fields",
+        "_lenient",
+        "_required_nodes",
+        "_strict",
+        "_value_nodes",
+        "codes",
+        "config",
+        "dictionaries",
+        "policy",
+    )
+
+    def __init__(
+        self,
+        config: RuleConfig | None = None,
+        codes: CodeTables | None = None,
+        dictionaries: Dictionaries | None = None,
+    ) -> None:
+        self.config = config or RuleConfig()
+        self.policy = Policy(self.config)
+        self.codes = codes if codes is not None else CodeTables.load_bundled()
+        self.dictionaries = dictionaries or Dictionaries.load_bundled()
+        self._fields = FieldRules(self.policy, self.dictionaries)
+        # list nodes that have anything to check, per fast/slow path and per flavour
+        self._value_nodes = {
+            fast: tuple(n for n in LIST_NODES if self._fields.has_values(n, fast))
+            for fast in (False, True)
+        }
+        self._required_nodes = {
+            legacy: tuple(n for n in LIST_NODES if self._fields.has_required(n, legacy))
+            for legacy in (False, True)
+        }
+        self._checks = RecordChecks(self.policy, self.codes)
+        strict_type = strict_envelope_type(self.policy, self.dictionaries, self.codes)
+        self._strict = msgspec.json.Decoder(strict_type, strict=False)
+        self._lenient = msgspec.json.Decoder(raw_envelope_type(), strict=False)
+
+    # -- public API ----------------------------------------------------------------------
+
+    def validate(
+        self,
+        settlement: Settlement,
+        *,
+        received_at: datetime | None = None,
+        mdtrtarea_admvs: str | None = None,
+        fixmedins_code: str | None = None,
+        insuplc_admdvs: str | None = None,
+        infno: str | None = "4101A",
+    ) -> list[ValidationError]:
+        """Every finding on one settlement list (the envelope's `input`).
+
+        The envelope fields that rules need are passed in: the treating region and the
+        institution (format, institution inside region), the insured region, and the
+        flavour (`infno`: 4101 requires its own fields and derives the summary). The record
+        is normalised in place first (see `normalise`).
+        """
+        out: list[ValidationError] = []
+        legacy = is_legacy(infno)
+        self._generic(settlement, out)
+        self._values(settlement, out)
+        normalise(settlement, infno)
+        self._required(settlement, legacy, out)
+        self._checks.run(
+            settlement,
+            out,
+            legacy=legacy,
+            received_at=received_at,
+            mdtrtarea_admvs=mdtrtarea_admvs,
+            fixmedins_code=fixmedins_code,
+            insuplc_admdvs=insuplc_admdvs,
+        )
+        return out
+
+    def validate_envelope(
+        self, envelope: Envelope, *, received_at: datetime | None = None
+    ) -> list[ValidationError]:
+        """Every finding on a whole request: envelope fields plus the settlement list."""
+        out: list[ValidationError] = []
+        self._fields.check_generic(envelope, "envelope", "", out)
+        self._envelope_python(envelope, out)
+        out.extend(
+            self.validate(
+                envelope.input,
+                received_at=received_at,
+                mdtrtarea_admvs=envelope.mdtrtarea_admvs,
+                fixmedins_code=envelope.fixmedins_code,
+                insuplc_admdvs=envelope.insuplc_admdvs,
+                infno=envelope.infno,
+            )
+        )
+        return out
+
+    def validate_decoded(
+        self,
+        envelope: Envelope,
+        decode_errors: list[ValidationError],
+        *,
+        received_at: datetime | None = None,
+    ) -> list[ValidationError]:
+        """Decode errors of a leniently decoded envelope plus every rule finding on it.
+
+        A timestamp that could not be read is reported once (FMT_DATETIME), not a second
+        time as a missing required field.
+        """
+        bad = {e.field for e in decode_errors if e.rule == "FMT_DATETIME"}
+        errors = list(decode_errors)
+        for err in self.validate_envelope(envelope, received_at=received_at):
+            if not (err.rule == "REQ_FIELD" and err.field in bad):
+                errors.append(err)
+        return errors
+
+    def decode(self, raw: bytes | str) -> tuple[Envelope | None, list[ValidationError]]:
+        """Lenient decode of one JSON document into the canonical Envelope.
+
+        Errors come in the common shape: DEC_JSON / DEC_SHAPE / DEC_TYPE (no record), or
+        FMT_DATETIME for each unreadable timestamp (the record is returned, that field None).
+        """
+        try:
+            loose = self._lenient.decode(raw)
+        except msgspec.ValidationError as exc:
+            return None, [self._decode_error(str(exc))]
+        except msgspec.DecodeError as exc:
+            err = self.policy.error("DEC_JSON", "") or self._forced("DEC_JSON", "")
+            detail = str(exc)
+            return None, [msgspec.structs.replace(err, message_en=f"{err.message_en} ({detail})")]
+        errors: list[ValidationError] = []
+        return to_canonical(loose, self.policy, errors), errors
+
+    def decode_object(self, obj: object) -> tuple[Envelope | None, list[ValidationError]]:
+        """Like `decode`, from already-parsed data (a CSV row mapped onto the document)."""
+        try:
+            loose = msgspec.convert(obj, raw_envelope_type(), strict=False)
+        except msgspec.ValidationError as exc:
+            return None, [self._decode_error(str(exc))]
+        errors: list[ValidationError] = []
+        return to_canonical(loose, self.policy, errors), errors
+
+    def validate_json(
+        self, raw: bytes | str, *, received_at: datetime | None = None
+    ) -> tuple[Envelope | None, list[ValidationError]]:
+        """Decode and validate one JSON document: the hot path.
+
+        Tries the strict decoder first; a record it accepts only needs the python-side
+        rules. Anything else is decoded leniently and given the full engine, so the result
+        is the same either way (only faster for clean records).
+        """
+        try:
+            env = self._strict.decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            envelope, errors = self.decode(raw)
+            if envelope is None:
+                return None, errors
+            return envelope, self.validate_decoded(envelope, errors, received_at=received_at)
+        out: list[ValidationError] = []
+        infno = env.infno
+        legacy = is_legacy(infno)
+        settlement = env.input
+        self._values(settlement, out, fast=True)
+        normalise(settlement, infno)
+        self._required(settlement, legacy, out)
+        self._checks.run(
+            settlement,
+            out,
+            legacy=legacy,
+            received_at=received_at,
+            mdtrtarea_admvs=env.mdtrtarea_admvs,
+            fixmedins_code=env.fixmedins_code,
+            insuplc_admdvs=env.insuplc_admdvs,
+            trusted_codes=True,
+        )
+        return env, out
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _decode_error(self, text: str) -> ValidationError:
+        m = _AT.search(text)
+        if m is None:
+            return self.policy.error("DEC_SHAPE", "") or self._forced("DEC_SHAPE", "")
+        path = _record_path(m.group("path"))
+        err = self.policy.error("DEC_TYPE", path) or self._forced("DEC_TYPE", path)
+        detail = text[: m.start()]
+        return msgspec.structs.replace(err, message_en=f"{err.message_en} ({detail})")
+
+    def decode_failure(
+        self, rule: str, field: str = "", detail: str | None = None
+    ) -> ValidationError:
+        """A decode error (DEC_JSON, DEC_SHAPE, DEC_TYPE, DEC_ROW) for an adapter to report.
+
+        `detail` (a parser message without data values) is appended to the English gloss.
+        """
+        err = self.policy.error(rule, field) or self._forced(rule, field)
+        if detail:
+            err = msgspec.structs.replace(err, message_en=f"{err.message_en} ({detail})")
+        return err
+
+    def _forced(self, rule: str, path: str) -> ValidationError:
+        """Decode errors cannot be switched off: without a record there is nothing to accept."""
+        meta = self.policy.rules[rule]
+        return ValidationError(
+            rule=rule,
+            field=path,
+            dimension=meta.dimension,
+            severity="reject",
+            message=meta.message.format(field=path),
+            message_en=meta.message_en.format(field=path),
+        )
+
+    def _envelope_python(self, envelope: Envelope, out: list[ValidationError]) -> None:
+        self._fields.check_values(envelope, "envelope", "", out)
+        self._fields.check_required(envelope, "envelope", "", False, out)
+        if envelope.infno and envelope.infno not in INFNO_VALUES:
+            err = self.policy.error("ENV_INFNO", "infno")
+            if err is not None:
+                out.append(err)
+
+    def _generic(self, s: Settlement, out: list[ValidationError]) -> None:
+        check = self._fields.check_generic
+        check(s.setlinfo, "setlinfo", "setlinfo.", out)
+        for node in LIST_NODES:
+            for i, entry in enumerate(getattr(s, node)):
+                check(entry, node, f"{node}[{i}].", out)
+
+    def _values(self, s: Settlement, out: list[ValidationError], fast: bool = False) -> None:
+        fields = self._fields
+        fields.check_values(s.setlinfo, "setlinfo", "setlinfo.", out, fast)
+        for node in self._value_nodes[fast]:
+            for i, entry in enumerate(getattr(s, node)):
+                fields.check_values(entry, node, f"{node}[{i}].", out, fast)
+
+    def _required(self, s: Settlement, legacy: bool, out: list[ValidationError]) -> None:
+        fields = self._fields
+        fields.check_required(s.setlinfo, "setlinfo", "setlinfo.", legacy, out)
+        for node in self._required_nodes[legacy]:
+            for i, entry in enumerate(getattr(s, node)):
+                fields.check_required(entry, node, f"{node}[{i}].", legacy, out)

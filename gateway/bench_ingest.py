@@ -1,0 +1,245 @@
+"""`dipgw bench ingest`: HTTP push → acknowledged Kafka write, measured on this machine.
+
+The gateway runs in its own process(es) (`dipgw up --workers ''`), as in production; this
+process runs the local Kafka and PostgreSQL (or uses the configured ones) and the load
+generator, all on the same host and loopback only. Two loads, each bounded in time:
+
+- batched: `concurrency` clients each pushing 200-record batches back to back → records/s;
+- single: one record per request at a fixed rate (open loop: latency is measured from the
+  moment a request was due, so a slow gateway cannot hide queueing) → p50/p99 ms and req/s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from contracts import CST
+from contracts.samples import make_settlement
+from gateway.runtime import LocalServices
+from gateway.settings import Settings
+from gateway.signing import signed_headers
+
+HOSPITAL = "H44010000001"
+
+
+@dataclass
+class IngestFigures:
+    cores: int
+    gateway_processes: int
+    batch_size: int
+    batched_records_per_s: float
+    batched_seconds: float
+    single_target_rps: float
+    single_requests_per_s: float
+    single_p50_ms: float
+    single_p99_ms: float
+    single_errors: int
+    batched_errors: int
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class _Load:
+    def __init__(self, url: str, secret: bytes, seed: int) -> None:
+        self.url = url
+        self.secret = secret
+        self.rng = random.Random(seed)
+        self.run = seed % 10**6
+        self.counter = 0
+
+    def documents(self, n: int) -> list[dict[str, Any]]:
+        """Realistic lists (≈ 8 diagnoses, 3 operations) that pass every default rule."""
+        now = datetime.now(CST).replace(tzinfo=None)
+        docs = []
+        for _ in range(n):
+            self.counter += 1
+            docs.append(make_settlement(
+                self.rng, now=now, mdtrtarea_admvs="440100", fixmedins_code=HOSPITAL,
+                serial=self.run * 10**7 + self.counter))
+        return docs
+
+    async def post(self, http: aiohttp.ClientSession, path: str, body: bytes) -> int:
+        headers = {
+            "Content-Type": "application/json",
+            **signed_headers(HOSPITAL, self.secret, "POST", path, body),
+        }
+        async with http.post(self.url + path, data=body, headers=headers) as resp:
+            await resp.read()
+            return resp.status
+
+
+async def _batched(
+    load: _Load, seconds: float, batch: int, concurrency: int
+) -> tuple[float, float, int]:
+    # Bodies are prepared before the clock starts: the figure is the gateway's, not the generator's.
+    bodies = [
+        msgspec.json.encode({"records": load.documents(batch)})
+        for _ in range(max(8, int(seconds * 60 / batch * 10)))
+    ]
+    accepted = errors = 0
+    index = 0
+    deadline = time.perf_counter() + seconds
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as http:
+
+        async def client() -> None:
+            nonlocal accepted, errors, index
+            while time.perf_counter() < deadline and index < len(bodies):
+                body = bodies[index]
+                index += 1
+                status = await load.post(http, "/v1/settlements/batch", body)
+                if status == 200:
+                    accepted += batch
+                else:
+                    errors += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return accepted / elapsed, elapsed, errors
+
+
+async def _single(load: _Load, seconds: float, rate: float) -> tuple[list[float], float, int]:
+    count = int(seconds * rate)
+    bodies = [msgspec.json.encode(doc) for doc in load.documents(count)]
+    latencies: list[float] = []
+    errors = 0
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)) as http:
+        started = time.perf_counter()
+
+        async def one(i: int) -> None:
+            nonlocal errors
+            due = started + i / rate
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            status = await load.post(http, "/v1/settlements", bodies[i])
+            latencies.append((time.perf_counter() - due) * 1000)
+            if status != 202:
+                errors += 1
+
+        await asyncio.gather(*(one(i) for i in range(count)))
+        elapsed = time.perf_counter() - started
+    return latencies, count / elapsed, errors
+
+
+def _start_gateways(
+    settings: Settings, services: LocalServices, processes: int, port: int
+) -> list[subprocess.Popen[bytes]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIPGW_")}
+    env.update(
+        DIPGW_STATE_DIR=str(settings.state_path),
+        DIPGW_KAFKA_BOOTSTRAP=services.bootstrap,
+        DIPGW_PG_DSN=services.dsn,
+        DIPGW_HTTP_PORT=str(port),
+        DIPGW_LOG_LEVEL="warning",
+        DIPGW_LIMITS_RATE_PER_S="1000000",
+        DIPGW_LIMITS_BURST="1000000",
+        DIPGW_PG_POOL_MAX="20",
+    )
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "up", "--workers", ""],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(processes)
+    ]
+
+
+async def _wait_up(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            try:
+                async with http.get(url + "/healthz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError("the gateway did not come up")
+
+
+async def _register(dsn: str, settings: Settings) -> bytes:
+    from gateway.db import create_pool
+    from gateway.registry import Registry, RegistryError
+    from gateway.sealing import Sealer, load_master_key
+
+    pool = await create_pool(dsn, min_size=1, max_size=2)
+    try:
+        registry = Registry(
+            pool, Sealer(load_master_key(settings.auth.master_key, settings.state_path))
+        )
+        try:
+            secret = await registry.add_hospital(HOSPITAL, "压测医院", "440100", "3")
+        except RegistryError:
+            secret = await registry.rotate_secret(HOSPITAL)
+        return secret.encode()
+    finally:
+        await pool.close()
+
+
+def run_ingest_bench(
+    settings: Settings,
+    *,
+    seconds: float,
+    batch: int,
+    concurrency: int,
+    rate: float,
+    processes: int,
+    port: int,
+) -> IngestFigures:
+    services = LocalServices(settings).start()
+    gateways: list[subprocess.Popen[bytes]] = []
+    try:
+        secret = asyncio.run(_register(services.dsn, settings))
+        # The gateways create topics and apply migrations themselves at start.
+        gateways = _start_gateways(settings, services, processes, port)
+        url = f"http://127.0.0.1:{port}"
+
+        async def measure() -> IngestFigures:
+            await _wait_up(url)
+            load = _Load(url, secret, seed=int(time.time()))
+            await _single(load, 1.0, 50)  # warm-up: connections, JIT of the broker
+            records_per_s, elapsed, batch_errors = await _batched(load, seconds, batch, concurrency)
+            latencies, rps, single_errors = await _single(load, seconds, rate)
+            return IngestFigures(
+                cores=os.cpu_count() or 1,
+                gateway_processes=processes,
+                batch_size=batch,
+                batched_records_per_s=round(records_per_s, 1),
+                batched_seconds=round(elapsed, 2),
+                single_target_rps=rate,
+                single_requests_per_s=round(rps, 1),
+                single_p50_ms=round(_percentile(latencies, 0.50), 2),
+                single_p99_ms=round(_percentile(latencies, 0.99), 2),
+                single_errors=single_errors,
+                batched_errors=batch_errors,
+            )
+
+        return asyncio.run(measure())
+    finally:
+        for proc in gateways:
+            proc.send_signal(signal.SIGTERM)
+        for proc in gateways:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        services.stop()

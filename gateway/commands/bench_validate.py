@@ -1,0 +1,101 @@
+"""`dipgw bench validate`: decode + validate throughput against the msgspec decode ceiling."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+__all__ = ["register", "run_benchmark"]
+
+
+def _best_rate(func: Callable[[bytes], object], docs: list[bytes], rounds: int) -> float:
+    """Records per second of the fastest of `rounds` passes (the least disturbed one)."""
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for doc in docs:
+            func(doc)
+        best = min(best, time.perf_counter() - start)
+    return len(docs) / best
+
+
+def run_benchmark(records: int = 5000, rounds: int = 5, seed: int = 20261124) -> dict[str, Any]:
+    """Both figures from the same bytes, in one process on one core."""
+    import msgspec
+
+    from contracts import Envelope, Validator
+    from contracts.samples import make_envelope_bytes
+
+    rng = random.Random(seed)
+    now = datetime(2026, 11, 24, 9, 30, 0)
+    docs = [make_envelope_bytes(rng, now=now) for _ in range(records)]
+    validator = Validator()
+    decoder = msgspec.json.Decoder(Envelope, strict=False)
+    received_at = now
+
+    def validate(doc: bytes) -> object:
+        return validator.validate_json(doc, received_at=received_at)
+
+    rejected = sum(
+        1
+        for doc in docs
+        if any(e.severity == "reject" for e in validator.validate_json(doc, received_at=now)[1])
+    )
+    decode_rate = _best_rate(decoder.decode, docs, rounds)
+    full_rate = _best_rate(validate, docs, rounds)
+    return {
+        "records": records,
+        "avg_bytes": round(sum(map(len, docs)) / len(docs)),
+        "rejected": rejected,
+        "records_per_s": round(full_rate),
+        "decode_only_records_per_s": round(decode_rate),
+        "ratio": round(full_rate / decode_rate, 3),
+        "python": sys.version.split()[0],
+        "msgspec": msgspec.__version__,
+    }
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.records < 1 or args.rounds < 1:
+        print("--records and --rounds must be positive", file=sys.stderr)
+        return 2
+    result = run_benchmark(args.records, args.rounds, args.seed)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"records            {result['records']} (avg {result['avg_bytes']} bytes of JSON)")
+    print(f"decode + validate  {result['records_per_s']:>9,} records/s")
+    print(f"decode only        {result['decode_only_records_per_s']:>9,} records/s  (ceiling)")
+    print(f"ratio              {result['ratio']:.3f}")
+    return 0
+
+
+def _setup(verbs: Any) -> None:
+    parser = verbs.add_parser(
+        "validate",
+        help="records/s of decode + validate vs. msgspec decode alone",
+        description=(
+            "Decode + validate realistic settlement lists (contracts.samples) on one core, "
+            "and in the same run decode the same bytes into the same Structs with no rule "
+            "applied (the ceiling); print both and their ratio."
+        ),
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object")
+    parser.add_argument("--records", type=int, default=5000, help="records per pass (5000)")
+    parser.add_argument("--rounds", type=int, default=5, help="passes; the best counts (5)")
+    parser.add_argument("--seed", type=int, default=20261124, help="generator seed")
+    parser.set_defaults(func=_run)
+
+
+def register(subparsers: Any) -> None:
+    """Plug `validate` into the `bench` noun (gateway.commands.bench)."""
+    del subparsers
+    from gateway.commands.bench import add_verb
+
+    add_verb("validate", _setup)
