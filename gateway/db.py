@@ -64,5 +64,12 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
         await migrate(conn)
     finally:
         await conn.close()
-    pool: Any = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+    pool: Any = await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, reset=_keep_session
+    )
     return pool
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """No reset round trip on release: dipgw keeps no session state (no SET, LISTEN, cursors
+    or session locks outside transactions), and every hot path is a single statement."""

@@ -72,26 +72,8 @@ class _Slot:
     meta: Any = field(default=None, repr=False)
 
 
-_RESERVE_EXISTING = """
-SELECT u.i, r.receipt_id, r.revision, r.status, r.received_at,
-       now() - r.received_at > $4 AS stale
-FROM unnest($1::text[], $2::text[], $3::bytea[]) WITH ORDINALITY AS u(code, setl, h, i)
-JOIN receipts r ON r.fixmedins_code = u.code AND r.setl_id = u.setl AND r.content_sha256 = u.h
-"""
-_MAX_REVISION = """
-SELECT u.code, u.setl, COALESCE(MAX(r.revision), 0) AS revision
-FROM unnest($1::text[], $2::text[]) AS u(code, setl)
-LEFT JOIN receipts r ON r.fixmedins_code = u.code AND r.setl_id = u.setl
-GROUP BY u.code, u.setl
-"""
-_INSERT = """
-INSERT INTO receipts (receipt_id, fixmedins_code, setl_id, revision, content_sha256, status,
-                      mdtrtarea_admvs, insuplc_admdvs, received_at)
-SELECT id, code, setl, rev, h, 'pending', area, insured, $8
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::bytea[], $6::text[], $7::text[])
-     AS u(id, code, setl, rev, h, area, insured)
-RETURNING receipt_id, revision, status, received_at
-"""
+# One round trip: see migrations/0005_reserve_function.sql for the rules it applies.
+_RESERVE = "SELECT * FROM dipgw_reserve($1, $2, $3, $4, $5, $6, $7, $8)"
 _ACCEPT = """
 UPDATE receipts r
 SET status = CASE WHEN r.status = 'pending' THEN 'accepted' ELSE r.status END,
@@ -141,68 +123,27 @@ class Ingestor:
     async def _reserve(self, slots: list[_Slot], received_at: datetime) -> None:
         """Find each upload's receipt row: existing (duplicate) or newly reserved."""
         uploads = [s.upload for s in slots]
-        async with self._pool.acquire() as conn, conn.transaction():
-            # Serialise writers of one case so revisions are dense and duplicates collapse;
-            # sorted, so two batches never wait on each other in a cycle.
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest($1::text[]) k ORDER BY k",
-                sorted({u.case_key for u in uploads}),
-            )
-            codes = [u.fixmedins_code for u in uploads]
-            setls = [u.setl_id for u in uploads]
-            existing = {
-                row["i"] - 1: row
-                for row in await conn.fetch(
-                    _RESERVE_EXISTING,
-                    codes,
-                    setls,
-                    [u.content_sha256 for u in uploads],
-                    STALE_PENDING,
-                )
-            }
-            revisions = {
-                (row["code"], row["setl"]): row["revision"]
-                for row in await conn.fetch(_MAX_REVISION, codes, setls)
-            }
-            new: list[_Slot] = []
-            first_of: dict[tuple[str, bytes], _Slot] = {}
-            for index, slot in enumerate(slots):
-                row = existing.get(index)
-                if row is not None:
-                    slot.row = row
-                    if row["status"] == "pending":
-                        # A dead request's reservation is taken over; a live one is waited for.
-                        slot.produce, slot.wait = (True, False) if row["stale"] else (False, True)
-                    else:
-                        slot.result = Receipt(
-                            row["receipt_id"], row["revision"], row["status"], True
-                        )
-                    continue
-                twin = first_of.get((slot.upload.case_key, slot.upload.content_sha256))
-                if twin is not None:  # the same content twice in one batch
-                    slot.wait = True
-                    continue
-                first_of[(slot.upload.case_key, slot.upload.content_sha256)] = slot
-                key = (slot.upload.fixmedins_code, slot.upload.setl_id)
-                revisions[key] += 1
-                slot.row = {"revision": revisions[key], "receipt_id": uuid.uuid4()}
-                new.append(slot)
-            if new:
-                rows = await conn.fetch(
-                    _INSERT,
-                    [s.row["receipt_id"] for s in new],
-                    [s.upload.fixmedins_code for s in new],
-                    [s.upload.setl_id for s in new],
-                    [s.row["revision"] for s in new],
-                    [s.upload.content_sha256 for s in new],
-                    [s.upload.mdtrtarea_admvs for s in new],
-                    [s.upload.insuplc_admdvs for s in new],
-                    received_at,
-                )
-                inserted = {row["receipt_id"]: row for row in rows}
-                for slot in new:
-                    slot.row = inserted[slot.row["receipt_id"]]
-                    slot.produce = True
+        rows = await self._pool.fetch(
+            _RESERVE,
+            [u.fixmedins_code for u in uploads],
+            [u.setl_id for u in uploads],
+            [u.content_sha256 for u in uploads],
+            [u.mdtrtarea_admvs for u in uploads],
+            [u.insuplc_admdvs for u in uploads],
+            [uuid.uuid4() for _ in uploads],
+            received_at,
+            STALE_PENDING,
+        )
+        for row in rows:
+            slot = slots[row["i"] - 1]
+            slot.row = row
+            outcome = row["outcome"]
+            if outcome == "duplicate":
+                slot.result = Receipt(row["receipt_id"], row["revision"], row["status"], True)
+            elif outcome == "wait":  # a live request (or an earlier record here) holds it
+                slot.wait = True
+            else:  # "new", or "takeover" of a dead request's reservation
+                slot.produce = True
 
     async def _produce(self, slots: list[_Slot]) -> None:
         if not slots:

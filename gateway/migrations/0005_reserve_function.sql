@@ -1,0 +1,51 @@
+-- Receipt reservation for a batch of uploads in one round trip (it was six).
+--
+-- For each upload i (arrays are parallel): lock its case (sorted, so two batches never wait
+-- on each other in a cycle), then either find the receipt of identical content (outcome
+-- 'duplicate' once accepted/stored, 'wait' while a live request holds it pending, 'takeover'
+-- when that pending reservation is stale, i.e. its request died) or reserve the next
+-- revision (outcome 'new'). An identical upload later in the same batch finds the earlier
+-- one's fresh reservation and gets 'wait'; the caller retries it after producing.
+CREATE FUNCTION dipgw_reserve(
+    codes text[], setls text[], hashes bytea[], areas text[], insured text[],
+    new_ids uuid[], received timestamptz, stale interval
+) RETURNS TABLE (
+    i integer, receipt_id uuid, revision integer, status text, received_at timestamptz,
+    outcome text
+) LANGUAGE plpgsql AS $$
+DECLARE
+    idx integer;
+    found_row record;
+    next_revision integer;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext(k))
+    FROM (SELECT DISTINCT codes[j] || ':' || setls[j] AS k
+          FROM generate_subscripts(codes, 1) AS j ORDER BY 1) AS keys;
+    FOR idx IN 1 .. coalesce(array_length(codes, 1), 0) LOOP
+        SELECT r.receipt_id, r.revision, r.status, r.received_at,
+               now() - r.received_at > stale AS is_stale
+        INTO found_row
+        FROM receipts r
+        WHERE r.fixmedins_code = codes[idx] AND r.setl_id = setls[idx]
+          AND r.content_sha256 = hashes[idx];
+        IF FOUND THEN
+            i := idx; receipt_id := found_row.receipt_id; revision := found_row.revision;
+            status := found_row.status; received_at := found_row.received_at;
+            outcome := CASE WHEN found_row.status <> 'pending' THEN 'duplicate'
+                            WHEN found_row.is_stale THEN 'takeover' ELSE 'wait' END;
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        SELECT coalesce(max(r.revision), 0) + 1 INTO next_revision
+        FROM receipts r WHERE r.fixmedins_code = codes[idx] AND r.setl_id = setls[idx];
+        INSERT INTO receipts AS r (receipt_id, fixmedins_code, setl_id, revision, content_sha256,
+                                   status, mdtrtarea_admvs, insuplc_admdvs, received_at)
+        VALUES (new_ids[idx], codes[idx], setls[idx], next_revision, hashes[idx], 'pending',
+                areas[idx], insured[idx], received)
+        RETURNING r.receipt_id, r.revision, r.status, r.received_at
+        INTO receipt_id, revision, status, received_at;
+        i := idx; outcome := 'new';
+        RETURN NEXT;
+    END LOOP;
+END;
+$$;
