@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -198,6 +199,9 @@ async def running_stack(
             host, port = runner.addresses[0][:2]
             stack.url = f"{'https' if tls else 'http'}://{host}:{port}"
             log.info("gateway.listening", url=stack.url)
+        # Everything built so far lives as long as the process: keep the cyclic GC from
+        # rescanning it on every full collection (shorter pauses on the request path).
+        gc.freeze()
         yield stack
     finally:
         if runner is not None:
