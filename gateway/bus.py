@@ -20,6 +20,9 @@ def new_producer(settings: Settings, bootstrap: str) -> AIOKafkaProducer:
         acks="all",
         enable_idempotence=True,
         linger_ms=2,
+        # A 200-list request is ~800 KB: let it go out in a few produce requests, not in
+        # hundreds of 16 KB batches (the idempotent producer has one request in flight).
+        max_batch_size=1024 * 1024,
         request_timeout_ms=settings.kafka.request_timeout_ms,
         compression_type=None,
     )

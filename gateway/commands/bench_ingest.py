@@ -31,7 +31,7 @@ def _setup(verbs: Any) -> None:
         default=1,
         help="gateway processes sharing the port (SO_REUSEPORT; default 1)",
     )
-    parser.add_argument("--port", type=int, default=18490)
+    parser.add_argument("--port", type=int, default=0, help="gateway port (default: a free one)")
     parser.set_defaults(func=_run)
 
 
