@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 import msgspec
@@ -108,7 +107,14 @@ _HOSPITAL = [{"hmac": []}, {"mtls": []}]
 _READER = [{"hmac": []}, {"mtls": []}, {"bearer": []}]
 
 
-@cache
+_EXTRA_PATHS: dict[str, Any] = {}
+
+
+def register_paths(paths: dict[str, Any]) -> None:
+    """Routes added by other modules (subscriptions, ops) describe themselves here."""
+    _EXTRA_PATHS.update(paths)
+
+
 def document() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
         [ErrorList, ReceiptAnswer, BatchAnswer, ReceiptStatus, NationalResponse],
@@ -312,6 +318,5 @@ def document() -> dict[str, Any]:
     }
 
 
-@cache
 def document_bytes() -> bytes:
     return msgspec.json.encode(document())
