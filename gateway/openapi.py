@@ -88,7 +88,7 @@ def _json(ref: str) -> dict[str, Any]:
     return {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}
 
 
-def _errors(*codes: int) -> dict[str, Any]:
+def error_responses(*codes: int) -> dict[str, Any]:
     text = {
         400: "Bad request",
         401: "Not authenticated (reason in `rule`)",
@@ -128,7 +128,7 @@ def document() -> dict[str, Any]:
             "records": {"type": "array", "items": {"$ref": "#/components/schemas/Settlement"}}
         },
     }
-    upload_errors = _errors(401, 403, 413, 415, 429, 503)
+    upload_errors = error_responses(401, 403, 413, 415, 429, 503)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -156,7 +156,7 @@ def document() -> dict[str, Any]:
                             "content": _json("ReceiptAnswer"),
                         },
                         **upload_errors,
-                        **_errors(422),
+                        **error_responses(422),
                     },
                 }
             },
@@ -176,7 +176,7 @@ def document() -> dict[str, Any]:
                             "content": _json("BatchAnswer"),
                         },
                         **upload_errors,
-                        **_errors(422),
+                        **error_responses(422),
                     },
                 }
             },
@@ -200,7 +200,7 @@ def document() -> dict[str, Any]:
                             "content": _json("BatchAnswer"),
                         },
                         **upload_errors,
-                        **_errors(422),
+                        **error_responses(422),
                     },
                 }
             },
@@ -247,7 +247,7 @@ def document() -> dict[str, Any]:
                     ],
                     "responses": {
                         "200": {"description": "The receipt", "content": _json("ReceiptStatus")},
-                        **_errors(401, 403, 404, 503),
+                        **error_responses(401, 403, 404, 503),
                     },
                 }
             },
@@ -274,7 +274,7 @@ def document() -> dict[str, Any]:
                             "description": "The case",
                             "content": {"application/json": {"schema": {"type": "object"}}},
                         },
-                        **_errors(401, 403, 404, 503),
+                        **error_responses(401, 403, 404, 503),
                     },
                 }
             },
