@@ -25,6 +25,7 @@ from typing import Any
 
 import aiohttp
 import msgspec
+import psutil
 
 from contracts import CST
 from contracts.samples import make_settlement
@@ -48,6 +49,57 @@ class IngestFigures:
     single_p99_ms: float
     single_errors: int
     batched_errors: int
+    # CPU milliseconds spent per record (batched) / per request (single), by process group:
+    # where the two cores go, whatever else the machine was doing.
+    batched_cpu_ms_per_record: dict[str, float]
+    single_cpu_ms_per_request: dict[str, float]
+
+
+class _CpuMeter:
+    """CPU seconds used by the gateway(s), the broker, PostgreSQL and this load generator."""
+
+    def __init__(self, gateways: list[int], services: LocalServices) -> None:
+        self._groups: dict[str, list[psutil.Process]] = {
+            "gateway": [psutil.Process(pid) for pid in gateways],
+            "kafka": [
+                psutil.Process(pid)
+                for pid in (
+                    [services.kafka.pid()] if services.kafka and services.kafka.pid() else []
+                )
+            ],
+            "postgres": self._postgres(services),
+            "loadgen": [psutil.Process()],
+        }
+
+    @staticmethod
+    def _postgres(services: LocalServices) -> list[psutil.Process]:
+        if services.pg is None:
+            return []
+        pgdata = str(services.pg.pgdata)
+        return [
+            p
+            for p in psutil.process_iter(["cmdline"])
+            if p.info["cmdline"] and pgdata in " ".join(p.info["cmdline"])
+        ]
+
+    def sample(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name, procs in self._groups.items():
+            total = 0.0
+            for proc in procs:
+                try:
+                    family = [proc] + (proc.children(recursive=True) if name == "postgres" else [])
+                    for member in family:
+                        times = member.cpu_times()
+                        total += times.user + times.system
+                except psutil.Error:
+                    continue
+            out[name] = total
+        return out
+
+    @staticmethod
+    def per_unit(before: dict[str, float], after: dict[str, float], units: int) -> dict[str, float]:
+        return {k: round((after[k] - before[k]) * 1000 / max(1, units), 3) for k in before}
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -93,8 +145,8 @@ class _Load:
 
 
 async def _batched(
-    load: _Load, seconds: float, batch: int, concurrency: int
-) -> tuple[float, float, int]:
+    load: _Load, seconds: float, batch: int, concurrency: int, meter: _CpuMeter
+) -> tuple[float, float, int, dict[str, float]]:
     # Bodies are prepared before the clock starts, enough for 12,000 records/s (twice the
     # target): the figure is the gateway's, not the generator's.
     bodies = [
@@ -117,18 +169,23 @@ async def _batched(
                 else:
                     errors += 1
 
+        before = meter.sample()
         started = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    return accepted / elapsed, elapsed, errors
+        cpu = meter.per_unit(before, meter.sample(), accepted)
+    return accepted / elapsed, elapsed, errors, cpu
 
 
-async def _single(load: _Load, seconds: float, rate: float) -> tuple[list[float], float, int]:
+async def _single(
+    load: _Load, seconds: float, rate: float, meter: _CpuMeter | None = None
+) -> tuple[list[float], float, int, dict[str, float]]:
     count = int(seconds * rate)
     bodies = [msgspec.json.encode(doc) for doc in load.documents(count)]
     latencies: list[float] = []
     errors = 0
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)) as http:
+        before = meter.sample() if meter else {}
         started = time.perf_counter()
 
         async def one(i: int) -> None:
@@ -142,7 +199,8 @@ async def _single(load: _Load, seconds: float, rate: float) -> tuple[list[float]
 
         await asyncio.gather(*(one(i) for i in range(count)))
         elapsed = time.perf_counter() - started
-    return latencies, count / elapsed, errors
+        cpu = meter.per_unit(before, meter.sample(), count) if meter else {}
+    return latencies, count / elapsed, errors, cpu
 
 
 def _start_gateways(
@@ -229,8 +287,10 @@ def run_ingest_bench(
             await _wait_up(url)
             load = _Load(url, secret, seed=int(time.time()))
             await _single(load, 1.0, 50)  # warm-up: connections, JIT of the broker
-            records_per_s, elapsed, batch_errors = await _batched(load, seconds, batch, concurrency)
-            latencies, rps, single_errors = await _single(load, seconds, rate)
+            meter = _CpuMeter([p.pid for p in gateways], services)
+            batched = await _batched(load, seconds, batch, concurrency, meter)
+            records_per_s, elapsed, batch_errors, batched_cpu = batched
+            latencies, rps, single_errors, single_cpu = await _single(load, seconds, rate, meter)
             return IngestFigures(
                 cores=os.cpu_count() or 1,
                 gateway_processes=processes,
@@ -243,6 +303,8 @@ def run_ingest_bench(
                 single_p99_ms=round(_percentile(latencies, 0.99), 2),
                 single_errors=single_errors,
                 batched_errors=batch_errors,
+                batched_cpu_ms_per_record=batched_cpu,
+                single_cpu_ms_per_request=single_cpu,
             )
 
         return asyncio.run(measure())

@@ -89,5 +89,13 @@ def _run(args: argparse.Namespace) -> int:
     table.add_row(
         "errors (batched / single)", f"{figures.batched_errors} / {figures.single_errors}"
     )
+    for name in figures.batched_cpu_ms_per_record:
+        table.add_row(
+            f"CPU ms/record batched · {name}", f"{figures.batched_cpu_ms_per_record[name]:.3f}"
+        )
+    for name in figures.single_cpu_ms_per_request:
+        table.add_row(
+            f"CPU ms/request single · {name}", f"{figures.single_cpu_ms_per_request[name]:.3f}"
+        )
     Console().print(table)
     return 0
