@@ -143,7 +143,8 @@ def _finish(
 # -- ingest -------------------------------------------------------------------------------
 
 
-def _limit(request: web.Request, principal: Principal, records: int) -> web.Response | None:
+def _limit(request: web.Request, principal: Principal) -> web.Response | None:
+    """The hospital's token bucket: one token per request, whatever its size."""
     wait = request.app[SERVICES].limiter.take(principal.fixmedins_code or "", time.monotonic())
     if wait > 0:
         return http_error(
@@ -290,7 +291,7 @@ async def post_settlement(request: web.Request) -> web.StreamResponse:
         return principal
     if request.content_type != "application/json":
         return http_error(415, "HTTP415", "请使用 application/json", "use application/json")
-    if (limited := _limit(request, principal, 1)) is not None:
+    if (limited := _limit(request, principal)) is not None:
         return limited
     checked = request.app[SERVICES].checker.check_one(await request.read(), received_at)
     if foreign := _foreign(principal, [checked]):
@@ -326,7 +327,7 @@ async def _post_many(request: web.Request, decode: str) -> web.StreamResponse:
     if isinstance(principal, web.Response):
         return principal
     services = request.app[SERVICES]
-    if (limited := _limit(request, principal, 1)) is not None:
+    if (limited := _limit(request, principal)) is not None:
         return limited
     body = await request.read()
     try:
@@ -383,7 +384,7 @@ async def post_national(request: web.Request) -> web.StreamResponse:
         return principal
     if request.content_type not in ("application/json", "text/plain"):
         return http_error(415, "HTTP415", "请使用 application/json", "use application/json")
-    if (limited := _limit(request, principal, 1)) is not None:
+    if (limited := _limit(request, principal)) is not None:
         return limited
     checked = request.app[SERVICES].checker.check_one(
         await request.read(), received_at, infno=infno
