@@ -24,7 +24,7 @@ def new_producer(settings: Settings, bootstrap: str) -> AIOKafkaProducer:
         # hundreds of 16 KB batches (the idempotent producer has one request in flight).
         max_batch_size=1024 * 1024,
         request_timeout_ms=settings.kafka.request_timeout_ms,
-        compression_type=None,
+        compression_type=settings.kafka.compression or None,
     )
 
 

@@ -141,6 +141,7 @@ async def running_stack(
     await _until_ready("kafka producer", producer.start)
     stop = asyncio.Event()
     runner: web.AppRunner | None = None
+    ingestor: Ingestor | None = None
     registry = Registry(
         pool,
         Sealer(load_master_key(settings.auth.master_key, settings.state_path)),
@@ -170,14 +171,15 @@ async def running_stack(
                     _purge_nonces(registry, settings.auth.window_s, stop), name="nonce-purge"
                 )
             )
+            ingestor = Ingestor(
+                pool,
+                producer,
+                settings.topics.accepted,
+                ack_timeout_s=settings.kafka.request_timeout_ms / 1000,
+            )
             app = create_app(
                 pool,
-                Ingestor(
-                    pool,
-                    producer,
-                    settings.topics.accepted,
-                    ack_timeout_s=settings.kafka.request_timeout_ms / 1000,
-                ),
+                ingestor,
                 registry,
                 Checker(),
                 producer=producer,
@@ -206,6 +208,8 @@ async def running_stack(
     finally:
         if runner is not None:
             await runner.cleanup()  # stops accepting, finishes requests in flight
+        if ingestor is not None:
+            await ingestor.close()
         stop.set()
         for task in stack.tasks:
             # A worker stuck in a retry backoff is cancelled: its uncommitted batch replays.
