@@ -46,7 +46,9 @@ class IngestFigures:
     single_target_rps: float
     single_requests_per_s: float
     single_p50_ms: float
+    single_p90_ms: float
     single_p99_ms: float
+    single_max_ms: float
     single_errors: int
     batched_errors: int
     # CPU milliseconds spent per record (batched) / per request (single), by process group:
@@ -300,7 +302,9 @@ def run_ingest_bench(
                 single_target_rps=rate,
                 single_requests_per_s=round(rps, 1),
                 single_p50_ms=round(_percentile(latencies, 0.50), 2),
+                single_p90_ms=round(_percentile(latencies, 0.90), 2),
                 single_p99_ms=round(_percentile(latencies, 0.99), 2),
+                single_max_ms=round(max(latencies, default=float("nan")), 2),
                 single_errors=single_errors,
                 batched_errors=batch_errors,
                 batched_cpu_ms_per_record=batched_cpu,

@@ -19,7 +19,7 @@ def new_producer(settings: Settings, bootstrap: str) -> AIOKafkaProducer:
         client_id=f"{settings.kafka.client_id}-producer",
         acks="all",
         enable_idempotence=True,
-        linger_ms=2,
+        linger_ms=0,  # a request's records are all added before the sender runs
         # A 200-list request is ~800 KB: let it go out in a few produce requests, not in
         # hundreds of 16 KB batches (the idempotent producer has one request in flight).
         max_batch_size=1024 * 1024,
