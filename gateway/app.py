@@ -21,10 +21,20 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway import openapi
-from gateway.authn import REGISTRY, WINDOW, authenticate, principal_of, require_hospital
+from gateway.authn import (
+    DEFERRED_NONCE,
+    REGISTRY,
+    WINDOW,
+    authenticate,
+    consume_deferred_nonce,
+    nonce_reused,
+    principal_of,
+    require_hospital,
+)
 from gateway.checks import Checked, Checker, Rejected
 from gateway.errors import (
     ENCODER,
+    NonceReused,
     http_error,
     is_dependency_failure,
     json_response,
@@ -86,6 +96,8 @@ async def _context(request: web.Request, handler: Handler) -> web.StreamResponse
     try:
         async with asyncio.timeout(services.request_timeout_s):
             response = await handler(request)
+    except NonceReused:
+        response = nonce_reused()
     except web.HTTPRequestEntityTooLarge:
         response = http_error(413, "HTTP413", "请求体过大", "request body too large")
     except web.HTTPException as exc:
@@ -238,9 +250,13 @@ async def _ingest(
             )
             outcomes.append(outcome)
             good.append((outcome, item))
-    if good:
+    if not good:
+        await consume_deferred_nonce(request)
+    else:
         started = time.perf_counter()
-        results = await services.ingestor.submit_many([c.upload for _, c in good], received_at)
+        results = await services.ingestor.submit_many(
+            [c.upload for _, c in good], received_at, nonce=request.pop(DEFERRED_NONCE, None)
+        )
         PRODUCE_SECONDS.observe(time.perf_counter() - started)
         for (outcome, item), result in zip(good, results, strict=True):
             if isinstance(result, Unavailable):
@@ -530,4 +546,5 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi_json)
+    __import__("gateway.ops", fromlist=["add_routes"]).add_routes(app)
     return app

@@ -15,7 +15,7 @@ import structlog
 from aiohttp import web
 
 from gateway import signing
-from gateway.errors import http_error
+from gateway.errors import NonceReused, http_error
 from gateway.logs import get_logger
 from gateway.registry import Principal, Registry
 
@@ -24,6 +24,7 @@ log = get_logger("dipgw.auth")
 REGISTRY = web.AppKey("registry", Registry)
 WINDOW = web.AppKey("auth_window_s", int)
 PRINCIPAL = web.RequestKey("principal", Principal)
+DEFERRED_NONCE = web.RequestKey("deferred_nonce", tuple)
 
 PUBLIC = frozenset({"/healthz", "/metrics", "/openapi.json", "/docs"})
 
@@ -81,11 +82,24 @@ async def _hospital_by_signature(request: web.Request) -> Principal | web.Respon
         return _unauthorised("AUTH_SIGNATURE", "签名校验失败", "signature does not verify")
     if hospital.status != "active":
         return http_error(403, "AUTH_DISABLED", "该机构已停用", "this institution is disabled")
-    if not await registry.use_nonce(hospital.code, nonce):
-        return _unauthorised(
-            "AUTH_NONCE_REUSED", "随机串已使用（重放）", "nonce already used (replay)"
-        )
+    if request.method == "POST":
+        # An upload records its nonce with the receipt reservation, in one round trip
+        # (see `consume_deferred_nonce` and gateway.ingest); anything else records it now.
+        request[DEFERRED_NONCE] = (hospital.code, nonce)
+    elif not await registry.use_nonce(hospital.code, nonce):
+        return nonce_reused()
     return Principal(role="hospital", fixmedins_code=hospital.code, admdvs=hospital.admdvs)
+
+
+def nonce_reused() -> web.Response:
+    return _unauthorised("AUTH_NONCE_REUSED", "随机串已使用（重放）", "nonce already used (replay)")
+
+
+async def consume_deferred_nonce(request: web.Request) -> None:
+    """Record an upload's nonce when no reservation did; raises NonceReused on a replay."""
+    deferred = request.pop(DEFERRED_NONCE, None)
+    if deferred is not None and not await request.app[REGISTRY].use_nonce(*deferred):
+        raise NonceReused
 
 
 def signing_code_ok(code: str) -> bool:

@@ -10,6 +10,10 @@ import msgspec
 from aiohttp import web
 
 
+class NonceReused(Exception):
+    """A signed request was replayed: its nonce was used before (answered 401)."""
+
+
 class Problem(msgspec.Struct, kw_only=True):
     rule: str
     field: str

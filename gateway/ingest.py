@@ -23,6 +23,7 @@ import asyncpg
 import msgspec
 
 from contracts import ValidationError
+from gateway.errors import NonceReused
 from gateway.logs import get_logger
 from gateway.messages import ENCODER, AcceptedSettlement, case_key
 
@@ -76,7 +77,7 @@ class _Slot:
 
 
 # One round trip: see migrations/0005_reserve_function.sql for the rules it applies.
-_RESERVE = "SELECT * FROM dipgw_reserve($1, $2, $3, $4, $5, $6, $7, $8)"
+_RESERVE = "SELECT * FROM dipgw_reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 _ACCEPT = """
 UPDATE receipts r
 SET status = CASE WHEN r.status = 'pending' THEN 'accepted' ELSE r.status END,
@@ -109,13 +110,21 @@ class Ingestor:
         return result
 
     async def submit_many(
-        self, uploads: list[Upload], received_at: datetime
+        self,
+        uploads: list[Upload],
+        received_at: datetime,
+        nonce: tuple[str, str] | None = None,
     ) -> list[Receipt | Unavailable]:
-        """One result per upload, in order: its receipt, or why it must be retried."""
+        """One result per upload, in order: its receipt, or why it must be retried.
+
+        `nonce` (hospital, nonce) is the request's signature nonce, recorded in the same
+        statement as the reservation; raises `NonceReused` for a replay.
+        """
         slots = [_Slot(upload) for upload in uploads]
         todo = slots
         for _ in range(100):
-            await self._reserve(todo, received_at)
+            await self._reserve(todo, received_at, nonce)
+            nonce = None
             await self._produce([s for s in todo if s.produce])
             todo = [s for s in todo if s.wait]
             if not todo:
@@ -128,10 +137,23 @@ class Ingestor:
             slot.result = Unavailable("an identical upload of this case is still in progress")
         return [slot.result for slot in slots]  # type: ignore[misc]
 
-    async def _reserve(self, slots: list[_Slot], received_at: datetime) -> None:
+    async def _reserve(
+        self, slots: list[_Slot], received_at: datetime, nonce: tuple[str, str] | None
+    ) -> None:
         """Find each upload's receipt row: existing (duplicate) or newly reserved."""
         uploads = [s.upload for s in slots]
-        rows = await self._pool.fetch(
+        try:
+            rows = await self._fetch_reserve(uploads, received_at, nonce)
+        except asyncpg.exceptions.RaiseError as exc:
+            if "nonce reused" in str(exc):
+                raise NonceReused from None
+            raise
+        self._apply(slots, rows)
+
+    async def _fetch_reserve(
+        self, uploads: list[Upload], received_at: datetime, nonce: tuple[str, str] | None
+    ) -> list[Any]:
+        rows: list[Any] = await self._pool.fetch(
             _RESERVE,
             [u.fixmedins_code for u in uploads],
             [u.setl_id for u in uploads],
@@ -141,7 +163,13 @@ class Ingestor:
             [uuid.uuid4() for _ in uploads],
             received_at,
             STALE_PENDING,
+            nonce[0] if nonce else None,
+            nonce[1] if nonce else None,
         )
+        return rows
+
+    @staticmethod
+    def _apply(slots: list[_Slot], rows: list[Any]) -> None:
         for row in rows:
             slot = slots[row["i"] - 1]
             slot.row = row

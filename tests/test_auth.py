@@ -225,3 +225,19 @@ async def test_mutual_tls_client_certificate_names_the_hospital(
         assert (status, _rule(payload)) == (401, "AUTH_CERT")
         status, payload = await post(None)
         assert (status, _rule(payload)) == (401, "AUTH_MISSING")
+
+
+async def test_a_nonce_is_single_use_for_rejected_and_batch_uploads(hospital: Client) -> None:
+    anonymous = Client(hospital.stack)
+    bad = document(f"N{uuid.uuid4().hex[:10]}")
+    del bad["input"]["setlinfo"]["setl_id"]
+    for path, doc in (
+        ("/v1/settlements", bad),
+        ("/v1/settlements/batch", {"records": [document(f"N{uuid.uuid4().hex}")]}),
+    ):
+        body = msgspec.json.encode(doc)
+        headers = hospital.headers("POST", path, body)
+        first = await anonymous.request("POST", path, body, headers=headers)
+        replay = await anonymous.request("POST", path, body, headers=headers)
+        assert first[0] in (200, 422), first
+        assert (replay[0], _rule(replay[1])) == (401, "AUTH_NONCE_REUSED"), path

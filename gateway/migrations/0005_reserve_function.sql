@@ -6,9 +6,13 @@
 -- when that pending reservation is stale, i.e. its request died) or reserve the next
 -- revision (outcome 'new'). An identical upload later in the same batch finds the earlier
 -- one's fresh reservation and gets 'wait'; the caller retries it after producing.
+--
+-- The request's signature nonce (when given) is recorded first, in the same statement: a
+-- replayed request fails with 'dipgw: nonce reused' before anything is reserved.
 CREATE FUNCTION dipgw_reserve(
     codes text[], setls text[], hashes bytea[], areas text[], insured text[],
-    new_ids uuid[], received timestamptz, stale interval
+    new_ids uuid[], received timestamptz, stale interval,
+    nonce_code text DEFAULT NULL, nonce text DEFAULT NULL
 ) RETURNS TABLE (
     i integer, receipt_id uuid, revision integer, status text, received_at timestamptz,
     outcome text
@@ -18,6 +22,13 @@ DECLARE
     found_row record;
     next_revision integer;
 BEGIN
+    IF nonce IS NOT NULL THEN
+        INSERT INTO request_nonces (fixmedins_code, nonce) VALUES (nonce_code, nonce)
+        ON CONFLICT DO NOTHING;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'dipgw: nonce reused';
+        END IF;
+    END IF;
     PERFORM pg_advisory_xact_lock(hashtext(k))
     FROM (SELECT DISTINCT codes[j] || ':' || setls[j] AS k
           FROM generate_subscripts(codes, 1) AS j ORDER BY 1) AS keys;
