@@ -28,6 +28,11 @@ def new_producer(settings: Settings, bootstrap: str) -> AIOKafkaProducer:
     )
 
 
+def _topic_configs(replication_factor: int) -> dict[str, str]:
+    """With replicas, acks=all must mean at least two copies (one may be down)."""
+    return {"min.insync.replicas": str(max(1, min(2, replication_factor - 1)))}
+
+
 class KafkaTopicError(RuntimeError):
     pass
 
@@ -48,6 +53,7 @@ async def ensure_topics(settings: Settings, bootstrap: str, names: list[str]) ->
                         name,
                         num_partitions=settings.topics.partitions,
                         replication_factor=settings.topics.replication_factor,
+                        topic_configs=_topic_configs(settings.topics.replication_factor),
                     )
                     for name in missing
                 ]
