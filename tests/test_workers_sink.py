@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import msgspec
 import pytest
@@ -21,7 +21,7 @@ def _message(setl_id: str, revision: int, document_json: bytes) -> AcceptedSettl
     return AcceptedSettlement(
         receipt_id=str(uuid.uuid4()), case_key=f"H44010000001:{setl_id}",
         fixmedins_code="H44010000001", setl_id=setl_id, revision=revision,
-        received_at=datetime.now(timezone.utc), mdtrtarea_admvs="440100",
+        received_at=datetime.now(UTC), mdtrtarea_admvs="440100",
         document=msgspec.Raw(document_json),
     )
 
