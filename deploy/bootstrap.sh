@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
 # Installs what dipgw needs from the OS when it is missing: Java 17+ (runs the Kafka broker)
-# and Maven (fetches the broker from Maven Central). Called by `make`; a no-op when present.
+# and Maven (fetches the broker from Maven Central), and Chromium for the /ops page test.
+# Called by `make`; a no-op when present.
 set -euo pipefail
 need=()
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v "${PYTHON:-python3}" >/dev/null 2>&1 || need+=(python3 python3-venv)
+# Chromium (Debian's package) opens the /ops dashboard in its test, with CJK fonts for the
+# screenshot. Optional: where it cannot be installed, that one test skips and says why.
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing chromium with apt-get" >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends chromium fonts-noto-cjk; } ||
+    echo "chromium could not be installed: the /ops page test will skip" >&2
+fi
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "dipgw needs: ${need[*]} — install them with your package manager" >&2

@@ -20,7 +20,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway import openapi
+from gateway import openapi, ops, subscriptions
 from gateway.authn import (
     DEFERRED_NONCE,
     REGISTRY,
@@ -55,6 +55,7 @@ from gateway.metrics import (
 from gateway.national import national_response
 from gateway.ratelimit import RateLimiter
 from gateway.registry import Principal, Registry
+from gateway.services import SERVICES, Services
 
 CST = ZoneInfo("Asia/Shanghai")
 log = get_logger("dipgw.http")
@@ -62,21 +63,6 @@ log = get_logger("dipgw.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-@dataclass
-class Services:
-    """What the handlers use; one per application."""
-
-    pool: asyncpg.Pool
-    ingestor: Ingestor
-    checker: Checker
-    limiter: RateLimiter
-    batch_max_records: int
-    request_timeout_s: float
-    rejected_topic: str
-    producer: Any
-
-
-SERVICES = web.AppKey("services", Services)
 
 
 # -- middleware ---------------------------------------------------------------------------
@@ -546,5 +532,6 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi_json)
-    __import__("gateway.ops", fromlist=["add_routes"]).add_routes(app)
+    subscriptions.add_routes(app)
+    ops.add_routes(app)
     return app

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 _COMMAND_MODULES: tuple[str, ...] = (
     "gateway.commands.bench",
     "gateway.commands.bench_ingest",
+    "gateway.commands.bench_pipeline",
     "gateway.commands.bench_validate",
     "gateway.commands.catalog",
     "gateway.commands.codes",
@@ -25,6 +26,9 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "gateway.commands.group",
     "gateway.commands.hospitals",
     "gateway.commands.kafka",
+    "gateway.commands.quality",
+    "gateway.commands.rescore",
+    "gateway.commands.rules",
     "gateway.commands.score",
     "gateway.commands.up",
     "gateway.commands.validate",

@@ -19,9 +19,11 @@ import msgspec
 from contracts import CST
 from contracts.samples import make_settlement
 
+# Levels are the tier codes of each city's DIP rules (workers/dip/data): Guangzhou has five
+# tiers (3A, 3, 2M, 2C, 1), Shenzhen three (3, 2, 1).
 HOSPITALS = (
-    ("H44010000001", "广州市第一人民医院", "440100", "3"),
-    ("H44010000002", "广州市越秀区人民医院", "440100", "2"),
+    ("H44010000001", "广州市第一人民医院", "440100", "3A"),
+    ("H44010000002", "广州市越秀区人民医院", "440100", "2M"),
     ("H44030000001", "深圳市人民医院", "440300", "3"),
     ("H44030000007", "深圳市宝安区中心医院", "440300", "2"),
     ("H44060000003", "佛山市第一人民医院", "440600", "3"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -40,5 +40,30 @@ WORKER_RECORDS = Counter(
     "dipgw_worker_records_total",
     "Records handled by worker",
     ["worker"],
+    registry=REGISTRY,
+)
+CONSUMER_LAG = Gauge(
+    "dipgw_consumer_lag_messages",
+    "Messages a worker's consumer group is behind the end of a partition",
+    ["worker", "topic", "partition"],
+    registry=REGISTRY,
+)
+TOPIC_END_OFFSET = Gauge(
+    "dipgw_topic_end_offset",
+    "End offset (messages ever written) of a consumed partition; on the rejected topic: its depth",
+    ["topic", "partition"],
+    registry=REGISTRY,
+)
+STAGE_LATENCY = Histogram(
+    "dipgw_stage_latency_seconds",
+    "Produced to Kafka → handled by a worker (Kafka message timestamp to commit), per worker",
+    ["worker"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+    registry=REGISTRY,
+)
+QUALITY_ALERTS = Counter(
+    "dipgw_quality_alerts_total",
+    "Ingestion-quality alerts raised, by kind",
+    ["kind"],
     registry=REGISTRY,
 )

@@ -278,6 +278,7 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            **_EXTRA_PATHS,
             "/healthz": {
                 "get": {
                     "summary": "Liveness",

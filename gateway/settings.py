@@ -42,6 +42,8 @@ class TopicSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Every scored case once (treating role): what the scored sink and `rescore` feed on."""
     out_of_province: str = "dip.case.scored.out_of_province.v1"
     """Copies of cases whose patient is insured in another province (异地就医 channel)."""
+    quality_alerts: str = "dip.quality.alerts.v1"
+    """Ingestion-quality alerts raised by the quality worker's evaluator."""
     partitions: Positive = 6
     replication_factor: Positive = 1
 
@@ -96,6 +98,29 @@ class WorkerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """How long a worker trusts its copy of a hospital's level."""
 
 
+class QualitySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Alert thresholds of the ingestion-quality monitor (workers/quality.py)."""
+
+    alert_interval_s: Annotated[float, msgspec.Meta(ge=1, le=86400)] = 60.0
+    """How often the alert rules are evaluated."""
+    window_days: Annotated[int, msgspec.Meta(ge=1, le=31)] = 1
+    """The rates (reject, timeliness) are computed over the last N days (CST), today included."""
+    min_records: Annotated[int, msgspec.Meta(ge=1)] = 20
+    """A hospital or city needs this many lists in the window before a rate can alert."""
+    reject_rate_max: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.05
+    timely_rate_min: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.95
+    """Share of lists uploaded within timely_days of discharge (上传及时率)."""
+    timely_days: Annotated[int, msgspec.Meta(ge=1, le=15)] = 7
+    """Within 15: the lag histogram has a bucket edge at every day up to 15."""
+    silent_hours: Annotated[int, msgspec.Meta(ge=1, le=24 * 31)] = 24
+    """A hospital seen before but silent this long raises an alert."""
+    consumer_lag_max: Annotated[int, msgspec.Meta(ge=1)] = 10000
+    """Messages a worker may be behind on one partition before an alert."""
+    events_keep_days: Annotated[int, msgspec.Meta(ge=1)] = 30
+    """How long a consumed message's key is kept against redelivery; keep it longer than the
+    accepted and rejected topics' retention."""
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     state_dir: str = ".dipgw"
     """Local broker and embedded database data, and their logs."""
@@ -109,6 +134,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     limits: LimitSettings = msgspec.field(default_factory=LimitSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     worker: WorkerSettings = msgspec.field(default_factory=WorkerSettings)
+    quality: QualitySettings = msgspec.field(default_factory=QualitySettings)
 
     @property
     def state_path(self) -> Path:

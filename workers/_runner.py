@@ -7,12 +7,14 @@ batch (at-least-once) and the handlers' idempotent effects make the end state ex
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from gateway.logs import get_logger
+from gateway.metrics import CONSUMER_LAG, STAGE_LATENCY, TOPIC_END_OFFSET
 
 Handler = Callable[[list[ConsumerRecord[bytes, bytes]]], Awaitable[None]]
 
@@ -42,16 +44,37 @@ async def run_consumer(
     )
     await consumer.start()
     log.info("worker.started", worker=name, topics=topics, group=group_id)
+    lag_due = 0.0
     try:
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=200, max_records=max_batch)
             records = [record for part in batches.values() for record in part]
+            if time.monotonic() >= lag_due:
+                lag_due = time.monotonic() + 1.0
+                await _observe_lag(name, consumer)
             if not records:
                 continue
             await handler(records)
             await consumer.commit()
             if on_batch is not None:
                 on_batch(len(records))
+            now_ms, stage = time.time() * 1000, STAGE_LATENCY.labels(name)
+            for record in records:
+                stage.observe(max(0.0, now_ms - record.timestamp) / 1000)
     finally:
         await consumer.stop()
         log.info("worker.stopped", worker=name)
+
+
+async def _observe_lag(name: str, consumer: AIOKafkaConsumer) -> None:
+    """Consumer lag per partition (end offset − position), at most once a second."""
+    for tp in consumer.assignment():
+        end = consumer.highwater(tp)
+        if end is None:
+            continue
+        try:  # a partition revoked meanwhile has no position: skip it, never fail the loop
+            position = await asyncio.wait_for(consumer.position(tp), timeout=1)
+        except Exception:
+            continue
+        CONSUMER_LAG.labels(name, tp.topic, str(tp.partition)).set(max(0, end - position))
+        TOPIC_END_OFFSET.labels(tp.topic, str(tp.partition)).set(end)

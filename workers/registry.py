@@ -13,6 +13,10 @@ import asyncpg
 
 from gateway.settings import Settings
 from workers._runner import Handler
+from workers.grouping import Grouper
+from workers.quality import Quality
+from workers.scored_sink import ScoredSink
+from workers.scoring import Scorer
 from workers.sink import Sink
 
 
@@ -37,6 +41,16 @@ WORKERS: dict[str, WorkerSpec] = {
     spec.name: spec
     for spec in (
         WorkerSpec("sink", lambda s: [s.topics.accepted], lambda ctx: Sink(ctx.pool).handle),
+        WorkerSpec("grouping", lambda s: [s.topics.accepted], lambda ctx: Grouper(ctx).handle),
+        WorkerSpec("scoring", lambda s: [s.topics.grouped], lambda ctx: Scorer(ctx).handle),
+        WorkerSpec(
+            "scored_sink", lambda s: [s.topics.scored_all], lambda ctx: ScoredSink(ctx).handle
+        ),
+        WorkerSpec(
+            "quality",
+            lambda s: [s.topics.accepted, s.topics.rejected],
+            lambda ctx: Quality(ctx).handle,
+        ),
     )
 }
-DEFAULT_WORKERS: tuple[str, ...] = ("sink",)
+DEFAULT_WORKERS: tuple[str, ...] = ("sink", "grouping", "scoring", "scored_sink", "quality")

@@ -32,7 +32,7 @@ WHERE cases.revision <= EXCLUDED.revision
 
 def _rows(
     records: list[ConsumerRecord[bytes, bytes]],
-) -> tuple[list[tuple[object, ...]], list[uuid.UUID]]:
+) -> tuple[list[tuple[object, ...]], list[tuple[uuid.UUID, str, int, int]]]:
     rows, receipts = [], []
     for record in records:
         try:
@@ -56,7 +56,7 @@ def _rows(
                 msg.received_at,
             )
         )
-        receipts.append(receipt)
+        receipts.append((receipt, record.topic, record.partition, record.offset))
     return rows, receipts
 
 
@@ -73,8 +73,19 @@ class Sink:
             return
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.executemany(_UPSERT, rows)
+            # Where the record is in Kafka is known here too: a receipt is complete once
+            # stored, whether or not the gateway's batched 'accepted' mark came first.
             await conn.execute(
-                """UPDATE receipts SET status = 'stored', stored_at = COALESCE(stored_at, now())
-                   WHERE receipt_id = ANY($1::uuid[]) AND status <> 'stored'""",
-                receipts,
+                """UPDATE receipts r
+                   SET status = 'stored', stored_at = COALESCE(r.stored_at, now()),
+                       accepted_at = COALESCE(r.accepted_at, now()),
+                       kafka_topic = COALESCE(r.kafka_topic, u.t),
+                       kafka_partition = COALESCE(r.kafka_partition, u.p),
+                       kafka_offset = COALESCE(r.kafka_offset, u.o)
+                   FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[]) AS u(id, t, p, o)
+                   WHERE r.receipt_id = u.id AND r.status <> 'stored'""",
+                [r[0] for r in receipts],
+                [r[1] for r in receipts],
+                [r[2] for r in receipts],
+                [r[3] for r in receipts],
             )

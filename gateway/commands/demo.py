@@ -29,6 +29,8 @@ from gateway.logs import configure_logging
 from gateway.registry import RegistryError
 from gateway.runtime import LocalServices, Stack, running_stack
 from gateway.signing import signed_headers
+from workers.dip import SAMPLE_RULES
+from workers.rules_store import import_rules, read_rules_files
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -77,6 +79,29 @@ def _run(args: argparse.Namespace) -> int:
             f"[green]✓[/] stopped everything it started — total {time.monotonic() - started:.1f}s;"
             f" service log: {log_path}"
         )
+
+
+async def _import_sample_rules(stack: Stack) -> list[str]:
+    """The sample DIP rules (workers/dip/data) of the cities that have some, for this demo."""
+    for path in SAMPLE_RULES.values():
+        await import_rules(stack.pool, *read_rules_files([path]))
+    return sorted(SAMPLE_RULES)
+
+
+async def _wait_scored(stack: Stack, since: datetime, timeout: float) -> None:
+    """Until every case stored in this run is grouped and scored (or marked unscored)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        missing = await stack.pool.fetchval(
+            """SELECT count(*) FROM cases c JOIN receipts r ON r.receipt_id = c.receipt_id
+               LEFT JOIN scored_cases s ON s.fixmedins_code = c.fixmedins_code
+                    AND s.setl_id = c.setl_id AND s.revision = c.revision
+               WHERE r.received_at >= $1 AND s.setl_id IS NULL""",
+            since,
+        )
+        if missing == 0:
+            return
+        await asyncio.sleep(0.2)
 
 
 async def _register_hospitals(stack: Stack) -> dict[str, bytes]:
@@ -157,7 +182,13 @@ async def _demo(services: LocalServices, args: argparse.Namespace, console: Cons
     feed = DemoFeed(random.Random(seed)).build(args.records)
     since = datetime.now(UTC)
     async with running_stack(services.settings, services.bootstrap, services.dsn) as stack:
-        console.print(f"[green]✓[/] gateway {stack.url}, sink worker running")
+        imported = await _import_sample_rules(stack)
+        workers = ", ".join(t.get_name() for t in stack.tasks)
+        console.print(
+            f"[green]✓[/] gateway {stack.url}; workers: {workers}; DIP rules in force for"
+            f" {', '.join(imported)} (none for 440600: its cases stay unscored, as a city"
+            " without rules would)"
+        )
         t0 = time.monotonic()
         waves = [[item.body for item in feed if item.wave == w] for w in (0, 1)]
         outcome = await _push_all(stack, waves, console, await _register_hospitals(stack))
@@ -165,6 +196,31 @@ async def _demo(services: LocalServices, args: argparse.Namespace, console: Cons
         with console.status("waiting for the sink to store every accepted list…"):
             stored = await _wait_stored(stack, outcome["receipts"], since, args.timeout)
         flow_s = time.monotonic() - t0
+        with console.status("waiting for grouping and scoring…"):
+            await _wait_scored(stack, since, args.timeout)
+        scored_s = time.monotonic() - t0
+        scoring = await stack.pool.fetch(
+            """SELECT s.treating_city AS city, count(*) AS cases,
+                      count(*) FILTER (WHERE s.status = 'scored') AS scored,
+                      count(*) FILTER (WHERE s.scope = 'cross_city') AS cross_city,
+                      coalesce(sum(s.case_score), 0) AS score,
+                      coalesce(sum(s.estimated_payment), 0) AS payment,
+                      string_agg(DISTINCT coalesce(s.deviation, s.unscored_rule), ' ') AS mix
+               FROM scored_cases s JOIN cases c USING (fixmedins_code, setl_id)
+               JOIN receipts r ON r.receipt_id = c.receipt_id
+               WHERE r.received_at >= $1 GROUP BY 1 ORDER BY 1""",
+            since,
+        )
+        examples = await stack.pool.fetch(
+            """SELECT DISTINCT ON (s.deviation)
+                      s.fixmedins_code || ':' || s.setl_id AS case_key, s.group_code,
+                      s.deviation, s.case_score, s.estimated_payment, s.scope
+               FROM scored_cases s JOIN cases c USING (fixmedins_code, setl_id)
+               JOIN receipts r ON r.receipt_id = c.receipt_id
+               WHERE r.received_at >= $1 AND s.status = 'scored'
+               ORDER BY s.deviation, s.scope, s.case_score DESC""",
+            since,
+        )
         in_kafka = await stack.pool.fetchval(
             "SELECT count(*) FROM receipts"
             " WHERE receipt_id = ANY($1::uuid[]) AND kafka_offset IS NOT NULL",
@@ -203,6 +259,43 @@ async def _demo(services: LocalServices, args: argparse.Namespace, console: Cons
     console.print(
         f"push {push_s:.2f}s ({len(feed) / push_s:.0f} req/s); push → all stored {flow_s:.2f}s"
     )
+
+    dip = Table(title="DIP grouping and scoring by treating city (this run)")
+    for col in (
+        "city",
+        "cases",
+        "scored",
+        "cross-city",
+        "total score",
+        "est. payment ¥",
+        "deviation kinds",
+    ):
+        dip.add_column(col, justify="right")
+    for row in scoring:
+        dip.add_row(
+            row["city"],
+            str(row["cases"]),
+            str(row["scored"]),
+            str(row["cross_city"]),
+            f"{row['score']:,.1f}",
+            f"{row['payment']:,.2f}",
+            row["mix"] or "",
+        )
+    console.print(dip)
+    top = Table(title="one scored case of each deviation kind")
+    for col in ("case key", "group", "deviation", "score", "payment ¥", "scope"):
+        top.add_column(col, no_wrap=True)
+    for row in examples:
+        top.add_row(
+            row["case_key"],
+            row["group_code"] or "",
+            row["deviation"] or "",
+            f"{row['case_score']:.1f}",
+            f"{row['estimated_payment'] or 0:,.2f}",
+            row["scope"],
+        )
+    console.print(top)
+    console.print(f"push → every list grouped and scored {scored_s:.2f}s")
 
     cities = Table(title="cases by treating city (this run)")
     for col in ("mdtrtarea_admvs", "cases", "cross-city"):

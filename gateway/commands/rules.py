@@ -1,0 +1,159 @@
+"""`dipgw rules import CITY YEAR FILE…` and `dipgw rules show CITY YEAR`: city DIP rules.
+
+`import` reads a city's rules as published — a TOML policy plus its CSV/XLSX catalog (or one
+rule-set JSON document) — checks that they are the rules of CITY for clearing year YEAR and
+stores them in PostgreSQL as the new version in force (the same content again is a no-op).
+Workers pick the new version up within `worker.rules_cache_s`; `dipgw rescore CITY YEAR`
+re-scores the cases already stored. `show` prints the version in force and the history.
+Exit 0 ok, 1 no rules (show), 2 bad usage or unreadable/mismatched files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from rich.console import Console
+from rich.table import Table
+
+from gateway.commands._common import UsageError, fail, settings_from, with_pool
+from workers.dip import RuleSetError
+from workers.rules_store import (
+    StoredRules,
+    import_rules,
+    read_rules_files,
+    rules_history,
+    rules_in_force,
+)
+
+_CITY = re.compile(r"^[0-9]{4}00$")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("rules", help="city DIP rules per clearing year (import, show)")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    imp = verbs.add_parser("import", help="store a city's rules (TOML policy + CSV/XLSX catalog)")
+    imp.add_argument("city", help="city region code, xxxx00")
+    imp.add_argument("year", type=int, help="clearing year")
+    imp.add_argument("files", nargs="+", type=Path, help="TOML policy [+ catalog], or JSON")
+    imp.add_argument("--json", action="store_true")
+    imp.set_defaults(func=_import)
+    show = verbs.add_parser("show", help="the rules in force and their history")
+    show.add_argument("city")
+    show.add_argument("year", type=int)
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=_show)
+
+
+def check_city_year(args: argparse.Namespace) -> None:
+    if not _CITY.match(args.city):
+        raise UsageError(f"city {args.city!r} is not a city region code (6 digits ending 00)")
+    if not 2000 <= args.year <= 2100:
+        raise UsageError(f"clearing year {args.year} out of range")
+
+
+def summary(stored: StoredRules) -> dict[str, Any]:
+    rules = stored.rules
+    policy = rules.policy
+    kinds: dict[str, int] = {}
+    for g in rules.groups:
+        kinds[g.kind] = kinds.get(g.kind, 0) + 1
+    return {
+        "city": rules.city,
+        "clearing_year": rules.clearing_year,
+        "ruleset_id": stored.ruleset_id,
+        "seq": stored.seq,
+        "version": rules.version,
+        "catalog_version": rules.catalog_version,
+        "content_sha256": rules.content_hash,
+        "version_id": rules.version_id,
+        "imported_at": stored.imported_at.isoformat(),
+        "groups": len(rules.groups),
+        "group_kinds": kinds,
+        "exclusions": len(rules.exclusions),
+        "levels": {lv.code: lv.coefficient for lv in policy.levels},
+        "point_values": {k: str(v) for k, v in policy.point_values.items()},
+        "sources": stored.sources,
+    }
+
+
+def _import(args: argparse.Namespace) -> int:
+    try:
+        check_city_year(args)
+        settings = settings_from(args)
+    except UsageError as exc:
+        return fail(str(exc))
+    try:
+        rules, sources = read_rules_files(list(args.files))
+    except RuleSetError as exc:
+        return fail(f"rules not imported: {exc}")
+    if (rules.city, rules.clearing_year) != (args.city, args.year):
+        return fail(
+            f"the files hold the rules of {rules.city} for {rules.clearing_year},"
+            f" not {args.city} for {args.year}"
+        )
+
+    async def work(pool: asyncpg.Pool) -> int:
+        result = await import_rules(pool, rules, sources)
+        out = {**summary(result.stored), "unchanged": result.unchanged}
+        if args.json:
+            print(json.dumps(out, ensure_ascii=False))
+        else:
+            state = "unchanged, already in force" if result.unchanged else "imported, in force"
+            print(
+                f"{out['city']}/{out['clearing_year']} seq {out['seq']}: {out['version']}"
+                f" (catalog {out['catalog_version']}, {out['groups']} groups,"
+                f" sha256 {out['content_sha256'][:12]}) — {state}"
+            )
+        return 0
+
+    return with_pool(settings, work)
+
+
+def _show(args: argparse.Namespace) -> int:
+    try:
+        check_city_year(args)
+        settings = settings_from(args)
+    except UsageError as exc:
+        return fail(str(exc))
+
+    async def work(pool: asyncpg.Pool) -> int:
+        stored = await rules_in_force(pool, args.city, args.year)
+        history = await rules_history(pool, args.city, args.year)
+        if args.json:
+            doc = {
+                "in_force": None if stored is None else summary(stored),
+                "history": [{**h, "imported_at": h["imported_at"].isoformat()} for h in history],
+            }
+            print(json.dumps(doc, ensure_ascii=False))
+        elif stored is None:
+            print(f"no DIP rules for {args.city}, clearing year {args.year}")
+        else:
+            s = summary(stored)
+            console = Console()
+            console.print(
+                f"[bold]{s['city']}/{s['clearing_year']}[/] in force: seq {s['seq']},"
+                f" {s['version']}, catalog {s['catalog_version']}, {s['groups']} groups"
+                f" {s['group_kinds']}, {s['exclusions']} exclusions"
+            )
+            console.print(f"levels {s['levels']}; point values {s['point_values']}")
+            table = Table(title="history")
+            for col in ("seq", "version", "catalog", "sha256", "groups", "imported_at"):
+                table.add_column(col)
+            for h in history:
+                table.add_row(
+                    str(h["seq"]),
+                    h["version"],
+                    h["catalog_version"],
+                    h["content_sha256"][:12],
+                    str(h["groups"]),
+                    h["imported_at"].isoformat(timespec="seconds"),
+                )
+            console.print(table)
+        return 0 if stored is not None else 1
+
+    return with_pool(settings, work)

@@ -1,0 +1,31 @@
+"""What the HTTP handlers share, one per application (its own module so that route modules
+— ingest, subscriptions, ops — can reach it without importing each other)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from gateway.checks import Checker
+from gateway.ingest import Ingestor
+from gateway.ratelimit import RateLimiter
+
+
+@dataclass
+class Services:
+    """What the handlers use; one per application."""
+
+    pool: asyncpg.Pool
+    ingestor: Ingestor
+    checker: Checker
+    limiter: RateLimiter
+    batch_max_records: int
+    request_timeout_s: float
+    rejected_topic: str
+    producer: Any
+
+
+SERVICES = web.AppKey("services", Services)

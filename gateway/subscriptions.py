@@ -1,0 +1,321 @@
+"""City subscriptions over HTTP, for bureaus without Kafka access: scored cases by page or stream.
+
+- `GET /v1/scored` — a page of scored cases in change order: `after` (a position from the
+  previous page's `next_after`), `since`/`until` (ISO-8601 times the row was stored), `city`,
+  `role` (`treating`/`insured`), `status` (`scored`/`unscored`), `limit` (≤ 1000).
+- `GET /v1/scored/stream` — the same filters as server-sent events (`id:` = position, so a
+  reconnecting EventSource resumes with `Last-Event-ID`); a stream ends before the gateway's
+  request timeout (`max_seconds`) or after `max_events`, and clients reconnect.
+
+Who sees what: a city token its own city's cases — as treating city, and cross-city cases where
+it is the insured city (role `insured`); ops everything; a hospital its own cases. Positions
+are committed in order (see workers.scored_sink), so paging by position never skips a row.
+Rows carry the case key, never identity (no name, ID number, address or phone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from gateway.authn import principal_of
+from gateway.errors import http_error, json_response
+from gateway.registry import Principal
+from gateway.services import SERVICES
+
+_MAX_LIMIT = 1000
+_POLL_S = 0.5
+_HEARTBEAT_S = 10.0
+_ENCODER = msgspec.json.Encoder(decimal_format="string")
+
+
+class BadQuery(ValueError):
+    def __init__(self, field: str, message: str, message_en: str) -> None:
+        super().__init__(message_en)
+        self.field, self.message, self.message_en = field, message, message_en
+
+
+def _bad(exc: BadQuery) -> web.Response:
+    return http_error(400, "BAD_QUERY", exc.message, exc.message_en, field=exc.field)
+
+
+def _int(query: Any, name: str, default: int, low: int, high: int) -> int:
+    text = query.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise BadQuery(name, f"参数 {name} 应为整数", f"{name} must be an integer") from None
+    if not low <= value <= high:
+        raise BadQuery(name, f"参数 {name} 超出范围", f"{name} must be in {low}..{high}")
+    return value
+
+
+def _time(query: Any, name: str) -> datetime | None:
+    text = query.get(name)
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadQuery(name, f"参数 {name} 应为 ISO-8601 时间", f"{name}: not ISO-8601") from None
+    if moment.tzinfo is None:
+        raise BadQuery(name, f"参数 {name} 须带时区", f"{name} needs a UTC offset")
+    return moment
+
+
+class Query(msgspec.Struct, kw_only=True):
+    city: str | None
+    role: str | None
+    status: str | None
+    since: datetime | None
+    until: datetime | None
+    after: int
+    limit: int
+
+
+def parse_query(request: web.Request, principal: Principal, after: int | None = None) -> Query:
+    q = request.query
+    city = q.get("city") or None
+    if city is not None and (len(city) != 6 or not city.isdigit()):
+        raise BadQuery("city", "city 应为 6 位区划代码", "city must be a 6-digit region code")
+    if principal.role == "city":
+        city = city or principal.admdvs
+        if not principal.may_read_region(city):
+            raise PermissionError(city)
+    if city is not None:
+        city = city[:4] + "00"
+    role = q.get("role") or None
+    if role not in (None, "treating", "insured"):
+        raise BadQuery("role", "role 应为 treating 或 insured", "role is treating or insured")
+    status = q.get("status") or None
+    if status not in (None, "scored", "unscored"):
+        raise BadQuery("status", "status 应为 scored 或 unscored", "status is scored or unscored")
+    if after is None:
+        after = _int(q, "after", 0, 0, 2**62)
+    return Query(
+        city=city,
+        role=role,
+        status=status,
+        since=_time(q, "since"),
+        until=_time(q, "until"),
+        after=after,
+        limit=_int(q, "limit", 100, 1, _MAX_LIMIT),
+    )
+
+
+async def fetch_page(pool: Any, principal: Principal, query: Query) -> list[dict[str, Any]]:
+    """Rows after `query.after` that `principal` may see, as the messages they received."""
+    conds = ["pos > $1"]
+    args: list[Any] = [query.after]
+
+    def where(template: str, value: Any) -> None:
+        args.append(value)
+        conds.append(template.replace("$?", f"${len(args)}"))
+
+    if principal.role == "hospital":
+        where("fixmedins_code = $?", principal.fixmedins_code)
+    if query.city is not None:
+        if query.role == "treating":
+            where("treating_city = $?", query.city)
+        elif query.role == "insured":
+            where("insured_city = $? AND treating_city <> insured_city", query.city)
+        else:
+            where("(treating_city = $? OR insured_city = $?)", query.city)
+    elif query.role == "insured":
+        conds.append("treating_city <> insured_city")
+    if query.status is not None:
+        where("status = $?", query.status)
+    if query.since is not None:
+        where("stored_at >= $?", query.since)
+    if query.until is not None:
+        where("stored_at < $?", query.until)
+    args.append(query.limit)
+    rows = await pool.fetch(
+        f"""SELECT pos, stored_at, treating_city, insured_city, message::text AS message
+            FROM scored_cases WHERE {" AND ".join(conds)} ORDER BY pos LIMIT ${len(args)}""",
+        *args,
+    )
+    out = []
+    for row in rows:
+        item = msgspec.json.decode(row["message"])
+        if query.city is not None and row["treating_city"] != query.city:
+            item["role"] = "insured"
+        item["pos"] = row["pos"]
+        item["stored_at"] = row["stored_at"]
+        out.append(item)
+    return out
+
+
+def _pool(request: web.Request) -> Any:
+    return request.app[SERVICES].pool
+
+
+def _forbidden(city: str) -> web.Response:
+    return http_error(
+        403,
+        "FORBIDDEN_CITY",
+        f"无权查看 {city} 的病例",
+        f"this token may not read city {city}",
+        field="city",
+    )
+
+
+async def get_scored(request: web.Request) -> web.StreamResponse:
+    principal = principal_of(request)
+    try:
+        query = parse_query(request, principal)
+    except BadQuery as exc:
+        return _bad(exc)
+    except PermissionError as exc:
+        return _forbidden(str(exc))
+    items = await fetch_page(_pool(request), principal, query)
+    return json_response(
+        200,
+        {
+            "items": items,
+            "next_after": items[-1]["pos"] if items else query.after,
+            "has_more": len(items) == query.limit,
+        },
+    )
+
+
+async def stream_scored(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: every visible change after the position, as it is stored."""
+    principal = principal_of(request)
+    services = request.app[SERVICES]
+    last_id = request.headers.get("Last-Event-ID", "")
+    try:
+        after = int(last_id) if last_id.isdigit() else None
+        query = parse_query(request, principal, after)
+        ceiling = max(1, int(services.request_timeout_s) - 1)
+        max_seconds = _int(request.query, "max_seconds", ceiling, 1, ceiling)
+        max_events = _int(request.query, "max_events", 0, 0, 10**9)
+    except BadQuery as exc:
+        return _bad(exc)
+    except PermissionError as exc:
+        return _forbidden(str(exc))
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    await response.prepare(request)
+    await response.write(b"retry: 1000\n\n")
+    deadline = time.monotonic() + max_seconds
+    beat = time.monotonic() + _HEARTBEAT_S
+    sent = 0
+    while time.monotonic() < deadline:
+        items = await fetch_page(services.pool, principal, query)
+        for item in items:
+            query.after = item["pos"]
+            await response.write(
+                b"id: %d\nevent: case\ndata: %s\n\n" % (item["pos"], _ENCODER.encode(item))
+            )
+            sent += 1
+            if max_events and sent >= max_events:
+                return response
+        if items:
+            continue
+        if time.monotonic() >= beat:
+            await response.write(b": keep-alive\n\n")
+            beat = time.monotonic() + _HEARTBEAT_S
+        await asyncio.sleep(min(_POLL_S, max(0.0, deadline - time.monotonic())))
+    return response
+
+
+def _parameters(*extra: dict[str, Any]) -> list[dict[str, Any]]:
+    def param(name: str, schema: dict[str, Any], text: str) -> dict[str, Any]:
+        return {"name": name, "in": "query", "required": False, "schema": schema,
+                "description": text}  # fmt: skip
+
+    return [
+        param("city", {"type": "string", "pattern": "^[0-9]{6}$"},
+              "city region code; a city token: its own (default)"),
+        param("role", {"enum": ["treating", "insured"]},
+              "only cases the city treats, or only cross-city cases it insures"),
+        param("status", {"enum": ["scored", "unscored"]}, "scored or unscored cases only"),
+        param("after", {"type": "integer", "minimum": 0},
+              "position: cases changed after it (the previous page's next_after)"),
+        param("since", {"type": "string", "format": "date-time"}, "stored at or after"),
+        param("until", {"type": "string", "format": "date-time"}, "stored before"),
+        param("limit", {"type": "integer", "minimum": 1, "maximum": _MAX_LIMIT},
+              "page size (100)"),
+        *extra,
+    ]  # fmt: skip
+
+
+def _openapi() -> dict[str, Any]:
+    from gateway.openapi import error_responses  # the app imports this module: at call time
+
+    reader = [{"hmac": []}, {"mtls": []}, {"bearer": []}]
+    page = {
+        "type": "object",
+        "required": ["items", "next_after", "has_more"],
+        "properties": {
+            "items": {"type": "array", "items": {"type": "object"}},
+            "next_after": {"type": "integer"},
+            "has_more": {"type": "boolean"},
+        },
+    }
+    return {
+        "/v1/scored": {
+            "get": {
+                "summary": "Scored cases in change order: a city's own (as treating or "
+                "insured city), ops all, a hospital its own",
+                "security": reader,
+                "parameters": _parameters(),
+                "responses": {
+                    "200": {
+                        "description": "One page; items are dip.case.scored messages",
+                        "content": {"application/json": {"schema": page}},
+                    },
+                    **error_responses(400, 401, 403, 503),
+                },
+            }
+        },
+        "/v1/scored/stream": {
+            "get": {
+                "summary": "The same as server-sent events (id = position; resumes with "
+                "Last-Event-ID)",
+                "security": reader,
+                "parameters": _parameters(
+                    {
+                        "name": "max_seconds",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1},
+                    },
+                    {
+                        "name": "max_events",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 0},
+                    },
+                ),
+                "responses": {
+                    "200": {
+                        "description": "event: case, data: one item per changed case",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    **error_responses(400, 401, 403, 503),
+                },
+            }
+        },
+    }
+
+
+def add_routes(app: web.Application) -> None:
+    from gateway.openapi import register_paths
+
+    app.router.add_get("/v1/scored", get_scored)
+    app.router.add_get("/v1/scored/stream", stream_scored)
+    register_paths(_openapi())

@@ -1,0 +1,245 @@
+"""From an accepted upload document (national 4101/4101A envelope JSON) to `CaseFacts`.
+
+The document is decoded with a small private msgspec Struct of just the fields DIP needs, with
+loose types (a number may arrive as JSON text, times as the national `YYYY-MM-DD HH:MM:SS`),
+rather than with `contracts.Envelope`: the gateway has already validated the record, and the
+canonical Structs are strict about formats the verbatim document keeps as the hospital sent
+them. The mapping, field by field:
+
+- hospital level: the hospital registry (`hospitals.level`), looked up by the caller;
+- treating / insured region: envelope `mdtrtarea_admvs` / `insuplc_admdvs` (else
+  `setlinfo.insuplc`, else the treating region);
+- insutype: `setlinfo.insutype`; total cost: `setlinfo.medfee_sumamt`; fund pay:
+  `setlinfo.hifp_pay`, else `fund_pay_sumamt`;
+- main diagnosis: the `diseinfo` entry with `maindiag_flag = 1` (else the first); a
+  dagger/asterisk pair keeps its dagger half; the others are other diagnoses;
+- operations: `oprninfo` with `oprn_oprt_type = 1` (主要手术及操作) first, then the others in
+  upload order; each one's `oprn_class` is NHSA's class from the bundled code tables
+  (`contracts.CodeTables`), and for a code not in them (or without `contracts`) `surgery` for
+  the main operation and `diagnostic` for the others — a conservative guess the city's
+  exclusion list and catalog correct;
+- age: `setlinfo.age` (years), `nwb_age` (days, babies under one year); ICU minutes: the sum
+  of `icuinfo.scs_cutd_sum_dura` (`天/小时/分钟`); stay: `act_ipt_days`, or for 4101A (which
+  leaves it out) the days between `adm_time` and `dscg_time` (at least 1);
+- discharge date: `dscg_time` (else `setl_end_date`), which also picks the clearing year.
+
+Personal identity fields are not decoded at all.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from typing import Any
+
+import msgspec
+
+from workers.dip import CaseFacts
+
+Loose = str | int | float | None
+
+
+class _Setl(msgspec.Struct, kw_only=True):
+    setl_id: Loose = None
+    insuplc: Loose = None
+    insutype: Loose = None
+    medfee_sumamt: Loose = None
+    hifp_pay: Loose = None
+    fund_pay_sumamt: Loose = None
+    age: Loose = None
+    nwb_age: Loose = None
+    act_ipt_days: Loose = None
+    adm_time: Loose = None
+    dscg_time: Loose = None
+    setl_end_date: Loose = None
+    dscg_way: Loose = None
+
+
+class _Dise(msgspec.Struct, kw_only=True):
+    diag_code: Loose = None
+    maindiag_flag: Loose = None
+
+
+class _Oprn(msgspec.Struct, kw_only=True):
+    oprn_oprt_code: Loose = None
+    oprn_oprt_type: Loose = None
+
+
+class _Icu(msgspec.Struct, kw_only=True):
+    scs_cutd_sum_dura: Loose = None
+
+
+class _Input(msgspec.Struct, kw_only=True):
+    setlinfo: _Setl = msgspec.field(default_factory=_Setl)
+    diseinfo: list[_Dise] | None = None
+    oprninfo: list[_Oprn] | None = None
+    icuinfo: list[_Icu] | None = None
+
+
+class _Doc(msgspec.Struct, kw_only=True):
+    fixmedins_code: Loose = None
+    mdtrtarea_admvs: Loose = None
+    insuplc_admdvs: Loose = None
+    input: _Input = msgspec.field(default_factory=_Input)
+
+
+_DECODER = msgspec.json.Decoder(_Doc)
+# 10 billion yuan: beyond any stay; keeps every derived amount inside numeric(16,2).
+_MAX_COST = Decimal(10) ** 10
+
+
+class MappingError(ValueError):
+    """The document lacks what grouping needs; `field` names it (error-shape path)."""
+
+    def __init__(self, field: str, message: str, message_en: str) -> None:
+        super().__init__(message_en)
+        self.field, self.message, self.message_en = field, message, message_en
+
+
+def _text(value: Loose) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _decimal(value: Loose) -> Decimal | None:
+    text = _text(value)
+    if not text:
+        return None
+    try:
+        found = Decimal(text)
+    except InvalidOperation:
+        return None
+    return found if found.is_finite() else None
+
+
+def _int(value: Loose) -> int | None:
+    found = _decimal(value)
+    # Bounded first: int() of a huge exponent would build an enormous number.
+    return None if found is None or abs(found) > 1_000_000 else int(found)
+
+
+def _minutes(text: str) -> int:
+    """`天/小时/分钟` → minutes; anything malformed counts 0 (the validator has warned)."""
+    parts = text.split("/")
+    if len(parts) != 3 or not all(p.strip().isdigit() for p in parts):
+        return 0
+    days, hours, minutes = (int(p) for p in parts)
+    return (days * 24 + hours) * 60 + minutes
+
+
+@cache
+def _code_tables() -> Any:
+    try:
+        from contracts import CodeTables
+    except ImportError:  # pragma: no cover - contracts is part of the repository
+        return None
+    return CodeTables.load_bundled()
+
+
+@cache
+def oprn_class(code: str, main: bool) -> str:
+    """NHSA's class of an operation code; the documented guess when the tables lack it."""
+    tables = _code_tables()
+    found = tables.operation(code) if tables is not None else None
+    if found is not None:
+        return str(found.oprn_class)
+    return "surgery" if main else "diagnostic"
+
+
+def _diag(code: str) -> str:
+    # `A01.001+K77.0*`: the dagger (aetiology) half is the one that groups.
+    return code.split("+", 1)[0].rstrip("*†").strip()
+
+
+def clearing_date(document: bytes) -> str:
+    """The discharge date (`YYYY-MM-DD`) of a document, '' when absent."""
+    return _discharge(_DECODER.decode(document).input.setlinfo)
+
+
+def _stay_days(setl: _Setl) -> int:
+    """`act_ipt_days`, or — 4101A leaves it out — discharge date − admission date (≥ 1)."""
+    given = _int(setl.act_ipt_days)
+    if given is not None:
+        return max(0, given)
+    adm, dscg = _text(setl.adm_time)[:10], _discharge(setl)
+    try:
+        days = (date.fromisoformat(dscg) - date.fromisoformat(adm)).days
+    except ValueError:
+        return 0
+    return max(1, days)
+
+
+def _discharge(setl: _Setl) -> str:
+    text = _text(setl.dscg_time) or _text(setl.setl_end_date)
+    return text[:10] if len(text) >= 10 and text[:4].isdigit() else ""
+
+
+def case_facts(
+    document: bytes,
+    *,
+    case_key: str,
+    fixmedins_code: str,
+    treating_admdvs: str,
+    insured_admdvs: str | None,
+    hospital_level: str,
+) -> CaseFacts:
+    """The DIP input of one accepted upload; raises MappingError when it cannot be grouped."""
+    try:
+        doc = _DECODER.decode(document)
+    except msgspec.DecodeError as exc:
+        raise MappingError(
+            "$", f"结算清单无法解析：{exc}", f"document not decodable: {exc}"
+        ) from None
+    setl = doc.input.setlinfo
+    total = _decimal(setl.medfee_sumamt)
+    if total is None:
+        raise MappingError(
+            "setlinfo.medfee_sumamt", "缺少医疗费总额", "total cost (medfee_sumamt) missing"
+        )
+    if not 0 <= total < _MAX_COST:
+        raise MappingError(
+            "setlinfo.medfee_sumamt",
+            f"医疗费总额 {total} 超出范围",
+            f"total cost {total} out of range (0 to {_MAX_COST})",
+        )
+    diagnoses = [d for d in doc.input.diseinfo or [] if _text(d.diag_code)]
+    if not diagnoses:
+        raise MappingError("diseinfo", "缺少诊断", "no diagnosis")
+    main = next((d for d in diagnoses if _text(d.maindiag_flag) == "1"), diagnoses[0])
+    others = tuple(_diag(_text(d.diag_code)) for d in diagnoses if d is not main)
+    operations = [o for o in doc.input.oprninfo or [] if _text(o.oprn_oprt_code)]
+    operations.sort(key=lambda o: _text(o.oprn_oprt_type) != "1")  # stable: main first
+    ops = []
+    for i, o in enumerate(operations):
+        code = _text(o.oprn_oprt_code).lower()
+        ops.append((code, oprn_class(code, i == 0 and _text(o.oprn_oprt_type) == "1")))
+    insured = (
+        _text(insured_admdvs) or _text(doc.insuplc_admdvs) or _text(setl.insuplc) or treating_admdvs
+    )
+    fund = _decimal(setl.hifp_pay)
+    if fund is None:
+        fund = _decimal(setl.fund_pay_sumamt)
+    age_days = _int(setl.nwb_age)
+    return CaseFacts(
+        case_key=case_key,
+        fixmedins_code=fixmedins_code,
+        hospital_level=hospital_level,
+        treating_admdvs=treating_admdvs,
+        insured_admdvs=insured,
+        insutype=_text(setl.insutype),
+        main_diag_code=_diag(_text(main.diag_code)),
+        other_diag_codes=others,
+        operations=tuple(ops),
+        total_cost=total,
+        fund_pay=fund,
+        age_years=_int(setl.age),
+        age_days=age_days if age_days is not None and age_days < 366 else None,
+        icu_minutes=sum(_minutes(_text(i.scs_cutd_sum_dura)) for i in doc.input.icuinfo or []),
+        act_ipt_days=_stay_days(setl),
+        discharge_date=_discharge(setl),
+        dscg_way=_text(setl.dscg_way),
+    )

@@ -1,0 +1,409 @@
+"""Quality worker: accepted and rejected settlement lists → per hospital/day quality rollups.
+
+Ops teams are held to 填写规范率 / 上传及时率 / 病案数据质量 targets; this worker keeps what
+those are computed from (gateway/ops.py reports them). Exact under redelivery: each message
+first claims its key in `quality_events` (accepted: receipt id, which also absorbs a receipt
+produced twice; rejected: Kafka topic/partition/offset, since a rejection has no receipt) and
+only newly claimed messages are added to the rollups, in the same transaction.
+
+Upload lag (discharge → receipt) is kept as a histogram of fixed hour buckets per hospital and
+day (`LAG_EDGES_H`): counts add up exactly across days, hospitals and cities, percentiles are
+interpolated inside a bucket (one-day resolution up to 15 days), and the share within N ≤ 15
+days (上传及时率) is exact.
+
+The worker also runs the alert evaluator (`workers.quality_alerts`) for as long as it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, TypeAlias
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import msgspec
+from aiokafka import ConsumerRecord
+
+from gateway.logs import get_logger
+from gateway.messages import ACCEPTED_DECODER
+from workers._deadletter import apply_each_or_dead_letter
+
+log = get_logger("dipgw.quality")
+CST = ZoneInfo("Asia/Shanghai")
+
+LAG_EDGES_H: tuple[int, ...] = (*(24 * d for d in range(1, 16)), 480, 720, 1440, 2160)
+"""Upper edges (hours, inclusive) of the lag buckets; one more bucket holds everything later."""
+LAG_BUCKETS = len(LAG_EDGES_H) + 1
+EXAMPLES_KEPT = 5
+
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+
+
+def lag_bucket(hours: float) -> int:
+    """Index of the bucket (lower edge, upper edge] holding `hours` (0 h is in the first)."""
+    return bisect.bisect_left(LAG_EDGES_H, hours)
+
+
+def lag_percentile(hist: list[int], q: float) -> float | None:
+    """The q-quantile (0..1) of a lag histogram in hours, linear inside its bucket.
+
+    In the open last bucket the answer is its lower edge (a floor, not an estimate).
+    """
+    total = sum(hist)
+    if total == 0:
+        return None
+    rank = q * total
+    seen = 0
+    for i, count in enumerate(hist):
+        if count and seen + count >= rank:
+            lower = 0.0 if i == 0 else float(LAG_EDGES_H[i - 1])
+            if i >= len(LAG_EDGES_H):
+                return lower
+            return lower + (LAG_EDGES_H[i] - lower) * max(0.0, rank - seen) / count
+        seen += count
+    return float(LAG_EDGES_H[-1])
+
+
+def city_of(admdvs: str | None) -> str:
+    return f"{admdvs[:4]}00" if admdvs and len(admdvs) >= 4 else "000000"
+
+
+class _Setl(msgspec.Struct, forbid_unknown_fields=False):
+    dscg_time: str | None = None
+
+
+class _Input(msgspec.Struct, forbid_unknown_fields=False):
+    setlinfo: _Setl | None = None
+
+
+class _Doc(msgspec.Struct, forbid_unknown_fields=False):
+    input: _Input | None = None
+    mdtrtarea_admvs: str | None = None
+
+
+class _Rejected(msgspec.Struct, forbid_unknown_fields=False):
+    fixmedins_code: str
+    received_at: datetime
+    case_key: str | None = None
+    errors: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    document: _Doc | None = None
+
+
+_DOC = msgspec.json.Decoder(_Doc)
+_REJECTED = msgspec.json.Decoder(_Rejected)
+
+
+def _discharged(doc: _Doc | None) -> datetime | None:
+    text = doc.input.setlinfo.dscg_time if doc and doc.input and doc.input.setlinfo else None
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace(" ", "T", 1))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=CST)
+
+
+@dataclass(slots=True)
+class Fact:
+    """What one message contributes to the rollups; no personal data."""
+
+    key: str
+    ref: str  # receipt id, or rejected:<partition>/<offset>
+    fixmedins_code: str
+    region: str | None
+    received_at: datetime
+    accepted: bool
+    case_key: str | None = None
+    revision: int = 1
+    lag_hours: float | None = None
+    findings: list[tuple[str, str, str]] = field(default_factory=list)  # rule, severity, dim
+
+    @property
+    def day(self) -> date:
+        return self.received_at.astimezone(CST).date()
+
+
+def fact_of(record: Record, accepted_topic: str) -> Fact | None:
+    """Decode one message of the accepted or rejected topic; None when it is not one."""
+    value = record.value or b""
+    try:
+        if record.topic == accepted_topic:
+            msg = ACCEPTED_DECODER.decode(value)
+            doc = _DOC.decode(bytes(msg.document)) if msg.document else None
+            fact = Fact(
+                key=f"accepted:{msg.receipt_id}",
+                ref=msg.receipt_id,
+                fixmedins_code=msg.fixmedins_code,
+                region=msg.mdtrtarea_admvs,
+                received_at=msg.received_at,
+                accepted=True,
+                case_key=msg.case_key,
+                revision=msg.revision,
+                findings=[_finding(w) for w in msg.warnings],
+            )
+        else:
+            rej = _REJECTED.decode(value)
+            doc = rej.document
+            fact = Fact(
+                key=f"rejected:{record.topic}:{record.partition}:{record.offset}",
+                ref=f"rejected:{record.partition}/{record.offset}",
+                fixmedins_code=rej.fixmedins_code,
+                region=doc.mdtrtarea_admvs if doc else None,
+                received_at=rej.received_at,
+                accepted=False,
+                case_key=rej.case_key,
+                findings=[_finding(e) for e in rej.errors],
+            )
+    except (msgspec.DecodeError, ValueError) as exc:
+        log.error(
+            "quality.undecodable",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            error=str(exc)[:200],
+        )
+        return None
+    if fact.received_at.tzinfo is None:
+        fact.received_at = fact.received_at.replace(tzinfo=CST)
+    discharged = _discharged(doc)
+    if discharged is not None and discharged <= fact.received_at:
+        fact.lag_hours = (fact.received_at - discharged).total_seconds() / 3600
+    return fact
+
+
+def _finding(item: dict[str, Any]) -> tuple[str, str, str]:
+    return (
+        str(item.get("rule") or "?"),
+        str(item.get("severity") or "reject"),
+        str(item.get("dimension") or ""),
+    )
+
+
+@dataclass(slots=True)
+class _Day:
+    city: str
+    received: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    warned: int = 0
+    revisions: int = 0
+    resubmissions: int = 0
+    lag_hist: list[int] = field(default_factory=lambda: [0] * LAG_BUCKETS)
+    last_seen: datetime | None = None
+
+
+@dataclass(slots=True)
+class _RuleDay:
+    city: str
+    dimension: str
+    findings: int = 0
+    records: int = 0
+    examples: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Rollup:
+    """The increments of one batch, keyed as the tables are."""
+
+    days: dict[tuple[date, str], _Day] = field(default_factory=dict)
+    rules: dict[tuple[date, str, str, str], _RuleDay] = field(default_factory=dict)
+    dims: dict[tuple[date, str, str, str], list[Any]] = field(default_factory=dict)
+
+    def add(self, fact: Fact, city: str, resubmission: bool) -> None:
+        day = self.days.setdefault((fact.day, fact.fixmedins_code), _Day(city))
+        day.received += 1
+        if fact.accepted:
+            day.accepted += 1
+            day.warned += bool(fact.findings)
+            day.revisions += fact.revision > 1
+            day.resubmissions += resubmission
+        else:
+            day.rejected += 1
+        if fact.lag_hours is not None:
+            day.lag_hist[lag_bucket(fact.lag_hours)] += 1
+        if day.last_seen is None or fact.received_at > day.last_seen:
+            day.last_seen = fact.received_at
+        per_rule: dict[tuple[str, str], tuple[str, int]] = {}
+        per_dim: dict[tuple[str, str], int] = defaultdict(int)
+        for rule, severity, dimension in fact.findings:
+            _, n = per_rule.get((rule, severity), (dimension, 0))
+            per_rule[(rule, severity)] = (dimension, n + 1)
+            per_dim[(dimension, severity)] += 1
+        for (rule, severity), (dimension, n) in per_rule.items():
+            entry = self.rules.setdefault(
+                (fact.day, fact.fixmedins_code, rule, severity), _RuleDay(city, dimension)
+            )
+            entry.findings += n
+            entry.records += 1
+            if len(entry.examples) < EXAMPLES_KEPT:
+                entry.examples.append(fact.ref)
+        for (dimension, severity), n in per_dim.items():
+            entry_dim = self.dims.setdefault(
+                (fact.day, fact.fixmedins_code, dimension, severity), [city, 0, 0]
+            )
+            entry_dim[1] += 1
+            entry_dim[2] += n
+
+
+_DAILY_UPSERT = """
+INSERT INTO quality_daily (day, fixmedins_code, city, received, accepted, rejected, warned,
+                           revisions, resubmissions, lag_hist, last_seen)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ON CONFLICT (day, fixmedins_code) DO UPDATE SET
+    received = quality_daily.received + EXCLUDED.received,
+    accepted = quality_daily.accepted + EXCLUDED.accepted,
+    rejected = quality_daily.rejected + EXCLUDED.rejected,
+    warned = quality_daily.warned + EXCLUDED.warned,
+    revisions = quality_daily.revisions + EXCLUDED.revisions,
+    resubmissions = quality_daily.resubmissions + EXCLUDED.resubmissions,
+    lag_hist = ARRAY(SELECT a + b FROM unnest(quality_daily.lag_hist, EXCLUDED.lag_hist)
+                     WITH ORDINALITY AS t(a, b, i) ORDER BY i),
+    last_seen = GREATEST(quality_daily.last_seen, EXCLUDED.last_seen)
+"""
+_RULE_UPSERT = """
+INSERT INTO quality_rule_daily (day, fixmedins_code, rule, severity, city, dimension,
+                                findings, records, examples)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (day, fixmedins_code, rule, severity) DO UPDATE SET
+    findings = quality_rule_daily.findings + EXCLUDED.findings,
+    records = quality_rule_daily.records + EXCLUDED.records,
+    examples = (quality_rule_daily.examples || EXCLUDED.examples)[1:5]
+"""
+_DIM_UPSERT = """
+INSERT INTO quality_dimension_daily (day, fixmedins_code, dimension, severity, city,
+                                     records, findings)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (day, fixmedins_code, dimension, severity) DO UPDATE SET
+    records = quality_dimension_daily.records + EXCLUDED.records,
+    findings = quality_dimension_daily.findings + EXCLUDED.findings
+"""
+_HOSPITAL_UPSERT = """
+INSERT INTO quality_hospitals (fixmedins_code, city, first_seen, last_seen)
+VALUES ($1, $2, $3, $3)
+ON CONFLICT (fixmedins_code) DO UPDATE SET
+    city = EXCLUDED.city,
+    first_seen = LEAST(quality_hospitals.first_seen, EXCLUDED.first_seen),
+    last_seen = GREATEST(quality_hospitals.last_seen, EXCLUDED.last_seen)
+"""
+
+
+async def apply_facts(conn: asyncpg.Connection, facts: list[Fact]) -> int:
+    """Add the facts not seen before to the rollups; call inside a transaction. Returns count."""
+    unique = list({fact.key: fact for fact in facts}.values())
+    if not unique:
+        return 0
+    claimed = {
+        row["event_key"]
+        for row in await conn.fetch(
+            """INSERT INTO quality_events (event_key) SELECT unnest($1::text[])
+               ON CONFLICT DO NOTHING RETURNING event_key""",
+            [fact.key for fact in unique],
+        )
+    }
+    new = [fact for fact in unique if fact.key in claimed]
+    if not new:
+        return 0
+    cities = {
+        row["fixmedins_code"]: city_of(row["admdvs"])
+        for row in await conn.fetch(
+            "SELECT fixmedins_code, admdvs FROM hospitals WHERE fixmedins_code = ANY($1)",
+            list({fact.fixmedins_code for fact in new}),
+        )
+    }
+    rejected_cases = sorted(
+        {(f.case_key, f.received_at) for f in new if not f.accepted and f.case_key},
+        key=lambda item: (item[0], item[1]),
+    )
+    if rejected_cases:
+        await conn.executemany(
+            """INSERT INTO quality_rejected_cases (case_key, rejected_at) VALUES ($1, $2)
+               ON CONFLICT DO NOTHING""",
+            rejected_cases,
+        )
+    accepted_keys = sorted({f.case_key for f in new if f.accepted and f.case_key})
+    resubmitted = (
+        {
+            row["case_key"]
+            for row in await conn.fetch(
+                """DELETE FROM quality_rejected_cases WHERE case_key = ANY($1)
+                   RETURNING case_key""",
+                accepted_keys,
+            )
+        }
+        if accepted_keys
+        else set()
+    )
+    rollup = Rollup()
+    for fact in new:
+        city = cities.get(fact.fixmedins_code) or city_of(fact.region)
+        first = fact.accepted and fact.case_key in resubmitted
+        if first:
+            resubmitted.discard(fact.case_key)  # one resubmission per rejected case
+        rollup.add(fact, city, first)
+    # Sorted keys: concurrent batches lock rows in one order and cannot deadlock.
+    await conn.executemany(
+        _DAILY_UPSERT,
+        [
+            (
+                k[0],
+                k[1],
+                d.city,
+                d.received,
+                d.accepted,
+                d.rejected,
+                d.warned,
+                d.revisions,
+                d.resubmissions,
+                d.lag_hist,
+                d.last_seen,
+            )
+            for k, d in sorted(rollup.days.items())
+        ],
+    )
+    if rollup.rules:
+        await conn.executemany(
+            _RULE_UPSERT,
+            [
+                (*k, r.city, r.dimension, r.findings, r.records, r.examples)
+                for k, r in sorted(rollup.rules.items())
+            ],
+        )
+    if rollup.dims:
+        await conn.executemany(_DIM_UPSERT, [(*k, *v) for k, v in sorted(rollup.dims.items())])
+    latest: dict[str, tuple[str, datetime]] = {}
+    for (_, code), d in rollup.days.items():
+        assert d.last_seen is not None
+        if code not in latest or d.last_seen > latest[code][1]:
+            latest[code] = (d.city, d.last_seen)
+    await conn.executemany(_HOSPITAL_UPSERT, [(code, *v) for code, v in sorted(latest.items())])
+    return len(new)
+
+
+class Quality:
+    """The quality worker's handler; it also owns the alert evaluator's lifetime."""
+
+    def __init__(self, ctx: Any) -> None:
+        self._pool: asyncpg.Pool = ctx.pool
+        self._accepted: str = ctx.settings.topics.accepted
+        self._alerts: asyncio.Task[None] | None = None
+        from workers.quality_alerts import run_evaluator
+
+        # Runs as long as the worker task that built this handler (its restarts included).
+        owner = asyncio.current_task()
+        if owner is not None:
+            self._alerts = asyncio.create_task(run_evaluator(ctx, owner), name="quality-alerts")
+
+    async def handle(self, records: list[Record]) -> None:
+        await apply_each_or_dead_letter(self._pool, "quality", records, self._apply)
+
+    async def _apply(self, records: list[Record]) -> None:
+        facts = [f for f in (fact_of(r, self._accepted) for r in records) if f is not None]
+        if not facts:
+            return
+        async with self._pool.acquire() as conn, conn.transaction():
+            await apply_facts(conn, facts)

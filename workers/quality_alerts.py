@@ -1,0 +1,237 @@
+"""Quality alerts: thresholds (settings `[quality]`) checked periodically over the rollups.
+
+Each alert has a key naming its condition and window (one reject-rate alert per hospital and
+day, one silence alert per silent spell, one lag alert per partition and hour), inserted with
+ON CONFLICT DO NOTHING: several processes evaluating at once raise it once. A new alert is
+published to the alerts topic and kept in `quality_alerts` for the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from gateway.bus import ensure_topics
+from gateway.logs import get_logger
+from gateway.metrics import CONSUMER_LAG, QUALITY_ALERTS
+from gateway.settings import QualitySettings
+from workers.quality import CST
+
+log = get_logger("dipgw.quality.alerts")
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    alert_key: str
+    kind: str  # reject_rate | timeliness | silent | consumer_lag
+    city: str | None
+    fixmedins_code: str | None
+    value: float
+    threshold: float
+    message: str
+    message_en: str
+
+
+def consumer_lags() -> list[tuple[str, str, int, int]]:
+    """(worker, topic, partition, lag) as this process's consumers last measured them."""
+    out = []
+    for metric in CONSUMER_LAG.collect():
+        for sample in metric.samples:
+            labels = sample.labels
+            out.append(
+                (labels["worker"], labels["topic"], int(labels["partition"]), int(sample.value))
+            )
+    return out
+
+
+async def find_alerts(
+    conn: asyncpg.Connection,
+    limits: QualitySettings,
+    now: datetime,
+    lags: list[tuple[str, str, int, int]] | None = None,
+) -> list[Alert]:
+    """Every condition over its threshold at `now` (pure reading; nothing is written)."""
+    today = now.astimezone(CST).date()
+    since = today - timedelta(days=limits.window_days - 1)
+    alerts: list[Alert] = []
+    rows = await conn.fetch(
+        """SELECT fixmedins_code, min(city) AS city, sum(received) AS received,
+                  sum(rejected) AS rejected,
+                  sum((SELECT sum(x) FROM unnest(lag_hist[1:$2]) x)) AS timely,
+                  sum((SELECT sum(x) FROM unnest(lag_hist) x)) AS known
+           FROM quality_daily WHERE day BETWEEN $1 AND $3 GROUP BY fixmedins_code
+           ORDER BY fixmedins_code""",
+        since,
+        limits.timely_days,
+        today,
+    )
+    for row in rows:
+        code, city = row["fixmedins_code"], row["city"]
+        if row["received"] >= limits.min_records:
+            rate = row["rejected"] / row["received"]
+            if rate > limits.reject_rate_max:
+                alerts.append(
+                    Alert(
+                        f"reject_rate:{code}:{today}",
+                        "reject_rate",
+                        city,
+                        code,
+                        round(rate, 4),
+                        limits.reject_rate_max,
+                        f"{code} 近{limits.window_days}日拒收率 {rate:.1%}，超过阈值 "
+                        f"{limits.reject_rate_max:.1%}",
+                        f"{code} reject rate {rate:.1%} over the last {limits.window_days} "
+                        f"day(s) exceeds {limits.reject_rate_max:.1%}",
+                    )
+                )
+        known = row["known"] or 0
+        if known >= limits.min_records:
+            timely = (row["timely"] or 0) / known
+            if timely < limits.timely_rate_min:
+                alerts.append(
+                    Alert(
+                        f"timeliness:{code}:{today}",
+                        "timeliness",
+                        city,
+                        code,
+                        round(timely, 4),
+                        limits.timely_rate_min,
+                        f"{code} 上传及时率 {timely:.1%}（{limits.timely_days}天内），低于 "
+                        f"{limits.timely_rate_min:.1%}",
+                        f"{code} uploads within {limits.timely_days} days {timely:.1%}, "
+                        f"below {limits.timely_rate_min:.1%}",
+                    )
+                )
+    silent_since = now - timedelta(hours=limits.silent_hours)
+    for row in await conn.fetch(
+        """SELECT fixmedins_code, city, last_seen FROM quality_hospitals
+           WHERE last_seen < $1 ORDER BY fixmedins_code""",
+        silent_since,
+    ):
+        hours = (now - row["last_seen"]).total_seconds() / 3600
+        code = row["fixmedins_code"]
+        alerts.append(
+            Alert(
+                f"silent:{code}:{row['last_seen'].isoformat()}",
+                "silent",
+                row["city"],
+                code,
+                round(hours, 1),
+                limits.silent_hours,
+                f"{code} 已 {hours:.0f} 小时未上传（阈值 {limits.silent_hours} 小时）",
+                f"{code} silent for {hours:.0f} h (threshold {limits.silent_hours} h)",
+            )
+        )
+    hour = now.astimezone(CST).strftime("%Y-%m-%dT%H")
+    for worker, topic, partition, lag in lags or []:
+        if lag > limits.consumer_lag_max:
+            alerts.append(
+                Alert(
+                    f"consumer_lag:{worker}:{topic}:{partition}:{hour}",
+                    "consumer_lag",
+                    None,
+                    None,
+                    lag,
+                    limits.consumer_lag_max,
+                    f"{worker} 在 {topic}[{partition}] 积压 {lag} 条",
+                    f"{worker} is {lag} messages behind on {topic}[{partition}]",
+                )
+            )
+    return alerts
+
+
+async def raise_alerts(pool: asyncpg.Pool, alerts: list[Alert]) -> list[dict[str, Any]]:
+    """Store the alerts not raised before; returns the new ones (to publish)."""
+    if not alerts:
+        return []
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            """INSERT INTO quality_alerts (alert_key, kind, city, fixmedins_code, value,
+                                           threshold, message, message_en)
+               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+                                    $5::float8[], $6::float8[], $7::text[], $8::text[])
+               ON CONFLICT DO NOTHING
+               RETURNING alert_key, kind, city, fixmedins_code, value, threshold, message,
+                         message_en, raised_at""",
+            *(list(column) for column in zip(*(asdict(a).values() for a in alerts), strict=True)),
+        )
+    return [dict(row) for row in rows]
+
+
+async def publish(pool: asyncpg.Pool, producer: Any, topic: str) -> int:
+    """Send the stored alerts not yet published (a failed send is retried next round)."""
+    rows = await pool.fetch(
+        """SELECT alert_key, kind, city, fixmedins_code, value, threshold, message,
+                  message_en, raised_at FROM quality_alerts WHERE published_at IS NULL
+           ORDER BY raised_at LIMIT 1000"""
+    )
+    for row in rows:
+        payload = dict(row)
+        key = (payload["fixmedins_code"] or payload["kind"]).encode()
+        await (await producer.send(topic, key=key, value=msgspec.json.encode(payload)))
+    if rows:
+        await pool.execute(
+            "UPDATE quality_alerts SET published_at = now() WHERE alert_key = ANY($1)",
+            [row["alert_key"] for row in rows],
+        )
+    return len(rows)
+
+
+async def snapshot_lag(pool: asyncpg.Pool, lags: list[tuple[str, str, int, int]]) -> None:
+    """Keep this process's consumer lag where the API (any process) can read it."""
+    if lags:
+        await pool.executemany(
+            """INSERT INTO quality_consumer_lag (worker, topic, "partition", lag, end_offset, at)
+               VALUES ($1, $2, $3, $4, 0, now())
+               ON CONFLICT (worker, topic, "partition") DO UPDATE
+               SET lag = EXCLUDED.lag, at = EXCLUDED.at""",
+            sorted(lags),
+        )
+
+
+async def evaluate_once(
+    pool: asyncpg.Pool, producer: Any, topic: str, limits: QualitySettings, now: datetime
+) -> list[dict[str, Any]]:
+    lags = consumer_lags()
+    await snapshot_lag(pool, lags)
+    async with pool.acquire() as conn:
+        found = await find_alerts(conn, limits, now, lags)
+    new = await raise_alerts(pool, found)
+    for alert in new:
+        QUALITY_ALERTS.labels(alert["kind"]).inc()
+        log.warning("quality.alert", kind=alert["kind"], key=alert["alert_key"])
+    await publish(pool, producer, topic)
+    return new
+
+
+async def prune(pool: asyncpg.Pool, keep_days: int) -> None:
+    """Forget message keys older than Kafka could redeliver, and old rejected-case marks."""
+    await pool.execute(
+        "DELETE FROM quality_events WHERE at < now() - make_interval(days => $1)", keep_days
+    )
+    await pool.execute(
+        "DELETE FROM quality_rejected_cases WHERE rejected_at < now() - make_interval(days => $1)",
+        keep_days,
+    )
+
+
+async def run_evaluator(ctx: Any, owner: asyncio.Task[Any]) -> None:
+    """Evaluate every `alert_interval_s` until `owner` (the quality worker's task) ends."""
+    settings = ctx.settings
+    topic = settings.topics.quality_alerts
+    ready = False
+    while not owner.done():
+        try:
+            if not ready:
+                await ensure_topics(settings, ctx.bootstrap, [topic])
+                ready = True
+            await evaluate_once(ctx.pool, ctx.producer, topic, settings.quality, datetime.now(CST))
+            await prune(ctx.pool, settings.quality.events_keep_days)
+        except Exception as exc:  # the database or broker away: try again next round
+            log.warning("quality.alerts_failed", error=repr(exc))
+        await asyncio.wait({owner}, timeout=settings.quality.alert_interval_s)

@@ -1,0 +1,226 @@
+"""Scoring worker: `dip.case.grouped.v1` → `dip.case.scored.<admdvs>.v1` (+ the internal copy).
+
+A case is scored under the TREATING city's rules in force for its clearing year (regrouped if
+the rules changed since grouping) and published to the treating city's topic; a cross-city
+case also to the insured city's topic (role `insured`); a case insured in another province
+also to the out-of-province topic. One more copy, with the case facts, goes to `scored_all`,
+which the scored sink stores and `dipgw rescore` re-scores from. A case that cannot be scored
+goes the same ways marked `unscored`, with the reason. Per-city topics are created on first
+use (the broker does not auto-create them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from aiokafka import ConsumerRecord
+
+from gateway.bus import ensure_topics
+from gateway.logs import get_logger
+from gateway.settings import Settings
+from workers._deadletter import apply_each_or_dead_letter
+from workers.case_messages import (
+    ENCODER,
+    GROUPED_DECODER,
+    GroupedCase,
+    Problem,
+    ScoredCase,
+    scored_fields,
+)
+from workers.dip import Route, ScoreError, group, route, score
+from workers.grouping import CST, city_of, no_rules
+from workers.rules_store import RulesStore, StoredRules
+
+if TYPE_CHECKING:
+    from workers.registry import WorkerContext
+
+log = get_logger("dipgw.scoring")
+
+
+def _route(settings: Settings, insured: str, treating: str) -> Route | Problem:
+    try:
+        return route(insured, treating, settings.worker.province, settings.topics.scored)
+    except ValueError as exc:
+        return Problem(
+            rule="DIP_ROUTE",
+            field="mdtrtarea_admvs",
+            message=f"区划代码无法路由：{exc}",
+            message_en=f"regions cannot be routed: {exc}",
+        )
+
+
+def score_grouped(
+    g: GroupedCase, stored: StoredRules | None, settings: Settings, now: datetime
+) -> ScoredCase:
+    """The treating-role scored case (with facts) of one grouped case, scored or marked why not."""
+    routed = _route(settings, g.insured_admdvs, g.treating_admdvs)
+    facts = g.facts
+    out: dict[str, Any] = {
+        "receipt_id": g.receipt_id,
+        "case_key": g.case_key,
+        "fixmedins_code": g.fixmedins_code,
+        "setl_id": g.setl_id,
+        "revision": g.revision,
+        "received_at": g.received_at,
+        "scored_at": now,
+        "role": "treating",
+        "scope": routed.scope if isinstance(routed, Route) else "same_city",
+        "treating_admdvs": g.treating_admdvs,
+        "insured_admdvs": g.insured_admdvs,
+        "treating_city": city_of(g.treating_admdvs) or g.treating_admdvs,
+        "insured_city": city_of(g.insured_admdvs) or g.insured_admdvs,
+        "clearing_year": g.clearing_year,
+        "status": "unscored",
+        "facts": facts,
+    }
+    if facts is not None:
+        out.update(
+            hospital_level=facts.hospital_level,
+            insutype=facts.insutype,
+            total_cost=facts.total_cost,
+            main_diag_code=facts.main_diag_code,
+            operations=[code for code, _ in facts.operations],
+        )
+    if isinstance(routed, Problem):
+        return ScoredCase(**out, unscored=routed)
+    if facts is None or g.clearing_year is None:
+        return ScoredCase(**out, unscored=g.unscored)
+    if stored is None:
+        return ScoredCase(**out, unscored=no_rules(out["treating_city"], g.clearing_year))
+    rules = stored.rules
+    grouping = g.grouping
+    if grouping is None or g.ruleset_id != stored.ruleset_id:
+        try:
+            grouping = group(facts, rules)  # rules changed (or arrived) since grouping
+        except Exception as exc:  # never expected: group() does not raise on data
+            log.exception("scoring.group_failed", case_key=g.case_key, ruleset=rules.version_id)
+            return ScoredCase(**out, unscored=_internal(exc))
+    out.update(
+        ruleset_id=stored.ruleset_id,
+        ruleset_version=rules.version_id,
+        catalog_version=rules.catalog_version,
+        group_status=grouping.status,
+        group_code=grouping.group_code,
+        treatment=grouping.treatment,
+    )
+    try:
+        result = score(grouping, rules, facts)
+    except ScoreError as exc:
+        return ScoredCase(
+            **out,
+            unscored=Problem(
+                rule="DIP_SCORE",
+                field=exc.field,
+                message=f"无法按就医地规则计分：{exc.message}",
+                message_en=f"cannot be scored under the treating city's rules: {exc.message}",
+            ),
+        )
+    except Exception as exc:  # a bug in the core must not stall the partition behind this case
+        log.exception("scoring.failed", case_key=g.case_key, ruleset=rules.version_id)
+        return ScoredCase(**out, unscored=_internal(exc))
+    out.update(scored_fields(result), status="scored")
+    return ScoredCase(**out)
+
+
+def _internal(exc: Exception) -> Problem:
+    return Problem(
+        rule="DIP_INTERNAL",
+        field="$",
+        message=f"计分程序错误：{type(exc).__name__}",
+        message_en=f"internal error while scoring: {type(exc).__name__}",
+    )
+
+
+def destinations(scored: ScoredCase, settings: Settings) -> list[tuple[str, ScoredCase]]:
+    """(topic, message) for every recipient of a treating-role scored case, the internal
+    `scored_all` copy (with facts) included; the recipients' copies carry no facts."""
+    public = msgspec.structs.replace(scored, facts=None)
+    out = [(settings.topics.scored_all, scored)]
+    routed = _route(settings, scored.insured_admdvs, scored.treating_admdvs)
+    if isinstance(routed, Problem):
+        return out
+    for target in routed.targets:
+        if target.role == "treating":
+            out.append((target.topic, public))
+        elif target.role == "insured":
+            out.append((target.topic, msgspec.structs.replace(public, role="insured")))
+        else:
+            out.append(
+                (
+                    settings.topics.out_of_province,
+                    msgspec.structs.replace(public, role="out_of_province"),
+                )
+            )
+    return out
+
+
+class TopicCache:
+    """Creates per-city topics on first use; remembers which exist."""
+
+    def __init__(self, settings: Settings, bootstrap: str) -> None:
+        self._settings = settings
+        self._bootstrap = bootstrap
+        self._known: set[str] = set()
+        self._lock = asyncio.Lock()
+
+    async def ensure(self, topics: Iterable[str]) -> None:
+        missing = sorted(set(topics) - self._known)
+        if not missing:
+            return
+        async with self._lock:
+            missing = sorted(set(missing) - self._known)
+            if missing:
+                await ensure_topics(self._settings, self._bootstrap, missing)
+                self._known.update(missing)
+
+
+async def publish(
+    producer: Any, topics: TopicCache, settings: Settings, cases: list[ScoredCase]
+) -> None:
+    """Publish scored cases to all their destinations; returns once every send is acked."""
+    sends = [(t, m) for case in cases for t, m in destinations(case, settings)]
+    await topics.ensure(t for t, _ in sends)
+    futures = [
+        await producer.send(topic, key=msg.case_key.encode(), value=ENCODER.encode(msg))
+        for topic, msg in sends
+    ]
+    await asyncio.gather(*futures)
+
+
+class Scorer:
+    def __init__(self, context: WorkerContext) -> None:
+        self._settings = context.settings
+        self._pool = context.pool
+        self._producer = context.producer
+        self._store = RulesStore(context.pool, ttl_s=context.settings.worker.rules_cache_s)
+        self._topics = TopicCache(context.settings, context.bootstrap)
+
+    async def handle(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        await apply_each_or_dead_letter(self._pool, "scoring", records, self._apply)
+
+    async def _apply(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        now = datetime.now(CST)
+        cases = []
+        rules_of = self._store.memo()
+        for record in records:
+            try:
+                g = GROUPED_DECODER.decode(record.value or b"")
+            except msgspec.DecodeError as exc:
+                log.error(
+                    "scoring.undecodable",
+                    partition=record.partition,
+                    offset=record.offset,
+                    error=str(exc),
+                )
+                continue
+            city = city_of(g.treating_admdvs)
+            stored = None
+            if g.facts is not None and g.clearing_year is not None and city is not None:
+                stored = await rules_of(city, g.clearing_year)
+            cases.append(score_grouped(g, stored, self._settings, now))
+        if cases:
+            await publish(self._producer, self._topics, self._settings, cases)
