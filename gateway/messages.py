@@ -18,13 +18,18 @@ def case_key(fixmedins_code: str, setl_id: str) -> str:
     return f"{fixmedins_code}:{setl_id}"
 
 
-class AcceptedSettlement(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+class CaseProvenance(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+    """Where every stage's message about a case comes from: its receipt and revision."""
+
     receipt_id: str
     case_key: str
     fixmedins_code: str
     setl_id: str
     revision: int
     received_at: datetime
+
+
+class AcceptedSettlement(CaseProvenance, kw_only=True, forbid_unknown_fields=False):
     mdtrtarea_admvs: str
     insuplc_admdvs: str | None = None
     contract_version: str = CONTRACT_VERSION

@@ -15,27 +15,14 @@ from typing import Literal
 
 import msgspec
 
+from gateway.errors import Problem
+from gateway.messages import CaseProvenance
 from workers.dip import CaseFacts, GroupResult, ScoreResult
 
-
-class Problem(msgspec.Struct, kw_only=True):
-    """The one error shape (see gateway.errors); `dimension` is empty for pipeline reasons."""
-
-    rule: str
-    field: str
-    dimension: str = ""
-    severity: str = "warn"
-    message: str
-    message_en: str
+__all__ = ["Problem"]  # re-exported: the stages build their `unscored` reasons with it
 
 
-class GroupedCase(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
-    receipt_id: str
-    case_key: str
-    fixmedins_code: str
-    setl_id: str
-    revision: int
-    received_at: datetime
+class GroupedCase(CaseProvenance, kw_only=True, forbid_unknown_fields=False):
     treating_admdvs: str
     insured_admdvs: str
     contract_version: str
@@ -53,16 +40,10 @@ Role = Literal["treating", "insured", "out_of_province"]
 Scope = Literal["same_city", "cross_city", "out_of_province"]
 
 
-class ScoredCase(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+class ScoredCase(CaseProvenance, kw_only=True, forbid_unknown_fields=False):
     """One scored case for one recipient: the treating city, the insured city or the
     out-of-province channel (`role`). Money is Decimal, as text on the wire."""
 
-    receipt_id: str
-    case_key: str
-    fixmedins_code: str
-    setl_id: str
-    revision: int
-    received_at: datetime
     scored_at: datetime
     role: Role
     scope: Scope

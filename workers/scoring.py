@@ -46,6 +46,7 @@ def _route(settings: Settings, insured: str, treating: str) -> Route | Problem:
         return route(insured, treating, settings.worker.province, settings.topics.scored)
     except ValueError as exc:
         return Problem(
+            severity="warn",
             rule="DIP_ROUTE",
             field="mdtrtarea_admvs",
             message=f"区划代码无法路由：{exc}",
@@ -113,6 +114,7 @@ def score_grouped(
         return ScoredCase(
             **out,
             unscored=Problem(
+                severity="warn",
                 rule="DIP_SCORE",
                 field=exc.field,
                 message=f"无法按就医地规则计分：{exc.message}",
@@ -128,6 +130,7 @@ def score_grouped(
 
 def _internal(exc: Exception) -> Problem:
     return Problem(
+        severity="warn",
         rule="DIP_INTERNAL",
         field="$",
         message=f"计分程序错误：{type(exc).__name__}",
