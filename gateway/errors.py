@@ -17,8 +17,8 @@ class NonceReused(Exception):
 class Problem(msgspec.Struct, kw_only=True):
     rule: str
     field: str
-    dimension: str = ""
-    severity: str = "reject"
+    dimension: str
+    severity: str
     message: str
     message_en: str
 

@@ -79,6 +79,7 @@ def city_of(admdvs: str) -> str | None:
 def no_rules(city: str, year: int) -> Problem:
     return Problem(
         severity="warn",
+        dimension="",
         rule="DIP_NO_RULES",
         field="mdtrtarea_admvs",
         message=f"就医地 {city} 无 {year} 清算年度的 DIP 规则，暂未计分",
@@ -113,6 +114,7 @@ async def group_message(
             clearing_year=None,
             unscored=Problem(
                 severity="warn",
+                dimension="",
                 rule="DIP_NO_LEVEL",
                 field="fixmedins_code",
                 message="医疗机构未登记等级，无法计分",
@@ -135,6 +137,7 @@ async def group_message(
             clearing_year=None,
             unscored=Problem(
                 severity="warn",
+                dimension="",
                 rule="DIP_UNMAPPABLE",
                 field=exc.field,
                 message=exc.message,

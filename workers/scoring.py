@@ -47,6 +47,7 @@ def _route(settings: Settings, insured: str, treating: str) -> Route | Problem:
     except ValueError as exc:
         return Problem(
             severity="warn",
+            dimension="",
             rule="DIP_ROUTE",
             field="mdtrtarea_admvs",
             message=f"区划代码无法路由：{exc}",
@@ -115,6 +116,7 @@ def score_grouped(
             **out,
             unscored=Problem(
                 severity="warn",
+                dimension="",
                 rule="DIP_SCORE",
                 field=exc.field,
                 message=f"无法按就医地规则计分：{exc.message}",
@@ -131,6 +133,7 @@ def score_grouped(
 def _internal(exc: Exception) -> Problem:
     return Problem(
         severity="warn",
+        dimension="",
         rule="DIP_INTERNAL",
         field="$",
         message=f"计分程序错误：{type(exc).__name__}",
