@@ -6,7 +6,7 @@ import re
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from contracts._certno import valid_certno_birth
+from contracts._certno import certno_matches, valid_certno_birth
 from contracts._codes import (
     CodeTable,
     CodeTables,
@@ -36,6 +36,9 @@ _PROVINCES = frozenset(
 )
 _RESIDENT_ID_TYPES = frozenset({"01", "02"})  # 居民身份证, 居民户口簿 (same number)
 _WESTERN_EXCLUDED = frozenset({"2", "3"})  # 中医主病 / 中医主证 use TCM codes, not ICD-10
+_SEXES = frozenset({"1", "2"})
+_ODD = frozenset("13579")  # of a valid number's 17th digit (ASCII): male
+_TRANSFER = frozenset({"2", "3"})  # dscg_way: 医嘱转院 / 医嘱转社区 name the receiving institution
 _MONEY_PARTS = ("fund_pay_sumamt", "acct_pay", "psn_cash_pay", "psn_selfpay", "psn_ownpay")
 _ITEM_PARTS = ("claa_sumfee", "clab_amt", "fulamt_ownpay_amt", "oth_amt")
 _HALF_FEN = Decimal("0.005")
@@ -94,10 +97,12 @@ class RecordChecks:
     """All cross-field rules, bound to one Policy and one set of code tables."""
 
     __slots__ = (
+        "_by_code",
         "_codes",
         "_constraints",
         "_lag",
         "_latest",
+        "_plain_codes",
         "_policy",
         "_regions_seen",
         "_wt_high",
@@ -108,6 +113,18 @@ class RecordChecks:
         self._policy = policy
         self._codes = codes
         self._constraints = constraints_by_category()
+        # the latest table's codes -> their category's constraints (the trusted path's
+        # lookup, without slicing each code); codes not in it fall back to the category
+        latest = codes.diagnosis_table()
+        by_category = self._constraints
+        self._by_code: dict[str, tuple[Constraint, ...]] = (
+            {code: by_category.get(code[:3], ()) for code in latest.entries}
+            if latest is not None
+            else {}
+        )
+        self._plain_codes: frozenset[str | None] = frozenset(
+            [None, "", *(code for code, rules in self._by_code.items() if not rules)]
+        )
         self._lag = timedelta(days=policy.param("LAG_UPLOAD", "days"))
         self._wt_low = Decimal(policy.param("NWB_WEIGHT", "min_g"))
         self._wt_high = Decimal(policy.param("NWB_WEIGHT", "max_g"))
@@ -139,37 +156,220 @@ class RecordChecks:
         `trusted_codes`: the fast-path decoder already proved every diagnosis/operation code
         is in the latest tables; lookups are redone only if another version is in force.
         """
+        self.check(
+            s, out, legacy, received_at, mdtrtarea_admvs, fixmedins_code, insuplc_admdvs,
+            trusted_codes,
+        )  # fmt: skip
+
+    def check(
+        self,
+        s: Settlement,
+        out: list[ValidationError],
+        legacy: bool,
+        received_at: datetime | None,
+        mdtrtarea_admvs: str | None,
+        fixmedins_code: str | None,
+        insuplc_admdvs: str | None,
+        trusted_codes: bool,
+    ) -> None:
+        """`run` with positional arguments (the hot path).
+
+        The rule groups run in a fixed order (the order of the findings). Each group first
+        tests, with a few comparisons, that it cannot find anything on this record; only
+        otherwise its method runs and decides (so a test can only ever be conservative:
+        `tests/test_contracts_fastpath.py` checks each against its method).
+        """
         sl = s.setlinfo
         adm = sl.adm_time
         dscg = sl.dscg_time
         birth = sl.brdy
         if received_at is not None and received_at.tzinfo is not None:
             received_at = received_at.astimezone(CST).replace(tzinfo=None)
-        sl_inst = sl.fixmedins_code if legacy else None
-        key = (mdtrtarea_admvs, fixmedins_code, insuplc_admdvs, sl.insuplc, sl_inst)
-        found = self._regions_seen.get(key)
-        if found is None:
-            found = []
-            self._regions(s, found, legacy, mdtrtarea_admvs, fixmedins_code, insuplc_admdvs)
-            if len(self._regions_seen) < 100_000:
-                self._regions_seen[key] = found
-        if found:
-            out.extend(found)
-        self._conditional(s, out)
-        age_days = self._ages(s, out, adm, birth)
-        self._identity(s, out, birth)
-        self._dates(s, out, adm, dscg, birth, received_at)
+        if not (
+            # the common case, which `_regions` would find clean: a hospital of the treating
+            # region ("H" + region + 5 digits), both region codes known valid, one insured
+            # region; anything else goes to the memo below
+            not legacy
+            and mdtrtarea_admvs
+            and insuplc_admdvs
+            and fixmedins_code
+            and fixmedins_code[1:7] == mdtrtarea_admvs
+            and sl.insuplc == insuplc_admdvs
+            and _ADMVS_SEEN.get(mdtrtarea_admvs)
+            and _ADMVS_SEEN.get(insuplc_admdvs)
+            and len(fixmedins_code) == 12
+            and fixmedins_code[0] == "H"
+            and fixmedins_code.isascii()
+            and fixmedins_code[1:].isdigit()
+        ):
+            key = (
+                mdtrtarea_admvs, fixmedins_code, insuplc_admdvs, sl.insuplc,
+                sl.fixmedins_code if legacy else None,
+            )  # fmt: skip
+            found = self._regions_seen.get(key)
+            if found is None:
+                found = []
+                self._regions(s, found, legacy, mdtrtarea_admvs, fixmedins_code, insuplc_admdvs)
+                if len(self._regions_seen) < 100_000:
+                    self._regions_seen[key] = found
+            if found:
+                out.extend(found)
+        poscode = sl.poscode
+        if (
+            (sl.coner_name and not (sl.patn_rlts and sl.coner_addr and sl.coner_tel))
+            or sl.dscg_way in _TRANSFER
+            or (poscode and not (len(poscode) == 6 and poscode.isdigit()))
+        ):
+            self._conditional(s, out)
+        # ages: adults whose age agrees need nothing else (`_ages` otherwise)
+        age_days: int | None
+        if birth is None or adm is None:
+            age_days = self._ages(s, out, adm, birth)
+        else:
+            age_days = adm.toordinal() - birth.toordinal()
+            age = sl.age
+            if age_days < 0:
+                age_days = None  # DATE_BIRTH reports it
+            elif not (
+                # an adult whose age is within a year of the full years lived: `years` lies
+                # in [days // 366, days // 365] (n years take 365n to 366n days)
+                age_days >= 366
+                and age is not None
+                and age.is_finite()
+                and age_days // 365 - 1 <= age <= age_days // 366 + 1
+            ):
+                self._ages(s, out, adm, birth)
+        certno = sl.certno
+        if certno and sl.patn_cert_type in _RESIDENT_ID_TYPES:
+            # `_identity` only if it can find something: invalid, other birth date or sex
+            gend = sl.gend
+            if (
+                not (
+                    certno_matches(certno, birth)
+                    if birth is not None
+                    else valid_certno_birth(certno) is not None
+                )
+                or (gend in _SEXES and (certno[16] in _ODD) != (gend == "1"))
+            ):
+                self._identity(s, out, birth)
+        # dates: `_dates` only if one of its comparisons could fail
         day = dscg.date() if dscg is not None else None
+        adm_day = adm.date() if adm is not None else None
+        begin = sl.setl_begn_date
+        end = sl.setl_end_date
+        setl = sl.setl_time
+        ipt_days = sl.act_ipt_days
+        if (
+            (adm is not None and dscg is not None and not adm <= dscg)
+            or (birth is not None and adm_day is not None and birth > adm_day)
+            or (
+                dscg is not None
+                and received_at is not None
+                and (dscg > received_at or received_at - dscg > self._lag)
+            )
+            or (
+                begin is not None
+                and ((end is not None and begin > end) or (adm_day is not None and begin < adm_day))
+            )
+            or (end is not None and day is not None and end > day)
+            or (setl is not None and dscg is not None and setl < dscg and setl.date() < day)  # type: ignore[operator]
+            or (
+                ipt_days is not None
+                and adm_day is not None
+                and day is not None
+                and ipt_days != (day - adm_day).days
+            )
+        ):
+            self._dates(s, out, adm, dscg, birth, received_at)
         if trusted_codes:
             latest = self._latest.get(day)
             if latest is None:
                 latest = self._latest[day] = self._codes.is_latest(day)
             trusted_codes = latest
-        self._diagnoses(s, out, day, age_days, trusted_codes)
-        self._operations(s, out, day, adm, dscg, trusted_codes)
-        self._icu(s, out, adm, dscg)
-        self._weights(s, out)
-        self._amounts(s, out)
+        if trusted_codes:
+            # = self._diagnoses(s, out, day, age_days, True), without the category slicing: a
+            # code of the latest table is looked up in `_plain_codes` (no constraint) first
+            plain = self._plain_codes
+            excluded = _WESTERN_EXCLUDED
+            mains = 0
+            diseinfo = s.diseinfo
+            for d in diseinfo:
+                if d.diag_type in excluded:
+                    continue
+                if d.maindiag_flag == "1":
+                    mains += 1
+                code = d.diag_code
+                if code not in plain and code:
+                    rules = self._by_code.get(code) or self._constraints.get(code[:3])
+                    if rules:
+                        i = next(j for j, entry in enumerate(diseinfo) if entry is d)
+                        self._constrain(out, rules, sl.gend, age_days, f"diseinfo[{i}].diag_code")
+            if mains != 1:
+                self._emit(out, "DIAG_MAIN", "diseinfo")
+            if s.opspdiseinfo:
+                self._opsp_diagnoses(s, out, day)
+        else:
+            self._diagnoses(s, out, day, age_days, False)
+        ops = s.oprninfo
+        if s.opspdiseinfo or (ops and not trusted_codes):
+            self._operations(s, out, day, adm, dscg, trusted_codes)
+        elif ops:
+            # `_operations` can find nothing if: one main operation, every interval
+            # given and inside the stay (the anaesthesia usually encloses the operation:
+            # one chain of comparisons), no bare date; a missing time raises TypeError
+            mains = 0
+            try:
+                for o in ops:
+                    if o.oprn_oprt_type == "1":
+                        mains += 1
+                    begin, end = o.oprn_oprt_begntime, o.oprn_oprt_endtime
+                    anst_begin, anst_end = o.anst_begntime, o.anst_endtime
+                    if o.oprn_oprt_date is not None or not (
+                        adm <= anst_begin <= begin <= end <= anst_end <= dscg  # type: ignore[operator]
+                        or (
+                            adm <= begin <= end <= dscg  # type: ignore[operator]
+                            and adm <= anst_begin <= anst_end <= dscg  # type: ignore[operator]
+                        )
+                    ):
+                        mains = -1
+                        break
+            except TypeError:
+                mains = -1
+            if mains != 1:
+                self._operations(s, out, day, adm, dscg, trusted_codes)
+        if s.icuinfo:
+            self._icu(s, out, adm, dscg)
+        if (
+            sl.nwb_bir_wt is not None
+            or sl.nwb_adm_wt is not None
+            or sl.mul_nwb_bir_wt
+            or sl.mul_nwb_adm_wt
+        ):
+            self._weights(s, out)
+        # amounts: `_amounts` only if a part could exceed its total (items: always). Plain
+        # comparisons: a NaN makes them raise (or be false), a conservative answer either way;
+        # an infinite part only ever fails the test, and `_amounts` then ignores it.
+        total = sl.medfee_sumamt
+        fund = sl.fund_pay_sumamt
+        try:
+            clean = (
+                (
+                    total is None
+                    or not total >= 0
+                    or (
+                        (fund is None or fund <= total)  # the parts of _MONEY_PARTS, unrolled
+                        and ((part := sl.acct_pay) is None or part <= total)
+                        and ((part := sl.psn_cash_pay) is None or part <= total)
+                        and ((part := sl.psn_selfpay) is None or part <= total)
+                        and ((part := sl.psn_ownpay) is None or part <= total)
+                    )
+                )
+                and (fund is None or (hifp := sl.hifp_pay) is None or hifp <= fund)
+            )
+        except ArithmeticError:
+            clean = False
+        if s.iteminfo or not clean:
+            self._amounts(s, out)
 
     # -- institution and region ------------------------------------------------------------
 
@@ -390,6 +590,20 @@ class RecordChecks:
             self._emit(out, "DIAG_MAIN", "diseinfo")
         if s.setlinfo.wm_dise_code and not trusted:
             self._diag_code(out, table, s.setlinfo.wm_dise_code, "setlinfo.wm_dise_code")
+        self._opsp_diagnoses(s, out, day, table)
+
+    def _opsp_diagnoses(
+        self,
+        s: Settlement,
+        out: list[ValidationError],
+        day: date | None,
+        table: CodeTable[DiagnosisCode] | None = None,
+    ) -> None:
+        """The outpatient special-disease diagnoses (never covered by the fast path's types)."""
+        if not s.opspdiseinfo:
+            return
+        if table is None:
+            table = self._codes.diagnosis_table(day)
         for i, o in enumerate(s.opspdiseinfo):
             if o.diag_code:
                 self._diag_code(out, table, o.diag_code, f"opspdiseinfo[{i}].diag_code")
@@ -496,6 +710,8 @@ class RecordChecks:
         dscg: datetime | None,
     ) -> None:
         for i, c in enumerate(s.icuinfo):
+            if _inside(adm, c.scs_cutd_inpool_time, c.scs_cutd_exit_time, dscg):
+                continue  # `_span` would find nothing
             self._span(
                 out, i, "icuinfo", "scs_cutd_inpool_time", c.scs_cutd_inpool_time,
                 "scs_cutd_exit_time", c.scs_cutd_exit_time, adm, dscg, "DATE_ICU_STAY",

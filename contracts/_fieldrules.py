@@ -16,13 +16,16 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+import msgspec
+
 from contracts._dicts import Dictionaries
 from contracts._errors import ValidationError
-from contracts._fields import NODES, FieldSpec, fields_of
+from contracts._fields import LIST_NODES, NODES, FieldSpec, fields_of
+from contracts._normalise import normalise
 from contracts._rulebook import Policy
 from contracts._timefmt import parse_duration
 
-__all__ = ["ALIASES", "DERIVED", "MULTI_DICT", "FieldRules", "strict_required"]
+__all__ = ["ALIASES", "DERIVED", "MULTI_DICT", "FieldRules", "duration_ok", "strict_required"]
 
 #: filled by `normalise` for some flavours: their required check runs after normalisation
 DERIVED = frozenset({"psn_cash_pay", "medfee_sumamt", "fund_pay_sumamt", "insutype"})
@@ -53,11 +56,12 @@ class _Generic:
 class _Python:
     """Per-node plan of the python-side field checks."""
 
-    __slots__ = ("decimals", "durations", "ints", "multi", "req_A", "req_L")
+    __slots__ = ("decimals", "durations", "ints", "multi", "req_A", "req_L", "texts")
 
     def __init__(self, node: str, dicts: Dictionaries) -> None:
         specs = fields_of(node)
         self.durations = tuple(s.field for s in specs if s.type == "duration")
+        self.texts = frozenset(s.field for s in specs if s.type in ("str", "duration"))
         self.ints = tuple((s.field, 10 ** (s.length or 9)) for s in specs if s.type == "int")
         self.decimals = tuple(
             (s.field, _limit(s), s.scale or 0, s.length == 16) for s in specs if s.type == "decimal"
@@ -69,6 +73,23 @@ class _Python:
             for s in specs
             if s.field in MULTI_DICT and s.dict and dicts.has(s.dict)
         )
+
+
+_DURATIONS_OK: set[str] = set()
+
+
+def duration_ok(text: str) -> bool:
+    """`parse_duration(text) is not None`, remembering the valid texts (a few thousand).
+
+    The fast path's guard tests membership in the set first (one hash lookup per field).
+    """
+    if text in _DURATIONS_OK:
+        return True
+    if parse_duration(text) is None:
+        return False
+    if len(_DURATIONS_OK) < 100_000:
+        _DURATIONS_OK.add(text)
+    return True
 
 
 def _limit(spec: FieldSpec) -> Decimal:
@@ -94,7 +115,15 @@ def _number_ok(value: Decimal, limit: Decimal, scale: int) -> bool:
 class FieldRules:
     """The field-level rules of one Policy and one dictionary version."""
 
-    __slots__ = ("_generic", "_policy", "_python", "_required", "_values")
+    __slots__ = (
+        "_generic",
+        "_list_required",
+        "_list_values",
+        "_policy",
+        "_python",
+        "_required",
+        "_values",
+    )
 
     def __init__(self, policy: Policy, dicts: Dictionaries) -> None:
         self._policy = policy
@@ -105,11 +134,21 @@ class FieldRules:
         self._required = {
             (n, lg): self._compile_required(n, lg) for n in nodes for lg in (False, True)
         }
+        self._list_values = {
+            (n, f): self._compile_list(n, self._values[(n, f)], self._values_guard(n, f))
+            for n in LIST_NODES
+            for f in (False, True)
+        }
+        self._list_required = {
+            (n, lg): self._compile_list(n, self._required[(n, lg)], self._required_guard(n, lg))
+            for n in LIST_NODES
+            for lg in (False, True)
+        }
 
     def has_values(self, node: str, fast: bool) -> bool:
         """Whether `check_values` has anything to do for this node."""
         p = self._python[node]
-        return bool(p.decimals or p.multi or (not fast and (p.durations or p.ints)))
+        return bool(p.decimals or p.multi or p.durations or (not fast and p.ints))
 
     def has_required(self, node: str, legacy: bool) -> bool:
         """Whether `check_required` has anything to do for this node and flavour."""
@@ -143,9 +182,21 @@ class FieldRules:
 
         Runs before `normalise`, so a derived amount is never reported in place of the one
         that was sent. `fast=True` on the fast path: its decoder already bounds every integer
-        and checks every duration (unless FMT_DURATION is off, when nothing reports it).
+        (durations are checked here on both paths).
         """
         self._values[(node, fast)](obj, prefix, out)
+
+    def check_list_values(
+        self, entries: list[Any], node: str, out: list[ValidationError], fast: bool = False
+    ) -> None:
+        """`check_values` on every entry of a list node (paths `node[i].field`)."""
+        self._list_values[(node, fast)](entries, out)
+
+    def check_list_required(
+        self, entries: list[Any], node: str, legacy: bool, out: list[ValidationError]
+    ) -> None:
+        """`check_required` on every entry of a list node (paths `node[i].field`)."""
+        self._list_required[(node, legacy)](entries, out)
 
     def check_required(
         self, obj: Any, node: str, prefix: str, legacy: bool, out: list[ValidationError]
@@ -162,11 +213,94 @@ class FieldRules:
         return self._exec(node, lines, {})
 
     def _compile_values(self, node: str, fast: bool) -> Callable[..., None]:
+        """The values checker of one node; on the fast path behind its guard (see below)."""
+        exact = self._compile_exact_values(node, fast)
+        guard = self._values_guard(node, fast)
+        if guard is None:
+            return exact
+        lines = ["def check(obj, prefix, out):", f"    if not ({guard}):",
+                 "        exact(obj, prefix, out)"]  # fmt: skip
+        return self._exec(node, lines, {"exact": exact, **self._guard_scope(node)})
+
+    def _values_guard(self, node: str, fast: bool) -> str | None:
+        """A cheap expression on `obj`, true only if the exact checker would find nothing.
+
+        The common clean case costs a few C calls per field: `same_quantum` proves that a
+        Decimal has the usual exponent (then `str` and `find` are not needed), one chained
+        comparison proves the bounds. When the guard is false the exact checker decides, so
+        the guard can only ever be conservative. None: no guard on that path (the slow path
+        runs the exact checker directly).
+        """
+        if not fast:
+            return None
+        return " and ".join(self._values_terms(node)) or "True"
+
+    def _values_terms(self, node: str) -> list[str]:
+        plan = self._python[node]
+        terms = [f"(not (v := obj.{name}) or v in DURATIONS_OK)" for name in plan.durations]
+        for i, (name, _limit, _scale, money) in enumerate(plan.decimals):
+            # the usual exponent first: fen for money, units for ages, weights, volumes
+            usual, other = (f"QUANTUM_{i}", "ONE") if money else ("ONE", f"QUANTUM_{i}")
+            terms.append(
+                f"((v := obj.{name}) is None or (v.same_quantum({usual}) or "
+                f"v.same_quantum({other})) and ZERO <= v < LIMIT_{i})"
+            )
+        for i, (name, sep, _values) in enumerate(plan.multi):
+            terms.append(
+                f"(not (v := obj.{name}) or v in MULTI[{i}] or "
+                f"all(map(MULTI[{i}].__contains__, v.split({sep!r}))))"
+            )
+        return terms
+
+    def _required_guard(self, node: str, legacy: bool) -> str:
+        """True only if `check_required` would find nothing."""
+        return " and ".join(self._required_terms(node, legacy)) or "True"
+
+    def _required_terms(self, node: str, legacy: bool) -> list[str]:
+        """Per field: text must be truthy (not None, not ""); other types not None.
+
+        (`Decimal != ""` would be true as well, but through an ABC instance check.)
+        """
+        plan = self._python[node]
+        names = plan.req_L if legacy else plan.req_A
+        return [f"obj.{n}" if n in plan.texts else f"obj.{n} is not None" for n in names]
+
+    def _guard_scope(self, node: str) -> dict[str, Any]:
+        plan = self._python[node]
+        scope: dict[str, Any] = {
+            "DURATIONS_OK": _DURATIONS_OK,
+            "ZERO": Decimal(0),
+            "ONE": Decimal(1),
+            "MULTI": tuple(values for _n, _sep, values in plan.multi),
+        }
+        for i, (_name, limit, scale, _money) in enumerate(plan.decimals):
+            scope[f"LIMIT_{i}"] = limit  # names, not a tuple: a global load beats a subscript
+            scope[f"QUANTUM_{i}"] = Decimal(1).scaleb(-scale)
+        return scope
+
+    def _compile_list(
+        self, node: str, exact: Callable[..., None], guard: str | None
+    ) -> Callable[..., None]:
+        """Run a per-entry checker over a list node; the path prefix is built only on demand."""
+        if guard == "True":
+            lines = ["def check(entries, out):", "    return None"]
+            scope: dict[str, Any] = {}
+        else:
+            lines = ["def check(entries, out):", "    for i, obj in enumerate(entries):"]
+            if guard is not None:
+                lines += [f"        if {guard}:", "            continue"]
+            lines += [f"        exact(obj, f'{node}[{{i}}].', out)"]
+            scope = {"exact": exact, **self._guard_scope(node)}
+        exec(compile("\n".join(lines), f"<field rules {node} list>", "exec"), scope)
+        checker: Callable[..., None] = scope["check"]
+        return checker
+
+    def _compile_exact_values(self, node: str, fast: bool) -> Callable[..., None]:
         """A straight-line checker for one node: no loop, no getattr (it is the hot path)."""
         plan = self._python[node]
         lines = ["def check(obj, prefix, out):"]
-        for name in () if fast else plan.durations:
-            lines += [f"    v = obj.{name}", "    if v and parse_duration(v) is None:",
+        for name in plan.durations:
+            lines += [f"    v = obj.{name}", "    if v and not duration_ok(v):",
                       f"        emit(out, 'FMT_DURATION', prefix + '{name}')"]  # fmt: skip
         if not fast:
             for name, limit in plan.ints:
@@ -193,12 +327,88 @@ class FieldRules:
                       f"    if v and any(p not in MULTI[{i}] for p in v.split({sep!r})):",
                       f"        emit(out, 'DICT_VALUE', prefix + '{name}')"]  # fmt: skip
         scope: dict[str, Any] = {
-            "parse_duration": parse_duration,
+            "duration_ok": duration_ok,
             "number_ok": _number_ok,
             "LIMITS": tuple(limit for _n, limit, _s, _m in plan.decimals),
             "MULTI": tuple(values for _n, _sep, values in plan.multi),
         }
         return self._exec(node, lines, scope)
+
+    def compile_fast_path(
+        self,
+        decode: Callable[[Any], Any],
+        slow: Callable[..., tuple[Any, list[ValidationError]]],
+        check: Callable[..., None],
+    ) -> Callable[..., tuple[Any, list[ValidationError]]]:
+        """`Validator.validate_json` as one generated function.
+
+        `fast(raw, received_at) -> (envelope, findings)`: the strict `decode`; if it refuses
+        the document, `slow(raw, received_at)` (the full engine); otherwise, unrolled, the
+        values of `setlinfo` (its guard inline), of each list node that has any,
+        `normalise`, the required fields of the envelope's flavour, then the cross-field
+        `check` (`RecordChecks.check`, codes trusted). Same calls, same order, as
+        `_values(fast=True)`, `normalise`, `_required` and `RecordChecks.run`.
+        """
+        scope: dict[str, Any] = {
+            "check": check,
+            "normalise": normalise,
+            "decode": decode,
+            "slow": slow,
+            "REFUSED": (msgspec.ValidationError, msgspec.DecodeError),
+        }
+        scope.update(self._guard_scope("setlinfo"))
+        scope["values_setlinfo"] = self._values[("setlinfo", True)]
+        guard = "\n        and ".join(self._values_terms("setlinfo")) or "True"
+        lines = [
+            "def fast(raw, received_at):",
+            "    try:",
+            "        env = decode(raw)",
+            "    except REFUSED:",
+            "        return slow(raw, received_at)",
+            "    out = []",
+            "    s = env.input",
+            "    obj = sl = s.setlinfo",
+            "    infno = env.infno",
+            f"    if not (\n        {guard}\n    ):",
+            "        values_setlinfo(sl, 'setlinfo.', out)",
+        ]
+        for node in LIST_NODES:
+            if self.has_values(node, True):
+                scope[f"values_{node}"] = self._list_values[(node, True)]
+                lines += [f"    entries = s.{node}", "    if entries:",
+                          f"        values_{node}(entries, out)"]  # fmt: skip
+        # = normalise(s, infno): its first step (the cash-payment alias) inline, the rest
+        # only concerns 4101 (normalise repeats the alias step, which changes nothing then)
+        lines += [
+            "    if sl.psn_cash_pay is None:",
+            "        sl.psn_cash_pay = sl.psn_cashpay",
+            "    elif sl.psn_cashpay is None:",
+            "        sl.psn_cashpay = sl.psn_cash_pay",
+            "    if infno == '4101':",
+            "        normalise(s, infno)",
+        ]
+        for legacy in (True, False):
+            flavour = "L" if legacy else "A"
+            lines.append("    if infno == '4101':" if legacy else "    else:")
+            scope[f"required_{flavour}"] = self._required[("setlinfo", legacy)]
+            required = "\n            and ".join(self._required_terms("setlinfo", legacy))
+            lines += [f"        if not (\n            {required or 'True'}\n        ):",
+                      f"            required_{flavour}(sl, 'setlinfo.', out)"]  # fmt: skip
+            for node in LIST_NODES:
+                if self.has_required(node, legacy):
+                    scope[f"required_{flavour}_{node}"] = self._list_required[(node, legacy)]
+                    lines += [f"        entries = s.{node}", "        if entries:",
+                              f"            required_{flavour}_{node}(entries, out)"]  # fmt: skip
+            lines.append(
+                f"        check(s, out, {legacy}, received_at, env.mdtrtarea_admvs, "
+                "env.fixmedins_code, env.insuplc_admdvs, True)"
+            )
+        lines.append("    return env, out")
+        source = "\n".join(lines)
+        exec(compile(source, "<fast path>", "exec"), scope)
+        fast: Callable[..., tuple[Any, list[ValidationError]]] = scope["fast"]
+        fast.__doc__ = source  # readable when debugging: `validator._fast.__doc__`
+        return fast
 
     def _exec(self, node: str, lines: list[str], scope: dict[str, Any]) -> Callable[..., None]:
         lines.append("    return None")

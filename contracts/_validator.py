@@ -46,6 +46,7 @@ class Validator:
 
     __slots__ = (
         "_checks",
+        "_fast",
         "_fields",
         "_lenient",
         "_required_nodes",
@@ -81,6 +82,9 @@ class Validator:
         strict_type = strict_envelope_type(self.policy, self.dictionaries, self.codes)
         self._strict = msgspec.json.Decoder(strict_type, strict=False)
         self._lenient = msgspec.json.Decoder(raw_envelope_type(), strict=False)
+        self._fast = self._fields.compile_fast_path(
+            self._strict.decode, self._slow_json, self._checks.check
+        )
 
     # -- public API ----------------------------------------------------------------------
 
@@ -191,31 +195,19 @@ class Validator:
         rules. Anything else is decoded leniently and given the full engine, so the result
         is the same either way (only faster for clean records).
         """
-        try:
-            env = self._strict.decode(raw)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            envelope, errors = self.decode(raw)
-            if envelope is None:
-                return None, errors
-            return envelope, self.validate_decoded(envelope, errors, received_at=received_at)
-        out: list[ValidationError] = []
-        infno = env.infno
-        legacy = is_legacy(infno)
-        settlement = env.input
-        self._values(settlement, out, fast=True)
-        normalise(settlement, infno)
-        self._required(settlement, legacy, out)
-        self._checks.run(
-            settlement,
-            out,
-            legacy=legacy,
-            received_at=received_at,
-            mdtrtarea_admvs=env.mdtrtarea_admvs,
-            fixmedins_code=env.fixmedins_code,
-            insuplc_admdvs=env.insuplc_admdvs,
-            trusted_codes=True,
-        )
-        return env, out
+        # = strict decode, then _values(fast=True), normalise, _required and
+        # RecordChecks.run(trusted_codes=True), unrolled into one generated function
+        # (FieldRules.compile_fast_path); `_slow_json` when the strict decoder refuses
+        return self._fast(raw, received_at)
+
+    def _slow_json(
+        self, raw: bytes | str, received_at: datetime | None
+    ) -> tuple[Envelope | None, list[ValidationError]]:
+        """The full engine, for a document the strict decoder refused."""
+        envelope, errors = self.decode(raw)
+        if envelope is None:
+            return None, errors
+        return envelope, self.validate_decoded(envelope, errors, received_at=received_at)
 
     # -- internals -----------------------------------------------------------------------
 
@@ -271,12 +263,14 @@ class Validator:
         fields = self._fields
         fields.check_values(s.setlinfo, "setlinfo", "setlinfo.", out, fast)
         for node in self._value_nodes[fast]:
-            for i, entry in enumerate(getattr(s, node)):
-                fields.check_values(entry, node, f"{node}[{i}].", out, fast)
+            entries = getattr(s, node)
+            if entries:
+                fields.check_list_values(entries, node, out, fast)
 
     def _required(self, s: Settlement, legacy: bool, out: list[ValidationError]) -> None:
         fields = self._fields
         fields.check_required(s.setlinfo, "setlinfo", "setlinfo.", legacy, out)
         for node in self._required_nodes[legacy]:
-            for i, entry in enumerate(getattr(s, node)):
-                fields.check_required(entry, node, f"{node}[{i}].", legacy, out)
+            entries = getattr(s, node)
+            if entries:
+                fields.check_list_required(entries, node, legacy, out)
