@@ -6,6 +6,9 @@ in-sync replica and a retried send cannot duplicate it.
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -13,10 +16,12 @@ from aiokafka.errors import TopicAlreadyExistsError
 from gateway.settings import Settings
 
 
-def new_producer(settings: Settings, bootstrap: str) -> AIOKafkaProducer:
+def new_producer(
+    settings: Settings, bootstrap: str, *, purpose: str = "ingest"
+) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap,
-        client_id=f"{settings.kafka.client_id}-producer",
+        client_id=f"{settings.kafka.client_id}-{purpose}",
         acks="all",
         enable_idempotence=True,
         linger_ms=0,  # a request's records are all added before the sender runs
@@ -62,6 +67,23 @@ async def ensure_topics(settings: Settings, bootstrap: str, names: list[str]) ->
                 # 36 = TOPIC_ALREADY_EXISTS: another process created it first, which is fine.
                 if code not in (0, TopicAlreadyExistsError.errno):
                     raise KafkaTopicError(f"cannot create topic {topic}: error {code} {rest}")
+            await _until_led(admin, missing)
         return missing
     finally:
         await admin.close()
+
+
+async def _until_led(admin: AIOKafkaAdminClient, topics: list[str], within_s: float = 10) -> None:
+    """Wait until every partition of new topics has a leader, so the first writes to them
+    do not spin on NotLeaderForPartition (bounded: after that, producer retries take over)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        described = await admin.describe_topics(topics)
+        if all(
+            t.get("error_code", 0) == 0
+            and t.get("partitions")
+            and all(p.get("leader", -1) >= 0 for p in t["partitions"])
+            for t in described
+        ):
+            return
+        await asyncio.sleep(0.1)

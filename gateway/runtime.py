@@ -139,6 +139,13 @@ async def running_stack(
     )
     producer = new_producer(settings, bootstrap)
     await _until_ready("kafka producer", producer.start)
+    # Workers get a producer of their own: a stage stalled on one of its topics (a city topic
+    # whose leader is still being elected, say) must never hold up hospitals' uploads, and
+    # the idempotent producer sends one request per broker at a time.
+    worker_producer = producer
+    if workers:
+        worker_producer = new_producer(settings, bootstrap, purpose="workers")
+        await _until_ready("kafka worker producer", worker_producer.start)
     stop = asyncio.Event()
     runner: web.AppRunner | None = None
     ingestor: Ingestor | None = None
@@ -157,7 +164,7 @@ async def running_stack(
     )
     try:
         context = WorkerContext(
-            settings=settings, pool=pool, producer=producer, bootstrap=bootstrap
+            settings=settings, pool=pool, producer=worker_producer, bootstrap=bootstrap
         )
         for name in workers:
             if name not in WORKERS:
@@ -216,6 +223,8 @@ async def running_stack(
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, timeout=15)
         await producer.stop()
+        if worker_producer is not producer:
+            await worker_producer.stop()
         await pool.close()
 
 
