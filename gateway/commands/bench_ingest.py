@@ -85,7 +85,9 @@ def _run(args: argparse.Namespace) -> int:
         f"{figures.single_requests_per_s:.1f}",
     )
     table.add_row("single p50 ms", f"{figures.single_p50_ms:.2f}")
+    table.add_row("single p90 ms", f"{figures.single_p90_ms:.2f}")
     table.add_row("single p99 ms", f"{figures.single_p99_ms:.2f}")
+    table.add_row("single max ms", f"{figures.single_max_ms:.2f}")
     table.add_row(
         "errors (batched / single)", f"{figures.batched_errors} / {figures.single_errors}"
     )
