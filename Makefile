@@ -29,9 +29,12 @@ up: kafka
 
 lint: $(STAMP)
 	$(BIN)/ruff check gateway contracts adapters workers tests
+	$(BIN)/ruff format --check --quiet gateway contracts adapters workers tests
 	$(BIN)/mypy
 
-test: kafka
+# The test command of the README and of CI: lint (ruff; mypy strict on the pure core), then
+# every test against the real Kafka broker and PostgreSQL.
+test: lint kafka
 	$(BIN)/python -m pytest
 
 clean:

@@ -58,9 +58,7 @@ def split_batch(raw: bytes | str) -> Iterator[tuple[str, bytes]]:
         yield f"records[{i}]", bytes(item)
 
 
-def decode_batch(
-    raw: bytes | str, *, validator: Validator | None = None
-) -> list[DecodedRecord]:
+def decode_batch(raw: bytes | str, *, validator: Validator | None = None) -> list[DecodedRecord]:
     """Every record of a batch; a bad record is reported at its index and the rest go on.
 
     If the batch as a whole is unreadable, the result is one record at position `batch`

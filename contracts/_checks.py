@@ -243,14 +243,11 @@ class RecordChecks:
         if certno and sl.patn_cert_type in _RESIDENT_ID_TYPES:
             # `_identity` only if it can find something: invalid, other birth date or sex
             gend = sl.gend
-            if (
-                not (
-                    certno_matches(certno, birth)
-                    if birth is not None
-                    else valid_certno_birth(certno) is not None
-                )
-                or (gend in _SEXES and (certno[16] in _ODD) != (gend == "1"))
-            ):
+            if not (
+                certno_matches(certno, birth)
+                if birth is not None
+                else valid_certno_birth(certno) is not None
+            ) or (gend in _SEXES and (certno[16] in _ODD) != (gend == "1")):
                 self._identity(s, out, birth)
         # dates: `_dates` only if one of its comparisons could fail
         day = dscg.date() if dscg is not None else None
@@ -353,19 +350,16 @@ class RecordChecks:
         fund = sl.fund_pay_sumamt
         try:
             clean = (
-                (
-                    total is None
-                    or not total >= 0
-                    or (
-                        (fund is None or fund <= total)  # the parts of _MONEY_PARTS, unrolled
-                        and ((part := sl.acct_pay) is None or part <= total)
-                        and ((part := sl.psn_cash_pay) is None or part <= total)
-                        and ((part := sl.psn_selfpay) is None or part <= total)
-                        and ((part := sl.psn_ownpay) is None or part <= total)
-                    )
+                total is None
+                or not total >= 0
+                or (
+                    (fund is None or fund <= total)  # the parts of _MONEY_PARTS, unrolled
+                    and ((part := sl.acct_pay) is None or part <= total)
+                    and ((part := sl.psn_cash_pay) is None or part <= total)
+                    and ((part := sl.psn_selfpay) is None or part <= total)
+                    and ((part := sl.psn_ownpay) is None or part <= total)
                 )
-                and (fund is None or (hifp := sl.hifp_pay) is None or hifp <= fund)
-            )
+            ) and (fund is None or (hifp := sl.hifp_pay) is None or hifp <= fund)
         except ArithmeticError:
             clean = False
         if s.iteminfo or not clean:
@@ -624,7 +618,7 @@ class RecordChecks:
                 (c.min_age_days is not None and age_days < c.min_age_days)
                 or (c.max_age_days is not None and age_days > c.max_age_days)
             ):
-                    self._emit(out, "AGE_DIAG", path)
+                self._emit(out, "AGE_DIAG", path)
 
     def _oprn_code(
         self,

@@ -123,9 +123,7 @@ def _strict(
     return msgspec.defstruct(name, fields, bases=(base,), kw_only=True, gc=False)
 
 
-def strict_envelope_type(
-    policy: Policy, dicts: Dictionaries, tables: CodeTables
-) -> type[Envelope]:
+def strict_envelope_type(policy: Policy, dicts: Dictionaries, tables: CodeTables) -> type[Envelope]:
     """The fast-path Envelope type for one Policy, dictionary version and code tables.
 
     Diagnosis and operation codes become Literals of the latest table version: the checks

@@ -63,8 +63,6 @@ log = get_logger("dipgw.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-
-
 # -- middleware ---------------------------------------------------------------------------
 
 

@@ -199,9 +199,7 @@ def _run(args: argparse.Namespace) -> int:
         mapping = _load_mapping(args.mapping)
         codes = load_code_store(args.codes_dir or os.environ.get("DIPGW_CODES_DIR"))
         received_at = (
-            datetime.fromisoformat(args.received_at)
-            if args.received_at
-            else datetime.now(UTC)
+            datetime.fromisoformat(args.received_at) if args.received_at else datetime.now(UTC)
         )
     except (OSError, ValueError, msgspec.ValidationError, tomllib.TOMLDecodeError) as exc:
         print(f"dipgw validate: {exc}", file=sys.stderr)
