@@ -1,7 +1,9 @@
-"""The HTTP service: hospitals push settlement lists; hospitals, bureaus and ops ask about them.
+"""The HTTP service: middleware, the route table and the application factory.
 
-Handlers stay thin: decoding and checking live in `gateway.checks` (over the pure contracts),
-durability in `gateway.ingest`, identity in `gateway.authn`.
+Handlers stay thin and live by concern — uploads in `gateway.routes_ingest`, queries in
+`gateway.routes_query`, subscriptions and ops in their own modules; decoding and checking
+in `gateway.checks` (over the pure contracts), durability in `gateway.ingest`, identity in
+`gateway.authn`.
 """
 
 from __future__ import annotations
@@ -10,10 +12,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import asyncpg
 import structlog
@@ -21,43 +20,19 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway import openapi, ops, subscriptions
-from gateway.authn import (
-    DEFERRED_NONCE,
-    REGISTRY,
-    WINDOW,
-    authenticate,
-    consume_deferred_nonce,
-    nonce_reused,
-    principal_of,
-    require_hospital,
-)
-from gateway.checks import Checked, Checker, Rejected
-from gateway.errors import (
-    ENCODER,
-    NonceReused,
-    http_error,
-    is_dependency_failure,
-    json_response,
-    problems_response,
-)
-from gateway.ingest import Ingestor, Receipt, Unavailable, receipt_status
+from gateway.authn import REGISTRY, WINDOW, authenticate, nonce_reused
+from gateway.checks import Checker
+from gateway.errors import NonceReused, http_error, is_dependency_failure, json_response
+from gateway.ingest import Ingestor
 from gateway.logs import get_logger
-from gateway.metrics import (
-    HTTP_REQUESTS,
-    PRODUCE_SECONDS,
-    RECORDS,
-    REJECTIONS,
-    UPLOAD_LAG,
-)
-from gateway.metrics import (
-    REGISTRY as METRICS,
-)
-from gateway.national import national_response
+from gateway.metrics import HTTP_REQUESTS
+from gateway.metrics import REGISTRY as METRICS
 from gateway.ratelimit import RateLimiter
-from gateway.registry import Principal, Registry
+from gateway.registry import Registry
+from gateway.routes_ingest import post_batch, post_file, post_national, post_settlement
+from gateway.routes_query import get_case, get_receipt
 from gateway.services import SERVICES, Services
 
-CST = ZoneInfo("Asia/Shanghai")
 log = get_logger("dipgw.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -134,349 +109,6 @@ def _finish(
         ms=round((time.perf_counter() - started) * 1000, 2),
     )
     return response
-
-
-# -- ingest -------------------------------------------------------------------------------
-
-
-def _limit(request: web.Request, principal: Principal) -> web.Response | None:
-    """The hospital's token bucket: one token per request, whatever its size."""
-    wait = request.app[SERVICES].limiter.take(principal.fixmedins_code or "", time.monotonic())
-    if wait > 0:
-        return http_error(
-            429,
-            "RATE_LIMITED",
-            "请求过于频繁",
-            "too many requests; slow down",
-            headers={"Retry-After": str(max(1, round(wait + 0.5)))},
-        )
-    return None
-
-
-def _foreign(principal: Principal, checked: list[Checked | Rejected]) -> list[str]:
-    """Positions of records the hospital may not submit: another institution or region.
-
-    Checked before the contract's verdict: a list of another hospital is refused as such,
-    valid or not.
-    """
-    bad = []
-    for item in checked:
-        if isinstance(item, Checked):
-            code, area = item.upload.fixmedins_code, item.upload.mdtrtarea_admvs
-        else:
-            code, area = item.fixmedins_code, item.mdtrtarea_admvs
-        if (code and code != principal.fixmedins_code) or (
-            area and principal.admdvs is not None and area[:4] != principal.admdvs[:4]
-        ):
-            bad.append(item.position)
-    return bad
-
-
-def _forbidden_foreign(positions: list[str]) -> web.Response:
-    return http_error(
-        403,
-        "FORBIDDEN_INSTITUTION",
-        f"只能上传本机构、本统筹区的结算清单：{', '.join(positions[:10])}",
-        f"a hospital may submit only its own lists in its own region: {', '.join(positions[:10])}",
-        field="fixmedins_code",
-    )
-
-
-@dataclass
-class _Outcome:
-    position: str
-    case_key: str | None
-    receipt: Receipt | None = None
-    errors: list[Any] | None = None
-    warnings: list[Any] | None = None
-    unavailable: bool = False
-
-    @property
-    def status(self) -> str:
-        if self.unavailable:
-            return "unavailable"
-        if self.receipt is None:
-            return "rejected"
-        return "duplicate" if self.receipt.duplicate else "accepted"
-
-    def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"position": self.position, "status": self.status}
-        if self.case_key:
-            out["case_key"] = self.case_key
-        if self.receipt is not None:
-            out.update(receipt_id=str(self.receipt.receipt_id), revision=self.receipt.revision)
-        if self.errors:
-            out["errors"] = self.errors
-        if self.warnings:
-            out["warnings"] = self.warnings
-        return out
-
-
-async def _ingest(
-    request: web.Request,
-    principal: Principal,
-    checked: list[Checked | Rejected],
-    received_at: datetime,
-) -> list[_Outcome]:
-    services = request.app[SERVICES]
-    hospital = principal.fixmedins_code or ""
-    outcomes: list[_Outcome] = []
-    good: list[tuple[_Outcome, Checked]] = []
-    for item in checked:
-        if isinstance(item, Rejected):
-            outcomes.append(_Outcome(item.position, item.case_key, errors=item.errors))
-            RECORDS.labels("rejected", hospital).inc()
-            for error in item.errors:
-                REJECTIONS.labels(hospital, error.rule, error.dimension).inc()
-        else:
-            outcome = _Outcome(
-                item.position, item.upload.case_key, warnings=list(item.upload.warnings) or None
-            )
-            outcomes.append(outcome)
-            good.append((outcome, item))
-    if not good:
-        await consume_deferred_nonce(request)
-    else:
-        started = time.perf_counter()
-        results = await services.ingestor.submit_many(
-            [c.upload for _, c in good], received_at, nonce=request.pop(DEFERRED_NONCE, None)
-        )
-        PRODUCE_SECONDS.observe(time.perf_counter() - started)
-        for (outcome, item), result in zip(good, results, strict=True):
-            if isinstance(result, Unavailable):
-                outcome.unavailable = True
-                continue
-            outcome.receipt = result
-            RECORDS.labels("duplicate" if result.duplicate else "accepted", hospital).inc()
-            if not result.duplicate and item.discharged_at is not None:
-                UPLOAD_LAG.observe((received_at - item.discharged_at).total_seconds())
-    rejected = [item for item in checked if isinstance(item, Rejected)]
-    if rejected:
-        await _publish_rejections(services, hospital, rejected, received_at)
-    return outcomes
-
-
-async def _publish_rejections(
-    services: Services, hospital: str, rejected: list[Rejected], received_at: datetime
-) -> None:
-    """Rejections go to their topic (personal fields masked) for the quality worker and ops."""
-    try:
-        futures = [
-            await services.producer.send(
-                services.rejected_topic,
-                key=(item.case_key or hospital).encode(),
-                value=ENCODER.encode(
-                    {
-                        "fixmedins_code": hospital,
-                        "case_key": item.case_key,
-                        "position": item.position,
-                        "received_at": received_at,
-                        "errors": item.errors,
-                        "document": item.masked_document,
-                    }
-                ),
-            )
-            for item in rejected
-        ]
-        await asyncio.gather(*futures)
-    except Exception as exc:
-        log.warning("rejected_topic.write_failed", error=repr(exc), count=len(rejected))
-
-
-async def post_settlement(request: web.Request) -> web.StreamResponse:
-    """One settlement list (the national envelope document) → 202 with its receipt."""
-    received_at = datetime.now(CST)
-    principal = require_hospital(request)
-    if isinstance(principal, web.Response):
-        return principal
-    if request.content_type != "application/json":
-        return http_error(415, "HTTP415", "请使用 application/json", "use application/json")
-    if (limited := _limit(request, principal)) is not None:
-        return limited
-    checked = request.app[SERVICES].checker.check_one(await request.read(), received_at)
-    if foreign := _foreign(principal, [checked]):
-        return _forbidden_foreign(foreign)
-    (outcome,) = await _ingest(request, principal, [checked], received_at)
-    if outcome.status == "rejected":
-        return problems_response(422, outcome.errors or [])
-    if outcome.unavailable:
-        return http_error(
-            503,
-            "SYS_UNAVAILABLE",
-            "暂时无法受理，请稍后重试",
-            "temporarily unavailable; retry",
-            headers={"Retry-After": "5"},
-        )
-    return json_response(202, outcome.as_json())
-
-
-def _batch_response(outcomes: list[_Outcome]) -> web.Response:
-    counts = {k: 0 for k in ("accepted", "duplicate", "rejected", "unavailable")}
-    for outcome in outcomes:
-        counts[outcome.status] += 1
-    body = {**counts, "results": [o.as_json() for o in outcomes]}
-    if counts["unavailable"]:
-        # Safe to resend the whole batch: accepted lists come back as duplicates.
-        return json_response(503, body, {"Retry-After": "5"})
-    return json_response(200, body)
-
-
-async def _post_many(request: web.Request, decode: str) -> web.StreamResponse:
-    received_at = datetime.now(CST)
-    principal = require_hospital(request)
-    if isinstance(principal, web.Response):
-        return principal
-    services = request.app[SERVICES]
-    if (limited := _limit(request, principal)) is not None:
-        return limited
-    body = await request.read()
-    try:
-        checked = services.checker.check_many(
-            body, decode, received_at, max_records=services.batch_max_records
-        )
-    except Rejected as whole:
-        return problems_response(
-            413 if whole.errors[0].rule == "BATCH_TOO_LARGE" else 422, whole.errors
-        )
-    if foreign := _foreign(principal, checked):
-        return _forbidden_foreign(foreign)
-    return _batch_response(await _ingest(request, principal, checked, received_at))
-
-
-_FILE_TYPES = {
-    "application/x-ndjson": "ndjson",
-    "application/jsonl": "ndjson",
-    "text/csv": "csv",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
-}
-
-
-async def post_batch(request: web.Request) -> web.StreamResponse:
-    """`{"records": [document, …]}` → 200 with a result per record."""
-    if request.content_type != "application/json":
-        return http_error(415, "HTTP415", "请使用 application/json", "use application/json")
-    return await _post_many(request, "batch")
-
-
-async def post_file(request: web.Request) -> web.StreamResponse:
-    """An NDJSON, CSV or XLSX export → 200 with a result per line/row."""
-    kind = _FILE_TYPES.get(request.content_type)
-    if kind is None:
-        return http_error(
-            415,
-            "HTTP415",
-            f"不支持的文件类型 {request.content_type}",
-            f"use one of {', '.join(_FILE_TYPES)}",
-        )
-    return await _post_many(request, kind)
-
-
-async def post_national(request: web.Request) -> web.StreamResponse:
-    """The national platform's 4101/4101A call, answered in its response shape.
-
-    Business outcomes (accepted or rejected) answer HTTP 200 with `infcode` 0 or -1, as the
-    national platform does, so a HIS built for it needs no change; only 'retry later' is 503.
-    """
-    received_at = datetime.now(CST)
-    infno = request.match_info["infno"]
-    principal = require_hospital(request)
-    if isinstance(principal, web.Response):
-        return principal
-    if request.content_type not in ("application/json", "text/plain"):
-        return http_error(415, "HTTP415", "请使用 application/json", "use application/json")
-    if (limited := _limit(request, principal)) is not None:
-        return limited
-    checked = request.app[SERVICES].checker.check_one(
-        await request.read(), received_at, infno=infno
-    )
-    if foreign := _foreign(principal, [checked]):
-        return _forbidden_foreign(foreign)
-    (outcome,) = await _ingest(request, principal, [checked], received_at)
-    if outcome.unavailable:
-        return json_response(
-            503,
-            national_response(
-                received_at, errors=["暂时无法受理，请稍后重试"], admdvs=principal.admdvs
-            ),
-            {"Retry-After": "5"},
-        )
-    if outcome.receipt is None:
-        return json_response(
-            200,
-            national_response(received_at, errors=outcome.errors or [], admdvs=principal.admdvs),
-        )
-    return json_response(
-        200,
-        national_response(
-            received_at,
-            receipt=outcome.receipt,
-            admdvs=principal.admdvs,
-            warnings=outcome.warnings or [],
-        ),
-    )
-
-
-# -- queries ------------------------------------------------------------------------------
-
-
-def _may_see(principal: Principal, row: dict[str, Any]) -> bool:
-    if principal.role == "hospital":
-        return row["fixmedins_code"] == principal.fixmedins_code
-    return principal.may_read_region(row["mdtrtarea_admvs"]) or principal.may_read_region(
-        row["insuplc_admdvs"]
-    )
-
-
-def _not_found(what: str) -> web.Response:
-    # The same answer for "absent" and "not yours": nothing leaks about other hospitals.
-    return http_error(404, "NOT_FOUND", f"{what}不存在", f"no such {what}")
-
-
-async def get_receipt(request: web.Request) -> web.StreamResponse:
-    try:
-        receipt_id = uuid.UUID(request.match_info["receipt_id"])
-    except ValueError:
-        return _not_found("receipt")
-    row = await receipt_status(request.app[SERVICES].pool, receipt_id)
-    if row is None or not _may_see(principal_of(request), row):
-        return _not_found("receipt")
-    row["receipt_id"] = str(row["receipt_id"])
-    return json_response(200, row)
-
-
-async def get_case(request: web.Request) -> web.StreamResponse:
-    """The case's latest revision and every receipt it has had."""
-    code, setl_id = request.match_info["fixmedins_code"], request.match_info["setl_id"]
-    pool = request.app[SERVICES].pool
-    receipts = [
-        dict(r)
-        for r in await pool.fetch(
-            """SELECT receipt_id, revision, status, received_at, accepted_at, stored_at,
-                  fixmedins_code, mdtrtarea_admvs, insuplc_admdvs
-           FROM receipts WHERE fixmedins_code = $1 AND setl_id = $2 ORDER BY revision""",
-            code,
-            setl_id,
-        )
-    ]
-    if not receipts or not _may_see(principal_of(request), receipts[-1]):
-        return _not_found("case")
-    stored = await pool.fetchrow(
-        "SELECT revision, stored_at FROM cases WHERE fixmedins_code = $1 AND setl_id = $2",
-        code,
-        setl_id,
-    )
-    for row in receipts:
-        row["receipt_id"] = str(row["receipt_id"])
-    return json_response(
-        200,
-        {
-            "case_key": f"{code}:{setl_id}",
-            "latest_revision": receipts[-1]["revision"],
-            "stored_revision": stored["revision"] if stored else None,
-            "stored_at": stored["stored_at"] if stored else None,
-            "receipts": receipts,
-        },
-    )
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:

@@ -1,0 +1,320 @@
+"""Upload handlers: one list, a batch, a file, the national 4101/4101A call.
+
+Each decodes and checks with `gateway.checks`, refuses another hospital's lists (403)
+before any data verdict, then hands the good lists to the ingestor and answers per record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from gateway.authn import (
+    DEFERRED_NONCE,
+    consume_deferred_nonce,
+    require_hospital,
+)
+from gateway.checks import Checked, Rejected
+from gateway.errors import (
+    ENCODER,
+    http_error,
+    json_response,
+    problems_response,
+)
+from gateway.ingest import Receipt, Unavailable
+from gateway.logs import get_logger
+from gateway.metrics import (
+    PRODUCE_SECONDS,
+    RECORDS,
+    REJECTIONS,
+    UPLOAD_LAG,
+)
+from gateway.national import national_response
+from gateway.registry import Principal
+from gateway.services import SERVICES, Services
+
+CST = ZoneInfo("Asia/Shanghai")
+log = get_logger("dipgw.http")
+
+
+def _limit(request: web.Request, principal: Principal) -> web.Response | None:
+    """The hospital's token bucket: one token per request, whatever its size."""
+    wait = request.app[SERVICES].limiter.take(principal.fixmedins_code or "", time.monotonic())
+    if wait > 0:
+        return http_error(
+            429,
+            "RATE_LIMITED",
+            "请求过于频繁",
+            "too many requests; slow down",
+            headers={"Retry-After": str(max(1, round(wait + 0.5)))},
+        )
+    return None
+
+
+def _foreign(principal: Principal, checked: list[Checked | Rejected]) -> list[str]:
+    """Positions of records the hospital may not submit: another institution or region.
+
+    Checked before the contract's verdict: a list of another hospital is refused as such,
+    valid or not.
+    """
+    bad = []
+    for item in checked:
+        if isinstance(item, Checked):
+            code, area = item.upload.fixmedins_code, item.upload.mdtrtarea_admvs
+        else:
+            code, area = item.fixmedins_code, item.mdtrtarea_admvs
+        if (code and code != principal.fixmedins_code) or (
+            area and principal.admdvs is not None and area[:4] != principal.admdvs[:4]
+        ):
+            bad.append(item.position)
+    return bad
+
+
+def _forbidden_foreign(positions: list[str]) -> web.Response:
+    return http_error(
+        403,
+        "FORBIDDEN_INSTITUTION",
+        f"只能上传本机构、本统筹区的结算清单：{', '.join(positions[:10])}",
+        f"a hospital may submit only its own lists in its own region: {', '.join(positions[:10])}",
+        field="fixmedins_code",
+    )
+
+
+@dataclass
+class _Outcome:
+    position: str
+    case_key: str | None
+    receipt: Receipt | None = None
+    errors: list[Any] | None = None
+    warnings: list[Any] | None = None
+    unavailable: bool = False
+
+    @property
+    def status(self) -> str:
+        if self.unavailable:
+            return "unavailable"
+        if self.receipt is None:
+            return "rejected"
+        return "duplicate" if self.receipt.duplicate else "accepted"
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"position": self.position, "status": self.status}
+        if self.case_key:
+            out["case_key"] = self.case_key
+        if self.receipt is not None:
+            out.update(receipt_id=str(self.receipt.receipt_id), revision=self.receipt.revision)
+        if self.errors:
+            out["errors"] = self.errors
+        if self.warnings:
+            out["warnings"] = self.warnings
+        return out
+
+
+async def _ingest(
+    request: web.Request,
+    principal: Principal,
+    checked: list[Checked | Rejected],
+    received_at: datetime,
+) -> list[_Outcome]:
+    services = request.app[SERVICES]
+    hospital = principal.fixmedins_code or ""
+    outcomes: list[_Outcome] = []
+    good: list[tuple[_Outcome, Checked]] = []
+    for item in checked:
+        if isinstance(item, Rejected):
+            outcomes.append(_Outcome(item.position, item.case_key, errors=item.errors))
+            RECORDS.labels("rejected", hospital).inc()
+            for error in item.errors:
+                REJECTIONS.labels(hospital, error.rule, error.dimension).inc()
+        else:
+            outcome = _Outcome(
+                item.position, item.upload.case_key, warnings=list(item.upload.warnings) or None
+            )
+            outcomes.append(outcome)
+            good.append((outcome, item))
+    if not good:
+        await consume_deferred_nonce(request)
+    else:
+        started = time.perf_counter()
+        results = await services.ingestor.submit_many(
+            [c.upload for _, c in good], received_at, nonce=request.pop(DEFERRED_NONCE, None)
+        )
+        PRODUCE_SECONDS.observe(time.perf_counter() - started)
+        for (outcome, item), result in zip(good, results, strict=True):
+            if isinstance(result, Unavailable):
+                outcome.unavailable = True
+                continue
+            outcome.receipt = result
+            RECORDS.labels("duplicate" if result.duplicate else "accepted", hospital).inc()
+            if not result.duplicate and item.discharged_at is not None:
+                UPLOAD_LAG.observe((received_at - item.discharged_at).total_seconds())
+    rejected = [item for item in checked if isinstance(item, Rejected)]
+    if rejected:
+        await _publish_rejections(services, hospital, rejected, received_at)
+    return outcomes
+
+
+async def _publish_rejections(
+    services: Services, hospital: str, rejected: list[Rejected], received_at: datetime
+) -> None:
+    """Rejections go to their topic (personal fields masked) for the quality worker and ops."""
+    try:
+        futures = [
+            await services.producer.send(
+                services.rejected_topic,
+                key=(item.case_key or hospital).encode(),
+                value=ENCODER.encode(
+                    {
+                        "fixmedins_code": hospital,
+                        "case_key": item.case_key,
+                        "position": item.position,
+                        "received_at": received_at,
+                        "errors": item.errors,
+                        "document": item.masked_document,
+                    }
+                ),
+            )
+            for item in rejected
+        ]
+        await asyncio.gather(*futures)
+    except Exception as exc:
+        log.warning("rejected_topic.write_failed", error=repr(exc), count=len(rejected))
+
+
+async def post_settlement(request: web.Request) -> web.StreamResponse:
+    """One settlement list (the national envelope document) → 202 with its receipt."""
+    received_at = datetime.now(CST)
+    principal = require_hospital(request)
+    if isinstance(principal, web.Response):
+        return principal
+    if request.content_type != "application/json":
+        return http_error(415, "HTTP415", "请使用 application/json", "use application/json")
+    if (limited := _limit(request, principal)) is not None:
+        return limited
+    checked = request.app[SERVICES].checker.check_one(await request.read(), received_at)
+    if foreign := _foreign(principal, [checked]):
+        return _forbidden_foreign(foreign)
+    (outcome,) = await _ingest(request, principal, [checked], received_at)
+    if outcome.status == "rejected":
+        return problems_response(422, outcome.errors or [])
+    if outcome.unavailable:
+        return http_error(
+            503,
+            "SYS_UNAVAILABLE",
+            "暂时无法受理，请稍后重试",
+            "temporarily unavailable; retry",
+            headers={"Retry-After": "5"},
+        )
+    return json_response(202, outcome.as_json())
+
+
+def _batch_response(outcomes: list[_Outcome]) -> web.Response:
+    counts = {k: 0 for k in ("accepted", "duplicate", "rejected", "unavailable")}
+    for outcome in outcomes:
+        counts[outcome.status] += 1
+    body = {**counts, "results": [o.as_json() for o in outcomes]}
+    if counts["unavailable"]:
+        # Safe to resend the whole batch: accepted lists come back as duplicates.
+        return json_response(503, body, {"Retry-After": "5"})
+    return json_response(200, body)
+
+
+async def _post_many(request: web.Request, decode: str) -> web.StreamResponse:
+    received_at = datetime.now(CST)
+    principal = require_hospital(request)
+    if isinstance(principal, web.Response):
+        return principal
+    services = request.app[SERVICES]
+    if (limited := _limit(request, principal)) is not None:
+        return limited
+    body = await request.read()
+    try:
+        checked = services.checker.check_many(
+            body, decode, received_at, max_records=services.batch_max_records
+        )
+    except Rejected as whole:
+        return problems_response(
+            413 if whole.errors[0].rule == "BATCH_TOO_LARGE" else 422, whole.errors
+        )
+    if foreign := _foreign(principal, checked):
+        return _forbidden_foreign(foreign)
+    return _batch_response(await _ingest(request, principal, checked, received_at))
+
+
+_FILE_TYPES = {
+    "application/x-ndjson": "ndjson",
+    "application/jsonl": "ndjson",
+    "text/csv": "csv",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+}
+
+
+async def post_batch(request: web.Request) -> web.StreamResponse:
+    """`{"records": [document, …]}` → 200 with a result per record."""
+    if request.content_type != "application/json":
+        return http_error(415, "HTTP415", "请使用 application/json", "use application/json")
+    return await _post_many(request, "batch")
+
+
+async def post_file(request: web.Request) -> web.StreamResponse:
+    """An NDJSON, CSV or XLSX export → 200 with a result per line/row."""
+    kind = _FILE_TYPES.get(request.content_type)
+    if kind is None:
+        return http_error(
+            415,
+            "HTTP415",
+            f"不支持的文件类型 {request.content_type}",
+            f"use one of {', '.join(_FILE_TYPES)}",
+        )
+    return await _post_many(request, kind)
+
+
+async def post_national(request: web.Request) -> web.StreamResponse:
+    """The national platform's 4101/4101A call, answered in its response shape.
+
+    Business outcomes (accepted or rejected) answer HTTP 200 with `infcode` 0 or -1, as the
+    national platform does, so a HIS built for it needs no change; only 'retry later' is 503.
+    """
+    received_at = datetime.now(CST)
+    infno = request.match_info["infno"]
+    principal = require_hospital(request)
+    if isinstance(principal, web.Response):
+        return principal
+    if request.content_type not in ("application/json", "text/plain"):
+        return http_error(415, "HTTP415", "请使用 application/json", "use application/json")
+    if (limited := _limit(request, principal)) is not None:
+        return limited
+    checked = request.app[SERVICES].checker.check_one(
+        await request.read(), received_at, infno=infno
+    )
+    if foreign := _foreign(principal, [checked]):
+        return _forbidden_foreign(foreign)
+    (outcome,) = await _ingest(request, principal, [checked], received_at)
+    if outcome.unavailable:
+        return json_response(
+            503,
+            national_response(
+                received_at, errors=["暂时无法受理，请稍后重试"], admdvs=principal.admdvs
+            ),
+            {"Retry-After": "5"},
+        )
+    if outcome.receipt is None:
+        return json_response(
+            200,
+            national_response(received_at, errors=outcome.errors or [], admdvs=principal.admdvs),
+        )
+    return json_response(
+        200,
+        national_response(
+            received_at,
+            receipt=outcome.receipt,
+            admdvs=principal.admdvs,
+            warnings=outcome.warnings or [],
+        ),
+    )
