@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
-import msgspec
 from aiokafka import ConsumerRecord
 
 from gateway.logs import get_logger
 from gateway.messages import ACCEPTED_DECODER, AcceptedSettlement
 from workers._deadletter import apply_each_or_dead_letter
+from workers._runner import decode_each
 from workers.case_messages import ENCODER, GroupedCase, Problem
 from workers.casefacts_map import MappingError, case_facts
 from workers.dip import CaseFacts, group
@@ -36,7 +36,11 @@ CST = ZoneInfo("Asia/Shanghai")
 
 
 class HospitalLevels:
-    """Hospital code → level tier from the registry, cached for `ttl_s` (levels rarely change)."""
+    """Hospital code → level tier from the registry, cached for `ttl_s` (levels rarely change).
+
+    Only a level found is cached, as the rules store does: a hospital registered a moment
+    after its code was first looked up is known from the next batch, not 30 s later.
+    """
 
     def __init__(self, pool: asyncpg.Pool, *, ttl_s: float = 30.0) -> None:
         self._pool = pool
@@ -61,7 +65,8 @@ class HospitalLevels:
             found = {r["fixmedins_code"]: r["level"] for r in rows}
             for code in missing:
                 out[code] = found.get(code)
-                self._cache[code] = (now, out[code])
+                if out[code] is not None:
+                    self._cache[code] = (now, out[code])
         return out
 
 
@@ -187,18 +192,7 @@ class Grouper:
         await apply_each_or_dead_letter(self._pool, "grouping", records, self._apply)
 
     async def _apply(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        messages: list[AcceptedSettlement] = []
-        for record in records:
-            try:
-                messages.append(ACCEPTED_DECODER.decode(record.value or b""))
-            except msgspec.DecodeError as exc:
-                # Only the gateway writes here: a bad message is a bug to see, not to block on.
-                log.error(
-                    "grouping.undecodable",
-                    partition=record.partition,
-                    offset=record.offset,
-                    error=str(exc),
-                )
+        messages = [m for _, m in decode_each(records, ACCEPTED_DECODER, "grouping")]
         if not messages:
             return
         levels = await self._levels.levels({m.fixmedins_code for m in messages})
