@@ -9,14 +9,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from gateway.logs import get_logger
 from gateway.metrics import CONSUMER_LAG, STAGE_LATENCY, TOPIC_END_OFFSET
 
 Handler = Callable[[list[ConsumerRecord[bytes, bytes]]], Awaitable[None]]
+T = TypeVar("T")
 
 log = get_logger("dipgw.worker")
 
@@ -78,3 +80,25 @@ async def _observe_lag(name: str, consumer: AIOKafkaConsumer) -> None:
             continue
         CONSUMER_LAG.labels(name, tp.topic, str(tp.partition)).set(max(0, end - position))
         TOPIC_END_OFFSET.labels(tp.topic, str(tp.partition)).set(end)
+
+
+def decode_each(
+    records: list[ConsumerRecord[bytes, bytes]], decoder: msgspec.json.Decoder[T], worker: str
+) -> list[tuple[ConsumerRecord[bytes, bytes], T]]:
+    """The decodable messages of a batch, each with its record.
+
+    Only dipgw writes its topics: an undecodable message is a bug to see in the log, not a
+    reason to stall the partition, so it is logged (never its content) and skipped.
+    """
+    decoded = []
+    for record in records:
+        try:
+            decoded.append((record, decoder.decode(record.value or b"")))
+        except msgspec.DecodeError as exc:
+            log.error(
+                f"{worker}.undecodable",
+                partition=record.partition,
+                offset=record.offset,
+                error=str(exc),
+            )
+    return decoded

@@ -18,6 +18,7 @@ from aiokafka import ConsumerRecord
 
 from gateway.logs import get_logger
 from workers._deadletter import apply_each_or_dead_letter
+from workers._runner import decode_each
 from workers.case_messages import ENCODER, SCORED_DECODER, ScoredCase
 
 if TYPE_CHECKING:
@@ -135,15 +136,5 @@ class ScoredSink:
         await apply_each_or_dead_letter(self._pool, "scored_sink", records, self._apply)
 
     async def _apply(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        cases = []
-        for record in records:
-            try:
-                cases.append(SCORED_DECODER.decode(record.value or b""))
-            except msgspec.DecodeError as exc:
-                log.error(
-                    "scored_sink.undecodable",
-                    partition=record.partition,
-                    offset=record.offset,
-                    error=str(exc),
-                )
+        cases = [c for _, c in decode_each(records, SCORED_DECODER, "scored_sink")]
         await store_scored(self._pool, cases)

@@ -23,6 +23,7 @@ from gateway.bus import ensure_topics
 from gateway.logs import get_logger
 from gateway.settings import Settings
 from workers._deadletter import apply_each_or_dead_letter
+from workers._runner import decode_each
 from workers.case_messages import (
     ENCODER,
     GROUPED_DECODER,
@@ -212,17 +213,7 @@ class Scorer:
         now = datetime.now(CST)
         cases = []
         rules_of = self._store.memo()
-        for record in records:
-            try:
-                g = GROUPED_DECODER.decode(record.value or b"")
-            except msgspec.DecodeError as exc:
-                log.error(
-                    "scoring.undecodable",
-                    partition=record.partition,
-                    offset=record.offset,
-                    error=str(exc),
-                )
-                continue
+        for _, g in decode_each(records, GROUPED_DECODER, "scoring"):
             city = city_of(g.treating_admdvs)
             stored = None
             if g.facts is not None and g.clearing_year is not None and city is not None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import uuid
 
 import asyncpg
-import msgspec
 from aiokafka import ConsumerRecord
 
 from gateway.logs import get_logger
-from gateway.messages import ACCEPTED_DECODER, AcceptedSettlement
+from gateway.messages import ACCEPTED_DECODER
 from workers._deadletter import apply_each_or_dead_letter
+from workers._runner import decode_each
 
 log = get_logger("dipgw.sink")
 
@@ -34,15 +34,7 @@ def _rows(
     records: list[ConsumerRecord[bytes, bytes]],
 ) -> tuple[list[tuple[object, ...]], list[tuple[uuid.UUID, str, int, int]]]:
     rows, receipts = [], []
-    for record in records:
-        try:
-            msg: AcceptedSettlement = ACCEPTED_DECODER.decode(record.value or b"")
-        except msgspec.DecodeError as exc:
-            # Only the gateway writes this topic; a bad message is a bug to see, not to block on.
-            log.error(
-                "sink.undecodable", offset=record.offset, partition=record.partition, error=str(exc)
-            )
-            continue
+    for record, msg in decode_each(records, ACCEPTED_DECODER, "sink"):
         receipt = uuid.UUID(msg.receipt_id)
         rows.append(
             (
