@@ -10,11 +10,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import urllib.parse
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 import msgspec
 import pytest
 
@@ -175,3 +178,19 @@ async def city_client(stack: Stack, admdvs: str) -> Client:
     """A city bureau of `admdvs` with a fresh read-only token."""
     token = await stack.registry.issue_token("city", f"test-city-{admdvs}", admdvs)
     return Client(stack, token=token)
+
+
+@pytest.fixture
+async def fresh_dsn(services: LocalServices) -> AsyncIterator[str]:
+    """A brand-new empty database on the session's server, dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(services.dsn)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        parts = urllib.parse.urlsplit(services.dsn)
+        yield urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        # a test may have closed it to connections
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()

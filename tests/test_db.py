@@ -3,34 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
 from gateway.db import migrate, migrations
-from gateway.runtime import LocalServices
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def fresh_dsn(services: LocalServices) -> AsyncIterator[str]:
-    """A brand-new empty database on the session's server."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(services.dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        dsn = (
-            services.dsn.replace("/postgres?", f"/{name}?")
-            if "/postgres?" in services.dsn
-            else services.dsn.rsplit("/", 1)[0] + f"/{name}"
-        )
-        yield dsn
-    finally:
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 def test_bundled_migrations_are_numbered_without_gaps() -> None:

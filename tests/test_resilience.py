@@ -8,7 +8,6 @@ import os
 import signal
 import urllib.parse
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 import msgspec
@@ -19,19 +18,6 @@ from tests.conftest import register_hospital
 from tests.test_e2e_walking_skeleton import document
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def scratch_dsn(services: LocalServices) -> AsyncIterator[str]:
-    name = f"r_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(services.dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield services.dsn.replace("/postgres?", f"/{name}?")
-    finally:
-        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def test_kafka_paused_means_503_then_recovery(services: LocalServices) -> None:
@@ -76,14 +62,12 @@ async def test_kafka_paused_means_503_then_recovery(services: LocalServices) -> 
 
 
 async def test_postgres_unreachable_means_503_then_recovery(
-    services: LocalServices, scratch_dsn: str
+    services: LocalServices, fresh_dsn: str
 ) -> None:
-    async with running_stack(
-        services.settings, services.bootstrap, scratch_dsn, workers=()
-    ) as stack:
+    async with running_stack(services.settings, services.bootstrap, fresh_dsn, workers=()) as stack:
         client = await register_hospital(stack, "H44010000042", "440100")
         assert (await client.post("/v1/settlements", document("P1", code="H44010000042")))[0] == 202
-        database = urllib.parse.urlsplit(scratch_dsn).path.lstrip("/")
+        database = urllib.parse.urlsplit(fresh_dsn).path.lstrip("/")
         admin = await asyncpg.connect(services.dsn)
         try:
             await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
