@@ -4,9 +4,17 @@ The gateway runs in its own process(es) (`dipgw up --workers ''`), as in product
 process runs the local Kafka and PostgreSQL (or uses the configured ones) and the load
 generator, all on the same host and loopback only. Two loads, each bounded in time:
 
-- batched: `concurrency` clients each pushing 200-record batches back to back → records/s;
+- batched: `concurrency` clients each pushing 200-record batches back to back (closed loop)
+  → records/s, counted from the per-record results of the answers: only `accepted` records
+  count; duplicate, rejected, unavailable and unanswered ones are reported apart;
 - single: one record per request at a fixed rate (open loop: latency is measured from the
-  moment a request was due, so a slow gateway cannot hide queueing) → p50/p99 ms and req/s.
+  moment a request was *due*, so neither a slow gateway nor a lagging generator can hide
+  queueing) → p50/p99 ms over 202 answers only, and the request rate actually achieved
+  against the target.
+
+Answers other than 200 (batch) / 202 (single) are counted by status and kept out of the
+latencies. The settings the gateways ran with (broker count, topics, producer, limits) are
+part of the figures: `settings`, with what differs from the defaults under `non_default`.
 """
 
 from __future__ import annotations
@@ -29,11 +37,32 @@ import psutil
 
 from contracts import CST
 from contracts.samples import make_settlement
+from gateway.commands.bench import (
+    achieved_rate,
+    add_counts,
+    broker_count,
+    count_records,
+    effective_child_settings,
+    open_loop_latencies_ms,
+    percentile,
+    rate_met,
+    run_settings,
+    send_lag_ms,
+)
 from gateway.runtime import LocalServices
 from gateway.settings import Settings
 from gateway.signing import signed_headers
 
 HOSPITAL = "H44010000001"
+
+# What the gateways run with besides the defaults. The rate limit is lifted because the bench
+# is one hospital pushing far above a hospital's share; the larger pool keeps 4 batch clients
+# from queueing for connections. Both are reported with the figures and in docs/operations.md.
+TUNING = {
+    "DIPGW_LIMITS_RATE_PER_S": "1000000",
+    "DIPGW_LIMITS_BURST": "1000000",
+    "DIPGW_PG_POOL_MAX": "20",
+}
 
 
 @dataclass
@@ -41,20 +70,34 @@ class IngestFigures:
     cores: int
     gateway_processes: int
     batch_size: int
-    batched_records_per_s: float
+    concurrency: int
     batched_seconds: float
+    # Records by the outcome the gateway gave each one; records/s counts `accepted` only.
+    batched_records: dict[str, int]
+    batched_records_per_s: float
+    # Answers by HTTP status ("0": no answer, a transport error); latency over 200s only.
+    batched_answers: dict[str, int]
+    batched_p50_ms: float
+    batched_p99_ms: float
+    batched_errors: int  # answers other than 200
     single_target_rps: float
-    single_requests_per_s: float
+    single_achieved_rps: float  # requests actually sent per second over the schedule
+    single_rate_met: bool  # achieved ≥ 95 % of the target
+    single_requests: int
+    single_answers: dict[str, int]
+    single_records: dict[str, int]
+    # From the scheduled send time (open loop), over 202 answers only.
     single_p50_ms: float
     single_p90_ms: float
     single_p99_ms: float
     single_max_ms: float
-    single_errors: int
-    batched_errors: int
-    # CPU milliseconds spent per record (batched) / per request (single), by process group:
-    # where the two cores go, whatever else the machine was doing.
+    single_send_lag_p99_ms: float  # how late the generator itself sent (its own lag)
+    single_errors: int  # answers other than 202
+    # CPU milliseconds spent per accepted record (batched) / per request (single), by process
+    # group: where the two cores go, whatever else the machine was doing.
     batched_cpu_ms_per_record: dict[str, float]
     single_cpu_ms_per_request: dict[str, float]
+    settings: dict[str, Any]
 
 
 class _CpuMeter:
@@ -104,13 +147,6 @@ class _CpuMeter:
         return {k: round((after[k] - before[k]) * 1000 / max(1, units), 3) for k in before}
 
 
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 class _Load:
     def __init__(self, url: str, secret: bytes, seed: int) -> None:
         self.url = url
@@ -136,78 +172,111 @@ class _Load:
             )
         return docs
 
-    async def post(self, http: aiohttp.ClientSession, path: str, body: bytes) -> int:
+    async def post(self, http: aiohttp.ClientSession, path: str, body: bytes) -> tuple[int, Any]:
+        """(HTTP status, decoded JSON answer or None); status 0 when no answer came."""
         headers = {
             "Content-Type": "application/json",
             **signed_headers(HOSPITAL, self.secret, "POST", path, body),
         }
-        async with http.post(self.url + path, data=body, headers=headers) as resp:
-            await resp.read()
-            return resp.status
+        try:
+            async with http.post(self.url + path, data=body, headers=headers) as resp:
+                raw = await resp.read()
+                status = resp.status
+        except (TimeoutError, aiohttp.ClientError):
+            return 0, None
+        try:
+            return status, msgspec.json.decode(raw)
+        except msgspec.DecodeError:
+            return status, None
+
+
+@dataclass
+class _Batched:
+    seconds: float
+    records: dict[str, int]
+    answers: dict[str, int]
+    latencies_ms: list[float]
+    cpu: dict[str, float]
 
 
 async def _batched(
     load: _Load, seconds: float, batch: int, concurrency: int, meter: _CpuMeter
-) -> tuple[float, float, int, dict[str, float]]:
+) -> _Batched:
     # Bodies are prepared before the clock starts, enough for 12,000 records/s (twice the
     # target): the figure is the gateway's, not the generator's.
     bodies = [
         msgspec.json.encode({"records": load.documents(batch)})
         for _ in range(max(8, int(seconds * 12_000 / batch)))
     ]
-    accepted = errors = 0
+    records: dict[str, int] = {}
+    answers: dict[str, int] = {}
+    latencies: list[float] = []
     index = 0
     deadline = time.perf_counter() + seconds
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as http:
 
         async def client() -> None:
-            nonlocal accepted, errors, index
+            nonlocal index
             while time.perf_counter() < deadline and index < len(bodies):
                 body = bodies[index]
                 index += 1
-                status = await load.post(http, "/v1/settlements/batch", body)
-                if status == 200:
-                    accepted += batch
-                else:
-                    errors += 1
+                sent = time.perf_counter()
+                status, answer = await load.post(http, "/v1/settlements/batch", body)
+                done = time.perf_counter()
+                answers[str(status)] = answers.get(str(status), 0) + 1
+                add_counts(records, count_records(status, answer, batch))
+                if status == 200:  # closed loop: no schedule, so from the actual send
+                    latencies.append((done - sent) * 1000)
 
         before = meter.sample()
         started = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-        cpu = meter.per_unit(before, meter.sample(), accepted)
-    return accepted / elapsed, elapsed, errors, cpu
+        cpu = meter.per_unit(before, meter.sample(), records.get("accepted", 0))
+    return _Batched(elapsed, records, answers, latencies, cpu)
 
 
-async def _single(
-    load: _Load, seconds: float, rate: float, meter: _CpuMeter | None = None
-) -> tuple[list[float], float, int, dict[str, float]]:
+@dataclass
+class _Single:
+    samples: list[tuple[float, float, float]]  # (scheduled, sent, done) of 202 answers
+    sent: list[float]  # every request's actual send time
+    started: float
+    records: dict[str, int]
+    answers: dict[str, int]
+    cpu: dict[str, float]
+
+
+async def _single(load: _Load, seconds: float, rate: float, meter: _CpuMeter | None) -> _Single:
     count = int(seconds * rate)
     bodies = [msgspec.json.encode(doc) for doc in load.documents(count)]
-    latencies: list[float] = []
-    errors = 0
+    samples: list[tuple[float, float, float]] = []
+    sent: list[float] = []
+    records: dict[str, int] = {}
+    answers: dict[str, int] = {}
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)) as http:
         before = meter.sample() if meter else {}
         started = time.perf_counter()
 
         async def one(i: int) -> None:
-            nonlocal errors
             due = started + i / rate
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            status = await load.post(http, "/v1/settlements", bodies[i])
-            latencies.append((time.perf_counter() - due) * 1000)
-            if status != 202:
-                errors += 1
+            at = time.perf_counter()
+            sent.append(at)
+            status, answer = await load.post(http, "/v1/settlements", bodies[i])
+            done = time.perf_counter()
+            answers[str(status)] = answers.get(str(status), 0) + 1
+            add_counts(records, count_records(status, answer, 1))
+            if status == 202:
+                samples.append((due, at, done))
 
         await asyncio.gather(*(one(i) for i in range(count)))
-        elapsed = time.perf_counter() - started
         cpu = meter.per_unit(before, meter.sample(), count) if meter else {}
-    return latencies, count / elapsed, errors, cpu
+    return _Single(samples, sent, started, records, answers, cpu)
 
 
-def _start_gateways(
-    settings: Settings, services: LocalServices, processes: int, port: int
-) -> list[subprocess.Popen[bytes]]:
+def _gateway_env(settings: Settings, services: LocalServices, port: int) -> dict[str, str]:
+    """The gateways' whole environment: no DIPGW_* of ours leaks in, so what they run with is
+    the defaults + this (read back by `effective_child_settings` for the report)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIPGW_")}
     env.update(
         DIPGW_STATE_DIR=str(settings.state_path),
@@ -215,10 +284,12 @@ def _start_gateways(
         DIPGW_PG_DSN=services.dsn,
         DIPGW_HTTP_PORT=str(port),
         DIPGW_LOG_LEVEL="warning",
-        DIPGW_LIMITS_RATE_PER_S="1000000",
-        DIPGW_LIMITS_BURST="1000000",
-        DIPGW_PG_POOL_MAX="20",
+        **TUNING,
     )
+    return env
+
+
+def _start_gateways(env: dict[str, str], processes: int) -> list[subprocess.Popen[bytes]]:
     return [
         subprocess.Popen(
             [sys.executable, "-m", "gateway.cli", "up", "--workers", ""],
@@ -263,6 +334,62 @@ async def _register(dsn: str, settings: Settings) -> bytes:
         await pool.close()
 
 
+class BenchError(RuntimeError):
+    """The bench cannot run as asked, or its figures would not mean what they say."""
+
+
+def local_services(settings: Settings, brokers: int) -> LocalServices:
+    """The broker(s) and database of a run: the seam for `--brokers N`.
+
+    A local multi-broker cluster is not built yet, so the local Kafka offers 1 broker; a
+    configured cluster is used as it is, and the run checks it has the brokers asked for.
+    """
+    if brokers != 1 and not settings.kafka.bootstrap:
+        raise BenchError(f"--brokers {brokers}: only a 1-broker local Kafka exists for now")
+    return LocalServices(settings)
+
+
+def _figures(
+    processes: int,
+    batch: int,
+    concurrency: int,
+    rate: float,
+    batched: _Batched,
+    single: _Single,
+    settings: dict[str, Any],
+) -> IngestFigures:
+    latencies = open_loop_latencies_ms(single.samples)
+    achieved = achieved_rate(single.started, single.sent, rate)
+    return IngestFigures(
+        cores=os.cpu_count() or 1,
+        gateway_processes=processes,
+        batch_size=batch,
+        concurrency=concurrency,
+        batched_seconds=round(batched.seconds, 2),
+        batched_records=batched.records,
+        batched_records_per_s=round(batched.records.get("accepted", 0) / batched.seconds, 1),
+        batched_answers=batched.answers,
+        batched_p50_ms=round(percentile(batched.latencies_ms, 0.50), 2),
+        batched_p99_ms=round(percentile(batched.latencies_ms, 0.99), 2),
+        batched_errors=sum(n for status, n in batched.answers.items() if status != "200"),
+        single_target_rps=rate,
+        single_achieved_rps=round(achieved, 1),
+        single_rate_met=rate_met(achieved, rate),
+        single_requests=len(single.sent),
+        single_answers=single.answers,
+        single_records=single.records,
+        single_p50_ms=round(percentile(latencies, 0.50), 2),
+        single_p90_ms=round(percentile(latencies, 0.90), 2),
+        single_p99_ms=round(percentile(latencies, 0.99), 2),
+        single_max_ms=round(max(latencies, default=float("nan")), 2),
+        single_send_lag_p99_ms=round(percentile(send_lag_ms(single.samples), 0.99), 2),
+        single_errors=sum(n for status, n in single.answers.items() if status != "202"),
+        batched_cpu_ms_per_record=batched.cpu,
+        single_cpu_ms_per_request=single.cpu,
+        settings=settings,
+    )
+
+
 def run_ingest_bench(
     settings: Settings,
     *,
@@ -272,44 +399,42 @@ def run_ingest_bench(
     rate: float,
     processes: int,
     port: int,
+    brokers: int = 1,
 ) -> IngestFigures:
     if port == 0:
         with socket.socket() as probe:  # a free port, shared by the gateway processes
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-    services = LocalServices(settings).start()
+    services = local_services(settings, brokers)
+    services.start()
     gateways: list[subprocess.Popen[bytes]] = []
     try:
         secret = asyncio.run(_register(services.dsn, settings))
         # The gateways create topics and apply migrations themselves at start.
-        gateways = _start_gateways(settings, services, processes, port)
+        env = _gateway_env(settings, services, port)
+        gateways = _start_gateways(env, processes)
         url = f"http://127.0.0.1:{port}"
 
         async def measure() -> IngestFigures:
             await _wait_up(url)
-            load = _Load(url, secret, seed=int(time.time()))
-            await _single(load, 1.0, 50)  # warm-up: connections, JIT of the broker
-            meter = _CpuMeter([p.pid for p in gateways], services)
-            batched = await _batched(load, seconds, batch, concurrency, meter)
-            records_per_s, elapsed, batch_errors, batched_cpu = batched
-            latencies, rps, single_errors, single_cpu = await _single(load, seconds, rate, meter)
-            return IngestFigures(
-                cores=os.cpu_count() or 1,
+            found = await broker_count(services.bootstrap)
+            if found != brokers:
+                raise BenchError(f"asked for {brokers} broker(s), the cluster has {found}")
+            ran_with = run_settings(
+                effective_child_settings(env),
+                brokers=found,
                 gateway_processes=processes,
                 batch_size=batch,
-                batched_records_per_s=round(records_per_s, 1),
-                batched_seconds=round(elapsed, 2),
-                single_target_rps=rate,
-                single_requests_per_s=round(rps, 1),
-                single_p50_ms=round(_percentile(latencies, 0.50), 2),
-                single_p90_ms=round(_percentile(latencies, 0.90), 2),
-                single_p99_ms=round(_percentile(latencies, 0.99), 2),
-                single_max_ms=round(max(latencies, default=float("nan")), 2),
-                single_errors=single_errors,
-                batched_errors=batch_errors,
-                batched_cpu_ms_per_record=batched_cpu,
-                single_cpu_ms_per_request=single_cpu,
+                batch_concurrency=concurrency,
+                single_rate=rate,
+                seconds=seconds,
             )
+            load = _Load(url, secret, seed=int(time.time()))
+            await _single(load, 1.0, 50, None)  # warm-up: connections, JIT of the broker
+            meter = _CpuMeter([p.pid for p in gateways], services)
+            batched = await _batched(load, seconds, batch, concurrency, meter)
+            single = await _single(load, seconds, rate, meter)
+            return _figures(processes, batch, concurrency, rate, batched, single, ran_with)
 
         return asyncio.run(measure())
     finally:
