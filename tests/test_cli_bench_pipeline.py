@@ -100,6 +100,7 @@ def test_bench_pipeline_reports_the_figures(tmp_path: Path) -> None:
         "e2e_steady_achieved_rate",
         "e2e_steady_rate_met",
         "e2e_steady_send_lag_p99_ms",
+        "e2e_steady_scored_per_s",
         "e2e_rows_per_s",
         "e2e_outcomes",
         "e2e_scored_by_year",

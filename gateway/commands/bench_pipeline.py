@@ -172,6 +172,7 @@ def _print(result: dict[str, Any], args: argparse.Namespace) -> None:
         f"group+score {result['group_score_cases_per_s']:,} cases/s per core; end to end"
         f" {result['e2e_cases_per_s']:,} scored cases/s sustained (target ≥ 3,000); steady"
         f" target {args.rate:,} cases/s, achieved {result['e2e_steady_achieved_rate']:,}{met};"
+        f" ({result['e2e_steady_scored_per_s']:,} scored/s over the phase);"
         f" p99 {result['e2e_p99_ms']} ms, p50 {result['e2e_p50_ms']} ms from the scheduled"
         " send (target ≤ 500 ms)"
     )
@@ -623,5 +624,9 @@ async def _steady(
         "e2e_steady_achieved_rate": round(achieved),
         "e2e_steady_rate_met": rate_met(achieved, rate),
         "e2e_steady_scored": len(rows),
+        # Whether the pipeline kept up: scored rows ÷ (last row stored − start of the phase).
+        "e2e_steady_scored_per_s": round(
+            len(rows) / max(1e-9, max((float(r["t"]) for r in rows), default=start) - start)
+        ),
         "e2e_steady_send_lag_p99_ms": round(percentile(send_lag_ms(samples), 0.99), 1),
     }
