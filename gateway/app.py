@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gateway import openapi, ops, subscriptions
 from gateway.authn import REGISTRY, WINDOW, authenticate, nonce_reused
 from gateway.checks import Checker
+from gateway.clock import Clock, system_clock
 from gateway.errors import NonceReused, http_error, is_dependency_failure, json_response
 from gateway.ingest import Ingestor
 from gateway.logs import get_logger
@@ -139,6 +140,7 @@ def create_app(
     burst: int,
     window_s: int,
     request_timeout_s: float,
+    clock: Clock = system_clock,
 ) -> web.Application:
     app = web.Application(middlewares=[_context, authenticate], client_max_size=max_body_bytes)
     app[SERVICES] = Services(
@@ -150,6 +152,7 @@ def create_app(
         request_timeout_s=request_timeout_s,
         rejected_topic=rejected_topic,
         producer=producer,
+        clock=clock,
     )
     app[REGISTRY] = registry
     app[WINDOW] = window_s

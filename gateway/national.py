@@ -23,8 +23,9 @@ def national_response(
     receipt: Receipt | None = None,
     errors: list[Any] | None = None,
     warnings: list[Any] | None = None,
+    responded_at: datetime | None = None,
 ) -> dict[str, Any]:
-    now = datetime.now(received_at.tzinfo)
+    now = responded_at or datetime.now(received_at.tzinfo)
     body: dict[str, Any] = {
         "infcode": 0 if receipt is not None else -1,
         "inf_refmsgid": _refmsgid(admdvs, received_at),

@@ -335,6 +335,11 @@ def _int(text: str) -> int:
     return int(text)
 
 
+def _today(request: web.Request) -> date:
+    """Today on the gateway's clock (a report's default last day)."""
+    return request.app[SERVICES].clock().astimezone(CST).date()
+
+
 def _bad(exc: BadQuery) -> web.Response:
     return http_error(400, "BAD_QUERY", f"查询参数错误：{exc}", str(exc))
 
@@ -344,7 +349,7 @@ async def get_report(request: web.Request) -> web.StreamResponse:
         city, hospital = _scope(request)
         if not await _hospital_city_ok(request, hospital):
             return _forbidden_region()
-        start, end = period(request.query.get("from"), request.query.get("to"))
+        start, end = period(request.query.get("from"), request.query.get("to"), _today(request))
         result = await report(
             _pool(request),
             by=request.query.get("by", "hospital"),
@@ -378,7 +383,7 @@ async def get_top_rules(request: web.Request) -> web.StreamResponse:
         city, hospital = _scope(request)
         if not await _hospital_city_ok(request, hospital):
             return _forbidden_region()
-        start, end = period(request.query.get("from"), request.query.get("to"))
+        start, end = period(request.query.get("from"), request.query.get("to"), _today(request))
         limit = _int(request.query.get("limit", "10"))
         severity = request.query.get("severity", "reject")
         if severity not in (*SEVERITIES, "all") or not 1 <= limit <= 100:
@@ -411,7 +416,7 @@ async def get_dashboard(request: web.Request) -> web.StreamResponse:
     """Everything the `/ops` page draws, in one answer."""
     try:
         city, hospital = _scope(request)
-        start, end = period(request.query.get("from"), request.query.get("to"))
+        start, end = period(request.query.get("from"), request.query.get("to"), _today(request))
     except _Refused as refused:
         return refused.response
     except BadQuery as exc:

@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -39,7 +38,6 @@ from gateway.national import national_response
 from gateway.registry import Principal
 from gateway.services import SERVICES, Services
 
-CST = ZoneInfo("Asia/Shanghai")
 log = get_logger("dipgw.http")
 
 
@@ -189,7 +187,7 @@ async def _publish_rejections(
 
 async def post_settlement(request: web.Request) -> web.StreamResponse:
     """One settlement list (the national envelope document) → 202 with its receipt."""
-    received_at = datetime.now(CST)
+    received_at = request.app[SERVICES].clock()
     principal = require_hospital(request)
     if isinstance(principal, web.Response):
         return principal
@@ -226,7 +224,7 @@ def _batch_response(outcomes: list[_Outcome]) -> web.Response:
 
 
 async def _post_many(request: web.Request, decode: str) -> web.StreamResponse:
-    received_at = datetime.now(CST)
+    received_at = request.app[SERVICES].clock()
     principal = require_hospital(request)
     if isinstance(principal, web.Response):
         return principal
@@ -281,7 +279,7 @@ async def post_national(request: web.Request) -> web.StreamResponse:
     Business outcomes (accepted or rejected) answer HTTP 200 with `infcode` 0 or -1, as the
     national platform does, so a HIS built for it needs no change; only 'retry later' is 503.
     """
-    received_at = datetime.now(CST)
+    received_at = request.app[SERVICES].clock()
     infno = request.match_info["infno"]
     principal = require_hospital(request)
     if isinstance(principal, web.Response):
@@ -300,14 +298,22 @@ async def post_national(request: web.Request) -> web.StreamResponse:
         return json_response(
             503,
             national_response(
-                received_at, errors=["暂时无法受理，请稍后重试"], admdvs=principal.admdvs
+                received_at,
+                errors=["暂时无法受理，请稍后重试"],
+                admdvs=principal.admdvs,
+                responded_at=request.app[SERVICES].clock(),
             ),
             {"Retry-After": "5"},
         )
     if outcome.receipt is None:
         return json_response(
             200,
-            national_response(received_at, errors=outcome.errors or [], admdvs=principal.admdvs),
+            national_response(
+                received_at,
+                errors=outcome.errors or [],
+                admdvs=principal.admdvs,
+                responded_at=request.app[SERVICES].clock(),
+            ),
         )
     return json_response(
         200,
@@ -316,5 +322,6 @@ async def post_national(request: web.Request) -> web.StreamResponse:
             receipt=outcome.receipt,
             admdvs=principal.admdvs,
             warnings=outcome.warnings or [],
+            responded_at=request.app[SERVICES].clock(),
         ),
     )

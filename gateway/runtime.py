@@ -28,6 +28,7 @@ from tenacity import (
 from gateway.app import create_app
 from gateway.bus import ensure_topics, new_producer
 from gateway.checks import Checker
+from gateway.clock import Clock, system_clock
 from gateway.db import create_pool
 from gateway.errors import is_dependency_failure
 from gateway.ingest import Ingestor
@@ -127,8 +128,13 @@ async def running_stack(
     *,
     gateway: bool = True,
     workers: tuple[str, ...] = DEFAULT_WORKERS,
+    clock: Clock = system_clock,
 ) -> AsyncIterator[Stack]:
-    """Gateway + workers until the block exits; then in-flight work finishes and all stops."""
+    """Gateway + workers until the block exits; then in-flight work finishes and all stops.
+
+    `clock` is the stack's one clock (`gateway.clock`): the gateway stamps uploads with it
+    and the workers read it; tests pass a fixed one so that they do not depend on the date.
+    """
     # Kafka or PostgreSQL may come up after us (or be restarting): wait for them, with backoff.
     await _until_ready(
         "kafka topics", lambda: ensure_topics(settings, bootstrap, all_topics(settings))
@@ -164,7 +170,11 @@ async def running_stack(
     )
     try:
         context = WorkerContext(
-            settings=settings, pool=pool, producer=worker_producer, bootstrap=bootstrap
+            settings=settings,
+            pool=pool,
+            producer=worker_producer,
+            bootstrap=bootstrap,
+            clock=clock,
         )
         for name in workers:
             if name not in WORKERS:
@@ -197,6 +207,7 @@ async def running_stack(
                 burst=settings.limits.burst,
                 window_s=settings.auth.window_s,
                 request_timeout_s=settings.http.request_timeout_s,
+                clock=clock,
             )
             runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
             await runner.setup()

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 from aiohttp import web
 
 from gateway.checks import Checker
+from gateway.clock import Clock, system_clock
 from gateway.ingest import Ingestor
 from gateway.ratelimit import RateLimiter
 
@@ -26,6 +27,8 @@ class Services:
     request_timeout_s: float
     rejected_topic: str
     producer: Any
+    clock: Clock = field(default=system_clock)
+    """When an upload is received, which day a report ends (`gateway.clock`)."""
 
 
 SERVICES = web.AppKey("services", Services)

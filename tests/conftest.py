@@ -25,6 +25,7 @@ from gateway.registry import RegistryError
 from gateway.runtime import LocalServices, Stack, running_stack
 from gateway.settings import Settings, load_settings
 from gateway.signing import signed_headers
+from tests._clock import CLOCK
 
 
 def _scratch(prefix: str) -> Iterator[Path]:
@@ -71,7 +72,10 @@ def services(settings: Settings) -> Iterator[LocalServices]:
 
 @pytest.fixture(scope="session")
 async def stack(services: LocalServices) -> AsyncIterator[Stack]:
-    async with running_stack(services.settings, services.bootstrap, services.dsn) as running:
+    """The session's gateway and workers, on the tests' fixed clock (`tests._clock`)."""
+    async with running_stack(
+        services.settings, services.bootstrap, services.dsn, clock=CLOCK
+    ) as running:
         yield running
 
 

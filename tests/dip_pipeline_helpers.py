@@ -13,14 +13,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import asyncpg
 import msgspec
 from aiokafka import AIOKafkaConsumer
 
-CST = ZoneInfo("Asia/Shanghai")
-
+from tests._clock import naive_now
 
 _NAMES = {
     "K35.800x002": "急性化脓性阑尾炎",
@@ -54,7 +52,7 @@ def dip_document(
     """A settlement list that passes the contract (contracts.samples), with the DIP-relevant
     fields set: one main diagnosis, at most one operation, no ICU stay, an adult under 65,
     no secondary diagnosis on a severity list, consistent money. `dscg` moves the discharge
-    (and so the clearing year); default: a few days before now."""
+    (and so the clearing year); default: a few days before now on the tests' clock."""
     from contracts.samples import make_settlement
 
     now = datetime.strptime(dscg, "%Y-%m-%d %H:%M:%S") + timedelta(days=2) if dscg else None
@@ -62,7 +60,7 @@ def dip_document(
     while True:  # the sample whose case is the K35.8 one (adults, either sex), under 65
         doc = make_settlement(
             rng,
-            now=now or datetime.now(CST).replace(tzinfo=None),
+            now=now or naive_now(),
             mdtrtarea_admvs=area,
             insuplc_admdvs=insured or area,
             fixmedins_code=code,

@@ -6,17 +6,16 @@ import asyncio
 import copy
 import random
 import uuid
-from datetime import datetime
 from typing import Any
 
 import msgspec
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from contracts import CST
 from contracts.samples import make_settlement
 from gateway.messages import ACCEPTED_DECODER
 from gateway.runtime import Stack
+from tests._clock import naive_now
 from tests.conftest import Client
 
 pytestmark = pytest.mark.integration
@@ -32,7 +31,7 @@ def document(
     """A settlement list that passes every default rule, with the given keys and fields."""
     doc = make_settlement(
         random.Random(setl_id),
-        now=datetime.now(CST).replace(tzinfo=None),
+        now=naive_now(),
         mdtrtarea_admvs=area,
         insuplc_admdvs=insured,
         fixmedins_code=code,

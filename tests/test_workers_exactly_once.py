@@ -26,6 +26,7 @@ import pytest
 
 from gateway.runtime import LocalServices, Stack, running_stack
 from gateway.settings import Settings
+from tests._clock import CLOCK
 from tests.conftest import register_hospital
 from tests.dip_pipeline_helpers import dip_document, wait_scored
 from workers.casefacts_map import case_facts
@@ -139,7 +140,9 @@ async def test_sigkilled_workers_leave_every_case_once_at_its_latest_revision(
 ) -> None:
     settings, dsn = isolated
     diags = [("K35.800x002", "47.0100"), ("J18.900", None), ("I21.000", "36.0600")]
-    async with running_stack(settings, services.bootstrap, dsn, workers=("sink",)) as gw:
+    async with running_stack(
+        settings, services.bootstrap, dsn, workers=("sink",), clock=CLOCK
+    ) as gw:
         for path in SAMPLE_RULES.values():
             await import_rules(gw.pool, *read_rules_files([path]))
         clients = {

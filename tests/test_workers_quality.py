@@ -6,15 +6,15 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from contracts import CST
 from gateway.runtime import Stack
+from tests._clock import now as test_now
 from tests.conftest import Client, register_hospital
 from tests.test_e2e_walking_skeleton import document, wait_stored
 from workers.quality import (
@@ -201,7 +201,7 @@ async def test_a_batch_rolled_back_midway_is_counted_once_when_redelivered(
     stack: Stack,
 ) -> None:
     code = _new_code()
-    now = datetime.now(CST)
+    now = test_now()
     facts = [
         Fact(
             key=f"accepted:{uuid.uuid4()}",

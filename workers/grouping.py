@@ -185,6 +185,7 @@ class Grouper:
         self._topic = settings.topics.grouped
         self._store = RulesStore(context.pool, ttl_s=settings.worker.rules_cache_s)
         self._levels = HospitalLevels(context.pool, ttl_s=settings.worker.hospital_cache_s)
+        self._clock = context.clock
 
     async def handle(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         # A message that fails for another reason than Kafka/PostgreSQL being away is
@@ -196,7 +197,7 @@ class Grouper:
         if not messages:
             return
         levels = await self._levels.levels({m.fixmedins_code for m in messages})
-        now = datetime.now(CST)
+        now = self._clock()
         futures = []
         rules_of = self._store.memo()
         for msg in messages:

@@ -209,14 +209,19 @@ async def evaluate_once(
     return new
 
 
-async def prune(pool: asyncpg.Pool, keep_days: int) -> None:
-    """Forget message keys older than Kafka could redeliver, and old rejected-case marks."""
+async def prune(pool: asyncpg.Pool, keep_days: int, now: datetime | None = None) -> None:
+    """Forget message keys older than Kafka could redeliver, and old rejected-case marks.
+
+    Keys are stamped by the database, rejected-case marks with the gateway's `received_at`:
+    those are aged on the stack's clock (`now`; the database's when not given)."""
     await pool.execute(
         "DELETE FROM quality_events WHERE at < now() - make_interval(days => $1)", keep_days
     )
     await pool.execute(
-        "DELETE FROM quality_rejected_cases WHERE rejected_at < now() - make_interval(days => $1)",
+        """DELETE FROM quality_rejected_cases
+           WHERE rejected_at < coalesce($2::timestamptz, now()) - make_interval(days => $1)""",
         keep_days,
+        now,
     )
 
 
@@ -230,8 +235,9 @@ async def run_evaluator(ctx: Any, owner: asyncio.Task[Any]) -> None:
             if not ready:
                 await ensure_topics(settings, ctx.bootstrap, [topic])
                 ready = True
-            await evaluate_once(ctx.pool, ctx.producer, topic, settings.quality, datetime.now(CST))
-            await prune(ctx.pool, settings.quality.events_keep_days)
+            now = ctx.clock()
+            await evaluate_once(ctx.pool, ctx.producer, topic, settings.quality, now)
+            await prune(ctx.pool, settings.quality.events_keep_days, now)
         except Exception as exc:  # the database or broker away: try again next round
             log.warning("quality.alerts_failed", error=repr(exc))
         await asyncio.wait({owner}, timeout=settings.quality.alert_interval_s)

@@ -6,11 +6,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 
+from gateway.clock import Clock, system_clock
 from gateway.settings import Settings
 from workers._runner import Handler
 from workers.grouping import Grouper
@@ -22,12 +23,15 @@ from workers.sink import Sink
 
 @dataclass(frozen=True, slots=True)
 class WorkerContext:
-    """What a worker's handler may use: settings, the database pool, the shared producer."""
+    """What a worker's handler may use: settings, the database pool, the shared producer, and
+    the stack's clock (`gateway.clock`: when a case was grouped or scored, the quality
+    evaluator's "now")."""
 
     settings: Settings
     pool: asyncpg.Pool
     producer: Any
     bootstrap: str
+    clock: Clock = field(default=system_clock)
 
 
 @dataclass(frozen=True, slots=True)
