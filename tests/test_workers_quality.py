@@ -14,7 +14,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from gateway.runtime import Stack
-from tests._clock import now as test_now
+from tests._clock import now as clock_now
 from tests.conftest import Client, register_hospital
 from tests.test_e2e_walking_skeleton import document, wait_stored
 from workers.quality import (
@@ -201,7 +201,7 @@ async def test_a_batch_rolled_back_midway_is_counted_once_when_redelivered(
     stack: Stack,
 ) -> None:
     code = _new_code()
-    now = test_now()
+    now = clock_now()
     facts = [
         Fact(
             key=f"accepted:{uuid.uuid4()}",

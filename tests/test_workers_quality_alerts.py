@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer
 
 from gateway.runtime import Stack
 from gateway.settings import QualitySettings
-from tests._clock import now as test_now
+from tests._clock import now as clock_now
 from tests.conftest import Client, city_client, register_hospital
 from tests.test_workers_quality import _new_code, _wait_received, push_mix
 from workers.quality_alerts import evaluate_once
@@ -53,7 +53,7 @@ async def test_thresholds_raise_each_alert_once_publish_it_and_list_it(
         min_records=5, reject_rate_max=0.1, timely_rate_min=0.95, timely_days=1, silent_hours=1
     )
     topic = stack.settings.topics.quality_alerts
-    now = test_now()
+    now = clock_now()
     new = await evaluate_once(stack.pool, stack.producer, topic, limits, now)
     mine = {a["kind"]: a for a in new if a["fixmedins_code"] == code}
     # 2 of 9 rejected > 10 %; discharged ~3 days before upload, so 0 % within 1 day.
@@ -87,7 +87,7 @@ async def test_consumer_lag_over_the_threshold_raises_an_alert(stack: Stack) -> 
     from workers.quality_alerts import find_alerts
 
     limits = QualitySettings(consumer_lag_max=100)
-    now = test_now()
+    now = clock_now()
     lags = [("sink", "dip.settlement.accepted.v1", 3, 250), ("sink", "x", 1, 5)]
     async with stack.pool.acquire() as conn:
         found = [a for a in await find_alerts(conn, limits, now, lags) if a.kind == "consumer_lag"]

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from gateway.runtime import Stack
-from tests._clock import now as test_now
+from tests._clock import now as clock_now
 from workers.case_messages import ENCODER, ScoredCase
 
 pytestmark = pytest.mark.integration
@@ -65,7 +65,7 @@ async def row(stack: Stack, setl_id: str, **expect: Any) -> dict[str, Any]:
 
 
 async def test_latest_revision_and_latest_scoring_win(stack: Stack) -> None:
-    t0 = test_now()
+    t0 = clock_now()
     sid = f"SNK{uuid.uuid4().hex[:10]}"
     await send(stack, scored(sid, 2, t0), scored(sid, 1, t0 + timedelta(seconds=5)))
     marker = f"SNK{uuid.uuid4().hex[:10]}"  # sent after: once stored, the above were applied
@@ -86,7 +86,7 @@ async def test_latest_revision_and_latest_scoring_win(stack: Stack) -> None:
 
 
 async def test_a_row_the_table_refuses_is_dead_lettered(stack: Stack) -> None:
-    t0 = test_now()
+    t0 = clock_now()
     bad, good = f"SNK{uuid.uuid4().hex[:10]}", f"SNK{uuid.uuid4().hex[:10]}"
     # 10^15 yuan does not fit numeric(16,2).
     await send(

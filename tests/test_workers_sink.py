@@ -10,7 +10,7 @@ import pytest
 
 from gateway.messages import ENCODER, AcceptedSettlement
 from gateway.runtime import Stack
-from tests._clock import now as test_now
+from tests._clock import now as clock_now
 from tests.conftest import Client
 from tests.test_e2e_walking_skeleton import document, wait_stored
 
@@ -24,7 +24,7 @@ def _message(setl_id: str, revision: int, document_json: bytes) -> AcceptedSettl
         fixmedins_code="H44010000001",
         setl_id=setl_id,
         revision=revision,
-        received_at=test_now(),
+        received_at=clock_now(),
         mdtrtarea_admvs="440100",
         document=msgspec.Raw(document_json),
     )
