@@ -83,6 +83,7 @@ class IngestFigures:
     single_target_rps: float
     single_achieved_rps: float  # requests actually sent per second over the schedule
     single_rate_met: bool  # achieved ≥ 95 % of the target
+    single_answered_per_s: float  # 202 answers ÷ (last one − start): did the gateway keep up
     single_requests: int
     single_answers: dict[str, int]
     single_records: dict[str, int]
@@ -375,6 +376,11 @@ def _figures(
         single_target_rps=rate,
         single_achieved_rps=round(achieved, 1),
         single_rate_met=rate_met(achieved, rate),
+        single_answered_per_s=round(
+            len(single.samples)
+            / max(1e-9, max((d for *_, d in single.samples), default=0.0) - single.started),
+            1,
+        ),
         single_requests=len(single.sent),
         single_answers=single.answers,
         single_records=single.records,

@@ -114,6 +114,7 @@ def test_figures_count_accepted_only_and_keep_errors_out_of_latency() -> None:
     assert figures.single_max_ms == pytest.approx(520.0)  # from its schedule, not 20 ms
     assert figures.single_send_lag_p99_ms == pytest.approx(500.0)
     assert figures.single_requests == 3
+    assert figures.single_answered_per_s == pytest.approx(2 / 0.62, rel=0.01)
     assert figures.settings == {"brokers": 1}
 
 
@@ -177,6 +178,7 @@ def test_bench_ingest_json_has_every_figure(scratch_dir: Path) -> None:
         "single_target_rps",
         "single_achieved_rps",
         "single_rate_met",
+        "single_answered_per_s",
         "single_records",
         "single_answers",
         "single_send_lag_p99_ms",

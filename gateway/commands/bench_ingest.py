@@ -120,6 +120,7 @@ def _table(figures: Any) -> Table:
         f"single: target req/s → achieved{met}",
         f"{figures.single_target_rps:.0f} → {figures.single_achieved_rps:.1f}",
     )
+    table.add_row("single 202 answers/s (did it keep up)", f"{figures.single_answered_per_s:.1f}")
     table.add_row("single records by outcome", _counts(figures.single_records))
     table.add_row("single answers by HTTP status", _counts(figures.single_answers))
     table.add_row("single p50 ms (from scheduled send, 202 only)", f"{figures.single_p50_ms:.2f}")
