@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import MutableMapping
+import time
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import structlog
@@ -66,13 +67,62 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None
         cache_logger_on_first_use=False,
     )
     # Libraries log through the standard library; keep them quiet and on the same stream.
+    # A client retrying an absent broker repeats one line many times a second: let one through
+    # every few seconds per line, saying how many were held back.
     logging.basicConfig(level=logging.WARNING, stream=stream, force=True)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RepeatFilter())
 
 
 def _identity(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     return event_dict
+
+
+class Throttle:
+    """At most one event per key every `interval_s`; counts what it held back.
+
+    For faults that repeat on every request or retry (a broker away): the first occurrence
+    is logged at once, then one line per interval carries the count of those suppressed.
+    """
+
+    def __init__(
+        self, interval_s: float = 10.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._interval_s = interval_s
+        self._clock = clock
+        self._last: dict[Any, float] = {}
+        self._held: dict[Any, int] = {}
+
+    def admit(self, key: Any) -> int | None:
+        """None to hold this one back; else how many were held back since the last one."""
+        now = self._clock()
+        last = self._last.get(key)
+        if last is not None and now - last < self._interval_s:
+            self._held[key] = self._held.get(key, 0) + 1
+            return None
+        if len(self._last) > 10_000:  # keys are few in practice; never grow without bound
+            self._last.clear()
+            self._held.clear()
+        self._last[key] = now
+        return self._held.pop(key, 0)
+
+
+class RepeatFilter(logging.Filter):
+    """A stdlib logging filter passing each (logger, message template) once per interval."""
+
+    def __init__(self, interval_s: float = 10.0) -> None:
+        super().__init__()
+        self._throttle = Throttle(interval_s)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        held = self._throttle.admit((record.name, record.levelno, str(record.msg)))
+        if held is None:
+            return False
+        if held:
+            record.msg = f"{record.msg} [{held} more like this in the last interval]"
+        return True
 
 
 def get_logger(name: str) -> Any:

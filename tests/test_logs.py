@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 
 import structlog
 
-from gateway.logs import configure_logging, get_logger, mask_personal_data
+from gateway.logs import Throttle, configure_logging, get_logger, mask_personal_data
 
 
 def test_personal_fields_are_masked_at_any_depth() -> None:
@@ -51,3 +52,24 @@ def test_json_lines_off_a_terminal_with_context_and_masking() -> None:
     assert line["event"] == "ingest.accepted" and line["level"] == "info"
     assert line["request_id"] == "r-1" and line["case_key"] == "H1:S1"
     assert line["psn_name"] == "王*" and "王五" not in lines[0]
+
+
+def test_throttle_lets_one_through_per_interval_and_counts_the_rest() -> None:
+    now = [0.0]
+    throttle = Throttle(10, clock=lambda: now[0])
+    assert throttle.admit("broker away") == 0
+    assert [throttle.admit("broker away") for _ in range(5)] == [None] * 5
+    assert throttle.admit("another fault") == 0  # keys are independent
+    now[0] = 10.5
+    assert throttle.admit("broker away") == 5
+
+
+def test_a_flood_of_library_lines_is_thinned_to_one_per_interval() -> None:
+    """aiokafka logs 'Unable connect to node' on every attempt while a broker is away."""
+    stream = io.StringIO()
+    configure_logging(level="info", fmt="json", stream=stream)
+    library = logging.getLogger("aiokafka.conn")
+    for _ in range(1000):
+        library.error("Unable connect to node with id %s: %s", 1, "refused")
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1 and "Unable connect to node with id 1" in lines[0]
