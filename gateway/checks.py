@@ -86,6 +86,33 @@ def _bad_text(node: Any, path: str = "$") -> str | None:
     return None
 
 
+def _unstorable(raw: bytes, position: str) -> Rejected | None:
+    """FMT004 for a record holding text PostgreSQL cannot store: refused at the door, because
+    a record answered 'accepted' must be storable by the sink."""
+    if not _suspicious(raw):
+        return None
+    try:
+        where = _bad_text(msgspec.json.decode(raw))
+    except msgspec.DecodeError:
+        return None
+    if where is None:
+        return None
+    field = where.removeprefix("$.").removeprefix("input.")  # the contract's field names
+    return Rejected(
+        position,
+        [
+            _problem(
+                "FMT004",
+                f"文本含有不可存储的字符（\\u0000 或孤立代理项）：{field}",
+                f"text holds an unstorable character (NUL, lone surrogate): {field}",
+                field,
+            )
+        ],
+        None,
+        _masked(raw),
+    )
+
+
 # Routing needs these whatever a city's rule configuration says: they are the case key and
 # the treating region. (The contract's own REQ rules report them too, with their rule IDs.)
 _ROUTING = (
@@ -114,25 +141,8 @@ class Checker:
     def check_raw(
         self, raw: bytes, position: str, received_at: datetime, *, infno: str | None = None
     ) -> Checked | Rejected:
-        if _suspicious(raw):
-            try:
-                where = _bad_text(msgspec.json.decode(raw))
-            except msgspec.DecodeError:
-                where = None
-            if where is not None:
-                return Rejected(
-                    position,
-                    [
-                        _problem(
-                            "FMT004",
-                            f"文本含有不可存储的字符（\\u0000 或孤立代理项）：{where}",
-                            f"text holds an unstorable character (NUL, lone surrogate): {where}",
-                            where.removeprefix("$."),
-                        )
-                    ],
-                    None,
-                    _masked(raw),
-                )
+        if (unstorable := _unstorable(raw, position)) is not None:
+            return unstorable
         envelope, errors = self._validator.validate_json(raw, received_at=received_at)
         return self._verdict(envelope, errors, position, raw, infno)
 
@@ -146,6 +156,9 @@ class Checker:
         """A record an adapter already decoded (CSV/XLSX row): validate, then judge."""
         errors = list(decode_errors)
         if envelope is not None:
+            # A cell may hold what JSON cannot carry into PostgreSQL just as a JSON body can.
+            if (unstorable := _unstorable(_ENCODE.encode(envelope), position)) is not None:
+                return unstorable
             errors = self._validator.validate_decoded(envelope, errors, received_at=received_at)
         return self._verdict(envelope, errors, position, None, None)
 

@@ -160,3 +160,31 @@ def test_csv_and_xlsx_exports_are_checked_row_by_row() -> None:
     assert type(results[0]) is type(results_x[0])
     with pytest.raises(Rejected):
         CHECKER.check_many(b"PK\x03\x04 not a workbook", "xlsx", NOW, max_records=10)
+
+
+def _flat_export(doc: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """A settlement list as one flat row with path headers (docs/upload-format.md)."""
+    row = {k: str(v) for k, v in doc.items() if k != "input"}
+    row.update({f"setlinfo.{k}": str(v) for k, v in doc["input"]["setlinfo"].items()})
+    for node in ("diseinfo", "oprninfo", "icuinfo"):
+        for i, entry in enumerate(doc["input"].get(node, [])):
+            row.update({f"{node}[{i}].{k}": str(v) for k, v in entry.items()})
+    header = sorted(row)
+    return header, [row[h] for h in header]
+
+
+@pytest.mark.parametrize("column", ["setlinfo.psn_name", "diseinfo[0].diag_name"])
+def test_a_csv_row_with_text_postgres_cannot_store_is_refused_at_the_door(column: str) -> None:
+    """A NUL in a free-text cell used to be accepted, then dead-lettered by the sink (22P05):
+    a receipt answered 'accepted' whose case was never stored. (XLSX cannot carry a NUL:
+    XML forbids it, and the workbook is refused whole.)"""
+    doc = _doc(7)
+    header, row = _flat_export(doc)
+    assert isinstance(_one(doc), Checked)
+    clean = list(row)
+    row[header.index(column)] = "王\x00小明"
+    body = "\n".join(",".join(r) for r in (header, clean, row)).encode() + b"\n"
+    first, second = CHECKER.check_many(body, "csv", NOW, max_records=10)
+    assert isinstance(first, Checked)
+    assert isinstance(second, Rejected)
+    assert [(e.rule, e.field) for e in second.errors] == [("FMT004", column)]
