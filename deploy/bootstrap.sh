@@ -8,12 +8,12 @@ command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v "${PYTHON:-python3}" >/dev/null 2>&1 || need+=(python3 python3-venv)
 # Chromium (Debian's package) opens the /ops dashboard in its test, with CJK fonts for the
-# screenshot. Optional: where it cannot be installed, that one test skips and says why.
+# screenshot. Where it cannot be installed, that test fails and says why (no test skips).
 if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing chromium with apt-get" >&2
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
       --no-install-recommends chromium fonts-noto-cjk; } ||
-    echo "chromium could not be installed: the /ops page test will skip" >&2
+    echo "chromium could not be installed: the /ops page test will fail" >&2
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then

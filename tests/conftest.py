@@ -198,3 +198,18 @@ async def fresh_dsn(services: LocalServices) -> AsyncIterator[str]:
         await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         await admin.close()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In CI no test may skip: a skipped test did not run, yet the run would pass."""
+    if os.environ.get("CI", "").lower() not in ("1", "true", "yes"):
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    if skipped:
+        if reporter is not None:
+            reporter.write_line(
+                f"CI: {len(skipped)} test(s) skipped — no test may skip in CI; each says why",
+                red=True,
+            )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
