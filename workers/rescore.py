@@ -1,15 +1,27 @@
 """Re-scoring stored cases of one city and clearing year under the rules now in force.
 
-Used by `dipgw rescore CITY YEAR` after a city publishes new rules (or its first rules, for
-cases stored `unscored`). Each case is re-scored from its stored facts (re-mapped from the
-stored upload when it had none), then published exactly like the scoring worker does — to the
-city topics, so subscribers see the new score, and to `scored_all` — and upserted here too,
-so the command's result is in PostgreSQL when it returns. The upsert's "later scoring of the
-same revision wins" rule makes the scored sink's later copy of the same message a no-op.
+Two users:
+
+* the scoring worker, on its own (`run_waiting_rescorer`): cases stored `unscored` with
+  `DIP_NO_RULES` — their treating city had no rules for their clearing year yet, as at every
+  change of clearing year — are scored as soon as that city's rules for that year are
+  imported, however they were imported (`dipgw rules import`, `import_rules`). Only those
+  waiting cases: a case once scored is never re-scored behind the operator's back;
+* `dipgw rescore CITY YEAR`, run by the operator after a city publishes new rules for a year
+  whose cases are already scored: every stored case of that city and year.
+
+Each case is re-scored from its stored facts (re-mapped from the stored upload when it had
+none), then published exactly like the scoring worker does — to the city topics, so
+subscribers see the new score, and to `scored_all` — and upserted here too, so the result is
+in PostgreSQL when the call returns. The upsert's "later scoring of the same revision wins"
+rule makes the scored sink's later copy of the same message a no-op. Re-scorings of one
+(city, year) take turns (an advisory lock) and read the cases only once they hold it, so two
+scoring processes finding the same waiting cases publish each new score once.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +29,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from gateway.logs import get_logger
 from gateway.settings import Settings
 from workers.case_messages import GroupedCase, ScoredCase
 from workers.casefacts_map import MappingError, case_facts
@@ -26,21 +39,37 @@ from workers.rules_store import rules_in_force
 from workers.scored_sink import store_scored
 from workers.scoring import TopicCache, publish, score_grouped
 
+log = get_logger("dipgw.rescore")
 _FACTS = msgspec.json.Decoder(CaseFacts)
 
 # Stored cases of the treating city whose clearing year is YEAR — or unknown yet (no facts),
-# whose upload is then re-mapped to find out.
+# whose upload is then re-mapped to find out; with $3, only the cases waiting for rules.
 _SELECT = """
 SELECT s.fixmedins_code, s.setl_id, s.revision, s.receipt_id::text AS receipt_id,
        s.received_at, s.treating_admdvs, s.insured_admdvs, s.clearing_year,
+       s.status, s.case_score, s.estimated_payment,
        s.facts::text AS facts, c.record::text AS record, c.revision AS record_revision,
        h.level
 FROM scored_cases s
 LEFT JOIN cases c USING (fixmedins_code, setl_id)
 LEFT JOIN hospitals h USING (fixmedins_code)
 WHERE s.treating_city = $1 AND (s.clearing_year = $2 OR s.facts IS NULL)
+  AND (NOT $3 OR s.unscored_rule = 'DIP_NO_RULES')
 ORDER BY s.fixmedins_code, s.setl_id
 """
+
+# (city, year) pairs with cases waiting for rules that are now imported.
+_WAITING = """
+SELECT DISTINCT s.treating_city AS city, s.clearing_year AS year
+FROM scored_cases s
+WHERE s.unscored_rule = 'DIP_NO_RULES' AND s.clearing_year IS NOT NULL
+  AND EXISTS (SELECT 1 FROM dip_rulesets r
+              WHERE r.city = s.treating_city AND r.clearing_year = s.clearing_year)
+ORDER BY 1, 2
+"""
+
+# One re-scoring of a (city, year) at a time, across processes.
+_RESCORE_LOCK = 0x6469_7273  # "dirs"
 
 
 @dataclass
@@ -99,23 +128,56 @@ async def rescore(
     year: int,
     *,
     batch: int = 500,
+    waiting_only: bool = False,
+    now: datetime | None = None,
+    topics: TopicCache | None = None,
 ) -> RescoreResult | None:
-    """Re-score the stored cases of `city`/`year`; None when the city has no rules in force."""
+    """Re-score the stored cases of `city`/`year`; None when the city has no rules in force.
+
+    `waiting_only`: only the cases stored `unscored` for want of rules (`DIP_NO_RULES`).
+    `now` is their new `scored_at` (default: the real time).
+    """
+    async with pool.acquire() as lock:
+        await lock.execute("SELECT pg_advisory_lock($1, $2)", _RESCORE_LOCK, _lock_key(city, year))
+        try:
+            return await _rescore(
+                pool,
+                producer,
+                settings,
+                topics or TopicCache(settings, bootstrap),
+                city,
+                year,
+                batch=batch,
+                waiting_only=waiting_only,
+                now=now or datetime.now(CST),
+            )
+        finally:
+            await lock.execute(
+                "SELECT pg_advisory_unlock($1, $2)", _RESCORE_LOCK, _lock_key(city, year)
+            )
+
+
+def _lock_key(city: str, year: int) -> int:
+    return (int(city) * 10_000 + year) % 2**31 if city.isdigit() else year
+
+
+async def _rescore(
+    pool: asyncpg.Pool,
+    producer: Any,
+    settings: Settings,
+    topics: TopicCache,
+    city: str,
+    year: int,
+    *,
+    batch: int,
+    waiting_only: bool,
+    now: datetime,
+) -> RescoreResult | None:
     stored = await rules_in_force(pool, city, year)
     if stored is None:
         return None
     result = RescoreResult(city, year, stored.rules.version_id)
-    topics = TopicCache(settings, bootstrap)
-    rows = await pool.fetch(_SELECT, city, year)
-    before = {
-        (r["fixmedins_code"], r["setl_id"]): r
-        for r in await pool.fetch(
-            """SELECT fixmedins_code, setl_id, status, case_score, estimated_payment, ruleset_id
-               FROM scored_cases WHERE treating_city = $1""",
-            city,
-        )
-    }
-    now = datetime.now(CST)
+    rows = await pool.fetch(_SELECT, city, year, waiting_only)
     pending: list[ScoredCase] = []
     for row in rows:
         grouped = _grouped(row, now)
@@ -127,8 +189,7 @@ async def rescore(
             result.rescored += 1
         else:
             result.unscored += 1
-        old = before.get((case.fixmedins_code, case.setl_id))
-        if old is None or (old["status"], old["case_score"], old["estimated_payment"]) != (
+        if (row["status"], row["case_score"], row["estimated_payment"]) != (
             case.status,
             case.case_score,
             case.estimated_payment,
@@ -139,6 +200,59 @@ async def rescore(
             await _flush(pool, producer, topics, settings, pending)
     await _flush(pool, producer, topics, settings, pending)
     return result
+
+
+async def rescore_waiting(
+    pool: asyncpg.Pool,
+    producer: Any,
+    settings: Settings,
+    bootstrap: str,
+    now: datetime,
+    *,
+    topics: TopicCache | None = None,
+) -> list[RescoreResult]:
+    """Score the cases waiting for rules (`DIP_NO_RULES`) of every (city, year) whose rules
+    are now imported. Idempotent: a case scored here no longer waits."""
+    topics = topics or TopicCache(settings, bootstrap)
+    out = []
+    for pair in await pool.fetch(_WAITING):
+        result = await rescore(
+            pool,
+            producer,
+            settings,
+            bootstrap,
+            pair["city"],
+            pair["year"],
+            waiting_only=True,
+            now=now,
+            topics=topics,
+        )
+        if result is not None and result.considered:
+            log.info(
+                "rescore.waiting_scored",
+                city=result.city,
+                clearing_year=result.clearing_year,
+                ruleset=result.ruleset_version,
+                scored=result.rescored,
+                unscored=result.unscored,
+            )
+            out.append(result)
+    return out
+
+
+async def run_waiting_rescorer(ctx: Any, owner: asyncio.Task[Any]) -> None:
+    """Look for cases whose rules have arrived every `worker.rules_cache_s` (at least 1 s)
+    until `owner` (the scoring worker's task) ends."""
+    settings = ctx.settings
+    topics = TopicCache(settings, ctx.bootstrap)
+    while not owner.done():
+        try:
+            await rescore_waiting(
+                ctx.pool, ctx.producer, settings, ctx.bootstrap, ctx.clock(), topics=topics
+            )
+        except Exception as exc:  # the database or broker away: try again next round
+            log.warning("rescore.waiting_failed", error=repr(exc))
+        await asyncio.wait({owner}, timeout=max(1.0, settings.worker.rules_cache_s))
 
 
 async def _flush(

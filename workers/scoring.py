@@ -6,7 +6,8 @@ case also to the insured city's topic (role `insured`); a case insured in anothe
 also to the out-of-province topic. One more copy, with the case facts, goes to `scored_all`,
 which the scored sink stores and `dipgw rescore` re-scores from. A case that cannot be scored
 goes the same ways marked `unscored`, with the reason. Per-city topics are created on first
-use (the broker does not auto-create them).
+use (the broker does not auto-create them). Cases marked `DIP_NO_RULES` are scored as soon as
+their city's rules for their clearing year are imported (`workers.rescore`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from workers.case_messages import (
     scored_fields,
 )
 from workers.dip import Route, ScoreError, group, route, score
-from workers.grouping import CST, city_of, no_rules
+from workers.grouping import city_of, no_rules
 from workers.rules_store import RulesStore, StoredRules
 
 if TYPE_CHECKING:
@@ -199,18 +200,32 @@ async def publish(
 
 
 class Scorer:
+    """The scoring worker's handler; it also owns the re-scorer of cases waiting for rules
+    (`workers.rescore.run_waiting_rescorer`: a city's rules for a clearing year, once
+    imported, score the cases stored `DIP_NO_RULES` meanwhile)."""
+
     def __init__(self, context: WorkerContext) -> None:
         self._settings = context.settings
         self._pool = context.pool
         self._producer = context.producer
         self._store = RulesStore(context.pool, ttl_s=context.settings.worker.rules_cache_s)
         self._topics = TopicCache(context.settings, context.bootstrap)
+        self._clock = context.clock
+        self._waiting: asyncio.Task[None] | None = None
+        from workers.rescore import run_waiting_rescorer
+
+        # Runs as long as the worker task that built this handler (its restarts included).
+        owner = asyncio.current_task()
+        if owner is not None:
+            self._waiting = asyncio.create_task(
+                run_waiting_rescorer(context, owner), name="rescore-waiting"
+            )
 
     async def handle(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         await apply_each_or_dead_letter(self._pool, "scoring", records, self._apply)
 
     async def _apply(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        now = datetime.now(CST)
+        now = self._clock()
         cases = []
         rules_of = self._store.memo()
         for _, g in decode_each(records, GROUPED_DECODER, "scoring"):

@@ -1,7 +1,8 @@
 """`dipgw rescore CITY YEAR [--json]`: re-score a city's stored cases under its rules in force.
 
-Run it after `dipgw rules import` when a city publishes new rules (or its first ones: cases
-stored `unscored` for lack of rules are scored now). New scores go to the city topics and
+Run it after `dipgw rules import` when a city publishes new rules for a year whose cases are
+already scored. (Cases stored `unscored` for lack of rules need no command: the scoring worker
+scores them once the rules are imported — `workers.rescore`.) New scores go to the city topics and
 into PostgreSQL. Uses the configured Kafka, or the local broker (started for the command and
 stopped after if `dipgw up` is not running it). Exit 0 ok, 1 no rules in force, 2 bad usage.
 """

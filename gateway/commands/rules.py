@@ -3,8 +3,10 @@
 `import` reads a city's rules as published — a TOML policy plus its CSV/XLSX catalog (or one
 rule-set JSON document) — checks that they are the rules of CITY for clearing year YEAR and
 stores them in PostgreSQL as the new version in force (the same content again is a no-op).
-Workers pick the new version up within `worker.rules_cache_s`; `dipgw rescore CITY YEAR`
-re-scores the cases already stored. `show` prints the version in force and the history.
+Workers pick the new version up within `worker.rules_cache_s`, and the scoring worker then
+scores by itself the cases stored `DIP_NO_RULES` while CITY had no rules for YEAR (the change
+of clearing year); `dipgw rescore CITY YEAR` re-scores cases already scored. `show` prints
+the version in force and the history.
 Exit 0 ok, 1 no rules (show), 2 bad usage or unreadable/mismatched files.
 """
 
