@@ -1,13 +1,16 @@
-"""A real single-node Apache Kafka (KRaft, broker+controller) for development, demo and tests.
+"""A real Apache Kafka (KRaft) of one or three broker+controller nodes, for development, demo,
+tests and fault drills.
 
 No Kafka broker is packaged on PyPI, npm or Debian, so the broker is resolved from Maven
 Central (`deploy/kafka/pom.xml`) with `mvn` into a per-user cache, once per machine and
-version, and run on the machine's Java 17. Storage is formatted with `--standalone` and the
-node listens on free loopback ports chosen at format time and kept with the data.
+version, and run on the machine's Java 17. Every node is formatted with the whole controller
+quorum (`--initial-controllers`, the KIP-853 dynamic quorum; one node is what `--standalone`
+makes) and listens on free loopback ports chosen at format time and kept with its data, so a
+restarted node comes back where its peers and clients expect it.
 
-A broker started with `owned=True` gets PR_SET_PDEATHSIG, so it dies with the process that
-started it even on SIGKILL: `dipgw up`, the demo and the tests never leave an orphan JVM.
-`dipgw kafka up` starts it detached on purpose; `dipgw kafka down` stops it by its pid file.
+Nodes started with `owned=True` get PR_SET_PDEATHSIG, so they die with the process that
+started them even on SIGKILL: `dipgw up`, the demo and the tests never leave an orphan JVM.
+`dipgw kafka up` starts them detached on purpose; `dipgw kafka down` stops them by pid file.
 """
 
 from __future__ import annotations
@@ -99,10 +102,13 @@ def fetch(version: str = DEFAULT_VERSION, *, cache_dir: str = "", quiet: bool = 
     return target
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _free_ports(count: int) -> list[int]:
+    """Distinct free loopback ports: all are held while choosing, so none comes twice."""
+    with contextlib.ExitStack() as held:
+        socks = [held.enter_context(socket.socket(socket.AF_INET)) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
 
 
 def _port_open(port: int) -> bool:
@@ -124,82 +130,108 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    # A zombie child counts as dead.
+    state = _proc_state(pid)
+    if state != "Z":
+        return state != ""
+    # A zombie counts as dead once its other threads are gone: a killed JVM's main thread
+    # turns Z first, while the rest still hold its listening sockets.
     try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(") ", 1)[1][0] != "Z"
+        return len(os.listdir(f"/proc/{pid}/task")) > 1
     except OSError:
         return False
 
 
-@dataclass
-class LocalKafka:
-    """One broker's state directory: config, data, log, pid and ports."""
+def _proc_state(pid: int) -> str:
+    """The one-letter state in /proc/<pid>/stat (R, S, T = stopped, Z = zombie); "" if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0]
+    except (OSError, IndexError):
+        return ""
 
+
+def _kafka_uuid() -> str:
+    """Kafka's own Uuid.randomUuid() form: URL-safe base64 of 16 random bytes, unpadded."""
+    while True:
+        value = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not value.startswith("-"):  # Kafka refuses ids that look like an option
+            return value
+
+
+@dataclass(frozen=True)
+class KafkaNode:
+    """One combined broker+controller: its directory (config, data, log, pid, ports) and JVM.
+
+    `node_id` is the Kafka node id, so a partition leader or ISR member read from metadata
+    names the node to stop, kill or pause.
+    """
+
+    node_id: int
     home: Path
-    version: str = DEFAULT_VERSION
-    heap_mb: int = 512
-    cache_dir: str = ""
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self._ports()['broker']}"
 
     @property
     def log_file(self) -> Path:
         return self.home / "server.log"
 
     @property
-    def _pid_file(self) -> Path:
+    def pid_file(self) -> Path:
         return self.home / "kafka.pid"
 
-    def _ports(self) -> dict[str, int]:
+    def ports(self) -> dict[str, int]:
         return dict(json.loads((self.home / "ports.json").read_text()))
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.ports()['broker']}"
 
     def pid(self) -> int | None:
         try:
-            pid = int(self._pid_file.read_text())
+            pid = int(self.pid_file.read_text())
         except (OSError, ValueError):
             return None
         return pid if pid_alive(pid) else None
 
     def status(self) -> dict[str, object]:
         pid = self.pid()
-        formatted = (self.home / "data" / "meta.properties").exists()
         return {
+            "id": self.node_id,
             "running": pid is not None,
+            "paused": self.paused(),
             "pid": pid,
-            "bootstrap": self.bootstrap if formatted else None,
-            "version": self.version,
-            "home": str(self.home),
+            "address": self.address if (self.home / "ports.json").exists() else None,
             "log": str(self.log_file),
         }
 
-    def _format(self, libs: Path) -> None:
+    def configure(self, quorum: dict[int, dict[str, int]]) -> None:
+        """Write server.properties and log4j2.yaml; `quorum` maps every node id to its ports."""
+        ports = quorum[self.node_id]
+        replicas = len(quorum)
+        # acks=all must mean two copies once there are replicas: one node may be down.
+        min_isr = 1 if replicas == 1 else 2
+        controllers = ",".join(f"127.0.0.1:{p['controller']}" for p in quorum.values())
         self.home.mkdir(parents=True, exist_ok=True)
-        ports = {"broker": _free_port(), "controller": _free_port()}
         (self.home / "ports.json").write_text(json.dumps(ports))
-        data = self.home / "data"
-        shutil.rmtree(data, ignore_errors=True)
         (self.home / "server.properties").write_text(
             "\n".join(
                 [
                     "process.roles=broker,controller",
-                    "node.id=1",
+                    f"node.id={self.node_id}",
                     f"listeners=PLAINTEXT://127.0.0.1:{ports['broker']},"
                     f"CONTROLLER://127.0.0.1:{ports['controller']}",
                     f"advertised.listeners=PLAINTEXT://127.0.0.1:{ports['broker']}",
                     "controller.listener.names=CONTROLLER",
-                    f"controller.quorum.bootstrap.servers=127.0.0.1:{ports['controller']}",
+                    f"controller.quorum.bootstrap.servers={controllers}",
                     "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-                    f"log.dirs={data}",
+                    f"log.dirs={self.home / 'data'}",
                     "num.partitions=1",
-                    "offsets.topic.replication.factor=1",
+                    f"default.replication.factor={replicas}",
+                    f"min.insync.replicas={min_isr}",
+                    f"offsets.topic.replication.factor={replicas}",
                     "offsets.topic.num.partitions=10",
-                    "transaction.state.log.replication.factor=1",
-                    "transaction.state.log.min.isr=1",
-                    "share.coordinator.state.topic.replication.factor=1",
-                    "share.coordinator.state.topic.min.isr=1",
+                    f"transaction.state.log.replication.factor={replicas}",
+                    f"transaction.state.log.min.isr={min_isr}",
+                    f"share.coordinator.state.topic.replication.factor={replicas}",
+                    f"share.coordinator.state.topic.min.isr={min_isr}",
                     "group.initial.rebalance.delay.ms=0",
                     "auto.create.topics.enable=false",
                     "log.retention.hours=168",
@@ -208,44 +240,35 @@ class LocalKafka:
             )
         )
         (self.home / "log4j2.yaml").write_text(_LOG4J2.format(log=self.log_file))
-        # Kafka's own Uuid.randomUuid() form: URL-safe base64 of 16 random bytes, unpadded.
-        cluster_id = "-"
-        while cluster_id.startswith("-"):  # Kafka refuses ids that look like an option
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-        _java(
-            libs,
-            [
-                f"-Dlog4j2.configurationFile={self.home / 'log4j2.yaml'}",
-                "kafka.tools.StorageTool",
-                "format",
-                "--standalone",
-                "-t",
-                cluster_id,
-                "-c",
-                str(self.home / "server.properties"),
-            ],
-        )
 
-    def start(self, *, owned: bool = True, timeout: float = 90.0) -> str:
-        """Start the broker (formatting first if new), wait until it serves; return bootstrap."""
-        if self.pid() is not None:
-            return self.bootstrap
-        libs = fetch(self.version, cache_dir=self.cache_dir)
-        if not (self.home / "data" / "meta.properties").exists():
-            self._format(libs)
-        ports = self._ports()
+    def format_args(self, cluster_id: str, initial_controllers: str) -> list[str]:
+        return [
+            f"-Dlog4j2.configurationFile={self.home / 'log4j2.yaml'}",
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "--initial-controllers",
+            initial_controllers,
+            "-c",
+            str(self.home / "server.properties"),
+        ]
+
+    def launch(self, libs: Path, *, heap_mb: int, owned: bool) -> _Launch:
+        """Spawn the JVM (not waiting for it); `owned` ties its life to this process."""
+        ports = self.ports()
         busy = [name for name, port in ports.items() if _port_open(port)]
         if busy:
             raise KafkaError(
-                f"ports {ports} of the local broker in {self.home} are taken by another process;"
-                " stop it or remove the directory"
+                f"ports {ports} of Kafka node {self.node_id} in {self.home} are taken by another"
+                " process; stop it or remove the directory"
             )
         offset = self.log_file.stat().st_size if self.log_file.exists() else 0
         out = open(self.home / "stdout.log", "ab")  # noqa: SIM115 - the child owns it
         cmd = [
             _java_bin(),
-            f"-Xms{min(256, self.heap_mb)}m",
-            f"-Xmx{self.heap_mb}m",
+            f"-Xms{min(256, heap_mb)}m",
+            f"-Xmx{heap_mb}m",
             "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20",
             "-XX:+ExitOnOutOfMemoryError",
@@ -265,52 +288,263 @@ class LocalKafka:
             preexec_fn=die_with_parent if owned else None,
         )
         out.close()
-        self._pid_file.write_text(str(proc.pid))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise KafkaError(
-                    f"Kafka exited with {proc.returncode} while starting; see {self.log_file}"
-                    f" and {self.home / 'stdout.log'}"
-                )
-            if self._log_since(offset).find(_STARTED_MARK) >= 0 and _port_open(ports["broker"]):
-                return self.bootstrap
-            time.sleep(0.2)
-        self.stop()
-        raise KafkaError(f"Kafka did not start within {timeout:.0f}s; see {self.log_file}")
+        self.pid_file.write_text(str(proc.pid))
+        return _Launch(self, proc, offset)
 
-    def _log_since(self, offset: int) -> str:
+    def paused(self) -> bool:
+        pid = self.pid()
+        return pid is not None and _proc_state(pid) == "T"
+
+    def set_paused(self, paused: bool, timeout: float = 5.0) -> None:
+        """SIGSTOP or SIGCONT, and wait until the JVM's state shows it (signals are async)."""
+        pid = self.pid()
+        if pid is None:
+            raise KafkaError(f"Kafka node {self.node_id} is not running")
+        os.kill(pid, signal.SIGSTOP if paused else signal.SIGCONT)
+        deadline = time.monotonic() + timeout
+        while self.paused() != paused:
+            if time.monotonic() >= deadline:
+                raise KafkaError(
+                    f"Kafka node {self.node_id} did not {'pause' if paused else 'resume'}"
+                )
+            time.sleep(0.02)
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """SIGTERM (controlled shutdown), then SIGKILL after `timeout`; True if it was running."""
+        return bool(_stop_all([self], timeout))
+
+    def kill(self) -> bool:
+        """SIGKILL, as a crash or power loss would; True if it was running."""
+        pid = self.pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            _until_gone(pid, time.monotonic() + 30)
+        self.pid_file.unlink(missing_ok=True)
+        return pid is not None
+
+
+@dataclass(frozen=True)
+class _Launch:
+    """A node's JVM spawned by this process, and where its log stood before."""
+
+    node: KafkaNode
+    proc: subprocess.Popen[bytes]
+    log_offset: int
+
+    def wait_started(self, deadline: float) -> None:
+        """Poll until the node logs that it started and its broker port answers."""
+        node = self.node
+        port = node.ports()["broker"]
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise KafkaError(
+                    f"Kafka node {node.node_id} exited with {self.proc.returncode} while"
+                    f" starting; see {node.log_file} and {node.home / 'stdout.log'}"
+                )
+            if _STARTED_MARK in self._log_since_launch() and _port_open(port):
+                return
+            time.sleep(0.2)
+        raise KafkaError(f"Kafka node {node.node_id} did not start in time; see {node.log_file}")
+
+    def _log_since_launch(self) -> str:
         try:
-            with open(self.log_file, "rb") as log:
-                log.seek(offset)
+            with open(self.node.log_file, "rb") as log:
+                log.seek(self.log_offset)
                 return log.read().decode("utf-8", "replace")
         except OSError:
             return ""
 
+
+@dataclass
+class LocalKafkaCluster:
+    """N combined broker+controller nodes with ids 1..N under `home`; N is 1 or 3.
+
+    `brokers` is how many nodes a new `home` is formatted with; a formatted home keeps its
+    count (`cluster.json`) and `start()` refuses another rather than drop its data. One node
+    lives in `home` itself (the layout of earlier single-broker versions); node i of three
+    lives in `home/node-<i>`. With three, every topic and internal topic has three replicas
+    and acks=all needs two in sync, so any one node may be stopped, killed or paused.
+    `heap_mb` is per node. Node control (`stop_node`, `kill_node`, `pause_node`,
+    `resume_node`, `start_node`) is for fault drills. Start owned nodes from the main thread:
+    the parent-death signal fires when the starting thread ends, not just the process.
+    """
+
+    home: Path
+    brokers: int = 1
+    version: str = DEFAULT_VERSION
+    heap_mb: int = 512
+    cache_dir: str = ""
+
+    def __post_init__(self) -> None:
+        if self.brokers not in (1, 3):
+            raise KafkaError(f"a local Kafka cluster has 1 or 3 nodes, not {self.brokers}")
+
+    @property
+    def _cluster_file(self) -> Path:
+        return self.home / "cluster.json"
+
+    def formatted_nodes(self) -> int | None:
+        """How many nodes `home` was formatted with; None before it is."""
+        try:
+            return int(json.loads(self._cluster_file.read_text())["nodes"])
+        except (OSError, ValueError, KeyError):
+            pass
+        if (self.home / "data" / "meta.properties").exists():
+            return 1  # formatted by a single-broker dipgw, before cluster.json
+        return None
+
+    @property
+    def nodes(self) -> list[KafkaNode]:
+        return self._layout(self.formatted_nodes() or self.brokers)
+
+    def _layout(self, count: int) -> list[KafkaNode]:
+        if count == 1:
+            return [KafkaNode(1, self.home)]
+        return [KafkaNode(i, self.home / f"node-{i}") for i in range(1, count + 1)]
+
+    def node(self, node_id: int) -> KafkaNode:
+        for node in self.nodes:
+            if node.node_id == node_id:
+                return node
+        raise KafkaError(f"no Kafka node {node_id} in {self.home}")
+
+    @property
+    def bootstrap(self) -> str:
+        """Every node's broker address, comma-joined: clients find the cluster via any one."""
+        return ",".join(node.address for node in self.nodes)
+
+    def pid(self) -> int | None:
+        """The lowest-id running node's pid (for one node, its JVM); None when none runs."""
+        return next((pid for pid in self.node_pids().values() if pid is not None), None)
+
+    def node_pids(self) -> dict[int, int | None]:
+        return {node.node_id: node.pid() for node in self.nodes}
+
+    def status(self) -> dict[str, object]:
+        nodes = [node.status() for node in self.nodes]
+        formatted = self.formatted_nodes() is not None
+        return {
+            "running": all(n["running"] for n in nodes),
+            "brokers": len(nodes),
+            "bootstrap": self.bootstrap if formatted else None,
+            "version": self.version,
+            "home": str(self.home),
+            "nodes": nodes,
+        }
+
+    def start(self, *, owned: bool = True, timeout: float = 120.0) -> str:
+        """Start every node not running (formatting a new home first) and wait until all
+        serve; return the bootstrap. `owned` nodes die with this process."""
+        libs = fetch(self.version, cache_dir=self.cache_dir)
+        formatted = self.formatted_nodes()
+        if formatted is None:
+            self._format(libs)
+        elif formatted != self.brokers:
+            raise KafkaError(
+                f"{self.home} holds a {formatted}-node Kafka cluster, not {self.brokers}:"
+                f" ask for {formatted} or remove the directory to format anew"
+            )
+        self._launch_and_wait(
+            [node for node in self.nodes if node.pid() is None], owned=owned, timeout=timeout
+        )
+        return self.bootstrap
+
     def stop(self, timeout: float = 30.0) -> bool:
-        """SIGTERM (controlled shutdown), then SIGKILL after `timeout`; True if one was running."""
-        pid = self.pid()
-        if pid is None:
-            self._pid_file.unlink(missing_ok=True)
-            return False
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and pid_alive(pid):
-            _reap(pid)
-            time.sleep(0.1)
-        if pid_alive(pid):
+        """Stop all nodes at once (each SIGTERM, SIGKILL after `timeout`); True if any ran."""
+        return bool(_stop_all(self.nodes, timeout))
+
+    def start_node(self, node_id: int, *, owned: bool = True, timeout: float = 120.0) -> None:
+        """(Re)start one stopped or killed node and wait until it serves again."""
+        node = self.node(node_id)
+        if node.pid() is None:
+            self._launch_and_wait([node], owned=owned, timeout=timeout)
+
+    def stop_node(self, node_id: int, timeout: float = 30.0) -> bool:
+        """SIGTERM: a controlled shutdown (leadership moves away first)."""
+        return self.node(node_id).stop(timeout)
+
+    def kill_node(self, node_id: int) -> bool:
+        """SIGKILL: a crash; the controller fences the node after broker.session.timeout.ms."""
+        return self.node(node_id).kill()
+
+    def pause_node(self, node_id: int) -> None:
+        """SIGSTOP: a hung node (long GC, frozen VM) that holds its sockets but answers nothing.
+
+        Resume it before its owner exits: a stopped JVM takes no parent-death SIGTERM."""
+        self.node(node_id).set_paused(True)
+
+    def resume_node(self, node_id: int) -> None:
+        """SIGCONT: the paused node carries on where it stopped."""
+        self.node(node_id).set_paused(False)
+
+    def _format(self, libs: Path) -> None:
+        nodes = self._layout(self.brokers)
+        ports = iter(_free_ports(2 * len(nodes)))
+        quorum = {
+            node.node_id: {"broker": next(ports), "controller": next(ports)} for node in nodes
+        }
+        directory_ids = {node.node_id: _kafka_uuid() for node in nodes}
+        initial_controllers = ",".join(
+            f"{i}@127.0.0.1:{quorum[i]['controller']}:{directory_ids[i]}" for i in quorum
+        )
+        cluster_id = _kafka_uuid()
+        for node in nodes:
+            shutil.rmtree(node.home / "data", ignore_errors=True)
+            node.configure(quorum)
+        _java(libs, [node.format_args(cluster_id, initial_controllers) for node in nodes])
+        # Written last: a home without it was never completely formatted.
+        self._cluster_file.write_text(json.dumps({"cluster_id": cluster_id, "nodes": len(nodes)}))
+
+    def _launch_and_wait(self, nodes: list[KafkaNode], *, owned: bool, timeout: float) -> None:
+        """Launch together (three controllers need a majority up to elect), wait for each."""
+        libs = fetch(self.version, cache_dir=self.cache_dir)
+        launches: list[_Launch] = []
+        try:
+            for node in nodes:
+                launches.append(node.launch(libs, heap_mb=self.heap_mb, owned=owned))
+            deadline = time.monotonic() + timeout
+            for launch in launches:
+                launch.wait_started(deadline)
+        except BaseException:
+            _stop_all([launch.node for launch in launches], timeout=10)
+            raise
+
+
+LocalKafka = LocalKafkaCluster
+"""The one-node name that callers of the single-broker version use (same class)."""
+
+
+def _stop_all(nodes: list[KafkaNode], timeout: float) -> int:
+    """SIGTERM every running node at once (a controlled shutdown needs the quorum still up),
+    SIGKILL those still alive after `timeout`; returns how many were running."""
+    running: list[tuple[KafkaNode, int]] = []
+    for node in nodes:
+        pid = node.pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGCONT)  # a paused JVM would not act on SIGTERM
+            os.kill(pid, signal.SIGTERM)
+            running.append((node, pid))
+    deadline = time.monotonic() + timeout
+    for _, pid in running:
+        if not _until_gone(pid, deadline):
             os.kill(pid, signal.SIGKILL)
-            while pid_alive(pid):
-                _reap(pid)
-                time.sleep(0.05)
-        _reap(pid)
-        self._pid_file.unlink(missing_ok=True)
-        return True
+            _until_gone(pid, time.monotonic() + 30)
+    for node in nodes:
+        if node.pid() is None:
+            node.pid_file.unlink(missing_ok=True)
+    return len(running)
 
 
-def _reap(pid: int) -> None:
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
+def _until_gone(pid: int, deadline: float) -> bool:
+    """Poll (reaping our own child) until `pid` is gone or `deadline`; True if it is gone."""
+    while True:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        if not pid_alive(pid):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
 
 
 def _java_bin() -> str:
@@ -325,10 +559,22 @@ def _java_bin() -> str:
     return java
 
 
-def _java(libs: Path, args: list[str]) -> str:
-    proc = subprocess.run(
-        [_java_bin(), "-Xmx256m", "-cp", f"{libs}/*", *args], capture_output=True, text=True
-    )
-    if proc.returncode != 0:
-        raise KafkaError(f"{args[-1]} failed: {(proc.stdout + proc.stderr)[-2000:]}")
-    return proc.stdout
+def _java(libs: Path, runs: list[list[str]]) -> None:
+    """Run short-lived Kafka tools (one JVM per argument list, side by side); raise on failure."""
+    procs = [
+        subprocess.Popen(
+            [_java_bin(), "-Xmx256m", "-cp", f"{libs}/*", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for args in runs
+    ]
+    outputs = [proc.communicate()[0] for proc in procs]
+    failures = [
+        f"{args[-1]} failed: {output[-2000:]}"
+        for args, proc, output in zip(runs, procs, outputs, strict=True)
+        if proc.returncode != 0
+    ]
+    if failures:
+        raise KafkaError("\n".join(failures))
