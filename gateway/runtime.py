@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 import asyncpg
+import msgspec
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from tenacity import (
@@ -32,7 +33,7 @@ from gateway.clock import Clock, system_clock
 from gateway.db import create_pool
 from gateway.errors import is_dependency_failure
 from gateway.ingest import Ingestor
-from gateway.localkafka import LocalKafka
+from gateway.localkafka import LocalKafkaCluster
 from gateway.localpg import EmbeddedPostgres
 from gateway.logs import get_logger
 from gateway.metrics import WORKER_RECORDS
@@ -48,10 +49,15 @@ T = TypeVar("T")
 
 @dataclass
 class LocalServices:
-    """Kafka and PostgreSQL: the configured ones, or local ones under the state directory."""
+    """Kafka and PostgreSQL: the configured ones, or local ones under the state directory.
+
+    A local Kafka cluster (`kafka.local_brokers` nodes) replicates dipgw's topics on every
+    node: `start()` sets `topics.replication_factor` to the node count (1, or 3 with
+    min.insync.replicas 2), so callers use `services.settings` from then on.
+    """
 
     settings: Settings
-    kafka: LocalKafka | None = None
+    kafka: LocalKafkaCluster | None = None
     pg: EmbeddedPostgres | None = None
     bootstrap: str = ""
     dsn: str = ""
@@ -60,14 +66,25 @@ class LocalServices:
         state = self.settings.state_path
         self.bootstrap = self.settings.kafka.bootstrap
         if not self.bootstrap:
-            self.kafka = LocalKafka(
+            brokers = self.settings.kafka.local_brokers
+            self.kafka = LocalKafkaCluster(
                 state / "kafka",
+                brokers=brokers,
                 version=self.settings.kafka.local_version,
                 heap_mb=self.settings.kafka.local_heap_mb,
                 cache_dir=self.settings.cache_dir,
             )
             self.bootstrap = self.kafka.start(owned=True)
-            log.info("kafka.local.started", bootstrap=self.bootstrap, version=self.kafka.version)
+            self.settings = msgspec.structs.replace(
+                self.settings,
+                topics=msgspec.structs.replace(self.settings.topics, replication_factor=brokers),
+            )
+            log.info(
+                "kafka.local.started",
+                bootstrap=self.bootstrap,
+                version=self.kafka.version,
+                brokers=brokers,
+            )
         self.dsn = self.settings.pg.dsn
         if not self.dsn:
             self.pg = EmbeddedPostgres(state / "pgdata")

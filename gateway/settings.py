@@ -25,6 +25,11 @@ class KafkaSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """host:port list; empty = start the local broker from deploy/kafka under state_dir."""
     local_version: str = "4.1.1"
     local_heap_mb: Annotated[int, msgspec.Meta(ge=128, le=1024)] = 512
+    """Per node of the local cluster."""
+    local_brokers: Literal[1, 3] = 1
+    """Nodes of the local cluster (broker+controller each). With 3, every topic has three
+    replicas and acks=all needs two, so one node can be killed in a drill without data loss;
+    the local cluster then sets topics.replication_factor (see `runtime.LocalServices`)."""
     client_id: str = "dipgw"
     compression: Literal["", "gzip", "lz4", "zstd", "snappy"] = "zstd"
     """Producer compression: a settlement list is JSON that shrinks ~10× (zstd),
