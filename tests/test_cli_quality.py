@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from gateway.runtime import LocalServices, Stack
+from tests._clock import today as clock_today
 from tests.conftest import register_hospital
 from tests.test_workers_quality import _new_code, _wait_received, push_mix
 
@@ -56,20 +57,22 @@ async def test_report_as_json_csv_and_a_terminal_table(
     services: LocalServices, reported: str
 ) -> None:
     code = reported
-    rc, out, err = await _dipgw(services, "quality", "report", "--hospital", code, "--json")
+    # The uploads were received on the tests' clock: the report ends on its day.
+    day = ("--to", clock_today().isoformat())
+    rc, out, err = await _dipgw(services, "quality", "report", "--hospital", code, "--json", *day)
     assert rc == 0, err
     (row,) = json.loads(out)["rows"]
     assert (row["fixmedins_code"], row["received"], row["rejected"]) == (code, 9, 2)
     assert row["pass_rate"] == round(7 / 9, 4)
 
     rc, out, err = await _dipgw(
-        services, "quality", "report", "--by", "rule", "--hospital", code, "--csv"
+        services, "quality", "report", "--by", "rule", "--hospital", code, "--csv", *day
     )
     assert rc == 0, err
     rules = {r["rule"]: r for r in csv.DictReader(io.StringIO(out))}
     assert rules["REQ_FIELD"]["records"] == "2" and rules["REQ_FIELD"]["dimension"] == "完整性"
 
-    rc, out, err = await _dipgw(services, "quality", "report", "--hospital", code)
+    rc, out, err = await _dipgw(services, "quality", "report", "--hospital", code, *day)
     assert rc == 0, err
     assert code in out and "77.8%" in out and "规范率" in out
 
