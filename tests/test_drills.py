@@ -543,3 +543,56 @@ async def test_workers_retry_a_database_outage_and_dead_letter_nothing(
         await _until(stored, lambda s: len(s) >= len(sent), within_s=90, what="every record")
         assert await stored() == sent  # each case once, with its own receipt: none skipped
         assert await pool.fetch("SELECT worker, topic, error FROM dead_letters") == []
+
+
+async def test_workers_retry_a_stalled_database_and_dead_letter_nothing(
+    own_topics: Settings, services: LocalServices, fresh_dsn: str
+) -> None:
+    """The sink's database is reachable but stalls its writes past the pool's statement
+    timeout (a lock held on `cases`, as a migration or VACUUM FULL would): a timeout is an
+    outage, not bad data, so the sink retries, even though `dead_letters` stays writable
+    all along. Once the lock goes, every record is stored and none dead-lettered."""
+    code = "H44010000056"
+    settings = _with(own_topics, pg={"command_timeout_s": 1.0})
+    async with running_stack(
+        settings, services.bootstrap, fresh_dsn, gateway=False, workers=("sink",), clock=CLOCK
+    ) as stack:
+        pool = stack.pool
+
+        async def stored() -> dict[str, str]:
+            rows = await pool.fetch("SELECT setl_id, receipt_id FROM cases")
+            return {r["setl_id"]: str(r["receipt_id"]) for r in rows}
+
+        async def restarts_now() -> float:
+            return _sink_restarts()
+
+        sent = await _produce_accepted(stack, [document(f"L{uuid.uuid4().hex[:9]}", code=code)])
+        await _until(stored, lambda s: s == sent, within_s=60, what="the sink is running")
+
+        restarts = _sink_restarts()
+        locker = await asyncpg.connect(fresh_dsn)
+        try:
+            held = locker.transaction()
+            await held.start()
+            await locker.execute("LOCK TABLE cases IN ACCESS EXCLUSIVE MODE")
+            try:
+                sent.update(
+                    await _produce_accepted(
+                        stack, [document(f"L{uuid.uuid4().hex[:9]}", code=code) for _ in range(12)]
+                    )
+                )
+                await _until(
+                    restarts_now,
+                    lambda n: n >= restarts + 2,  # timed out, restarted, replayed, timed out
+                    within_s=30,
+                    what="the sink times out on the lock and is restarted",
+                )
+                assert await locker.fetchval("SELECT count(*) FROM dead_letters") == 0
+            finally:
+                await held.rollback()
+        finally:
+            await locker.close()
+
+        await _until(stored, lambda s: len(s) >= len(sent), within_s=90, what="every record")
+        assert await stored() == sent  # each case once, with its own receipt: none skipped
+        assert await pool.fetch("SELECT worker, topic, error FROM dead_letters") == []
