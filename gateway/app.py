@@ -25,7 +25,7 @@ from gateway.checks import Checker
 from gateway.clock import Clock, system_clock
 from gateway.errors import NonceReused, http_error, is_dependency_failure, json_response
 from gateway.ingest import Ingestor
-from gateway.logs import get_logger
+from gateway.logs import Throttle, get_logger
 from gateway.metrics import HTTP_REQUESTS
 from gateway.metrics import REGISTRY as METRICS
 from gateway.ratelimit import RateLimiter
@@ -82,7 +82,11 @@ async def _context(request: web.Request, handler: Handler) -> web.StreamResponse
                 started,
                 http_error(500, "SYS500", "服务内部错误", "internal error"),
             )
-        log.warning("http.dependency_unavailable", route=route, error=repr(exc))
+        held = _UNAVAILABLE_LOG.admit((route, type(exc).__name__))
+        if held is not None:  # once per route and cause every few seconds, not per request
+            log.warning(
+                "http.dependency_unavailable", route=route, error=repr(exc), also_since_last=held
+            )
         response = http_error(
             503,
             "SYS_UNAVAILABLE",
@@ -126,6 +130,9 @@ async def openapi_json(request: web.Request) -> web.StreamResponse:
     return web.Response(body=openapi.document_bytes(), content_type="application/json")
 
 
+_UNAVAILABLE_LOG = Throttle(10.0)
+
+
 def create_app(
     pool: asyncpg.Pool,
     ingestor: Ingestor,
@@ -140,6 +147,7 @@ def create_app(
     burst: int,
     window_s: int,
     request_timeout_s: float,
+    kafka_timeout_s: float = 15.0,
     clock: Clock = system_clock,
 ) -> web.Application:
     app = web.Application(middlewares=[_context, authenticate], client_max_size=max_body_bytes)
@@ -152,6 +160,7 @@ def create_app(
         request_timeout_s=request_timeout_s,
         rejected_topic=rejected_topic,
         producer=producer,
+        kafka_timeout_s=kafka_timeout_s,
         clock=clock,
     )
     app[REGISTRY] = registry

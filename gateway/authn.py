@@ -92,7 +92,11 @@ async def _hospital_by_signature(request: web.Request) -> Principal | web.Respon
 
 
 def nonce_reused() -> web.Response:
-    return _unauthorised("AUTH_NONCE_REUSED", "随机串已使用（重放）", "nonce already used (replay)")
+    return _unauthorised(
+        "AUTH_NONCE_REUSED",
+        "随机串已使用（重放）；重试时请用新的随机串和时间戳重新签名",
+        "nonce already used (replay); sign every retry anew with a fresh nonce and timestamp",
+    )
 
 
 async def consume_deferred_nonce(request: web.Request) -> None:

@@ -7,13 +7,21 @@ in-sync replica and a retried send cannot duplicate it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import time
+from collections.abc import Callable
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from gateway.logs import get_logger
+from gateway.metrics import PRODUCER_RENEWALS
 from gateway.settings import Settings
+
+log = get_logger("dipgw.bus")
 
 
 def new_producer(
@@ -31,6 +39,129 @@ def new_producer(
         request_timeout_ms=settings.kafka.request_timeout_ms,
         compression_type=settings.kafka.compression or None,
     )
+
+
+class RenewingProducer:
+    """The idempotent producer, replaced by a new one once it may no longer deliver.
+
+    An idempotent producer numbers its batches per partition. When a batch fails for good
+    (it expired while its partition had no leader during a broker outage, say), its number
+    is spent without a record behind it; the broker then refuses every later batch of that
+    partition (OutOfOrderSequence) and aiokafka's sender stops, failing every send after it.
+    Kafka's Java client bumps the producer epoch at that point; aiokafka does not, so after
+    any failed delivery (or a stopped sender) the next send first starts a fresh producer
+    (a new producer id, numbering from zero). Renewal is attempted at most once every
+    `min_interval_s`; while the broker is away it fails and sends keep answering 'retry'.
+    """
+
+    def __init__(
+        self,
+        make: Callable[[], AIOKafkaProducer],
+        *,
+        purpose: str,
+        min_interval_s: float = 2.0,
+        start_timeout_s: float = 10.0,
+    ) -> None:
+        self._make = make
+        self._purpose = purpose
+        self._min_interval_s = min_interval_s
+        self._start_timeout_s = start_timeout_s
+        self._current: AIOKafkaProducer | None = None
+        self._suspect: str | None = None  # why the current producer may be unable to deliver
+        self._last_attempt = -float("inf")
+        self._renewing: asyncio.Lock | None = None
+        self._retiring: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        producer = self._make()
+        await producer.start()
+        self._current = producer
+
+    async def stop(self) -> None:
+        if self._current is not None:
+            await _stop_within(self._current, 10)
+        for task in list(self._retiring):
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await task
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        """The producer in use now (for metadata such as `partitions_for`)."""
+        assert self._current is not None, "start() first"
+        return self._current
+
+    async def send(
+        self, topic: str, value: bytes, key: bytes | None = None, **kw: Any
+    ) -> asyncio.Future[Any]:
+        """Queue a record; the future resolves when acks=all is reached (or fails)."""
+        if self._suspect is not None or _sender_stopped(self.producer):
+            await self._renew()
+        try:
+            future: asyncio.Future[Any] = await self.producer.send(topic, value, key, **kw)
+        except Exception as exc:
+            if not _sender_stopped(self.producer) and not self.producer._closed:
+                raise  # a full buffer or no metadata yet: the producer itself is fine
+            self._suspect = f"sender stopped: {type(exc).__name__}"
+            if not await self._renew():
+                raise
+            future = await self.producer.send(topic, value, key, **kw)
+        future.add_done_callback(functools.partial(self._observe, self.producer))
+        return future
+
+    async def send_and_wait(
+        self, topic: str, value: bytes, key: bytes | None = None, **kw: Any
+    ) -> Any:
+        return await (await self.send(topic, value, key, **kw))
+
+    def _observe(self, sender: AIOKafkaProducer, future: asyncio.Future[Any]) -> None:
+        if sender is not self._current or future.cancelled() or future.exception() is None:
+            return  # delivered, or failed by a producer already replaced
+        self._suspect = self._suspect or f"delivery failed: {type(future.exception()).__name__}"
+
+    async def _renew(self) -> bool:
+        """Swap in a fresh producer if one can start now; True if the current one is fresh."""
+        if self._renewing is None:
+            self._renewing = asyncio.Lock()
+        async with self._renewing:
+            if self._suspect is None and not _sender_stopped(self.producer):
+                return True  # another send renewed it meanwhile
+            if time.monotonic() - self._last_attempt < self._min_interval_s:
+                return False
+            self._last_attempt = time.monotonic()
+            cause = self._suspect or "sender stopped"
+            fresh = self._make()
+            try:
+                await asyncio.wait_for(fresh.start(), self._start_timeout_s)
+            except Exception as exc:
+                await _stop_within(fresh, 2)
+                log.warning(
+                    "kafka.producer.renewal_failed",
+                    purpose=self._purpose,
+                    cause=cause,
+                    error=type(exc).__name__,
+                )
+                return False
+            old, self._current, self._suspect = self._current, fresh, None
+            PRODUCER_RENEWALS.labels(self._purpose).inc()
+            log.warning("kafka.producer.renewed", purpose=self._purpose, cause=cause)
+            if old is not None:  # its undelivered records fail; their senders retry them
+                task = asyncio.create_task(_stop_within(old, 5))
+                self._retiring.add(task)
+                task.add_done_callback(self._retiring.discard)
+            return True
+
+
+def _sender_stopped(producer: AIOKafkaProducer) -> bool:
+    # aiokafka has no public "is this producer still able to send"; its sender task ending
+    # (with OutOfOrderSequence, ProducerFenced, …) is exactly that.
+    task = producer._sender.sender_task
+    return task is not None and task.done()
+
+
+async def _stop_within(producer: AIOKafkaProducer, timeout_s: float) -> None:
+    """Stop a producer; a broker that is away must not hold the caller beyond `timeout_s`."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(producer.stop(), timeout_s)
 
 
 def _topic_configs(replication_factor: int) -> dict[str, str]:

@@ -57,15 +57,22 @@ async def migrate(conn: asyncpg.Connection) -> list[int]:
     return applied_now
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    """A pool on a migrated database."""
-    conn = await asyncpg.connect(dsn)
+async def create_pool(
+    dsn: str, *, min_size: int = 1, max_size: int = 10, command_timeout_s: float = 60.0
+) -> asyncpg.Pool:
+    """A pool on a migrated database; its statements time out after `command_timeout_s`."""
+    conn = await asyncpg.connect(dsn, timeout=10)
     try:
         await migrate(conn)
     finally:
         await conn.close()
     pool: Any = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, reset=_keep_session
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        reset=_keep_session,
+        command_timeout=command_timeout_s,
+        timeout=10,  # connecting
     )
     return pool
 

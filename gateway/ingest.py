@@ -1,10 +1,11 @@
 """Taking settlement lists from a hospital to durable, acknowledged Kafka records.
 
 The order is what makes a 202 honest: reserve the receipts (PostgreSQL) → produce with
-acks=all (Kafka) → mark the receipts accepted → answer. A failure before the end answers an
-error the hospital can retry with the same request; the reservation is then either removed
-or, if the process died, taken over by the retry, which re-sends the same receipt and
-revision (the sink's upsert makes a second copy harmless).
+acks=all (Kafka) → mark the receipts accepted → answer. A failure before the end answers 503
+and the hospital retries (signed anew: a nonce is single-use). The reservation is never
+removed, because a send that failed or timed out may still have reached the log: its lease
+ends at once (or, if the process died, when it runs out) and the retry takes it over,
+re-sending the same receipt id and revision, which every consumer treats as one record.
 
 Everything works on batches — one request of 200 lists costs three database round trips and
 one Kafka batch, not six hundred round trips — and a single list is a batch of one.
@@ -24,13 +25,23 @@ import msgspec
 
 from contracts import ValidationError
 from gateway.errors import NonceReused
-from gateway.logs import get_logger
+from gateway.logs import Throttle, get_logger
 from gateway.messages import ENCODER, AcceptedSettlement, case_key
 
 log = get_logger("dipgw.ingest")
 
-# A reservation left 'pending' longer than this belongs to a process that died mid-request.
+# A reservation's lease: left 'pending' longer, it belongs to a process that died mid-request.
 STALE_PENDING = timedelta(seconds=60)
+
+# Why uploads are answered 503, logged once per cause every few seconds, not per request.
+_UNAVAILABLE_LOG = Throttle(10.0)
+
+
+def _unavailable(reason: str) -> Unavailable:
+    held = _UNAVAILABLE_LOG.admit(reason)
+    if held is not None:
+        log.warning("ingest.unavailable", reason=reason, also_since_last=held)
+    return Unavailable(reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +145,7 @@ class Ingestor:
             for slot in todo:
                 slot.wait = False
         for slot in todo:
-            slot.result = Unavailable("an identical upload of this case is still in progress")
+            slot.result = _unavailable("an identical upload of this case is still in progress")
         return [slot.result for slot in slots]  # type: ignore[misc]
 
     async def _reserve(
@@ -185,6 +196,8 @@ class Ingestor:
         if not slots:
             return
         futures = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._ack_timeout_s
         for slot in slots:
             message = AcceptedSettlement(
                 receipt_id=str(slot.row["receipt_id"]),
@@ -199,34 +212,39 @@ class Ingestor:
                 document=msgspec.Raw(slot.upload.document),
             )
             try:
+                # Queueing waits only for metadata or buffer space: bounded like the ack.
                 futures.append(
-                    await self._producer.send(
-                        self._topic,
-                        value=ENCODER.encode(message),
-                        key=slot.upload.case_key.encode(),
+                    await asyncio.wait_for(
+                        self._producer.send(
+                            self._topic,
+                            value=ENCODER.encode(message),
+                            key=slot.upload.case_key.encode(),
+                        ),
+                        max(0.001, deadline - loop.time()),
                     )
                 )
             except Exception as exc:
-                failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+                failed: asyncio.Future[Any] = loop.create_future()
                 failed.set_exception(exc)
                 futures.append(failed)
-        await asyncio.wait(futures, timeout=self._ack_timeout_s)
-        done, failed_ids = [], []
+        await asyncio.wait(futures, timeout=max(0.001, deadline - loop.time()))
+        done, unsure = [], []
         for slot, future in zip(slots, futures, strict=True):
             if not future.done():
-                # Outcome unknown: the producer may still deliver it. The reservation stays
-                # pending; a retry waits for the sink to store it, or takes it over when stale.
+                # Outcome unknown: the producer may still deliver it.
                 future.add_done_callback(_consume_outcome)
-                slot.result = Unavailable("Kafka did not acknowledge in time")
+                slot.result = _unavailable("Kafka did not acknowledge in time")
+                unsure.append(slot.row["receipt_id"])
             elif future.exception() is not None:
+                # Even a failure may follow an append (a stalled broker), so never assume not.
                 error = future.exception()
-                slot.result = Unavailable(f"Kafka write failed: {type(error).__name__}")
-                failed_ids.append(slot.row["receipt_id"])
+                slot.result = _unavailable(f"Kafka write failed: {type(error).__name__}")
+                unsure.append(slot.row["receipt_id"])
             else:
                 slot.meta = future.result()
                 done.append(slot)
-        if failed_ids:
-            await self._release(failed_ids)
+        if unsure:
+            await self._end_leases(unsure)
         if done:
             self._accepts.add(
                 [(s.row["receipt_id"], s.meta.partition, s.meta.offset) for s in done]
@@ -236,11 +254,19 @@ class Ingestor:
                     slot.row["receipt_id"], slot.row["revision"], "accepted", False
                 )
 
-    async def _release(self, receipt_ids: list[uuid.UUID]) -> None:
+    async def _end_leases(self, receipt_ids: list[uuid.UUID]) -> None:
+        """Let the retry take these reservations over now rather than after the lease.
+
+        Best effort: if PostgreSQL is away too, the lease runs out by itself.
+        """
         with contextlib.suppress(Exception):
-            await self._pool.execute(
-                "DELETE FROM receipts WHERE receipt_id = ANY($1::uuid[]) AND status = 'pending'",
-                receipt_ids,
+            await asyncio.wait_for(
+                self._pool.execute(
+                    """UPDATE receipts SET lease_until = clock_timestamp()
+                       WHERE receipt_id = ANY($1::uuid[]) AND status = 'pending'""",
+                    receipt_ids,
+                ),
+                5,
             )
 
 

@@ -67,3 +67,21 @@ QUALITY_ALERTS = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+PRODUCER_RENEWALS = Counter(
+    "dipgw_kafka_producer_renewals_total",
+    "Kafka producers replaced after a failed delivery or a stopped sender, by purpose",
+    ["purpose"],
+    registry=REGISTRY,
+)
+WORKER_RESTARTS = Counter(
+    "dipgw_worker_restarts_total",
+    "Worker stages that ended early and were restarted, by worker and cause",
+    ["worker", "cause"],
+    registry=REGISTRY,
+)
+WORKER_UP = Gauge(
+    "dipgw_worker_up",
+    "1 while a worker stage's consumer loop runs, 0 while it waits to restart or has stopped",
+    ["worker"],
+    registry=REGISTRY,
+)

@@ -27,7 +27,7 @@ from gateway.errors import (
     problems_response,
 )
 from gateway.ingest import Receipt, Unavailable
-from gateway.logs import get_logger
+from gateway.logs import Throttle, get_logger
 from gateway.metrics import (
     PRODUCE_SECONDS,
     RECORDS,
@@ -153,16 +153,26 @@ async def _ingest(
             if not result.duplicate and item.discharged_at is not None:
                 UPLOAD_LAG.observe((received_at - item.discharged_at).total_seconds())
     rejected = [item for item in checked if isinstance(item, Rejected)]
-    if rejected:
-        await _publish_rejections(services, hospital, rejected, received_at)
+    if rejected and not await _publish_rejections(services, hospital, rejected, received_at):
+        # A rejection quality never counts would make the hospital's figures lie: the
+        # verdict is withheld (503, retry) rather than given without its record.
+        for outcome in outcomes:
+            if outcome.receipt is None and not outcome.unavailable:
+                outcome.unavailable = True
     return outcomes
+
+
+# Why rejections could not be recorded, logged once per cause every few seconds.
+_REJECTED_WRITE_LOG = Throttle(10.0)
 
 
 async def _publish_rejections(
     services: Services, hospital: str, rejected: list[Rejected], received_at: datetime
-) -> None:
-    """Rejections go to their topic (personal fields masked) for the quality worker and ops."""
-    try:
+) -> bool:
+    """Rejections go to their topic (personal fields masked) for the quality worker and ops;
+    False if Kafka did not take them all within the request's Kafka timeout."""
+
+    async def write() -> None:
         futures = [
             await services.producer.send(
                 services.rejected_topic,
@@ -181,8 +191,16 @@ async def _publish_rejections(
             for item in rejected
         ]
         await asyncio.gather(*futures)
+
+    try:
+        await asyncio.wait_for(write(), services.kafka_timeout_s)
     except Exception as exc:
-        log.warning("rejected_topic.write_failed", error=repr(exc), count=len(rejected))
+        cause = type(exc).__name__
+        held = _REJECTED_WRITE_LOG.admit(cause)
+        if held is not None:
+            log.warning("rejected_topic.write_failed", error=cause, count=len(rejected), also=held)
+        return False
+    return True
 
 
 async def post_settlement(request: web.Request) -> web.StreamResponse:

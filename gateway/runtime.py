@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import gc
 import ssl
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -17,17 +18,16 @@ from typing import TypeVar
 import asyncpg
 import msgspec
 from aiohttp import web
-from aiokafka import AIOKafkaProducer
 from tenacity import (
     AsyncRetrying,
+    RetryCallState,
     retry_if_exception,
-    retry_if_exception_type,
     stop_after_delay,
     wait_exponential,
 )
 
 from gateway.app import create_app
-from gateway.bus import ensure_topics, new_producer
+from gateway.bus import RenewingProducer, ensure_topics, new_producer
 from gateway.checks import Checker
 from gateway.clock import Clock, system_clock
 from gateway.db import create_pool
@@ -36,7 +36,7 @@ from gateway.ingest import Ingestor
 from gateway.localkafka import LocalKafkaCluster
 from gateway.localpg import EmbeddedPostgres
 from gateway.logs import get_logger
-from gateway.metrics import WORKER_RECORDS
+from gateway.metrics import WORKER_RECORDS, WORKER_RESTARTS, WORKER_UP
 from gateway.registry import Registry
 from gateway.sealing import Sealer, load_master_key
 from gateway.settings import Settings
@@ -130,7 +130,7 @@ class Stack:
 
     settings: Settings
     pool: asyncpg.Pool
-    producer: AIOKafkaProducer
+    producer: RenewingProducer
     registry: Registry
     bootstrap: str
     url: str
@@ -158,16 +158,23 @@ async def running_stack(
     )
     pool = await _until_ready(
         "postgres",
-        lambda: create_pool(dsn, min_size=settings.pg.pool_min, max_size=settings.pg.pool_max),
+        lambda: create_pool(
+            dsn,
+            min_size=settings.pg.pool_min,
+            max_size=settings.pg.pool_max,
+            command_timeout_s=settings.pg.command_timeout_s,
+        ),
     )
-    producer = new_producer(settings, bootstrap)
+    producer = RenewingProducer(lambda: new_producer(settings, bootstrap), purpose="ingest")
     await _until_ready("kafka producer", producer.start)
     # Workers get a producer of their own: a stage stalled on one of its topics (a city topic
     # whose leader is still being elected, say) must never hold up hospitals' uploads, and
     # the idempotent producer sends one request per broker at a time.
     worker_producer = producer
     if workers:
-        worker_producer = new_producer(settings, bootstrap, purpose="workers")
+        worker_producer = RenewingProducer(
+            lambda: new_producer(settings, bootstrap, purpose="workers"), purpose="workers"
+        )
         await _until_ready("kafka worker producer", worker_producer.start)
     stop = asyncio.Event()
     runner: web.AppRunner | None = None
@@ -197,7 +204,7 @@ async def running_stack(
             if name not in WORKERS:
                 raise ValueError(f"unknown worker {name!r}; known: {', '.join(WORKERS)}")
             stack.tasks.append(
-                asyncio.create_task(_worker(WORKERS[name], context, stop), name=name)
+                asyncio.create_task(supervised_worker(WORKERS[name], context, stop), name=name)
             )
         if gateway:
             stack.tasks.append(
@@ -224,6 +231,7 @@ async def running_stack(
                 burst=settings.limits.burst,
                 window_s=settings.auth.window_s,
                 request_timeout_s=settings.http.request_timeout_s,
+                kafka_timeout_s=settings.kafka.request_timeout_ms / 1000,
                 clock=clock,
             )
             runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
@@ -284,32 +292,83 @@ async def _purge_nonces(registry: Registry, window_s: int, stop: asyncio.Event) 
             await asyncio.wait_for(stop.wait(), timeout=60)
 
 
-async def _worker(spec: WorkerSpec, context: WorkerContext, stop: asyncio.Event) -> None:
-    """Run one worker until `stop`; a crash (broker or database away) restarts it with backoff.
+class StageEnded(Exception):
+    """A worker's consumer loop returned although nobody asked it to stop."""
+
+
+def _cancelled_from_outside() -> bool:
+    """True when this task itself is being cancelled (shutdown), not merely handed a stray
+    CancelledError by a library (aiokafka cancels internal waits during broker outages)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+class _Backoff:
+    """Exponential backoff between restarts of a stage, starting over once a run has been
+    healthy for a minute (a stage that fails once a day must not wait 30 s each time)."""
+
+    def __init__(self, first_s: float = 0.5, max_s: float = 30.0, healthy_s: float = 60.0):
+        self._first_s, self._max_s, self._healthy_s = first_s, max_s, healthy_s
+        self._failures = 0
+        self.run_started = time.monotonic()
+
+    def __call__(self, _state: RetryCallState) -> float:
+        if time.monotonic() - self.run_started >= self._healthy_s:
+            self._failures = 0
+        self._failures += 1
+        return float(min(self._max_s, self._first_s * 2 ** (self._failures - 1)))
+
+
+async def supervised_worker(spec: WorkerSpec, context: WorkerContext, stop: asyncio.Event) -> None:
+    """Run one worker until `stop`, supervised: whatever ends it early — a crash, a broker or
+    database away, a stray cancellation, a loop that returned — is logged, counted in
+    `dipgw_worker_restarts_total` and restarted with backoff.
 
     Restarting is safe because offsets are committed only after a batch is written.
     """
     settings = context.settings
     handler = spec.make_handler(context)
-    retrying = AsyncRetrying(
-        wait=wait_exponential(multiplier=0.5, max=30),
-        retry=retry_if_exception_type(Exception),
-        before_sleep=lambda state: log.warning(
+    backoff = _Backoff()
+
+    def restart_unless_shutdown(exc: BaseException) -> bool:
+        if isinstance(exc, asyncio.CancelledError):
+            return not _cancelled_from_outside()
+        return isinstance(exc, Exception)
+
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        WORKER_UP.labels(spec.name).set(0)
+        WORKER_RESTARTS.labels(spec.name, type(error).__name__).inc()
+        log.warning(
             "worker.restarting",
             worker=spec.name,
             attempt=state.attempt_number,
-            error=repr(state.outcome.exception()) if state.outcome else None,
-        ),
+            error=repr(error),
+            in_s=round(state.upcoming_sleep, 2),
+        )
+
+    retrying = AsyncRetrying(
+        wait=backoff,
+        retry=retry_if_exception(restart_unless_shutdown),
+        before_sleep=before_sleep,
+        reraise=True,
     )
-    async for attempt in retrying:
-        with attempt:
-            await run_consumer(
-                name=spec.name,
-                bootstrap=context.bootstrap,
-                group_id=f"{settings.worker.group_prefix}.{spec.name}",
-                topics=spec.topics(settings),
-                handler=handler,
-                stop=stop,
-                max_batch=settings.worker.max_batch,
-                on_batch=WORKER_RECORDS.labels(spec.name).inc,
-            )
+    try:
+        async for attempt in retrying:
+            with attempt:
+                backoff.run_started = time.monotonic()
+                WORKER_UP.labels(spec.name).set(1)
+                await run_consumer(
+                    name=spec.name,
+                    bootstrap=context.bootstrap,
+                    group_id=f"{settings.worker.group_prefix}.{spec.name}",
+                    topics=spec.topics(settings),
+                    handler=handler,
+                    stop=stop,
+                    max_batch=settings.worker.max_batch,
+                    on_batch=WORKER_RECORDS.labels(spec.name).inc,
+                )
+                if not stop.is_set():
+                    raise StageEnded(f"{spec.name} returned without being stopped")
+    finally:
+        WORKER_UP.labels(spec.name).set(0)

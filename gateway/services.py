@@ -27,6 +27,8 @@ class Services:
     request_timeout_s: float
     rejected_topic: str
     producer: Any
+    kafka_timeout_s: float = 15.0
+    """How long a Kafka write on the request path may take before the answer is 503."""
     clock: Clock = field(default=system_clock)
     """When an upload is received, which day a report ends (`gateway.clock`)."""
 

