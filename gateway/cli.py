@@ -23,6 +23,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "gateway.commands.codes",
     "gateway.commands.db",
     "gateway.commands.demo",
+    "gateway.commands.drill",
     "gateway.commands.group",
     "gateway.commands.hospitals",
     "gateway.commands.kafka",

@@ -18,6 +18,7 @@ import msgspec
 
 from contracts import CST
 from contracts.samples import make_settlement
+from workers.dip import SAMPLE_RULES
 
 # Levels are the tier codes of each city's DIP rules (workers/dip/data): Guangzhou has five
 # tiers (3A, 3, 2M, 2C, 1), Shenzhen three (3, 2, 1).
@@ -29,6 +30,10 @@ HOSPITALS = (
     ("H44060000003", "佛山市第一人民医院", "440600", "3"),
     ("H44060000010", "佛山市南海区人民医院", "440600", "1"),
 )
+
+# Those of cities with (sample) DIP rules: a case in a city without rules is stored unscored
+# (DIP_NO_RULES), which is cheaper than scoring and would flatter a benchmark or a drill.
+RATED_HOSPITALS = tuple(h for h in HOSPITALS if h[2] in SAMPLE_RULES)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,13 +16,12 @@ import pytest
 
 from gateway.commands.bench_pipeline import (
     MIN_SCORED_SHARE,
-    RATED_HOSPITALS,
     _feed,
-    rules_for_year,
     scored_check,
     scored_shortfall,
 )
-from workers.dip import SAMPLE_RULES, sample_rules
+from gateway.demo_feed import RATED_HOSPITALS
+from workers.dip import SAMPLE_RULES, rules_for_year, sample_rules
 
 ROOT = Path(__file__).parent.parent
 

@@ -43,6 +43,7 @@ import aiohttp
 import asyncpg
 import msgspec
 
+from gateway.children import child_env, spawn_up, stop_all, wait_ready
 from gateway.commands._common import UsageError, fail, settings_from
 from gateway.commands.bench import (
     achieved_rate,
@@ -57,23 +58,19 @@ from gateway.commands.bench import (
     send_lag_ms,
     settings_rows,
 )
-from gateway.demo_feed import HOSPITALS
+from gateway.demo_feed import HOSPITALS, RATED_HOSPITALS
 from gateway.localkafka import KafkaError
 from gateway.registry import Registry
 from gateway.runtime import LocalServices
 from gateway.sealing import Sealer, load_master_key
 from gateway.settings import Settings
 from gateway.signing import signed_headers
-from workers.dip import SAMPLE_RULES, RuleSet, bench_group_score
+from workers.dip import SAMPLE_RULES, bench_group_score, rules_for_year
 from workers.rules_store import import_rules, read_rules_files
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 PATH = "/v1/settlements/batch"
 CST = ZoneInfo("Asia/Shanghai")
 
-# Only hospitals of cities with (sample) rules: a case in a city without rules is stored
-# unscored (DIP_NO_RULES), which is cheaper than scoring and would flatter the figures.
-RATED_HOSPITALS = tuple(h for h in HOSPITALS if h[2] in SAMPLE_RULES)
 
 # What the `dipgw up` processes run with besides the defaults (reported with the figures and
 # in docs/operations.md): workers take up to 1,000 messages per batch instead of 500.
@@ -192,13 +189,6 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def rules_for_year(rules: RuleSet, year: int) -> RuleSet:
-    """The sample rules of a city, in force for `year` instead of the one they were written
-    for (the bench's cases are discharged in the last days, whatever the year is)."""
-    policy = msgspec.structs.replace(rules.policy, clearing_year=year)
-    return RuleSet(policy=policy, groups=rules.groups, exclusions=rules.exclusions)
-
-
 def scored_shortfall(check: dict[str, Any], min_share: float = MIN_SCORED_SHARE) -> str | None:
     """Why a run's figures are void, or None: nothing scored, or far fewer cases scored than
     were sent to cities with rules (missing rules for a clearing year, say)."""
@@ -214,43 +204,6 @@ def scored_shortfall(check: dict[str, Any], min_share: float = MIN_SCORED_SHARE)
             f" (< {min_share:.0%}): see the unscored reasons"
         )
     return None
-
-
-def _spawn(env: dict[str, str], *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "up", *extra],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-
-
-def _child_env(settings: Settings, bootstrap: str, dsn: str) -> dict[str, str]:
-    """Every `dipgw up` child's whole environment: no DIPGW_* of ours leaks in, so what it
-    runs with is the defaults + this (read back by `effective_child_settings`)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIPGW_")}
-    env.update(
-        DIPGW_STATE_DIR=settings.state_dir,
-        DIPGW_KAFKA_BOOTSTRAP=bootstrap,
-        DIPGW_PG_DSN=dsn,
-        DIPGW_HTTP_HOST="127.0.0.1",
-        DIPGW_HTTP_PORT="0",
-        DIPGW_LOG_LEVEL="warning",
-        DIPGW_LOG_FORMAT="json",
-        **TUNING,
-    )
-    return env
-
-
-async def _ready(proc: subprocess.Popen[str]) -> str:
-    """Wait for `dipgw up`'s ready line; returns the gateway URL (or '(off)')."""
-    assert proc.stdout is not None
-    line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 60)
-    if not line.startswith("dipgw is up"):
-        raise RuntimeError(f"dipgw up did not start: {line!r}")
-    return line.split()[4].rstrip(",")
 
 
 class _Pusher:
@@ -421,14 +374,14 @@ async def _e2e(
     pool = await asyncpg.create_pool(services.dsn, min_size=1, max_size=4)
     procs: list[subprocess.Popen[str]] = []
     try:
-        env = _child_env(settings, services.bootstrap, services.dsn)
-        gateway = _spawn(env, "--workers", "")
+        env = child_env(settings.state_dir, services.bootstrap, services.dsn, **TUNING)
+        gateway = spawn_up(env, "--workers", "")
         procs.append(gateway)
-        url = await _ready(gateway)  # migrations are applied once it is up
+        url = await wait_ready(gateway)  # migrations are applied once it is up
         layout = args.worker_processes.split("/")
         for workers in layout:
-            procs.append(_spawn(env, "--no-gateway", "--workers", workers))
-            await _ready(procs[-1])
+            procs.append(spawn_up(env, "--no-gateway", "--workers", workers))
+            await wait_ready(procs[-1])
         ran_with = run_settings(
             effective_child_settings(env),
             brokers=await broker_count(services.bootstrap),
@@ -505,13 +458,7 @@ async def _e2e(
             "settings": ran_with,
         }
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_all(procs)
         await pool.close()
 
 

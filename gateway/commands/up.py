@@ -44,6 +44,9 @@ def _spawn_gateways(services: LocalServices, count: int) -> list[subprocess.Pope
         DIPGW_KAFKA_BOOTSTRAP=services.bootstrap,
         DIPGW_PG_DSN=services.dsn,
         DIPGW_STATE_DIR=str(services.settings.state_path),
+        # the local cluster's replication (LocalServices sets it): topics a child creates
+        # first must be as replicated as the parent's
+        DIPGW_TOPICS_REPLICATION_FACTOR=str(services.settings.topics.replication_factor),
     )
     return [
         subprocess.Popen(

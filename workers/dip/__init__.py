@@ -36,7 +36,7 @@ from ._model import (
     encode_ruleset,
 )
 from ._routing import Route, RouteTarget, city_of, route
-from ._sample import SAMPLE_RULES, make_case_facts, sample_rules
+from ._sample import SAMPLE_RULES, make_case_facts, rules_for_year, sample_rules
 from ._scoring import ScoreError, ScoreResult, adjustment_factor, group_and_score, score
 
 __all__ = [
@@ -82,6 +82,7 @@ __all__ = [
     "read_history",
     "read_table",
     "route",
+    "rules_for_year",
     "sample_rules",
     "score",
     "write_catalog_csv",

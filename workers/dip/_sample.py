@@ -9,6 +9,8 @@ from decimal import Decimal
 from functools import cache
 from pathlib import Path
 
+import msgspec
+
 from ._facts import CaseFacts
 from ._loader import load_rules
 from ._model import Group, RuleSet
@@ -32,6 +34,13 @@ _SIGMA = 0.45
 def sample_rules(city: str = "440100") -> RuleSet:
     """The bundled sample rule set of a city (cached)."""
     return load_rules(SAMPLE_RULES[city])
+
+
+def rules_for_year(rules: RuleSet, year: int) -> RuleSet:
+    """The rules of a city, in force for `year` instead of the one they were written for
+    (demos, benchmarks and drills discharge their cases in the last days, whatever the year)."""
+    policy = msgspec.structs.replace(rules.policy, clearing_year=year)
+    return RuleSet(policy=policy, groups=rules.groups, exclusions=rules.exclusions)
 
 
 def _diag_for(g: Group, rng: random.Random) -> str:
