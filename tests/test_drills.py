@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 import asyncpg
 import msgspec
 import pytest
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from gateway.checks import Checked, Checker
 from gateway.ingest import Upload
@@ -596,3 +598,75 @@ async def test_workers_retry_a_stalled_database_and_dead_letter_nothing(
         await _until(stored, lambda s: len(s) >= len(sent), within_s=90, what="every record")
         assert await stored() == sent  # each case once, with its own receipt: none skipped
         assert await pool.fetch("SELECT worker, topic, error FROM dead_letters") == []
+
+
+# -- 5. shutdown ----------------------------------------------------------------------------
+
+
+async def test_shutdown_lets_a_worker_finish_its_batch(
+    own_topics: Settings, services: LocalServices, fresh_dsn: str
+) -> None:
+    """Shutdown begins while the sink is in the middle of a batch (held on a lock): the stack
+    waits for the batch to be written and its offsets committed before it stops, so nothing
+    is left for a replay. (In-flight HTTP requests: test_gateway_endpoints.py.)"""
+    code = "H44010000057"
+    group = f"{own_topics.worker.group_prefix}.sink"
+    topic = own_topics.topics.accepted
+    running = running_stack(
+        own_topics, services.bootstrap, fresh_dsn, gateway=False, workers=("sink",), clock=CLOCK
+    )
+    stack = await running.__aenter__()
+    stopped = False
+    locker = await asyncpg.connect(fresh_dsn)
+    try:
+
+        async def stored() -> dict[str, str]:
+            rows = await locker.fetch("SELECT setl_id, receipt_id FROM cases")
+            return {r["setl_id"]: str(r["receipt_id"]) for r in rows}
+
+        sent = await _produce_accepted(stack, [document(f"S{uuid.uuid4().hex[:9]}", code=code)])
+        await _until(stored, lambda s: s == sent, within_s=60, what="the sink is running")
+        held = locker.transaction()
+        await held.start()
+        await locker.execute("LOCK TABLE cases IN ACCESS EXCLUSIVE MODE")
+        try:
+            sent.update(
+                await _produce_accepted(
+                    stack, [document(f"S{uuid.uuid4().hex[:9]}", code=code) for _ in range(6)]
+                )
+            )
+            await _until(  # only the sink's pool uses this database besides this test
+                lambda: locker.fetchval(
+                    """SELECT count(*) FROM pg_stat_activity
+                       WHERE datname = current_database() AND pid <> pg_backend_pid()
+                         AND wait_event_type = 'Lock'"""
+                ),
+                lambda n: n > 0,
+                within_s=30,
+                what="the sink's batch waits on the lock",
+            )
+            shutdown = asyncio.create_task(running.__aexit__(None, None, None))
+            stopped = True
+            await asyncio.sleep(1)
+            assert not shutdown.done(), "the stack stopped without waiting for the batch"
+        finally:
+            await held.rollback()
+        await asyncio.wait_for(shutdown, 30)
+        assert await stored() == sent
+        admin = AIOKafkaAdminClient(bootstrap_servers=services.bootstrap)
+        consumer = AIOKafkaConsumer(bootstrap_servers=services.bootstrap)
+        await admin.start()
+        await consumer.start()
+        try:
+            committed = await admin.list_consumer_group_offsets(group)
+            ends = await consumer.end_offsets(list(committed))
+        finally:
+            await consumer.stop()
+            await admin.close()
+        assert {tp.topic for tp in committed} == {topic}
+        assert {tp: c.offset for tp, c in committed.items()} == ends, "a batch left to replay"
+        assert sum(ends.values()) == len(sent)
+    finally:
+        await locker.close()
+        if not stopped:
+            await running.__aexit__(None, None, None)
