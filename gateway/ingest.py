@@ -109,9 +109,13 @@ class Ingestor:
         self._topic = topic
         self._ack_timeout_s = ack_timeout_s
         self._accepts = AcceptWriter(pool, topic)
+        self._running: set[asyncio.Future[list[Receipt | Unavailable]]] = set()
 
     async def close(self) -> None:
-        """Write the last 'accepted' marks (call before the pool closes)."""
+        """Let submissions whose requests went away finish, then write the last 'accepted'
+        marks (call before the pool closes)."""
+        if self._running:
+            await asyncio.wait(list(self._running), timeout=self._ack_timeout_s + 5)
         await self._accepts.flush()
 
     async def submit(self, upload: Upload, received_at: datetime) -> Receipt:
@@ -130,7 +134,24 @@ class Ingestor:
 
         `nonce` (hospital, nonce) is the request's signature nonce, recorded in the same
         statement as the reservation; raises `NonceReused` for a replay.
+
+        Once started, a submission runs to its end even if its request is cancelled (the
+        HTTP time limit, a client gone): its reservations then end accepted or with their
+        lease ended, never held by a request that is no longer there. Its own waits are
+        bounded by the Kafka timeout.
         """
+        work = asyncio.ensure_future(self._submit_many(uploads, received_at, nonce))
+        work.add_done_callback(_consume_outcome)
+        self._running.add(work)
+        work.add_done_callback(self._running.discard)
+        return await asyncio.shield(work)
+
+    async def _submit_many(
+        self,
+        uploads: list[Upload],
+        received_at: datetime,
+        nonce: tuple[str, str] | None,
+    ) -> list[Receipt | Unavailable]:
         slots = [_Slot(upload) for upload in uploads]
         todo = slots
         for _ in range(100):

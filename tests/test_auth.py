@@ -19,6 +19,7 @@ from cryptography.x509.oid import NameOID
 
 from gateway import signing
 from gateway.runtime import LocalServices, Stack, running_stack
+from tests._clock import CLOCK
 from tests.conftest import Client, register_hospital
 from tests.test_e2e_walking_skeleton import document
 
@@ -198,7 +199,9 @@ async def test_mutual_tls_client_certificate_names_the_hospital(
             client_ca=str(tmp_path / "ca.crt"),
         ),
     )
-    async with running_stack(settings, services.bootstrap, services.dsn, workers=()) as tls_stack:
+    async with running_stack(
+        settings, services.bootstrap, services.dsn, workers=(), clock=CLOCK
+    ) as tls_stack:
         assert tls_stack.url.startswith("https://")
         await tls_stack.registry.add_hospital(
             "H44010000055", "证书医院", "440100", "3", cert_subject="H44010000055"

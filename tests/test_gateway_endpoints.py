@@ -10,6 +10,7 @@ import msgspec
 import pytest
 
 from gateway.runtime import LocalServices, Stack, running_stack
+from tests._clock import CLOCK
 from tests.conftest import Client, register_hospital
 from tests.test_e2e_walking_skeleton import document, wait_stored
 
@@ -100,7 +101,9 @@ async def test_content_type_and_size_limits(services: LocalServices) -> None:
             services.settings.limits, batch_max_records=3, rate_per_s=0.5, burst=2
         ),
     )
-    async with running_stack(settings, services.bootstrap, services.dsn, workers=()) as small:
+    async with running_stack(
+        settings, services.bootstrap, services.dsn, workers=(), clock=CLOCK
+    ) as small:
         client = await register_hospital(small, "H44010000031", "440100")
         doc = document(f"C{uuid.uuid4().hex[:8]}", code="H44010000031")
         status, answer = await client.post(
@@ -203,12 +206,18 @@ async def test_rejections_reach_their_topic_with_personal_data_masked(
 
 async def test_shutdown_finishes_requests_in_flight(services: LocalServices) -> None:
     settings = msgspec.structs.replace(services.settings)
-    async with running_stack(settings, services.bootstrap, services.dsn, workers=()) as small:
+    async with running_stack(
+        settings, services.bootstrap, services.dsn, workers=(), clock=CLOCK
+    ) as small:
         client = await register_hospital(small, "H44010000032", "440100")
         records = [document(f"S{uuid.uuid4().hex[:10]}", code="H44010000032") for _ in range(1000)]
         in_flight = asyncio.create_task(client.post("/v1/settlements/batch", {"records": records}))
         setls = [r["input"]["setlinfo"]["setl_id"] for r in records]
-        await asyncio.sleep(0.05)
+        reserved = "SELECT count(*) FROM receipts WHERE setl_id = ANY($1)"
+        for _ in range(1000):  # until the handler has reserved them (not a timed guess)
+            if in_flight.done() or await small.pool.fetchval(reserved, setls):
+                break
+            await asyncio.sleep(0.01)
         assert not in_flight.done()  # shutdown begins while the request is being handled
     status, answer = await in_flight  # the block exit above stopped the server gracefully
     assert status == 200 and answer["accepted"] == 1000, answer

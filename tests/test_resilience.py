@@ -21,6 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from gateway.bus import ensure_topics
 from gateway.localkafka import LocalKafkaCluster
 from gateway.runtime import LocalServices, running_stack
+from tests._clock import CLOCK
 from tests.conftest import Client, register_hospital
 from tests.test_e2e_walking_skeleton import document, wait_stored
 
@@ -56,7 +57,7 @@ async def test_a_send_stalled_past_its_timeout_is_stored_and_counted_once(
     )
     try:
         async with running_stack(
-            settings, bootstrap, fresh_dsn, workers=("sink", "quality")
+            settings, bootstrap, fresh_dsn, workers=("sink", "quality"), clock=CLOCK
         ) as stack:
             code = "H44010000041"
             client = await register_hospital(stack, code, "440100")
@@ -125,7 +126,9 @@ async def test_a_send_stalled_past_its_timeout_is_stored_and_counted_once(
 async def test_postgres_unreachable_means_503_then_recovery(
     services: LocalServices, fresh_dsn: str
 ) -> None:
-    async with running_stack(services.settings, services.bootstrap, fresh_dsn, workers=()) as stack:
+    async with running_stack(
+        services.settings, services.bootstrap, fresh_dsn, workers=(), clock=CLOCK
+    ) as stack:
         client = await register_hospital(stack, "H44010000042", "440100")
         assert (await client.post("/v1/settlements", document("P1", code="H44010000042")))[0] == 202
         database = urllib.parse.urlsplit(fresh_dsn).path.lstrip("/")
@@ -173,7 +176,9 @@ async def test_broker_restart_under_load_recovers_without_a_gateway_restart(
     broker = LocalKafkaCluster(scratch_dir / "kafka", heap_mb=256)
     bootstrap = broker.start(owned=True)
     try:
-        async with running_stack(services.settings, bootstrap, fresh_dsn, workers=()) as stack:
+        async with running_stack(
+            services.settings, bootstrap, fresh_dsn, workers=(), clock=CLOCK
+        ) as stack:
             client = await register_hospital(stack, "H44010000043", "440100")
             answers: list[tuple[float, int]] = []
             stop = asyncio.Event()
@@ -212,7 +217,9 @@ async def test_a_producer_that_can_no_longer_deliver_is_renewed(
     """The state a broker outage can leave: a batch failed after taking its sequence number,
     so the broker refuses every later batch (OutOfOrderSequence) and aiokafka's sender stops.
     The gateway answers 503 for that upload, then renews its producer and answers 202."""
-    async with running_stack(services.settings, services.bootstrap, fresh_dsn, workers=()) as stack:
+    async with running_stack(
+        services.settings, services.bootstrap, fresh_dsn, workers=(), clock=CLOCK
+    ) as stack:
         client = await register_hospital(stack, "H44010000044", "440100")
         producer = stack.producer.producer
         topic = services.settings.topics.accepted
@@ -249,7 +256,9 @@ async def test_a_rejection_that_cannot_be_recorded_is_not_answered_422(
         topics=topics,
         kafka=msgspec.structs.replace(services.settings.kafka, request_timeout_ms=2000),
     )
-    async with running_stack(settings, services.bootstrap, fresh_dsn, workers=()) as stack:
+    async with running_stack(
+        settings, services.bootstrap, fresh_dsn, workers=(), clock=CLOCK
+    ) as stack:
         client = await register_hospital(stack, "H44010000045", "440100")
         bad = document(f"J{uuid.uuid4().hex[:8]}", code="H44010000045", insutype="999")
         admin = AIOKafkaAdminClient(bootstrap_servers=services.bootstrap)
@@ -286,3 +295,48 @@ async def test_a_rejection_that_cannot_be_recorded_is_not_answered_422(
         assert [r["case_key"] for r in recorded] == [
             f"H44010000045:{bad['input']['setlinfo']['setl_id']}"
         ]
+
+
+async def test_a_request_cut_off_by_its_time_limit_does_not_hold_its_reservation(
+    services: LocalServices, scratch_dir: Path, fresh_dsn: str
+) -> None:
+    """The HTTP time limit (503 SYS_TIMEOUT) cancels the request, not its submission: the
+    send runs to its own Kafka timeout and ends the reservation's lease, so once the broker
+    is back a retry takes over at once instead of waiting out the lease of a request that is
+    gone. (No sink runs here: nothing else would resolve the reservation.)"""
+    broker = LocalKafkaCluster(scratch_dir / "kafka", heap_mb=256)
+    bootstrap = broker.start(owned=True)
+    settings = msgspec.structs.replace(
+        services.settings,
+        kafka=msgspec.structs.replace(services.settings.kafka, request_timeout_ms=2000),
+        http=msgspec.structs.replace(services.settings.http, request_timeout_s=1.0),
+    )
+    try:
+        async with running_stack(settings, bootstrap, fresh_dsn, workers=(), clock=CLOCK) as stack:
+            client = await register_hospital(stack, "H44010000046", "440100")
+            assert (await client.post("/v1/settlements", document("T0", code="H44010000046")))[
+                0
+            ] == 202
+            doc = document(f"T{uuid.uuid4().hex[:8]}", code="H44010000046")
+            pid = broker.pid()
+            assert pid is not None
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                status, answer = await client.post("/v1/settlements", doc)
+                assert status == 503 and answer["errors"][0]["rule"] == "SYS_TIMEOUT", answer
+                await asyncio.sleep(3)  # past the submission's own 2 s Kafka timeout
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            started = time.monotonic()
+            for _ in range(40):
+                status, answer = await client.post("/v1/settlements", doc)
+                if status == 202:
+                    break
+                await asyncio.sleep(0.25)
+            assert status == 202, answer
+            assert time.monotonic() - started < 20  # not the 60 s lease
+            setl = doc["input"]["setlinfo"]["setl_id"]
+            count = "SELECT count(*) FROM receipts WHERE setl_id = $1"
+            assert await stack.pool.fetchval(count, setl) == 1
+    finally:
+        broker.stop()
