@@ -250,7 +250,7 @@ class Drill:
         from gateway.runtime import all_topics
 
         await ensure_topics(settings, bootstrap, all_topics(settings))
-        pool = await create_pool(dsn, min_size=1, max_size=4)
+        pool = await create_pool(dsn, min_size=0, max_size=4)  # no reconnect noise in outages
         try:
             secrets = await _setup_database(pool, settings)
             self.say(f"starting {o.gateways} gateway and {o.worker_processes} worker processes…")
