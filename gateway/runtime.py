@@ -366,6 +366,7 @@ async def supervised_worker(spec: WorkerSpec, context: WorkerContext, stop: asyn
                     handler=handler,
                     stop=stop,
                     max_batch=settings.worker.max_batch,
+                    batch_timeout_s=settings.worker.batch_timeout_s,
                     on_batch=WORKER_RECORDS.labels(spec.name).inc,
                 )
                 if not stop.is_set():

@@ -104,6 +104,9 @@ class WorkerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """How long a worker trusts its copy of the DIP rules in force (a new import shows after)."""
     hospital_cache_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 30.0
     """How long a worker trusts its copy of a hospital's level."""
+    batch_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 300.0
+    """A batch still unhandled after this (a send or statement stuck on a dependency that
+    stopped answering) is abandoned; the stage restarts and the batch replays."""
 
 
 class QualitySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import msgspec
 import pytest
 
 from gateway.bus import ensure_topics
@@ -107,3 +108,45 @@ async def test_shutdown_cancels_the_stage_without_a_restart(
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, 30)
     assert _metric("dipgw_worker_restarts_total", worker=name, cause="CancelledError") == 0
+
+
+async def test_a_batch_stuck_past_its_time_limit_restarts_the_stage(
+    services: LocalServices, stack: Stack
+) -> None:
+    """A handler waiting on a dependency that stopped answering must not hold the stage for
+    ever: past `worker.batch_timeout_s` it is abandoned, the stage restarts, the batch replays."""
+    topic = f"test.supervision.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(services.settings, services.bootstrap, [topic])
+    seen: list[bytes] = []
+    calls = 0
+
+    async def handle(records: list) -> None:  # type: ignore[type-arg]
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await asyncio.Event().wait()  # never answers
+        seen.extend(r.value for r in records)
+
+    name = f"probe-{uuid.uuid4().hex[:6]}"
+    settings = msgspec.structs.replace(
+        services.settings,
+        worker=msgspec.structs.replace(services.settings.worker, batch_timeout_s=1.0),
+    )
+    context = WorkerContext(
+        settings=settings, pool=stack.pool, producer=stack.producer, bootstrap=services.bootstrap
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        supervised_worker(WorkerSpec(name, lambda s: [topic], lambda ctx: handle), context, stop)
+    )
+    try:
+        await stack.producer.send_and_wait(topic, b"one", b"k")
+        for _ in range(300):
+            if seen:
+                break
+            await asyncio.sleep(0.1)
+        assert seen == [b"one"]
+        assert _metric("dipgw_worker_restarts_total", worker=name, cause="TimeoutError") == 1
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)

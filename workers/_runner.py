@@ -32,6 +32,7 @@ async def run_consumer(
     handler: Handler,
     stop: asyncio.Event,
     max_batch: int = 500,
+    batch_timeout_s: float = 300.0,
     on_batch: Callable[[int], Any] | None = None,
 ) -> None:
     consumer = AIOKafkaConsumer(
@@ -56,8 +57,10 @@ async def run_consumer(
                 await _observe_lag(name, consumer)
             if not records:
                 continue
-            await handler(records)
-            await consumer.commit()
+            # Bounded: a handler stuck on a dependency must end (TimeoutError) so that its
+            # supervisor restarts the stage and the uncommitted batch replays.
+            await asyncio.wait_for(handler(records), batch_timeout_s)
+            await asyncio.wait_for(consumer.commit(), batch_timeout_s)
             if on_batch is not None:
                 on_batch(len(records))
             now_ms, stage = time.time() * 1000, STAGE_LATENCY.labels(name)
