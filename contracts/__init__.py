@@ -46,6 +46,7 @@ from contracts._national import (
     Setlinfo4101A,
 )
 from contracts._normalise import normalise
+from contracts._regions import city_of
 from contracts._rulebook import RuleConfig, RuleMeta, rulebook
 from contracts._timefmt import CST, parse_date, parse_duration, parse_time
 from contracts._validator import Validator, is_rejected
@@ -84,6 +85,7 @@ __all__ = [
     "ValidationError",
     "Validator",
     "certno_check_char",
+    "city_of",
     "diagnosis_table_from_csv",
     "field_specs",
     "fields_of",

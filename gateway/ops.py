@@ -18,11 +18,11 @@ from collections import defaultdict
 from datetime import date, datetime, timedelta
 from importlib import resources
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import asyncpg
 from aiohttp import web
 
+from contracts import CST
 from gateway.authn import REGISTRY, Handler, principal_of
 from gateway.errors import http_error, json_response
 from gateway.metrics import TOPIC_END_OFFSET
@@ -30,7 +30,6 @@ from gateway.services import SERVICES
 from workers.quality import LAG_BUCKETS, lag_percentile
 from workers.quality_alerts import consumer_lags
 
-CST = ZoneInfo("Asia/Shanghai")
 COOKIE = "dipgw_ops"
 DIMENSIONS = ("及时性", "完整性", "规范性", "合理性")
 SEVERITIES = ("reject", "warn")

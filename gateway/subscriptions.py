@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from contracts import city_of
 from gateway.authn import principal_of
 from gateway.errors import http_error, json_response
 from gateway.registry import Principal
@@ -90,7 +91,7 @@ def parse_query(request: web.Request, principal: Principal, after: int | None = 
         if not principal.may_read_region(city):
             raise PermissionError(city)
     if city is not None:
-        city = city[:4] + "00"
+        city = city_of(city)
     role = q.get("role") or None
     if role not in (None, "treating", "insured"):
         raise BadQuery("role", "role 应为 treating 或 insured", "role is treating or insured")

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -108,9 +109,13 @@ def test_up_runs_several_gateway_processes_on_one_port(scratch_dir: Path) -> Non
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIPGW_")}
-    env.update(DIPGW_STATE_DIR=str(tmp_path / "state"), DIPGW_HTTP_PORT=str(port))
+    env.update(DIPGW_STATE_DIR=str(tmp_path / "state"))
+    # Settings from a file, one of them not the default: every process must run with them.
+    config = tmp_path / "dipgw.toml"
+    config.write_text(f"[http]\nport = {port}\nmax_body_bytes = 1000\n")
+    command = ["--config", str(config), "up", "--processes", "3", "--workers", ""]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "up", "--processes", "3", "--workers", ""],
+        [sys.executable, "-m", "gateway.cli", *command],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -134,6 +139,25 @@ def test_up_runs_several_gateway_processes_on_one_port(scratch_dir: Path) -> Non
         for _ in range(6):
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
                 assert resp.status == 200
+        # A body over the file's limit, with fresh signature headers: 413 from a process that
+        # read the file, 401 (bad signature) from one on the default 16 MiB.
+        statuses = set()
+        for _ in range(30):  # new connections, spread over the processes by the kernel
+            headers = {
+                "X-Dipgw-Hospital": "H44010000001",
+                "X-Dipgw-Timestamp": str(int(time.time())),
+                "X-Dipgw-Nonce": f"n{time.monotonic_ns():020d}",
+                "X-Dipgw-Signature": "0" * 64,
+                "Content-Type": "application/json",
+            }
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/v1/settlements", b"{}" + b" " * 5000, headers
+            )
+            try:
+                urllib.request.urlopen(request, timeout=5)
+            except urllib.error.HTTPError as exc:
+                statuses.add(exc.code)
+        assert statuses == {413}, statuses
         children = listeners - {str(proc.pid)}
         proc.send_signal(signal.SIGKILL)  # the extra gateways must not outlive it
         proc.wait(10)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from workers.dip import city_of, route
+from contracts import city_of
+from workers.dip import route
 
 
 def test_same_city_goes_to_the_treating_city_only() -> None:

@@ -128,20 +128,35 @@ async def test_content_type_and_size_limits(services: LocalServices) -> None:
         assert int(headers["Retry-After"]) >= 1
 
 
-async def test_metrics_count_records_and_rejections(hospital: Client) -> None:
-    bad = document("M1")
-    del bad["mdtrtarea_admvs"]
-    await hospital.post("/v1/settlements", bad)
-    status, _, _ = await hospital.request("GET", "/metrics")
+async def _metrics(stack: Stack) -> dict[str, float]:
+    status, text, _ = await Client(stack).request("GET", "/metrics")
     assert status == 200
-    status, text, _ = await Client(hospital.stack).request("GET", "/metrics")
-    metrics = text.decode() if isinstance(text, bytes) else str(text)
-    assert 'dipgw_records_total{fixmedins_code="H44010000001",outcome="accepted"}' in metrics
-    assert (
+    body = text.decode() if isinstance(text, bytes) else str(text)
+    series = {}
+    for line in body.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            series[name] = float(value)
+    return series
+
+
+async def test_metrics_count_records_and_rejections(hospital: Client) -> None:
+    """Counted by this test's own uploads, whatever ran before it."""
+    accepted = 'dipgw_records_total{fixmedins_code="H44010000001",outcome="accepted"}'
+    rejected = (
         'dipgw_rejections_total{dimension="完整性",fixmedins_code="H44010000001",rule="REQ_FIELD"}'
-    ) in metrics
-    assert "dipgw_produce_seconds_bucket" in metrics
-    assert "dipgw_upload_lag_seconds_count" in metrics
+    )
+    before = await _metrics(hospital.stack)
+    assert (await hospital.post("/v1/settlements", document(f"M{uuid.uuid4().hex[:9]}")))[0] == 202
+    bad = document(f"M{uuid.uuid4().hex[:9]}")
+    del bad["mdtrtarea_admvs"]
+    assert (await hospital.post("/v1/settlements", bad))[0] == 422
+    after = await _metrics(hospital.stack)
+    assert after[accepted] - before.get(accepted, 0) == 1
+    assert after[rejected] - before.get(rejected, 0) == 1
+    assert after["dipgw_produce_seconds_count"] - before.get("dipgw_produce_seconds_count", 0) >= 1
+    lag = "dipgw_upload_lag_seconds_count"
+    assert after[lag] - before.get(lag, 0) == 1
 
 
 async def test_openapi_document_describes_the_api_and_its_errors(stack: Stack) -> None:

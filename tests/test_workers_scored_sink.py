@@ -14,6 +14,7 @@ import pytest
 
 from gateway.runtime import Stack
 from tests._clock import now as clock_now
+from tests._kafka import handled
 from workers.case_messages import ENCODER, ScoredCase
 
 pytestmark = pytest.mark.integration
@@ -42,15 +43,14 @@ def scored(setl_id: str, revision: int, at: datetime, **kw: Any) -> ScoredCase:
     return ScoredCase(**(fields | kw))
 
 
-async def send(stack: Stack, *cases: ScoredCase) -> None:
-    for case in cases:  # one by one, in order: same key → same partition → this order
-        await (
-            await stack.producer.send(
-                stack.settings.topics.scored_all,
-                key=case.case_key.encode(),
-                value=ENCODER.encode(case),
-            )
+async def send(stack: Stack, *cases: ScoredCase) -> list[Any]:
+    """Send in order (same key → same partition → this order); the records' positions."""
+    return [
+        await stack.producer.send_and_wait(
+            stack.settings.topics.scored_all, key=case.case_key.encode(), value=ENCODER.encode(case)
         )
+        for case in cases
+    ]
 
 
 async def row(stack: Stack, setl_id: str, **expect: Any) -> dict[str, Any]:
@@ -67,10 +67,11 @@ async def row(stack: Stack, setl_id: str, **expect: Any) -> dict[str, Any]:
 async def test_latest_revision_and_latest_scoring_win(stack: Stack) -> None:
     t0 = clock_now()
     sid = f"SNK{uuid.uuid4().hex[:10]}"
-    await send(stack, scored(sid, 2, t0), scored(sid, 1, t0 + timedelta(seconds=5)))
-    marker = f"SNK{uuid.uuid4().hex[:10]}"  # sent after: once stored, the above were applied
-    await send(stack, scored(marker, 1, t0))
-    await row(stack, marker, revision=1)
+    await handled(
+        stack,
+        "scored_sink",
+        await send(stack, scored(sid, 2, t0), scored(sid, 1, t0 + timedelta(seconds=5))),
+    )
     r = await row(stack, sid, revision=2)
     assert r["case_score"] == 200.0  # the late revision 1 did not win
     pos = r["pos"]
@@ -80,8 +81,7 @@ async def test_latest_revision_and_latest_scoring_win(stack: Stack) -> None:
     r = await row(stack, sid, case_score=250.0)
     assert r["pos"] > pos
     # ... a replay of an older scoring of that revision does not.
-    await send(stack, scored(sid, 2, t0), scored(marker, 1, t0 + timedelta(seconds=1)))
-    await row(stack, marker, scored_at=t0 + timedelta(seconds=1))
+    await handled(stack, "scored_sink", await send(stack, scored(sid, 2, t0)))
     assert (await row(stack, sid))["case_score"] == 250.0
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import msgspec
@@ -11,6 +10,7 @@ import pytest
 from gateway.messages import ENCODER, AcceptedSettlement
 from gateway.runtime import Stack
 from tests._clock import now as clock_now
+from tests._kafka import handled
 from tests.conftest import Client
 from tests.test_e2e_walking_skeleton import document, wait_stored
 
@@ -35,18 +35,13 @@ async def test_older_revision_arriving_late_never_wins(stack: Stack) -> None:
     topic = stack.settings.topics.accepted
     newer = _message(setl, 2, b'{"v": 2}')
     older = _message(setl, 1, b'{"v": 1}')
-    for message in (newer, older):  # out of order, same partition (same key)
+    positions = [  # out of order, same partition (same key)
         await stack.producer.send_and_wait(
             topic, ENCODER.encode(message), key=message.case_key.encode()
         )
-    for _ in range(100):
-        row = await stack.pool.fetchrow(
-            "SELECT revision, record FROM cases WHERE setl_id = $1", setl
-        )
-        if row is not None:
-            break
-        await asyncio.sleep(0.1)
-    await asyncio.sleep(1.0)  # let the late older revision be consumed too
+        for message in (newer, older)
+    ]
+    await handled(stack, "sink", positions)  # both consumed, the late older one included
     row = await stack.pool.fetchrow("SELECT revision, record FROM cases WHERE setl_id = $1", setl)
     assert row["revision"] == 2 and msgspec.json.decode(row["record"]) == {"v": 2}
 

@@ -14,11 +14,11 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 import asyncpg
 from aiokafka import ConsumerRecord
 
+from contracts import CST, city_of
 from gateway.logs import get_logger
 from gateway.messages import ACCEPTED_DECODER, AcceptedSettlement
 from workers._deadletter import apply_each_or_dead_letter
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from workers.registry import WorkerContext
 
 log = get_logger("dipgw.grouping")
-CST = ZoneInfo("Asia/Shanghai")
 
 
 class HospitalLevels:
@@ -75,10 +74,6 @@ def clearing_year(discharge_date: str, received_at: datetime) -> int:
     if len(discharge_date) >= 4 and discharge_date[:4].isdigit():
         return int(discharge_date[:4])
     return received_at.astimezone(CST).year
-
-
-def city_of(admdvs: str) -> str | None:
-    return admdvs[:4] + "00" if len(admdvs) == 6 and admdvs.isdigit() else None
 
 
 def no_rules(city: str, year: int) -> Problem:

@@ -22,23 +22,24 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, TypeAlias
-from zoneinfo import ZoneInfo
 
 import asyncpg
 import msgspec
 from aiokafka import ConsumerRecord
 
+from contracts import CST, city_of
 from gateway.logs import get_logger
 from gateway.messages import ACCEPTED_DECODER
 from workers._deadletter import apply_each_or_dead_letter
 
 log = get_logger("dipgw.quality")
-CST = ZoneInfo("Asia/Shanghai")
 
 LAG_EDGES_H: tuple[int, ...] = (*(24 * d for d in range(1, 16)), 480, 720, 1440, 2160)
 """Upper edges (hours, inclusive) of the lag buckets; one more bucket holds everything later."""
 LAG_BUCKETS = len(LAG_EDGES_H) + 1
 EXAMPLES_KEPT = 5
+# Where a list whose hospital and region name no city is counted (never dropped).
+UNKNOWN_CITY = "000000"
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
@@ -66,10 +67,6 @@ def lag_percentile(hist: list[int], q: float) -> float | None:
             return lower + (LAG_EDGES_H[i] - lower) * max(0.0, rank - seen) / count
         seen += count
     return float(LAG_EDGES_H[-1])
-
-
-def city_of(admdvs: str | None) -> str:
-    return f"{admdvs[:4]}00" if admdvs and len(admdvs) >= 4 else "000000"
 
 
 class _Setl(msgspec.Struct, forbid_unknown_fields=False):
@@ -309,7 +306,7 @@ async def apply_facts(conn: asyncpg.Connection, facts: list[Fact]) -> int:
     if not new:
         return 0
     cities = {
-        row["fixmedins_code"]: city_of(row["admdvs"])
+        row["fixmedins_code"]: city_of(row["admdvs"]) or UNKNOWN_CITY
         for row in await conn.fetch(
             "SELECT fixmedins_code, admdvs FROM hospitals WHERE fixmedins_code = ANY($1)",
             list({fact.fixmedins_code for fact in new}),
@@ -340,7 +337,7 @@ async def apply_facts(conn: asyncpg.Connection, facts: list[Fact]) -> int:
     )
     rollup = Rollup()
     for fact in new:
-        city = cities.get(fact.fixmedins_code) or city_of(fact.region)
+        city = cities.get(fact.fixmedins_code) or city_of(fact.region) or UNKNOWN_CITY
         first = fact.accepted and fact.case_key in resubmitted
         if first:
             resubmitted.discard(fact.case_key)  # one resubmission per rejected case

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from aiokafka import ConsumerRecord
 
+from contracts import city_of
 from gateway.bus import ensure_topics
 from gateway.logs import get_logger
 from gateway.settings import Settings
@@ -34,7 +35,7 @@ from workers.case_messages import (
     scored_fields,
 )
 from workers.dip import Route, ScoreError, group, route, score
-from workers.grouping import city_of, no_rules
+from workers.grouping import no_rules
 from workers.rules_store import RulesStore, StoredRules
 
 if TYPE_CHECKING:

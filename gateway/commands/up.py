@@ -37,8 +37,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=_run)
 
 
-def _spawn_gateways(services: LocalServices, count: int) -> list[subprocess.Popen[bytes]]:
-    """Extra gateway-only processes on the same port; they die with this one (PDEATHSIG)."""
+def _spawn_gateways(
+    services: LocalServices, count: int, config: str | None
+) -> list[subprocess.Popen[bytes]]:
+    """Extra gateway-only processes on the same port; they die with this one (PDEATHSIG).
+
+    They read the same settings as this process: its config file and its environment, plus
+    the services it started (environment variables win over the file)."""
     env = dict(os.environ)
     env.update(
         DIPGW_KAFKA_BOOTSTRAP=services.bootstrap,
@@ -50,7 +55,15 @@ def _spawn_gateways(services: LocalServices, count: int) -> list[subprocess.Pope
     )
     return [
         subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "up", "--workers", ""],
+            [
+                sys.executable,
+                "-m",
+                "gateway.cli",
+                *(["--config", config] if config else []),
+                "up",
+                "--workers",
+                "",
+            ],
             env=env,
             stdin=subprocess.DEVNULL,
             preexec_fn=die_with_parent,
@@ -92,7 +105,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         with LocalServices(settings) as services:
             if args.processes > 1 and not args.no_gateway:
-                extra = _spawn_gateways(services, args.processes - 1)
+                extra = _spawn_gateways(services, args.processes - 1, args.config)
             try:
                 asyncio.run(_serve(services, args))
             finally:

@@ -35,7 +35,7 @@ from ._model import (
     decode_ruleset,
     encode_ruleset,
 )
-from ._routing import Route, RouteTarget, city_of, route
+from ._routing import Route, RouteTarget, route
 from ._sample import SAMPLE_RULES, make_case_facts, rules_for_year, sample_rules
 from ._scoring import ScoreError, ScoreResult, adjustment_factor, group_and_score, score
 
@@ -68,7 +68,6 @@ __all__ = [
     "adjustment_factor",
     "bench_group_score",
     "build_catalog",
-    "city_of",
     "decode_cases_json",
     "decode_cases_ndjson",
     "decode_ruleset",

@@ -12,6 +12,8 @@ from typing import Literal
 
 import msgspec
 
+from contracts import city_of
+
 Scope = Literal["same_city", "cross_city", "out_of_province"]
 Role = Literal["treating", "insured", "out_of_province"]
 
@@ -30,15 +32,11 @@ class Route(msgspec.Struct, frozen=True):
     targets: tuple[RouteTarget, ...]
 
 
-def _check(code: str, what: str) -> str:
-    if len(code) != 6 or not code.isdigit():
-        raise ValueError(f"{what} {code!r} is not a 6-digit region code")
-    return code
-
-
-def city_of(admdvs: str) -> str:
-    """The city (xxxx00) a region code belongs to."""
-    return _check(admdvs, "admdvs")[:4] + "00"
+def _city(admdvs: str, what: str) -> str:
+    city = city_of(admdvs)
+    if city is None:
+        raise ValueError(f"{what} {admdvs!r} is not a 6-digit region code")
+    return city
 
 
 def route(
@@ -53,11 +51,11 @@ def route(
     prov = province_prefix[:2]
     if len(prov) != 2 or not prov.isdigit():
         raise ValueError(f"province prefix {province_prefix!r} is not 2 digits")
-    treating = city_of(treating_admdvs)
+    treating = _city(treating_admdvs, "treating_admdvs")
     if treating[:2] != prov:
         raise ValueError(f"treating region {treating_admdvs} is outside province {prov}")
     first = RouteTarget("treating", treating, topic_template.format(admdvs=treating))
-    insured = city_of(insured_admdvs)
+    insured = _city(insured_admdvs, "insured_admdvs")
     if insured == treating:
         return Route("same_city", (first,))
     if insured[:2] == prov:
