@@ -15,6 +15,11 @@ generator, all on the same host and loopback only. Two loads, each bounded in ti
 Answers other than 200 (batch) / 202 (single) are counted by status and kept out of the
 latencies. The settings the gateways ran with (broker count, topics, producer, limits) are
 part of the figures: `settings`, with what differs from the defaults under `non_default`.
+
+`--brokers 3` runs the same loads against a fresh local 3-node KRaft cluster: the gateways
+create their topics with 3 replicas and min.insync.replicas 2, so every acks=all write the
+figures count was on at least 2 brokers. The brokers, replication factor and min ISR shown
+are what the cluster reports (`cluster_facts`), and the broker CPU is that of all 3 nodes.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from contracts.samples import make_settlement
 from gateway.commands.bench import (
     achieved_rate,
     add_counts,
-    broker_count,
+    cluster_facts,
     count_records,
     effective_child_settings,
     open_loop_latencies_ms,
@@ -107,11 +112,10 @@ class _CpuMeter:
     def __init__(self, gateways: list[int], services: LocalServices) -> None:
         self._groups: dict[str, list[psutil.Process]] = {
             "gateway": [psutil.Process(pid) for pid in gateways],
-            "kafka": [
+            "kafka": [  # every node of a local cluster
                 psutil.Process(pid)
-                for pid in (
-                    [services.kafka.pid()] if services.kafka and services.kafka.pid() else []
-                )
+                for pid in (services.kafka.node_pids().values() if services.kafka else [])
+                if pid is not None
             ],
             "postgres": self._postgres(services),
             "loadgen": [psutil.Process()],
@@ -285,6 +289,8 @@ def _gateway_env(settings: Settings, services: LocalServices, port: int) -> dict
         DIPGW_PG_DSN=services.dsn,
         DIPGW_HTTP_PORT=str(port),
         DIPGW_LOG_LEVEL="warning",
+        # The gateways create the topics: with as many replicas as the local cluster has nodes.
+        DIPGW_TOPICS_REPLICATION_FACTOR=str(services.settings.topics.replication_factor),
         **TUNING,
     )
     return env
@@ -342,12 +348,19 @@ class BenchError(RuntimeError):
 def local_services(settings: Settings, brokers: int) -> LocalServices:
     """The broker(s) and database of a run: the seam for `--brokers N`.
 
-    A local multi-broker cluster is not built yet, so the local Kafka offers 1 broker; a
+    Without a configured cluster, a fresh local one of `brokers` nodes (1, or 3: every topic
+    then has 3 replicas and min.insync.replicas 2, so acks=all means at least 2 copies); a
     configured cluster is used as it is, and the run checks it has the brokers asked for.
     """
-    if brokers != 1 and not settings.kafka.bootstrap:
-        raise BenchError(f"--brokers {brokers}: only a 1-broker local Kafka exists for now")
-    return LocalServices(settings)
+    if settings.kafka.bootstrap:
+        return LocalServices(settings)
+    if brokers not in (1, 3):
+        raise BenchError(f"--brokers {brokers}: a local Kafka cluster has 1 or 3 nodes")
+    return LocalServices(
+        msgspec.structs.replace(
+            settings, kafka=msgspec.structs.replace(settings.kafka, local_brokers=brokers)
+        )
+    )
 
 
 def _figures(
@@ -423,12 +436,15 @@ def run_ingest_bench(
 
         async def measure() -> IngestFigures:
             await _wait_up(url)
-            found = await broker_count(services.bootstrap)
-            if found != brokers:
-                raise BenchError(f"asked for {brokers} broker(s), the cluster has {found}")
+            child = effective_child_settings(env)
+            cluster = await cluster_facts(services.bootstrap, child.topics.accepted)
+            if cluster["brokers"] != brokers:
+                raise BenchError(
+                    f"asked for {brokers} broker(s), the cluster has {cluster['brokers']}"
+                )
             ran_with = run_settings(
-                effective_child_settings(env),
-                brokers=found,
+                child,
+                **cluster,
                 gateway_processes=processes,
                 batch_size=batch,
                 batch_concurrency=concurrency,

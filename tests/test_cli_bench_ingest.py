@@ -1,5 +1,6 @@
-"""`dipgw bench ingest`: what it counts and how it times (pure, no broker), and a short run end
-to end that prints every figure it promises (no timing asserts)."""
+"""`dipgw bench ingest`: what it counts and how it times (pure, no broker), and short runs end
+to end, on one broker and on a local 3-broker cluster, that print every figure they promise
+(no timing asserts)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,20 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
 
-from gateway.bench_ingest import TUNING, _Batched, _figures, _Single
+from gateway.bench_ingest import (
+    TUNING,
+    BenchError,
+    _Batched,
+    _figures,
+    _gateway_env,
+    _Single,
+    local_services,
+)
 from gateway.commands.bench import (
     achieved_rate,
     count_records,
@@ -141,33 +151,54 @@ def test_the_settings_a_run_used_name_what_differs_from_the_defaults() -> None:
     assert non_default_settings(other) == {"topics.partitions": 12}
 
 
-@pytest.mark.integration
-def test_bench_ingest_json_has_every_figure(scratch_dir: Path) -> None:
+def test_brokers_pick_the_local_cluster_and_its_replication() -> None:
+    base = Settings()
+    for brokers in (1, 3):
+        services = local_services(base, brokers)
+        assert services.settings.kafka.local_brokers == brokers
+    with pytest.raises(BenchError, match="1 or 3"):
+        local_services(base, 2)
+    # The gateways create the topics, with as many replicas as the cluster has nodes.
+    services = local_services(base, 3)
+    services.settings = msgspec.structs.replace(
+        services.settings,
+        topics=msgspec.structs.replace(services.settings.topics, replication_factor=3),
+    )
+    services.bootstrap, services.dsn = "h:1,h:2,h:3", "postgresql://x"
+    env = _gateway_env(services.settings, services, 8000)
+    assert effective_child_settings(env).topics.replication_factor == 3
+
+
+def _bench(scratch_dir: Path, *args: str) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIPGW_")}
     env.update(DIPGW_STATE_DIR=str(scratch_dir))
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gateway.cli",
-            "bench",
-            "ingest",
-            "--json",
-            "--seconds",
-            "1",
-            "--rate",
-            "20",
-            "--port",
-            "0",
-        ],
+        [sys.executable, "-m", "gateway.cli", "bench", "ingest", "--json", "--port", "0", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    figures = json.loads(proc.stdout.strip().splitlines()[-1])
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.integration
+def test_bench_ingest_on_three_brokers_reaches_a_three_broker_cluster(scratch_dir: Path) -> None:
+    figures = _bench(scratch_dir, "--brokers", "3", "--seconds", "1", "--rate", "20")
+    ran = figures["settings"]
+    # As the cluster reports them: 3 brokers, the topic on 3 of them, acks=all needing 2.
+    assert (ran["brokers"], ran["replication_factor"], ran["min_insync_replicas"]) == (3, 3, 2)
+    assert ran["producer"]["acks"] == "all"
+    assert figures["batched_records"]["accepted"] == 200 * figures["batched_answers"]["200"] > 0
+    assert figures["single_records"]["accepted"] == 20
+    assert figures["batched_cpu_ms_per_record"]["kafka"] > 0
+
+
+@pytest.mark.integration
+def test_bench_ingest_json_has_every_figure(scratch_dir: Path) -> None:
+    figures = _bench(scratch_dir, "--seconds", "1", "--rate", "20")
     for key in (
         "batched_records_per_s",
         "batched_records",
@@ -195,4 +226,5 @@ def test_bench_ingest_json_has_every_figure(scratch_dir: Path) -> None:
     assert figures["single_records"]["accepted"] == figures["single_requests"] == 20
     ran = figures["settings"]
     assert ran["brokers"] == 1 and ran["partitions"] >= 1 and ran["replication_factor"] == 1
+    assert ran["min_insync_replicas"] == 1
     assert ran["non_default"]["limits.rate_per_s"] == 1e6

@@ -19,6 +19,7 @@ from typing import Any
 __all__ = [
     "achieved_rate",
     "add_verb",
+    "cluster_facts",
     "count_records",
     "non_default_settings",
     "open_loop_latencies_ms",
@@ -26,6 +27,7 @@ __all__ = [
     "rate_met",
     "register",
     "run_settings",
+    "scale_out_keys",
 ]
 
 Setup = Callable[[Any], None]
@@ -189,11 +191,27 @@ def non_default_settings(settings: Any) -> dict[str, Any]:
     return {k: v for k, v in flat(settings).items() if k not in _PER_RUN and defaults.get(k) != v}
 
 
-def run_settings(settings: Any, *, brokers: int, **bench: Any) -> dict[str, Any]:
-    """The settings a bench ran with, printed beside its figures (table and --json)."""
-    return {
+def run_settings(
+    settings: Any,
+    *,
+    brokers: int,
+    replication_factor: int | None = None,
+    min_insync_replicas: int | None = None,
+    **bench: Any,
+) -> dict[str, Any]:
+    """The settings a bench ran with, printed beside its figures (table and --json).
+
+    `brokers`, and where given `replication_factor` and `min_insync_replicas`, are what the
+    cluster itself reports (`cluster_facts`); the replication factor falls back to the
+    setting the processes ran with."""
+    cluster = {
         "brokers": brokers,
-        "replication_factor": settings.topics.replication_factor,
+        "replication_factor": replication_factor or settings.topics.replication_factor,
+    }
+    if min_insync_replicas is not None:
+        cluster["min_insync_replicas"] = min_insync_replicas
+    return {
+        **cluster,
         "partitions": settings.topics.partitions,
         "producer": producer_settings(settings),
         "worker_max_batch": settings.worker.max_batch,
@@ -226,14 +244,45 @@ def effective_child_settings(env: dict[str, str]) -> Any:
     return load_settings(None, environ=env)
 
 
-async def broker_count(bootstrap: str) -> int:
-    """Brokers of the cluster as the cluster itself reports them."""
+async def cluster_facts(bootstrap: str, topic: str) -> dict[str, int]:
+    """What the cluster reports of itself and of `topic` (which must exist): its brokers, the
+    topic's replicas per partition (the fewest) and its min.insync.replicas — so a figure
+    said to be "replicated" is one the cluster confirms, not one the settings promised."""
     from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="dipgw-bench")
     await admin.start()
     try:
-        cluster = await admin.describe_cluster()
-        return len(cluster["brokers"])
+        brokers = len((await admin.describe_cluster())["brokers"])
+        (described,) = await admin.describe_topics([topic])
+        replicas = min(len(p["replicas"]) for p in described["partitions"])
+        (response,) = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic)]
+        )
+        (resource,) = response.to_object()["resources"]
+        min_isr = next(
+            int(entry["config_value"])
+            for entry in resource["config_entries"]
+            if entry["config_names"] == "min.insync.replicas"
+        )
+        return {
+            "brokers": brokers,
+            "replication_factor": replicas,
+            "min_insync_replicas": min_isr,
+        }
     finally:
         await admin.close()
+
+
+def scale_out_keys(layouts: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """`e2e_cases_per_s_<layout>` of each measured layout's sustained result (its scored
+    cases ÷ the time until its backlog's last row was stored). A layout that scored nothing
+    was not measured: that is an error, never a figure of 0."""
+    out = {}
+    for name, run in layouts.items():
+        scored, rate = run.get("e2e_backlog_scored", 0), run.get("e2e_cases_per_s", 0)
+        if not (scored > 0 and rate > 0):
+            raise ValueError(f"layout {name}: no scored case measured ({scored} scored)")
+        out[f"e2e_cases_per_s_{name}"] = rate
+    return out

@@ -38,7 +38,8 @@ def _setup(verbs: Any) -> None:
         "--brokers",
         type=int,
         default=1,
-        help="brokers expected: the local Kafka has 1 (default); a configured cluster is checked",
+        help="local Kafka nodes: 1 (default) or 3 (replication 3, min.insync.replicas 2);"
+        " a configured cluster is checked to have this many",
     )
     parser.set_defaults(func=_run)
 
@@ -101,7 +102,10 @@ def _counts(counts: dict[str, int]) -> str:
 def _table(figures: Any) -> Table:
     table = Table(
         title=f"dipgw bench ingest — {figures.cores} cores, "
-        f"{figures.gateway_processes} gateway process(es)"
+        f"{figures.gateway_processes} gateway process(es), "
+        f"{figures.settings.get('brokers')} broker(s) × "
+        f"{figures.settings.get('replication_factor')} replica(s), "
+        f"min ISR {figures.settings.get('min_insync_replicas')}"
     )
     table.add_column("figure")
     table.add_column("value", justify="right")
