@@ -74,7 +74,8 @@ def test_a_run_that_scores_nothing_or_too_little_fails_and_a_good_one_does_not()
 
 
 @pytest.mark.integration
-def test_bench_pipeline_reports_the_figures(tmp_path: Path) -> None:
+def test_bench_pipeline_reports_the_figures(scratch_dir: Path) -> None:
+    tmp_path = scratch_dir  # not under pytest's 0700 tree: the embedded PostgreSQL's user
     result = _bench(
         tmp_path,
         "--no-scale-out",
@@ -196,7 +197,10 @@ def _bench(tmp_path: Path, *args: str, timeout: float) -> dict[str, Any]:
 
 
 @pytest.mark.integration
-def test_bench_pipeline_on_three_brokers_measures_both_scale_out_layouts(tmp_path: Path) -> None:
+def test_bench_pipeline_on_three_brokers_measures_both_scale_out_layouts(
+    scratch_dir: Path,
+) -> None:
+    tmp_path = scratch_dir  # not under pytest's 0700 tree: the embedded PostgreSQL's user
     result = _bench(
         tmp_path,
         "--brokers",

@@ -483,7 +483,7 @@ async def _e2e(
             pusher = _Pusher(url, secrets, http)
             say("warming up…")
             await asyncio.gather(*(pusher.push(c, d) for c, d in _by_code(warm).items()))
-            await _wait_count(pool, len(warm), 60)
+            await _wait_count(pool, len(warm), 180)
             say(f"steady {args.rate:,} cases/s for {args.steady_s:g} s…")
             steady_figures = await _steady(pool, pusher, steady, args.rate, len(warm))
             say(
@@ -624,7 +624,7 @@ async def _layout_run(
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=32)) as http:
             pusher = _Pusher(url, secrets, http)
             await asyncio.gather(*(pusher.push(c, d) for c, d in _by_code(warm).items()))
-            await _wait_count(pool, len(warm), 60)
+            await _wait_count(pool, len(warm), 180)
             roots = _roots(services, procs[0].pid, {"workers": [p.pid for p in procs[1:]]})
             sustained = await _sustained(pool, pusher, backlog, len(warm), roots, rng)
         return {
@@ -734,7 +734,7 @@ async def _steady(
             sent_at[(case.code, case.setl_id)] = now
         tasks.extend(asyncio.create_task(pusher.push(c, d)) for c, d in _by_code(chunk).items())
     await asyncio.gather(*tasks)
-    await _wait_count(pool, base + len(items), 60)
+    await _wait_count(pool, base + len(items), 180)
     rows = await pool.fetch(
         """SELECT s.fixmedins_code, s.setl_id, extract(epoch FROM s.stored_at) AS t,
                   extract(epoch FROM r.received_at) AS received,
