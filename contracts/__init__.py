@@ -23,7 +23,7 @@ from contracts._codes import (
     tables_from_manifest,
 )
 from contracts._dicts import Dictionaries
-from contracts._errors import DIMENSIONS, Dimension, Severity, ValidationError
+from contracts._errors import DIMENSIONS, Dimension, Problem, Severity, ValidationError
 from contracts._fields import FieldSpec, field_specs, fields_of, spec_of
 from contracts._mask import mask_personal, mask_value
 from contracts._model import (
@@ -49,11 +49,14 @@ from contracts._normalise import normalise
 from contracts._regions import city_of
 from contracts._rulebook import RuleConfig, RuleMeta, rulebook
 from contracts._timefmt import CST, parse_date, parse_duration, parse_time
+from contracts._timeliness import LAG_BUCKETS, LAG_EDGES_H, lag_bucket, lag_percentile
 from contracts._validator import Validator, is_rejected
 
 __all__ = [
     "CST",
     "DIMENSIONS",
+    "LAG_BUCKETS",
+    "LAG_EDGES_H",
     "OPRN_CLASSES",
     "Bldinfo",
     "CodeImportError",
@@ -74,6 +77,7 @@ __all__ = [
     "Oprninfo",
     "Opspdiseinfo",
     "Payinfo",
+    "Problem",
     "Response",
     "RuleConfig",
     "RuleMeta",
@@ -94,6 +98,8 @@ __all__ = [
     "is_operation_format",
     "is_rejected",
     "is_valid_certno",
+    "lag_bucket",
+    "lag_percentile",
     "mask_personal",
     "mask_value",
     "normalise",

@@ -50,3 +50,16 @@ class ValidationError(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     severity: Severity
     message: str
     message_en: str
+
+
+class Problem(msgspec.Struct, kw_only=True):
+    """The error shape on the wire for what is not a finding about a record's data: a
+    request refused (authentication, limits, format) or a stage's reason a case is unscored.
+    Same fields as `ValidationError`; `dimension` is empty when no quality dimension applies."""
+
+    rule: str
+    field: str
+    dimension: str
+    severity: str
+    message: str
+    message_en: str

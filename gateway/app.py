@@ -19,15 +19,16 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from adapters.runtime.clock import Clock, system_clock
+from adapters.runtime.errors import is_dependency_failure
+from adapters.runtime.logs import Throttle, get_logger
+from adapters.runtime.metrics import HTTP_REQUESTS
+from adapters.runtime.metrics import REGISTRY as METRICS
 from gateway import openapi, ops, subscriptions
 from gateway.authn import REGISTRY, WINDOW, authenticate, nonce_reused
 from gateway.checks import Checker
-from gateway.clock import Clock, system_clock
-from gateway.errors import NonceReused, http_error, is_dependency_failure, json_response
+from gateway.errors import NonceReused, http_error, json_response
 from gateway.ingest import Ingestor
-from gateway.logs import Throttle, get_logger
-from gateway.metrics import HTTP_REQUESTS
-from gateway.metrics import REGISTRY as METRICS
 from gateway.ratelimit import RateLimiter
 from gateway.registry import Registry
 from gateway.routes_ingest import post_batch, post_file, post_national, post_settlement

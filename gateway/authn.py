@@ -14,9 +14,9 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
+from adapters.runtime.logs import get_logger
 from gateway import signing
 from gateway.errors import NonceReused, http_error
-from gateway.logs import get_logger
 from gateway.registry import Principal, Registry
 
 log = get_logger("dipgw.auth")

@@ -40,6 +40,7 @@ import aiohttp
 import msgspec
 import psutil
 
+from adapters.runtime.settings import Settings
 from contracts import CST
 from contracts.samples import make_settlement
 from gateway.commands.bench import (
@@ -55,7 +56,6 @@ from gateway.commands.bench import (
     send_lag_ms,
 )
 from gateway.runtime import LocalServices
-from gateway.settings import Settings
 from gateway.signing import signed_headers
 
 HOSPITAL = "H44010000001"
@@ -323,7 +323,7 @@ async def _wait_up(url: str, timeout: float = 60) -> None:
 
 
 async def _register(dsn: str, settings: Settings) -> bytes:
-    from gateway.db import create_pool
+    from adapters.runtime.postgres import create_pool
     from gateway.registry import Registry, RegistryError
     from gateway.sealing import Sealer, load_master_key
 

@@ -17,10 +17,9 @@ from typing import Any
 import msgspec
 
 from adapters import iter_csv, iter_ndjson_lines, iter_xlsx, split_batch
-from contracts import CST, Envelope, ValidationError, Validator, is_rejected, mask_personal
-from gateway.errors import Problem
+from contracts import CST, Envelope, Problem, ValidationError, Validator, is_rejected, mask_personal
+from contracts.messages import case_key
 from gateway.ingest import Upload
-from gateway.messages import case_key
 
 
 @dataclass

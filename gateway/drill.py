@@ -42,17 +42,17 @@ import aiohttp
 import asyncpg
 import msgspec
 
+from adapters.runtime.kafka import ensure_topics
+from adapters.runtime.postgres import create_pool
+from adapters.runtime.settings import Settings, load_settings
 from contracts import CST
 from contracts.samples import make_settlement
-from gateway.bus import ensure_topics
 from gateway.children import child_env, spawn_up, stop_all, wait_ready
-from gateway.db import create_pool
 from gateway.demo_feed import RATED_HOSPITALS
 from gateway.localkafka import LocalKafkaCluster
 from gateway.localpg import EmbeddedPostgres
 from gateway.registry import Registry
 from gateway.sealing import Sealer, load_master_key
-from gateway.settings import Settings, load_settings
 from gateway.signing import signed_headers
 from workers.casefacts_map import case_facts
 from workers.dip import SAMPLE_RULES, group_and_score, load_rules, rules_for_year

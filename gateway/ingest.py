@@ -23,10 +23,10 @@ from typing import Any, Protocol
 import asyncpg
 import msgspec
 
+from adapters.runtime.logs import Throttle, get_logger
 from contracts import ValidationError
+from contracts.messages import ENCODER, AcceptedSettlement, case_key
 from gateway.errors import NonceReused
-from gateway.logs import Throttle, get_logger
-from gateway.messages import ENCODER, AcceptedSettlement, case_key
 
 log = get_logger("dipgw.ingest")
 

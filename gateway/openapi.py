@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 
-from gateway.errors import Problem
+from contracts import Problem
 
 
 class ErrorList(msgspec.Struct):

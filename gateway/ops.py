@@ -22,13 +22,11 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from contracts import CST
+from adapters.runtime.metrics import TOPIC_END_OFFSET, consumer_lags
+from contracts import CST, LAG_BUCKETS, lag_percentile
 from gateway.authn import REGISTRY, Handler, principal_of
 from gateway.errors import http_error, json_response
-from gateway.metrics import TOPIC_END_OFFSET
 from gateway.services import SERVICES
-from workers.quality import LAG_BUCKETS, lag_percentile
-from workers.quality_alerts import consumer_lags
 
 COOKIE = "dipgw_ops"
 DIMENSIONS = ("及时性", "完整性", "规范性", "合理性")

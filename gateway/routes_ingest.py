@@ -14,6 +14,13 @@ from typing import Any
 
 from aiohttp import web
 
+from adapters.runtime.logs import Throttle, get_logger
+from adapters.runtime.metrics import (
+    PRODUCE_SECONDS,
+    RECORDS,
+    REJECTIONS,
+    UPLOAD_LAG,
+)
 from gateway.authn import (
     DEFERRED_NONCE,
     consume_deferred_nonce,
@@ -27,13 +34,6 @@ from gateway.errors import (
     problems_response,
 )
 from gateway.ingest import Receipt, Unavailable
-from gateway.logs import Throttle, get_logger
-from gateway.metrics import (
-    PRODUCE_SECONDS,
-    RECORDS,
-    REJECTIONS,
-    UPLOAD_LAG,
-)
 from gateway.national import national_response
 from gateway.registry import Principal
 from gateway.services import SERVICES, Services

@@ -26,20 +26,20 @@ from tenacity import (
     wait_exponential,
 )
 
+from adapters.runtime.clock import Clock, system_clock
+from adapters.runtime.errors import is_dependency_failure
+from adapters.runtime.kafka import RenewingProducer, ensure_topics, new_producer
+from adapters.runtime.logs import get_logger
+from adapters.runtime.metrics import WORKER_RECORDS, WORKER_RESTARTS, WORKER_UP
+from adapters.runtime.postgres import create_pool
+from adapters.runtime.settings import Settings
 from gateway.app import create_app
-from gateway.bus import RenewingProducer, ensure_topics, new_producer
 from gateway.checks import Checker
-from gateway.clock import Clock, system_clock
-from gateway.db import create_pool
-from gateway.errors import is_dependency_failure
 from gateway.ingest import Ingestor
 from gateway.localkafka import LocalKafkaCluster
 from gateway.localpg import EmbeddedPostgres
-from gateway.logs import get_logger
-from gateway.metrics import WORKER_RECORDS, WORKER_RESTARTS, WORKER_UP
 from gateway.registry import Registry
 from gateway.sealing import Sealer, load_master_key
-from gateway.settings import Settings
 from workers._runner import run_consumer
 from workers.registry import DEFAULT_WORKERS, WORKERS, WorkerContext, WorkerSpec
 
@@ -149,7 +149,7 @@ async def running_stack(
 ) -> AsyncIterator[Stack]:
     """Gateway + workers until the block exits; then in-flight work finishes and all stops.
 
-    `clock` is the stack's one clock (`gateway.clock`): the gateway stamps uploads with it
+    `clock` is the stack's one clock (`adapters.runtime.clock`): the gateway stamps uploads with it
     and the workers read it; tests pass a fixed one so that they do not depend on the date.
     """
     # Kafka or PostgreSQL may come up after us (or be restarting): wait for them, with backoff.

@@ -9,8 +9,8 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from adapters.runtime.clock import Clock, system_clock
 from gateway.checks import Checker
-from gateway.clock import Clock, system_clock
 from gateway.ingest import Ingestor
 from gateway.ratelimit import RateLimiter
 
@@ -30,7 +30,7 @@ class Services:
     kafka_timeout_s: float = 15.0
     """How long a Kafka write on the request path may take before the answer is 503."""
     clock: Clock = field(default=system_clock)
-    """When an upload is received, which day a report ends (`gateway.clock`)."""
+    """When an upload is received, which day a report ends (`adapters.runtime.clock`)."""
 
 
 SERVICES = web.AppKey("services", Services)

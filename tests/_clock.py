@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from adapters.runtime.clock import fixed_clock
 from contracts import CST
-from gateway.clock import fixed_clock
 
 START = datetime(2026, 11, 24, 9, 30, tzinfo=CST)
 CLOCK = fixed_clock(START)

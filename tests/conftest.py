@@ -21,9 +21,9 @@ import asyncpg
 import msgspec
 import pytest
 
+from adapters.runtime.settings import Settings, load_settings
 from gateway.registry import RegistryError
 from gateway.runtime import LocalServices, Stack, running_stack
-from gateway.settings import Settings, load_settings
 from gateway.signing import signed_headers
 from tests._clock import CLOCK
 

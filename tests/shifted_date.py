@@ -25,8 +25,8 @@ import msgspec
 ROOT = Path(__file__).parent.parent
 sys.path.insert(0, str(ROOT))
 
+from adapters.runtime.settings import load_settings  # noqa: E402
 from gateway.runtime import LocalServices  # noqa: E402
-from gateway.settings import load_settings  # noqa: E402
 
 
 def main(argv: list[str]) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from adapters.runtime.settings import Settings
 from gateway.bench_ingest import (
     TUNING,
     BenchError,
@@ -34,7 +35,6 @@ from gateway.commands.bench import (
     run_settings,
     send_lag_ms,
 )
-from gateway.settings import Settings
 
 ROOT = Path(__file__).parent.parent
 

@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from adapters.runtime.settings import load_settings
 from gateway.commands.bench import scale_out_keys
 from gateway.commands.bench_pipeline import (
     LAYOUTS,
@@ -30,7 +31,6 @@ from gateway.commands.bench_pipeline import (
     still_to_send,
 )
 from gateway.demo_feed import RATED_HOSPITALS
-from gateway.settings import load_settings
 from workers.dip import SAMPLE_RULES, rules_for_year, sample_rules
 
 ROOT = Path(__file__).parent.parent

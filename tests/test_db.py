@@ -7,7 +7,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from gateway.db import migrate, migrations
+from adapters.runtime.postgres import migrate, migrations
 
 pytestmark = pytest.mark.integration
 

@@ -22,13 +22,13 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from adapters.runtime.metrics import REGISTRY
+from adapters.runtime.settings import Settings
+from contracts.messages import ENCODER, AcceptedSettlement
 from gateway.checks import Checked, Checker
 from gateway.ingest import Upload
 from gateway.localkafka import LocalKafkaCluster
-from gateway.messages import ENCODER, AcceptedSettlement
-from gateway.metrics import REGISTRY
 from gateway.runtime import LocalServices, Stack, running_stack
-from gateway.settings import Settings
 from tests._clock import CLOCK
 from tests.conftest import Client, _scratch, register_hospital
 from tests.test_e2e_walking_skeleton import document, wait_stored

@@ -12,8 +12,8 @@ import msgspec
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from contracts.messages import ACCEPTED_DECODER
 from contracts.samples import make_settlement
-from gateway.messages import ACCEPTED_DECODER
 from gateway.runtime import Stack
 from tests._clock import naive_now
 from tests.conftest import Client

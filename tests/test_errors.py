@@ -4,7 +4,7 @@ import asyncpg
 import pytest
 from aiokafka.errors import KafkaTimeoutError
 
-from gateway.errors import is_dependency_failure
+from adapters.runtime.errors import is_dependency_failure
 
 
 @pytest.mark.parametrize(

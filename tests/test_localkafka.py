@@ -21,10 +21,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from gateway.bus import ensure_topics
+from adapters.runtime.kafka import ensure_topics
+from adapters.runtime.settings import load_settings
 from gateway.localkafka import KafkaError, LocalKafkaCluster, fetch, libs_dir, pid_alive
 from gateway.runtime import LocalServices
-from gateway.settings import load_settings
 
 pytestmark = pytest.mark.integration
 

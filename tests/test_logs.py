@@ -6,7 +6,7 @@ import logging
 
 import structlog
 
-from gateway.logs import Throttle, configure_logging, get_logger, mask_personal_data
+from adapters.runtime.logs import Throttle, configure_logging, get_logger, mask_personal_data
 
 
 def test_personal_fields_are_masked_at_any_depth() -> None:

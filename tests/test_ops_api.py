@@ -236,7 +236,7 @@ async def test_login_sets_an_httponly_strict_cookie_and_the_page_needs_it(
 def test_the_grafana_dashboard_uses_only_metrics_the_gateway_exports() -> None:
     from pathlib import Path
 
-    from gateway.metrics import REGISTRY
+    from adapters.runtime.metrics import REGISTRY
 
     exported = set()
     for metric in REGISTRY.collect():

@@ -18,7 +18,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from gateway.bus import ensure_topics
+from adapters.runtime.kafka import ensure_topics
 from gateway.localkafka import LocalKafkaCluster
 from gateway.runtime import LocalServices, running_stack
 from tests._clock import CLOCK

@@ -12,8 +12,8 @@ import uuid
 import msgspec
 import pytest
 
-from gateway.bus import ensure_topics
-from gateway.metrics import REGISTRY
+from adapters.runtime.kafka import ensure_topics
+from adapters.runtime.metrics import REGISTRY
 from gateway.runtime import LocalServices, Stack, supervised_worker
 from workers.registry import WorkerContext, WorkerSpec
 

@@ -24,8 +24,8 @@ import asyncpg
 import msgspec
 import pytest
 
+from adapters.runtime.settings import Settings
 from gateway.runtime import LocalServices, Stack, running_stack
-from gateway.settings import Settings
 from tests._clock import CLOCK
 from tests.conftest import register_hospital
 from tests.dip_pipeline_helpers import dip_document, wait_scored

@@ -13,19 +13,12 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from contracts import LAG_BUCKETS, LAG_EDGES_H, lag_bucket, lag_percentile
 from gateway.runtime import Stack
 from tests._clock import now as clock_now
 from tests.conftest import Client, register_hospital
 from tests.test_e2e_walking_skeleton import document, wait_stored
-from workers.quality import (
-    LAG_BUCKETS,
-    LAG_EDGES_H,
-    Fact,
-    apply_facts,
-    fact_of,
-    lag_bucket,
-    lag_percentile,
-)
+from workers.quality import Fact, apply_facts, fact_of
 
 # -- pure ---------------------------------------------------------------------------------
 

@@ -10,8 +10,8 @@ import msgspec
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from adapters.runtime.settings import QualitySettings
 from gateway.runtime import Stack
-from gateway.settings import QualitySettings
 from tests._clock import now as clock_now
 from tests.conftest import Client, city_client, register_hospital
 from tests.test_workers_quality import _new_code, _wait_received, push_mix

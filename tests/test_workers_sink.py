@@ -7,7 +7,7 @@ import uuid
 import msgspec
 import pytest
 
-from gateway.messages import ENCODER, AcceptedSettlement
+from contracts.messages import ENCODER, AcceptedSettlement
 from gateway.runtime import Stack
 from tests._clock import now as clock_now
 from tests._kafka import handled

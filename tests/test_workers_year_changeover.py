@@ -20,10 +20,10 @@ import asyncpg
 import msgspec
 import pytest
 
+from adapters.runtime.clock import fixed_clock
+from adapters.runtime.settings import Settings
 from contracts import CST
-from gateway.clock import fixed_clock
 from gateway.runtime import LocalServices, Stack, running_stack
-from gateway.settings import Settings
 from tests.conftest import register_hospital
 from tests.dip_pipeline_helpers import dip_document, read_topic, rules_variant, wait_scored
 from workers.dip import SAMPLE_RULES

@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 from aiokafka import ConsumerRecord
 
-from gateway.errors import is_dependency_failure
-from gateway.logs import get_logger
+from adapters.runtime.errors import is_dependency_failure
+from adapters.runtime.logs import get_logger
 
 log = get_logger("dipgw.deadletter")
 

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
-from gateway.logs import get_logger
-from gateway.metrics import CONSUMER_LAG, STAGE_LATENCY, TOPIC_END_OFFSET
+from adapters.runtime.logs import get_logger
+from adapters.runtime.metrics import CONSUMER_LAG, STAGE_LATENCY, TOPIC_END_OFFSET
 
 Handler = Callable[[list[ConsumerRecord[bytes, bytes]]], Awaitable[None]]
 T = TypeVar("T")

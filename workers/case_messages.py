@@ -15,8 +15,8 @@ from typing import Literal
 
 import msgspec
 
-from gateway.errors import Problem
-from gateway.messages import CaseProvenance
+from contracts import Problem
+from contracts.messages import CaseProvenance
 from workers.dip import CaseFacts, GroupResult, ScoreResult
 
 __all__ = ["Problem"]  # re-exported: the stages build their `unscored` reasons with it

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 from aiokafka import ConsumerRecord
 
+from adapters.runtime.logs import get_logger
 from contracts import CST, city_of
-from gateway.logs import get_logger
-from gateway.messages import ACCEPTED_DECODER, AcceptedSettlement
+from contracts.messages import ACCEPTED_DECODER, AcceptedSettlement
 from workers._deadletter import apply_each_or_dead_letter
 from workers._runner import decode_each
 from workers.case_messages import ENCODER, GroupedCase, Problem

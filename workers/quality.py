@@ -17,7 +17,6 @@ The worker also runs the alert evaluator (`workers.quality_alerts`) for as long 
 from __future__ import annotations
 
 import asyncio
-import bisect
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -27,46 +26,18 @@ import asyncpg
 import msgspec
 from aiokafka import ConsumerRecord
 
-from contracts import CST, city_of
-from gateway.logs import get_logger
-from gateway.messages import ACCEPTED_DECODER
+from adapters.runtime.logs import get_logger
+from contracts import CST, LAG_BUCKETS, city_of, lag_bucket
+from contracts.messages import ACCEPTED_DECODER
 from workers._deadletter import apply_each_or_dead_letter
 
 log = get_logger("dipgw.quality")
 
-LAG_EDGES_H: tuple[int, ...] = (*(24 * d for d in range(1, 16)), 480, 720, 1440, 2160)
-"""Upper edges (hours, inclusive) of the lag buckets; one more bucket holds everything later."""
-LAG_BUCKETS = len(LAG_EDGES_H) + 1
 EXAMPLES_KEPT = 5
 # Where a list whose hospital and region name no city is counted (never dropped).
 UNKNOWN_CITY = "000000"
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
-
-
-def lag_bucket(hours: float) -> int:
-    """Index of the bucket (lower edge, upper edge] holding `hours` (0 h is in the first)."""
-    return bisect.bisect_left(LAG_EDGES_H, hours)
-
-
-def lag_percentile(hist: list[int], q: float) -> float | None:
-    """The q-quantile (0..1) of a lag histogram in hours, linear inside its bucket.
-
-    In the open last bucket the answer is its lower edge (a floor, not an estimate).
-    """
-    total = sum(hist)
-    if total == 0:
-        return None
-    rank = q * total
-    seen = 0
-    for i, count in enumerate(hist):
-        if count and seen + count >= rank:
-            lower = 0.0 if i == 0 else float(LAG_EDGES_H[i - 1])
-            if i >= len(LAG_EDGES_H):
-                return lower
-            return lower + (LAG_EDGES_H[i] - lower) * max(0.0, rank - seen) / count
-        seen += count
-    return float(LAG_EDGES_H[-1])
 
 
 class _Setl(msgspec.Struct, forbid_unknown_fields=False):

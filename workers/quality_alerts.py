@@ -16,10 +16,10 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from gateway.bus import ensure_topics
-from gateway.logs import get_logger
-from gateway.metrics import CONSUMER_LAG, QUALITY_ALERTS
-from gateway.settings import QualitySettings
+from adapters.runtime.kafka import ensure_topics
+from adapters.runtime.logs import get_logger
+from adapters.runtime.metrics import QUALITY_ALERTS, consumer_lags
+from adapters.runtime.settings import QualitySettings
 from workers.quality import CST
 
 log = get_logger("dipgw.quality.alerts")
@@ -35,18 +35,6 @@ class Alert:
     threshold: float
     message: str
     message_en: str
-
-
-def consumer_lags() -> list[tuple[str, str, int, int]]:
-    """(worker, topic, partition, lag) as this process's consumers last measured them."""
-    out = []
-    for metric in CONSUMER_LAG.collect():
-        for sample in metric.samples:
-            labels = sample.labels
-            out.append(
-                (labels["worker"], labels["topic"], int(labels["partition"]), int(sample.value))
-            )
-    return out
 
 
 async def find_alerts(

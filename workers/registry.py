@@ -11,8 +11,8 @@ from typing import Any
 
 import asyncpg
 
-from gateway.clock import Clock, system_clock
-from gateway.settings import Settings
+from adapters.runtime.clock import Clock, system_clock
+from adapters.runtime.settings import Settings
 from workers._runner import Handler
 from workers.grouping import Grouper
 from workers.quality import Quality
@@ -24,7 +24,7 @@ from workers.sink import Sink
 @dataclass(frozen=True, slots=True)
 class WorkerContext:
     """What a worker's handler may use: settings, the database pool, the shared producer, and
-    the stack's clock (`gateway.clock`: when a case was grouped or scored, the quality
+    the stack's clock (`adapters.runtime.clock`: when a case was grouped or scored, the quality
     evaluator's "now")."""
 
     settings: Settings

@@ -29,8 +29,8 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from gateway.logs import get_logger
-from gateway.settings import Settings
+from adapters.runtime.logs import get_logger
+from adapters.runtime.settings import Settings
 from workers.case_messages import GroupedCase, ScoredCase
 from workers.casefacts_map import MappingError, case_facts
 from workers.dip import CaseFacts

@@ -16,7 +16,7 @@ import asyncpg
 import msgspec
 from aiokafka import ConsumerRecord
 
-from gateway.logs import get_logger
+from adapters.runtime.logs import get_logger
 from workers._deadletter import apply_each_or_dead_letter
 from workers._runner import decode_each
 from workers.case_messages import ENCODER, SCORED_DECODER, ScoredCase

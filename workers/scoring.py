@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from aiokafka import ConsumerRecord
 
+from adapters.runtime.kafka import ensure_topics
+from adapters.runtime.logs import get_logger
+from adapters.runtime.settings import Settings
 from contracts import city_of
-from gateway.bus import ensure_topics
-from gateway.logs import get_logger
-from gateway.settings import Settings
 from workers._deadletter import apply_each_or_dead_letter
 from workers._runner import decode_each
 from workers.case_messages import (

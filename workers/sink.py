@@ -11,8 +11,8 @@ import uuid
 import asyncpg
 from aiokafka import ConsumerRecord
 
-from gateway.logs import get_logger
-from gateway.messages import ACCEPTED_DECODER
+from adapters.runtime.logs import get_logger
+from contracts.messages import ACCEPTED_DECODER
 from workers._deadletter import apply_each_or_dead_letter
 from workers._runner import decode_each
 

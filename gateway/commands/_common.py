@@ -10,10 +10,10 @@ from typing import TypeVar
 
 import asyncpg
 
-from gateway.db import create_pool
+from adapters.runtime.logs import configure_logging
+from adapters.runtime.postgres import create_pool
+from adapters.runtime.settings import Settings, SettingsError, load_settings
 from gateway.localpg import EmbeddedPostgres
-from gateway.logs import configure_logging
-from gateway.settings import Settings, SettingsError, load_settings
 
 
 class UsageError(Exception):

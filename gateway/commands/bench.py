@@ -142,10 +142,10 @@ def rate_met(achieved: float, target: float, share: float = 0.95) -> bool:
 
 
 def producer_settings(settings: Any) -> dict[str, Any]:
-    """What `gateway.bus.new_producer` configures (read from it, not restated here)."""
+    """What `adapters.runtime.kafka.new_producer` configures (read from it, not restated here)."""
     from unittest import mock
 
-    from gateway import bus
+    from adapters.runtime import kafka as bus
 
     with mock.patch.object(bus, "AIOKafkaProducer") as producer:
         bus.new_producer(settings, "127.0.0.1:0")
@@ -176,7 +176,7 @@ def non_default_settings(settings: Any) -> dict[str, Any]:
     leaving out what only places a run (state directory, addresses, logging)."""
     import msgspec
 
-    from gateway.settings import Settings
+    from adapters.runtime.settings import Settings
 
     def flat(value: Any, prefix: str = "") -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -239,7 +239,7 @@ def settings_rows(run: dict[str, Any]) -> list[tuple[str, str]]:
 
 def effective_child_settings(env: dict[str, str]) -> Any:
     """The settings a `dipgw up` child started with `env` reads (it reads nothing else)."""
-    from gateway.settings import load_settings
+    from adapters.runtime.settings import load_settings
 
     return load_settings(None, environ=env)
 

@@ -52,6 +52,7 @@ import aiohttp
 import asyncpg
 import msgspec
 
+from adapters.runtime.settings import Settings
 from gateway.children import child_env, spawn_up, stop_all, wait_ready
 from gateway.commands._common import UsageError, fail, settings_from
 from gateway.commands.bench import (
@@ -74,7 +75,6 @@ from gateway.localkafka import KafkaError
 from gateway.registry import Registry
 from gateway.runtime import LocalServices
 from gateway.sealing import Sealer, load_master_key
-from gateway.settings import Settings
 from gateway.signing import signed_headers
 from workers.dip import SAMPLE_RULES, bench_group_score, rules_for_year
 from workers.rules_store import import_rules, read_rules_files
@@ -537,7 +537,7 @@ LAYOUTS = {"1proc": [STAGES], "2proc": [STAGES, STAGES]}
 def layout_env(tag: str) -> dict[str, str]:
     """Topics and consumer groups of one layout's own (`bench-<tag>.` before every topic):
     a layout never reads another's backlog, nor resumes from its committed offsets."""
-    from gateway.settings import TopicSettings
+    from adapters.runtime.settings import TopicSettings
 
     topics = msgspec.structs.asdict(TopicSettings())
     env = {

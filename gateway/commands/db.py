@@ -7,8 +7,8 @@ import asyncio
 
 import asyncpg
 
+from adapters.runtime.postgres import migrate, migrations
 from gateway.commands._common import UsageError, fail, settings_from
-from gateway.db import migrate, migrations
 from gateway.localpg import EmbeddedPostgres
 
 

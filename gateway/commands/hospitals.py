@@ -14,10 +14,10 @@ import asyncpg
 from rich.console import Console
 from rich.table import Table
 
+from adapters.runtime.settings import Settings
 from gateway.commands._common import UsageError, fail, settings_from, with_pool
 from gateway.registry import Registry, RegistryError
 from gateway.sealing import Sealer, load_master_key
-from gateway.settings import Settings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

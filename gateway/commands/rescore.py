@@ -15,11 +15,11 @@ import json
 
 import asyncpg
 
-from gateway.bus import new_producer
+from adapters.runtime.kafka import new_producer
+from adapters.runtime.settings import Settings
 from gateway.commands._common import UsageError, fail, settings_from, with_pool
 from gateway.commands.rules import check_city_year
 from gateway.localkafka import KafkaError, LocalKafka
-from gateway.settings import Settings
 from workers.rescore import rescore
 
 

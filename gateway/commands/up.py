@@ -10,9 +10,9 @@ import signal
 import subprocess
 import sys
 
+from adapters.runtime.logs import get_logger
 from gateway.commands._common import UsageError, fail, settings_from
 from gateway.localkafka import KafkaError, die_with_parent
-from gateway.logs import get_logger
 from gateway.runtime import LocalServices, running_stack
 from workers.registry import DEFAULT_WORKERS as WORKERS
 

@@ -85,3 +85,15 @@ WORKER_UP = Gauge(
     ["worker"],
     registry=REGISTRY,
 )
+
+
+def consumer_lags() -> list[tuple[str, str, int, int]]:
+    """(worker, topic, partition, lag) as this process's consumers last measured them."""
+    out = []
+    for metric in CONSUMER_LAG.collect():
+        for sample in metric.samples:
+            labels = sample.labels
+            out.append(
+                (labels["worker"], labels["topic"], int(labels["partition"]), int(sample.value))
+            )
+    return out

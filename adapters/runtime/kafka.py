@@ -17,9 +17,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from gateway.logs import get_logger
-from gateway.metrics import PRODUCER_RENEWALS
-from gateway.settings import Settings
+from adapters.runtime.logs import get_logger
+from adapters.runtime.metrics import PRODUCER_RENEWALS
+from adapters.runtime.settings import Settings
 
 log = get_logger("dipgw.bus")
 
