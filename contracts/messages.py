@@ -10,6 +10,8 @@ from datetime import datetime
 
 import msgspec
 
+from contracts._errors import Problem
+
 CONTRACT_VERSION = "4101A-2023.08+dipgw.1"
 
 
@@ -38,5 +40,21 @@ class AcceptedSettlement(CaseProvenance, kw_only=True, forbid_unknown_fields=Fal
     """The upload document as the hospital sent it (national envelope shape), verbatim JSON."""
 
 
+class RejectedSettlement(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+    """`dip.settlement.rejected.v1`: a list refused at the door, for quality and ops.
+
+    `errors` are every rejecting finding (the one error shape); `document` is the list with
+    its personal fields masked (`contracts.mask_personal`), verbatim JSON; `null` when the
+    upload was not JSON."""
+
+    fixmedins_code: str
+    case_key: str | None = None
+    position: str = "$"
+    received_at: datetime
+    errors: list[Problem] = msgspec.field(default_factory=list)
+    document: msgspec.Raw = msgspec.Raw(b"null")
+
+
 ENCODER = msgspec.json.Encoder()
 ACCEPTED_DECODER = msgspec.json.Decoder(AcceptedSettlement)
+REJECTED_DECODER = msgspec.json.Decoder(RejectedSettlement)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from adapters.runtime.logs import Throttle, get_logger
@@ -21,6 +22,7 @@ from adapters.runtime.metrics import (
     REJECTIONS,
     UPLOAD_LAG,
 )
+from contracts.messages import RejectedSettlement
 from gateway.authn import (
     DEFERRED_NONCE,
     consume_deferred_nonce,
@@ -178,14 +180,14 @@ async def _publish_rejections(
                 services.rejected_topic,
                 key=(item.case_key or hospital).encode(),
                 value=ENCODER.encode(
-                    {
-                        "fixmedins_code": hospital,
-                        "case_key": item.case_key,
-                        "position": item.position,
-                        "received_at": received_at,
-                        "errors": item.errors,
-                        "document": item.masked_document,
-                    }
+                    RejectedSettlement(
+                        fixmedins_code=hospital,
+                        case_key=item.case_key,
+                        position=item.position,
+                        received_at=received_at,
+                        errors=item.errors,
+                        document=msgspec.Raw(ENCODER.encode(item.masked_document)),
+                    )
                 ),
             )
             for item in rejected

@@ -28,7 +28,7 @@ from aiokafka import ConsumerRecord
 
 from adapters.runtime.logs import get_logger
 from contracts import CST, LAG_BUCKETS, city_of, lag_bucket
-from contracts.messages import ACCEPTED_DECODER
+from contracts.messages import ACCEPTED_DECODER, REJECTED_DECODER
 from workers._deadletter import apply_each_or_dead_letter
 
 log = get_logger("dipgw.quality")
@@ -53,16 +53,7 @@ class _Doc(msgspec.Struct, forbid_unknown_fields=False):
     mdtrtarea_admvs: str | None = None
 
 
-class _Rejected(msgspec.Struct, forbid_unknown_fields=False):
-    fixmedins_code: str
-    received_at: datetime
-    case_key: str | None = None
-    errors: list[dict[str, Any]] = msgspec.field(default_factory=list)
-    document: _Doc | None = None
-
-
 _DOC = msgspec.json.Decoder(_Doc)
-_REJECTED = msgspec.json.Decoder(_Rejected)
 
 
 def _discharged(doc: _Doc | None) -> datetime | None:
@@ -115,8 +106,9 @@ def fact_of(record: Record, accepted_topic: str) -> Fact | None:
                 findings=[_finding(w) for w in msg.warnings],
             )
         else:
-            rej = _REJECTED.decode(value)
-            doc = rej.document
+            rej = REJECTED_DECODER.decode(value)
+            masked = bytes(rej.document)
+            doc = None if masked in (b"", b"null") else _DOC.decode(masked)
             fact = Fact(
                 key=f"rejected:{record.topic}:{record.partition}:{record.offset}",
                 ref=f"rejected:{record.partition}/{record.offset}",
@@ -125,7 +117,7 @@ def fact_of(record: Record, accepted_topic: str) -> Fact | None:
                 received_at=rej.received_at,
                 accepted=False,
                 case_key=rej.case_key,
-                findings=[_finding(e) for e in rej.errors],
+                findings=[(e.rule, e.severity, e.dimension) for e in rej.errors],
             )
     except (msgspec.DecodeError, ValueError) as exc:
         log.error(
