@@ -88,9 +88,9 @@ def test_unscorable_cases_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert _main(["score", "--rules", GZ, "--json", path]) == 1
     doc = json.loads(capsys.readouterr().out)
     assert doc["failed"] == 2
-    assert [(e["case_key"], e["field"]) for e in doc["errors"]] == [
-        ("level", "hospital_level"),
-        ("elsewhere", "treating_admdvs"),
+    assert [(e["case_key"], e["rule"], e["field"]) for e in doc["errors"]] == [
+        ("level", "DIP_SCORE", "hospital_level"),
+        ("elsewhere", "DIP_NO_RULES", "mdtrtarea_admvs"),
     ]
     assert all(
         set(e) >= {"rule", "dimension", "severity", "message", "message_en"} for e in doc["errors"]

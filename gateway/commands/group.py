@@ -1,8 +1,9 @@
 """`dipgw group --rules FILE… CASES… [--json]`: group case files offline with the pure DIP core.
 
-Each case is grouped under the rules of its TREATING city (several ``--rules`` may be given, one
-per city/year). Exit 0 when every case was grouped, 1 when some could not be, 2 on bad usage or
-unreadable rules/case files.
+Each case is assessed exactly as the pipeline does (`workers.dip.assess`): under the rules of its
+TREATING city for its clearing year (several ``--rules`` may be given, one per city/year; no
+rules for the year: not grouped, `DIP_NO_RULES`), routed in ``--province``. Exit 0 when every
+case was grouped, 1 when some could not be, 2 on bad usage or unreadable rules/case files.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import msgspec
 from rich.console import Console
 from rich.table import Table
 
-from gateway.commands._common import fail
+from gateway.commands._common import UsageError, fail, settings_from
 from workers.dip import CaseFacts, RuleSet, RuleSetError, load_rules
 from workers.dip._offline import CaseFileError, Outcome, RulesBook, load_case_file, outcome_json
 
@@ -37,6 +38,11 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("cases", metavar="CASES", nargs="+", help="case files (.json, .ndjson)")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    parser.add_argument(
+        "--province",
+        metavar="CODE",
+        help="province the cases are routed in, xx0000 (default: the configured worker.province)",
+    )
 
 
 def load_inputs(args: argparse.Namespace) -> tuple[list[RuleSet], list[CaseFacts]]:
@@ -61,10 +67,17 @@ class InputError(Exception):
 
 
 def execute(args: argparse.Namespace, with_score: bool) -> tuple[list[RuleSet], list[Outcome]]:
+    """Assess every case as the pipeline does (`workers.dip.assess`)."""
     from workers.dip._offline import run_cases
 
     rulesets, cases = load_inputs(args)
-    return rulesets, run_cases(cases, RulesBook(rulesets), with_score)
+    province = args.province
+    if province is None:
+        try:
+            province = settings_from(args).worker.province
+        except UsageError as e:
+            raise InputError(str(e)) from None
+    return rulesets, run_cases(cases, RulesBook(rulesets), with_score, province=province)
 
 
 def emit_json(command: str, rulesets: Sequence[RuleSet], outcomes: Sequence[Outcome]) -> None:

@@ -7,9 +7,22 @@ Typical use::
     s = score(g, rules, case)
     r = route(case.insured_admdvs, case.treating_admdvs, "44")
 
+    # or all at once, as every caller does: the treating city's rules for the clearing year
+    a = assess(case, RulesBook([rules]), province="44", received_at=now)
+
 See README.md in this package for the file formats and every policy knob.
 """
 
+from . import _reasons as reasons
+from ._assess import (
+    Assessment,
+    RulesBook,
+    RulesFor,
+    assess,
+    clearing_year,
+    route_case,
+    rules_key,
+)
 from ._bench import bench_group_score
 from ._catalog import BuildOptions, CatalogBuild, build_catalog, read_history, write_catalog_csv
 from ._facts import CaseFacts, decode_cases_json, decode_cases_ndjson
@@ -43,6 +56,7 @@ __all__ = [
     "SAMPLE_RULES",
     "Adjustments",
     "AgeBand",
+    "Assessment",
     "BedDayPolicy",
     "BuildOptions",
     "CaseFacts",
@@ -60,14 +74,18 @@ __all__ = [
     "RouteTarget",
     "RuleSet",
     "RuleSetError",
+    "RulesBook",
+    "RulesFor",
     "ScoreError",
     "ScoreResult",
     "SeverityTier",
     "SpecialReviewPolicy",
     "UnmatchedPolicy",
     "adjustment_factor",
+    "assess",
     "bench_group_score",
     "build_catalog",
+    "clearing_year",
     "decode_cases_json",
     "decode_cases_ndjson",
     "decode_ruleset",
@@ -80,8 +98,11 @@ __all__ = [
     "parse_catalog",
     "read_history",
     "read_table",
+    "reasons",
     "route",
+    "route_case",
     "rules_for_year",
+    "rules_key",
     "sample_rules",
     "score",
     "write_catalog_csv",

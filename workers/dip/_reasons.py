@@ -1,0 +1,88 @@
+"""Why a case is not scored (or not grouped): the one catalogue, for the pipeline and the
+offline commands alike.
+
+The IDs are on the wire (`unscored.rule` of `dip.case.grouped.v1` / `dip.case.scored.*.v1`)
+and in the database (`scored_cases.unscored_rule`): never rename one. Each reason becomes the
+project's one error shape (`contracts.Problem`) through `Reason.problem`.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+
+from contracts import Problem
+
+
+class Reason(msgspec.Struct, frozen=True, kw_only=True):
+    """One entry of the catalogue. The messages are ``str.format`` templates."""
+
+    rule: str
+    field: str
+    """The field at fault unless the case says otherwise (`problem(field=…)`)."""
+    message: str
+    message_en: str
+    dimension: str = ""  # not a data-quality finding: no quality dimension applies
+    severity: str = "warn"  # the case is kept and travels on, marked `unscored`
+
+    def problem(self, field: str | None = None, **values: object) -> Problem:
+        return Problem(
+            rule=self.rule,
+            field=self.field if field is None else field,
+            dimension=self.dimension,
+            severity=self.severity,
+            message=self.message.format(**values),
+            message_en=self.message_en.format(**values),
+        )
+
+
+NO_LEVEL: Final = Reason(
+    rule="DIP_NO_LEVEL",
+    field="fixmedins_code",
+    message="医疗机构未登记等级，无法计分",
+    message_en="hospital not in the registry: no level coefficient",
+)
+UNMAPPABLE: Final = Reason(
+    rule="DIP_UNMAPPABLE",
+    field="$",
+    message="{message}",
+    message_en="{message_en}",
+)
+NO_RULES: Final = Reason(
+    rule="DIP_NO_RULES",
+    field="mdtrtarea_admvs",
+    message="就医地 {city} 无 {year} 清算年度的 DIP 规则，暂未计分",
+    message_en="no DIP rules in force for treating city {city}, clearing year {year}",
+)
+UNGROUPED: Final = Reason(
+    rule="DIP_UNGROUPED",
+    field="main_diag_code",
+    message="病例未能入组：{detail}",
+    message_en="case could not be grouped: {detail}",
+)
+"""Only when grouping without scoring (`dipgw group`): scoring prices an ungrouped case by
+the city's cost fraction, or reports `DIP_SCORE`."""
+SCORE: Final = Reason(
+    rule="DIP_SCORE",
+    field="$",
+    message="无法按就医地规则计分：{detail}",
+    message_en="cannot be scored under the treating city's rules: {detail}",
+)
+ROUTE: Final = Reason(
+    rule="DIP_ROUTE",
+    field="mdtrtarea_admvs",
+    message="区划代码无法路由：{detail}",
+    message_en="regions cannot be routed: {detail}",
+)
+INTERNAL: Final = Reason(
+    rule="DIP_INTERNAL",
+    field="$",
+    message="计分程序错误：{detail}",
+    message_en="internal error while scoring: {detail}",
+)
+
+REASONS: Final = {
+    r.rule: r for r in (NO_LEVEL, UNMAPPABLE, NO_RULES, UNGROUPED, SCORE, ROUTE, INTERNAL)
+}
+"""Every reason by its ID."""
