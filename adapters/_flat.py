@@ -21,7 +21,14 @@ from typing import IO, Any, cast
 from adapters._result import DecodedRecord, default_validator
 from contracts import Validator, fields_of
 
-__all__ = ["chinese_mapping", "iter_csv", "iter_rows", "iter_xlsx", "row_to_document"]
+__all__ = [
+    "chinese_mapping",
+    "document_to_row",
+    "iter_csv",
+    "iter_rows",
+    "iter_xlsx",
+    "row_to_document",
+]
 
 _LIST_PATH = re.compile(r"^(?P<node>[a-z]+)\[(?P<index>\d+)\]\.(?P<field>\w+)$")
 _LIST_NODES = ("diseinfo", "oprninfo", "icuinfo", "bldinfo", "opspdiseinfo", "payinfo", "iteminfo")
@@ -74,6 +81,25 @@ def row_to_document(
         **{node: [entries[i] for i in sorted(entries)] for node, entries in lists.items()},
     }
     return doc
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
+def document_to_row(doc: Mapping[str, Any]) -> dict[str, str]:
+    """A document as one row with path headers (the inverse of `row_to_document`)."""
+    row = {k: _text(v) for k, v in doc.items() if k != "input" and v is not None}
+    body = doc.get("input") or {}
+    row.update(
+        {f"setlinfo.{k}": _text(v) for k, v in body.get("setlinfo", {}).items() if v is not None}
+    )
+    for node in _LIST_NODES:
+        for i, entry in enumerate(body.get(node) or []):
+            row.update({f"{node}[{i}].{k}": _text(v) for k, v in entry.items() if v is not None})
+    return row
 
 
 def iter_rows(

@@ -10,7 +10,14 @@ import msgspec
 from adapters._result import DecodedRecord, default_validator
 from contracts import Validator
 
-__all__ = ["decode_and_validate", "decode_batch", "decode_envelope", "split_batch"]
+__all__ = [
+    "decode_and_validate",
+    "decode_batch",
+    "decode_envelope",
+    "is_batch",
+    "split_batch",
+    "split_json",
+]
 
 _ARRAY = msgspec.json.Decoder(list[msgspec.Raw])
 
@@ -56,6 +63,28 @@ def split_batch(raw: bytes | str) -> Iterator[tuple[str, bytes]]:
         items = _WRAPPED.decode(raw).records
     for i, item in enumerate(items):
         yield f"records[{i}]", bytes(item)
+
+
+def is_batch(data: bytes) -> bool:
+    """A JSON array, or an object whose only record list is `records` (not an envelope)."""
+    if data.lstrip().startswith(b"["):
+        return True
+    try:
+        keys = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
+    except msgspec.DecodeError:
+        return False
+    return "records" in keys and "input" not in keys
+
+
+def split_json(raw: bytes) -> Iterator[tuple[str, bytes]]:
+    """A JSON upload: the records of a batch (`split_batch`), or the one document.
+
+    Raises like `split_batch` only for a batch; a single document that is not even JSON is
+    yielded as it is (at position `document`), for its decoder to report.
+    """
+    if is_batch(raw):
+        return split_batch(raw)
+    return iter([("document", raw)])
 
 
 def decode_batch(raw: bytes | str, *, validator: Validator | None = None) -> list[DecodedRecord]:

@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 
+from adapters import FORMATS
 from contracts import Problem
 
 
@@ -110,6 +111,18 @@ _READER = [{"hmac": []}, {"mtls": []}, {"bearer": []}]
 _EXTRA_PATHS: dict[str, Any] = {}
 
 
+def _file_content() -> dict[str, Any]:
+    """The file endpoint's request bodies: every media type of every feed format."""
+    out: dict[str, Any] = {}
+    for fmt in FORMATS:
+        schema: dict[str, Any] = {"type": "string", "description": f"{fmt.name}: {fmt.title}"}
+        if fmt.binary:
+            schema["format"] = "binary"
+        for media_type in fmt.media_types:
+            out[media_type] = {"schema": schema}
+    return out
+
+
 def register_paths(paths: dict[str, Any]) -> None:
     """Routes added by other modules (subscriptions, ops) describe themselves here."""
     _EXTRA_PATHS.update(paths)
@@ -182,18 +195,10 @@ def document() -> dict[str, Any]:
             },
             "/v1/settlements/file": {
                 "post": {
-                    "summary": "Push an NDJSON, CSV or XLSX export; a result per line/row",
+                    "summary": "Push an export in a registered feed format "
+                    f"({', '.join(f.name.upper() for f in FORMATS)}); a result per record",
                     "security": _HOSPITAL,
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/x-ndjson": {"schema": {"type": "string"}},
-                            "text/csv": {"schema": {"type": "string"}},
-                            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
-                                "schema": {"type": "string", "format": "binary"}
-                            },
-                        },
-                    },
+                    "requestBody": {"required": True, "content": _file_content()},
                     "responses": {
                         "200": {
                             "description": "Per-record results",

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from adapters import FORMATS
 from adapters.runtime.logs import Throttle, get_logger
 from adapters.runtime.metrics import (
     PRODUCE_SECONDS,
@@ -265,12 +266,8 @@ async def _post_many(request: web.Request, decode: str) -> web.StreamResponse:
     return _batch_response(await _ingest(request, principal, checked, received_at))
 
 
-_FILE_TYPES = {
-    "application/x-ndjson": "ndjson",
-    "application/jsonl": "ndjson",
-    "text/csv": "csv",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
-}
+# The file endpoint's content types: every registered feed format's (adapters.FORMATS).
+_FILE_TYPES = FORMATS
 
 
 async def post_batch(request: web.Request) -> web.StreamResponse:
@@ -281,16 +278,17 @@ async def post_batch(request: web.Request) -> web.StreamResponse:
 
 
 async def post_file(request: web.Request) -> web.StreamResponse:
-    """An NDJSON, CSV or XLSX export → 200 with a result per line/row."""
-    kind = _FILE_TYPES.get(request.content_type)
-    if kind is None:
+    """An upload in any registered feed format (JSON, NDJSON, CSV, XLSX, …) → 200 with a
+    result per record."""
+    fmt = _FILE_TYPES.by_media_type(request.content_type)
+    if fmt is None:
         return http_error(
             415,
             "HTTP415",
             f"不支持的文件类型 {request.content_type}",
-            f"use one of {', '.join(_FILE_TYPES)}",
+            f"use one of {', '.join(_FILE_TYPES.media_types())}",
         )
-    return await _post_many(request, kind)
+    return await _post_many(request, fmt.name)
 
 
 async def post_national(request: web.Request) -> web.StreamResponse:

@@ -1,8 +1,8 @@
 """`dipgw validate FILE…`: the quality report of settlement-list files, offline.
 
-Formats by extension (`--format` to force): .json (one envelope, a JSON array of them or
-`{"records": [...]}`), .ndjson/.jsonl, .csv, .xlsx. Exit 0 when every record is accepted, 1
-when any is rejected (or could not be decoded), 2 on bad usage or unreadable input.
+Every feed format the gateway accepts (adapters.FORMATS), by extension (`--format` to
+force). Exit 0 when every record is accepted, 1 when any is rejected (or could not be
+decoded), 2 on bad usage or unreadable input.
 """
 
 from __future__ import annotations
@@ -22,8 +22,18 @@ import msgspec
 
 __all__ = ["FileUnreadable", "build_report", "register", "validate_file"]
 
-_FORMATS = ("auto", "json", "ndjson", "csv", "xlsx")
-_EXT = {".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson", ".csv": "csv", ".xlsx": "xlsx"}
+
+def _formats() -> tuple[str, ...]:
+    """`auto` and every registered feed format (adapters.FORMATS)."""
+    from adapters import FORMATS
+
+    return ("auto", *FORMATS.names())
+
+
+def _format_lines() -> str:
+    from adapters import FORMATS
+
+    return "\n".join(f"  {f.name:<8} {', '.join(f.extensions):<16} {f.title}" for f in FORMATS)
 
 
 class FileUnreadable(Exception):
@@ -45,44 +55,18 @@ def _case_key(envelope: Any) -> str | None:
     return f"{envelope.fixmedins_code or '?'}:{setl_id or '?'}"
 
 
-def _is_batch(data: bytes) -> bool:
-    """A JSON array, or an object whose only record list is `records` (not an envelope)."""
-    if data.lstrip().startswith(b"["):
-        return True
-    try:
-        keys = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
-    except msgspec.DecodeError:
-        return False
-    return "records" in keys and "input" not in keys
-
-
 def validate_file(
     path: str, fmt: str, validator: Any, received_at: datetime, mapping: dict[str, str] | None
 ) -> Iterator[RecordReport]:
     """Every record of one file, validated. Raises FileUnreadable."""
-    from adapters import decode_batch, iter_csv, iter_ndjson, iter_xlsx
+    from adapters import FORMATS
 
     p = Path(path)
-    if fmt == "auto":
-        fmt = _EXT.get(p.suffix.lower(), "")
-        if not fmt:
-            raise FileUnreadable(f"{path}: unknown file type (use --format)")
+    feed = FORMATS.by_extension(p.suffix) if fmt == "auto" else FORMATS.get(fmt)
+    if feed is None:
+        raise FileUnreadable(f"{path}: unknown file type (use --format)")
     try:
-        if fmt in ("csv", "xlsx"):
-            reader = iter_csv if fmt == "csv" else iter_xlsx
-            records = list(reader(p, mapping, validator=validator))
-        else:
-            data = p.read_bytes()
-            if fmt == "ndjson":
-                records = list(iter_ndjson(data.splitlines(), validator=validator))
-            elif _is_batch(data):
-                records = decode_batch(data, validator=validator)
-            else:
-                from adapters import decode_envelope
-
-                records = [decode_envelope(data, validator=validator)]
-    except FileUnreadable:
-        raise
+        records = list(feed.read(p.read_bytes(), validator, mapping))
     except Exception as exc:  # an unreadable file, whatever the library says
         raise FileUnreadable(f"{path}: {type(exc).__name__}: {exc}") from exc
     for record in records:
@@ -227,12 +211,12 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "validate",
         help="quality report of settlement-list files",
-        description=__doc__,
+        description=f"{__doc__}\nformats:\n{_format_lines()}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("files", nargs="+", metavar="FILE")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
-    parser.add_argument("--format", choices=_FORMATS, default="auto")
+    parser.add_argument("--format", choices=_formats(), default="auto")
     parser.add_argument("--mapping", metavar="FILE", help="CSV/XLSX column mapping (JSON/TOML)")
     parser.add_argument("--rules", metavar="FILE", help="RuleConfig overrides (TOML)")
     parser.add_argument(
