@@ -13,7 +13,7 @@ import aiohttp
 import msgspec
 import pytest
 
-from gateway.ops import period
+from gateway.ops.reports import period
 from gateway.runtime import Stack
 from tests.conftest import Client, city_client, register_hospital
 from tests.test_workers_quality import _new_code, _wait_received, push_mix

@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gateway.ops import COOKIE
+from gateway.ops.session import COOKIE
 from gateway.runtime import Stack
 from tests.conftest import register_hospital
 from tests.test_workers_quality import _new_code, _wait_received, push_mix

@@ -1,0 +1,69 @@
+"""Who may read the quality reports, and what: ops every city, a city bureau its own city only,
+a hospital nothing. A refusal is raised as `Refused`, carrying the ready HTTP answer."""
+
+from __future__ import annotations
+
+import re
+
+import asyncpg
+from aiohttp import web
+
+from gateway.authn import principal_of
+from gateway.errors import http_error
+from gateway.ops.reports import BadQuery, hospital_admdvs
+from gateway.registry import Principal
+
+READERS = ("ops", "city")
+_CODE = re.compile(r"H[0-9]{11}")
+_CITY = re.compile(r"[0-9]{6}")
+
+
+class Refused(Exception):
+    """The caller may not read this; `response` is the answer to give."""
+
+    def __init__(self, response: web.Response) -> None:
+        self.response = response
+
+
+def not_a_reader() -> web.Response:
+    return http_error(403, "FORBIDDEN_ROLE", "仅运维与医保局可查看", "ops and city bureaus only")
+
+
+def forbidden_region() -> web.Response:
+    return http_error(403, "FORBIDDEN_REGION", "无权查看其他地市", "not your city")
+
+
+def reader(request: web.Request) -> Principal:
+    """The caller, if it may read the reports at all; else `Refused`."""
+    principal = principal_of(request)
+    if principal.role not in READERS:
+        raise Refused(not_a_reader())
+    return principal
+
+
+def scope(request: web.Request) -> tuple[str | None, str | None]:
+    """(city, hospital) the caller may and asked to see; `Refused` or `BadQuery` if not."""
+    principal = reader(request)
+    city = request.query.get("city") or None
+    hospital = request.query.get("hospital") or None
+    if city is not None and not _CITY.fullmatch(city):
+        raise BadQuery("city must be 6 digits")
+    if hospital is not None and not _CODE.fullmatch(hospital):
+        raise BadQuery("hospital must be H + 11 digits")
+    if city is not None:
+        city = f"{city[:4]}00"
+    if principal.role == "city":
+        own = f"{(principal.admdvs or '')[:4]}00"
+        if city is not None and city != own:
+            raise Refused(forbidden_region())
+        city = own
+    return city, hospital
+
+
+async def check_hospital(request: web.Request, pool: asyncpg.Pool, hospital: str | None) -> None:
+    """`Refused` unless the caller may read `hospital` (a city bureau: one of its city's)."""
+    principal = principal_of(request)
+    if hospital is None or principal.role == "ops":
+        return
+    if not principal.may_read_region(await hospital_admdvs(pool, hospital)):
+        raise Refused(forbidden_region())
