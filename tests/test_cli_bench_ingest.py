@@ -15,16 +15,7 @@ import msgspec
 import pytest
 
 from adapters.runtime.settings import Settings
-from gateway.bench_ingest import (
-    TUNING,
-    BenchError,
-    _Batched,
-    _figures,
-    _gateway_env,
-    _Single,
-    local_services,
-)
-from gateway.commands.bench import (
+from gateway.bench.common import (
     achieved_rate,
     count_records,
     effective_child_settings,
@@ -34,6 +25,15 @@ from gateway.commands.bench import (
     rate_met,
     run_settings,
     send_lag_ms,
+)
+from gateway.bench.ingest import (
+    TUNING,
+    BenchError,
+    _Batched,
+    _figures,
+    _gateway_env,
+    _Single,
+    local_services,
 )
 
 ROOT = Path(__file__).parent.parent

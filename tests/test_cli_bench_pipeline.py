@@ -18,8 +18,8 @@ import msgspec
 import pytest
 
 from adapters.runtime.settings import load_settings
-from gateway.commands.bench import scale_out_keys
-from gateway.commands.bench_pipeline import (
+from gateway.bench.common import scale_out_keys
+from gateway.bench.pipeline import (
     LAYOUTS,
     MIN_SCORED_SHARE,
     STAGES,

@@ -33,6 +33,7 @@ COMPOSITION_ROOT = (
     "gateway.commands",
     "gateway.drill",
     "gateway.demo_feed",  # the generated feed of the demo, the benchmarks and the drill
+    "gateway.bench",  # the benchmarks: the pipeline bench runs the workers' stages
 )
 
 

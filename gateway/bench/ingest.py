@@ -43,7 +43,7 @@ import psutil
 from adapters.runtime.settings import Settings
 from contracts import CST
 from contracts.samples import make_settlement
-from gateway.commands.bench import (
+from gateway.bench.common import (
     achieved_rate,
     add_counts,
     cluster_facts,

@@ -1,4 +1,4 @@
-"""`dipgw bench pipeline [--json]`: DIP throughput, pure and end to end on this machine.
+"""DIP throughput, pure and end to end on this machine (`dipgw bench pipeline`).
 
 1. Pure group + score, one core (`workers.dip.bench_group_score`).
 2. End to end, push → scored row in PostgreSQL, everything on this machine: a fresh local Kafka
@@ -33,16 +33,14 @@ Bounded in time (one to a few minutes, the brokers' starts included).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import os
 import random
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -53,9 +51,7 @@ import asyncpg
 import msgspec
 
 from adapters.runtime.settings import Settings
-from gateway.children import child_env, spawn_up, stop_all, wait_ready
-from gateway.commands._common import UsageError, fail, settings_from
-from gateway.commands.bench import (
+from gateway.bench.common import (
     achieved_rate,
     add_counts,
     cluster_facts,
@@ -68,8 +64,8 @@ from gateway.commands.bench import (
     run_settings,
     scale_out_keys,
     send_lag_ms,
-    settings_rows,
 )
+from gateway.children import child_env, spawn_up, stop_all, wait_ready
 from gateway.demo_feed import HOSPITALS, RATED_HOSPITALS
 from gateway.localkafka import KafkaError
 from gateway.registry import Registry
@@ -91,128 +87,59 @@ TUNING = {"DIPGW_WORKER_MAX_BATCH": "1000"}
 MIN_SCORED_SHARE = 0.95
 
 
-def register(subparsers: Any) -> None:
-    """Plug `pipeline` into the `bench` noun (gateway.commands.bench)."""
-    del subparsers
-    from gateway.commands.bench import add_verb
-
-    add_verb("pipeline", _setup)
-
-
-def _setup(verbs: Any) -> None:
-    parser = verbs.add_parser(
-        "pipeline",
-        help="DIP group+score cases/s per core; push → scored row throughput and p99 latency",
-    )
-    parser.add_argument("--json", action="store_true", help="one JSON object")
-    parser.add_argument("--rate", type=int, default=1000, help="steady rate, cases/s (1000)")
-    parser.add_argument("--steady-s", type=float, default=8.0, help="steady phase seconds (8)")
-    parser.add_argument("--max-cases", type=int, default=24000, help="backlog size (24000)")
-    parser.add_argument("--pure-s", type=float, default=3.0, help="pure bench seconds (3)")
-    parser.add_argument(
-        "--worker-processes",
-        default="sink,grouping,scoring,scored_sink",
-        help="workers of each worker process, processes separated by / (default: one)",
-    )
-    parser.add_argument(
-        "--brokers",
-        type=int,
-        choices=(1, 3),
-        default=1,
-        help="local Kafka nodes of the steady and sustained phases: 1 (default) or 3"
-        " (replication 3, min.insync.replicas 2)",
-    )
-    parser.add_argument(
-        "--scale-out",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="also measure the sustained rate on a 3-broker cluster with 1 and with 2 worker"
-        " processes, each running every stage (e2e_cases_per_s_1proc / _2proc; default on)",
-    )
-    parser.set_defaults(func=_run)
-
-
 class BenchFailed(RuntimeError):
-    """The run's figures would not mean what they say (too few cases scored, …)."""
+    """The run could not be made (a local broker did not start), or its figures would not mean
+    what they say (too few cases scored, …)."""
 
 
-def _run(args: argparse.Namespace) -> int:
-    if args.rate < 1 or args.steady_s <= 0 or args.max_cases < 1 or args.pure_s <= 0:
-        return fail("--rate, --steady-s, --max-cases and --pure-s must be positive")
-    try:
-        base = settings_from(args)
-    except UsageError as exc:
-        return fail(str(exc))
-    say: Callable[[str], None] = (lambda _m: None) if args.json else _say
+@dataclass(frozen=True)
+class PipelineOptions:
+    """What a run is asked to do (`dipgw bench pipeline`'s options)."""
+
+    rate: int  # of the steady phase, cases/s
+    steady_s: float
+    max_cases: int  # the backlog of the sustained phase and of each scale-out layout
+    pure_s: float
+    worker_processes: str  # the workers of each worker process, processes separated by /
+    brokers: int  # 1 or 3
+    scale_out: bool
+
+
+def run_pipeline_bench(
+    base: Settings, options: PipelineOptions, say: Callable[[str], None]
+) -> dict[str, Any]:
+    """Every phase of a run; its figures. `say` is told the progress. Raises `BenchFailed`
+    when the local services cannot start or the figures would not mean what they say."""
     say("pure group + score (one core)…")
     result: dict[str, Any] = {}
-    pure = bench_group_score(2000, args.pure_s)
+    pure = bench_group_score(2000, options.pure_s)
     result["group_score_cases_per_s"] = round(pure["group_score_cases_per_s"])
     say(f"  {result['group_score_cases_per_s']:,} cases/s")
     with tempfile.TemporaryDirectory(prefix="dipgw-bench-") as tmp:
-        say(f"starting a local {args.brokers}-broker Kafka and PostgreSQL for the bench…")
+        say(f"starting a local {options.brokers}-broker Kafka and PostgreSQL for the bench…")
         try:
-            with LocalServices(_local(base, tmp, args.brokers)) as services:
-                result.update(asyncio.run(_e2e(services, services.settings, args, say)))
-                if args.scale_out and args.brokers == 3:
-                    result.update(asyncio.run(_scale_out(services, args, say)))
-            if args.scale_out and args.brokers != 3:
+            with LocalServices(_local(base, tmp, options.brokers)) as services:
+                result.update(asyncio.run(_e2e(services, services.settings, options, say)))
+                if options.scale_out and options.brokers == 3:
+                    result.update(asyncio.run(_scale_out(services, options, say)))
+            if options.scale_out and options.brokers != 3:
                 say("starting a local 3-broker Kafka and PostgreSQL for the scale-out…")
                 with LocalServices(_local(base, str(Path(tmp) / "scale-out"), 3)) as services:
-                    result.update(asyncio.run(_scale_out(services, args, say)))
-        except (KafkaError, BenchFailed) as exc:
-            return fail(str(exc), 1)
+                    result.update(asyncio.run(_scale_out(services, options, say)))
+        except KafkaError as exc:
+            raise BenchFailed(str(exc)) from exc
     result["cores"] = os.cpu_count()
-    if args.json:
-        print(json.dumps(result))
-    else:
-        _print(result, args)
+    return result
+
+
+def void_reason(result: dict[str, Any]) -> str | None:
+    """Why a run's figures are void (`scored_shortfall` of any phase), or None."""
     problem = scored_shortfall(result["e2e_scored_check"])
     for name, run in result.get("e2e_scale_out", {}).get("layouts", {}).items():
         problem = problem or (
             f"scale-out {name}: {why}" if (why := scored_shortfall(run["scored_check"])) else None
         )
-    if not result["e2e_steady_rate_met"]:
-        _say(
-            f"dipgw: the steady phase reached {result['e2e_steady_achieved_rate']:,} of"
-            f" {args.rate:,} cases/s (< 95 %): its latencies are not latencies at that rate"
-        )
-    if problem:
-        return fail(problem, 1)
-    return 0
-
-
-def _print(result: dict[str, Any], args: argparse.Namespace) -> None:
-    met = "" if result["e2e_steady_rate_met"] else " — BELOW 95 % OF TARGET"
-    print(
-        f"group+score {result['group_score_cases_per_s']:,} cases/s per core; end to end"
-        f" {result['e2e_cases_per_s']:,} scored cases/s sustained (target ≥ 3,000); steady"
-        f" target {args.rate:,} cases/s, achieved {result['e2e_steady_achieved_rate']:,}{met};"
-        f" ({result['e2e_steady_scored_per_s']:,} scored/s over the phase);"
-        f" p99 {result['e2e_p99_ms']} ms, p50 {result['e2e_p50_ms']} ms from the scheduled"
-        " send (target ≤ 500 ms)"
-    )
-    check = result["e2e_scored_check"]
-    print(
-        f"scored {check['scored']:,} of {check['sent_to_cities_with_rules']:,} cases sent to"
-        f" cities with rules; by year {result['e2e_scored_by_year']}"
-    )
-    for row in result["e2e_outcomes"]:
-        if row["status"] != "scored":
-            print(f"  unscored: {row['cases']:,} in {row['city']}/{row['year']}: {row['reason']}")
-    for name, value in settings_rows(result["settings"]):
-        print(f"  setting · {name}: {value}")
-    scale = result.get("e2e_scale_out")
-    if scale:
-        print(
-            f"scale-out on {scale['brokers']} brokers (replication"
-            f" {scale['replication_factor']}, min ISR {scale['min_insync_replicas']}),"
-            f" {scale['backlog_cases']:,}-case backlog, 1 gateway process: every stage in"
-            f" 1 worker process {result['e2e_cases_per_s_1proc']:,} scored cases/s;"
-            f" in 2 worker processes {result['e2e_cases_per_s_2proc']:,} scored cases/s"
-        )
-        for name, run in scale["layouts"].items():
-            print(f"  {name}: CPU seconds per 1,000 cases {run['e2e_cpu_s_per_1000_cases']}")
+    return problem
 
 
 def _local(base: Settings, state_dir: str, brokers: int) -> Settings:
@@ -225,10 +152,6 @@ def _local(base: Settings, state_dir: str, brokers: int) -> Settings:
         pg=msgspec.structs.replace(base.pg, dsn=""),
         log=msgspec.structs.replace(base.log, level="warning"),
     )
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def scored_shortfall(check: dict[str, Any], min_share: float = MIN_SCORED_SHARE) -> str | None:
@@ -439,7 +362,7 @@ def _sum_by(outcomes: list[dict[str, Any]], key: str, status: str = "scored") ->
 
 
 async def _e2e(
-    services: LocalServices, settings: Settings, args: argparse.Namespace, say: Any
+    services: LocalServices, settings: Settings, args: PipelineOptions, say: Any
 ) -> dict[str, Any]:
     pool = await asyncpg.create_pool(services.dsn, min_size=1, max_size=4)
     procs: list[subprocess.Popen[str]] = []
@@ -562,7 +485,7 @@ async def _fresh_database(dsn: str, name: str) -> str:
 
 
 async def _scale_out(
-    services: LocalServices, args: argparse.Namespace, say: Callable[[str], None]
+    services: LocalServices, args: PipelineOptions, say: Callable[[str], None]
 ) -> dict[str, Any]:
     """The sustained rate on the local 3-broker cluster with every stage in 1 worker process,
     then in 2 (each stage's consumer group then splits the partitions between 2 processes);

@@ -1,5 +1,5 @@
 """`dipgw bench ingest [--json]`: accepted records/s batched, open-loop p50/p99 single, through
-real HTTP + Kafka, with the settings it ran with (see gateway.bench_ingest)."""
+real HTTP + Kafka, with the settings it ran with (see gateway.bench.ingest)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ import msgspec
 from rich.console import Console
 from rich.table import Table
 
+from gateway.bench.common import settings_rows
 from gateway.commands._common import UsageError, fail, settings_from
-from gateway.commands.bench import add_verb, settings_rows
+from gateway.commands.bench import add_verb
 
 
 def _setup(verbs: Any) -> None:
@@ -49,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _run(args: argparse.Namespace) -> int:
-    from gateway.bench_ingest import BenchError, run_ingest_bench
+    from gateway.bench.ingest import BenchError, run_ingest_bench
 
     if not (
         0 < args.seconds <= 120
