@@ -168,3 +168,17 @@ def test_commands_are_registered_in_the_cli() -> None:
 
     for name in ("group", "score", "catalog"):
         assert f"gateway.commands.{name}" in _COMMAND_MODULES
+
+
+def test_pipeline_reasons_and_province(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cases = [_case("2027", discharge_date="2027-01-04"), _case("ok")]
+    path = _write(tmp_path, "c.json", cases)
+    # one rule set of Guangzhou (2026): never used for a 2027 case, as in the pipeline
+    assert _main(["score", "--rules", GZ, "--json", path]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    (error,) = doc["errors"]
+    assert (error["case_key"], error["rule"], error["severity"]) == ("2027", "DIP_NO_RULES", "warn")
+    # treated outside the province the cases are routed in: not this gateway's to settle
+    assert _main(["score", "--rules", GZ, "--province", "450000", "--json", path]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert [e["rule"] for e in doc["errors"]] == ["DIP_ROUTE", "DIP_ROUTE"]

@@ -16,11 +16,11 @@ import msgspec
 import pytest
 
 from adapters.runtime.settings import Settings
-from contracts import CST, city_of
+from contracts import CST
 from contracts.messages import AcceptedSettlement
 from tests.dip_pipeline_helpers import dip_document
 from workers.casefacts_map import case_facts
-from workers.dip import CaseFacts, RuleSet, sample_rules
+from workers.dip import CaseFacts, RuleSet, rules_key, sample_rules
 from workers.dip._offline import RulesBook, run_cases
 from workers.grouping import group_message
 from workers.rules_store import StoredRules
@@ -105,10 +105,10 @@ def _pipeline(c: Case, doc: dict[str, Any], rules: list[RuleSet]) -> Outcome:
 
     grouped = asyncio.run(group_message(msg, c.level, rules_of, RECEIVED))
     lookup = None  # what the scoring worker looks up
-    city = city_of(grouped.treating_admdvs)
-    if grouped.facts is not None and grouped.clearing_year is not None and city is not None:
-        lookup = stored.get((city, grouped.clearing_year))
-    scored = score_grouped(grouped, lookup, SETTINGS, RECEIVED)
+    key = rules_key(grouped.facts, grouped.received_at) if grouped.facts is not None else None
+    if key is not None:
+        lookup = stored.get(key)
+    scored, _ = score_grouped(grouped, lookup, SETTINGS, RECEIVED)
     return (
         scored.status,
         scored.group_code,

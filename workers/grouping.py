@@ -1,9 +1,10 @@
 """Grouping worker: `dip.settlement.accepted.v1` → `dip.case.grouped.v1`.
 
-Maps each accepted upload to `CaseFacts` (hospital level from the registry), finds the rules in
-force of the TREATING city for the case's clearing year and groups it (exclusions → core →
-comprehensive, see workers/dip). A case that cannot be grouped — unmappable, unknown hospital,
-no rules in force — is still published, marked with the reason, so nothing accepted is lost.
+Maps each accepted upload to `CaseFacts` (hospital level from the registry), fetches the rules
+in force of the TREATING city for the case's clearing year and groups it with
+`workers.dip.assess` (the one decision of rules, group, score and route). A case that cannot be
+grouped — unmappable, unknown hospital, no rules in force — is still published, marked with
+the reason (`workers.dip.reasons`), so nothing accepted is lost.
 The output is produced and acknowledged before the runner commits the input offsets.
 """
 
@@ -19,13 +20,12 @@ import asyncpg
 from aiokafka import ConsumerRecord
 
 from adapters.runtime.logs import get_logger
-from contracts import CST, city_of
 from contracts.messages import ACCEPTED_DECODER, AcceptedSettlement
 from workers._deadletter import apply_each_or_dead_letter
 from workers._runner import decode_each
-from workers.case_messages import ENCODER, GroupedCase, Problem
+from workers.case_messages import ENCODER, GroupedCase
 from workers.casefacts_map import MappingError, case_facts
-from workers.dip import CaseFacts, group
+from workers.dip import CaseFacts, RuleSet, RulesFor, assess, clearing_year, reasons, rules_key
 from workers.rules_store import RulesStore, StoredRules
 
 if TYPE_CHECKING:
@@ -69,31 +69,25 @@ class HospitalLevels:
         return out
 
 
-def clearing_year(discharge_date: str, received_at: datetime) -> int:
-    """The clearing year of a case: its discharge year, else the year it was received (CST)."""
-    if len(discharge_date) >= 4 and discharge_date[:4].isdigit():
-        return int(discharge_date[:4])
-    return received_at.astimezone(CST).year
-
-
-def no_rules(city: str, year: int) -> Problem:
-    return Problem(
-        severity="warn",
-        dimension="",
-        rule="DIP_NO_RULES",
-        field="mdtrtarea_admvs",
-        message=f"就医地 {city} 无 {year} 清算年度的 DIP 规则，暂未计分",
-        message_en=f"no DIP rules in force for treating city {city}, clearing year {year}",
-    )
-
-
 Lookup = Callable[[str, int], Awaitable[StoredRules | None]]
+
+
+def given(stored: StoredRules | None) -> RulesFor:
+    """The rules fetched for a case as a `RulesFor`: they answer for their own city and year
+    only, so `assess` still decides which rules apply."""
+
+    def rules_for(city: str, year: int) -> RuleSet | None:
+        if stored is None or (stored.rules.city, stored.rules.clearing_year) != (city, year):
+            return None
+        return stored.rules
+
+    return rules_for
 
 
 async def group_message(
     msg: AcceptedSettlement, level: str | None, rules_of: Lookup, now: datetime
 ) -> GroupedCase:
-    """Group one accepted upload under the treating city's rules in force."""
+    """Group one accepted upload under the treating city's rules in force (`assess`)."""
     treating = msg.mdtrtarea_admvs
     base: dict[str, Any] = {
         "receipt_id": msg.receipt_id,
@@ -109,17 +103,7 @@ async def group_message(
     insured = msg.insuplc_admdvs or treating
     if level is None:
         return GroupedCase(
-            **base,
-            insured_admdvs=insured,
-            clearing_year=None,
-            unscored=Problem(
-                severity="warn",
-                dimension="",
-                rule="DIP_NO_LEVEL",
-                field="fixmedins_code",
-                message="医疗机构未登记等级，无法计分",
-                message_en="hospital not in the registry: no level coefficient",
-            ),
+            **base, insured_admdvs=insured, clearing_year=None, unscored=reasons.NO_LEVEL.problem()
         )
     try:
         facts: CaseFacts = case_facts(
@@ -135,40 +119,39 @@ async def group_message(
             **base,
             insured_admdvs=insured,
             clearing_year=None,
-            unscored=Problem(
-                severity="warn",
-                dimension="",
-                rule="DIP_UNMAPPABLE",
-                field=exc.field,
-                message=exc.message,
-                message_en=exc.message_en,
+            unscored=reasons.UNMAPPABLE.problem(
+                exc.field, message=exc.message, message_en=exc.message_en
             ),
         )
-    year = clearing_year(facts.discharge_date, msg.received_at)
-    city = city_of(treating)
-    stored = await rules_of(city, year) if city else None
-    if city is None or stored is None:
+    base.update(insured_admdvs=facts.insured_admdvs, facts=facts)
+    key = rules_key(facts, msg.received_at)
+    stored = await rules_of(*key) if key is not None else None
+    try:  # the scoring stage routes: not routed here
+        a = assess(
+            facts, given(stored), province=None, received_at=msg.received_at, with_score=False
+        )
+    except Exception:  # never expected (assess does not raise on data): scoring retries it
+        log.exception("grouping.failed", case_key=msg.case_key)
+        year = clearing_year(facts.discharge_date, msg.received_at)
+        if stored is None:
+            return GroupedCase(**base, clearing_year=year)
         return GroupedCase(
             **base,
-            insured_admdvs=facts.insured_admdvs,
             clearing_year=year,
-            facts=facts,
-            unscored=no_rules(city or treating, year),
+            ruleset_id=stored.ruleset_id,
+            ruleset_version=stored.rules.version_id,
+            catalog_version=stored.rules.catalog_version,
         )
-    try:
-        grouping = group(facts, stored.rules)
-    except Exception:  # never expected (group() does not raise on data): scoring retries it
-        log.exception("grouping.failed", case_key=msg.case_key, ruleset=stored.rules.version_id)
-        grouping = None
+    if a.rules is None or a.grouping is None or stored is None:
+        return GroupedCase(**base, clearing_year=a.clearing_year, unscored=a.reason)
+    # An ungrouped case travels on grouped "ungrouped": scoring prices it or says why not.
     return GroupedCase(
         **base,
-        insured_admdvs=facts.insured_admdvs,
-        clearing_year=year,
-        facts=facts,
-        grouping=grouping,
+        clearing_year=a.clearing_year,
+        grouping=a.grouping,
         ruleset_id=stored.ruleset_id,
-        ruleset_version=stored.rules.version_id,
-        catalog_version=stored.rules.catalog_version,
+        ruleset_version=a.rules.version_id,
+        catalog_version=a.rules.catalog_version,
     )
 
 

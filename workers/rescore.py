@@ -31,13 +31,13 @@ import msgspec
 
 from adapters.runtime.logs import get_logger
 from adapters.runtime.settings import Settings
-from workers.case_messages import GroupedCase, ScoredCase
+from contracts import CST
+from workers.case_messages import GroupedCase
 from workers.casefacts_map import MappingError, case_facts
-from workers.dip import CaseFacts
-from workers.grouping import CST, clearing_year
+from workers.dip import CaseFacts, clearing_year
 from workers.rules_store import rules_in_force
 from workers.scored_sink import store_scored
-from workers.scoring import TopicCache, publish, score_grouped
+from workers.scoring import Outgoing, TopicCache, publish, score_grouped
 
 log = get_logger("dipgw.rescore")
 _FACTS = msgspec.json.Decoder(CaseFacts)
@@ -178,13 +178,13 @@ async def _rescore(
         return None
     result = RescoreResult(city, year, stored.rules.version_id)
     rows = await pool.fetch(_SELECT, city, year, waiting_only)
-    pending: list[ScoredCase] = []
+    pending: list[Outgoing] = []
     for row in rows:
         grouped = _grouped(row, now)
         if grouped is None or grouped.clearing_year != year:
             continue
         result.considered += 1
-        case = score_grouped(grouped, stored, settings, now)
+        case, route = score_grouped(grouped, stored, settings, now)
         if case.status == "scored":
             result.rescored += 1
         else:
@@ -195,7 +195,7 @@ async def _rescore(
             case.estimated_payment,
         ):
             result.changed += 1
-        pending.append(case)
+        pending.append((case, route))
         if len(pending) >= batch:
             await _flush(pool, producer, topics, settings, pending)
     await _flush(pool, producer, topics, settings, pending)
@@ -260,10 +260,10 @@ async def _flush(
     producer: Any,
     topics: TopicCache,
     settings: Settings,
-    cases: list[ScoredCase],
+    cases: list[Outgoing],
 ) -> None:
     if not cases:
         return
     await publish(producer, topics, settings, cases)
-    await store_scored(pool, cases)
+    await store_scored(pool, [case for case, _ in cases])
     cases.clear()

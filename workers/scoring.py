@@ -1,12 +1,14 @@
 """Scoring worker: `dip.case.grouped.v1` → `dip.case.scored.<admdvs>.v1` (+ the internal copy).
 
-A case is scored under the TREATING city's rules in force for its clearing year (regrouped if
-the rules changed since grouping) and published to the treating city's topic; a cross-city
-case also to the insured city's topic (role `insured`); a case insured in another province
-also to the out-of-province topic. One more copy, with the case facts, goes to `scored_all`,
-which the scored sink stores and `dipgw rescore` re-scores from. A case that cannot be scored
-goes the same ways marked `unscored`, with the reason. Per-city topics are created on first
-use (the broker does not auto-create them). Cases marked `DIP_NO_RULES` are scored as soon as
+A case is scored under the TREATING city's rules in force for its clearing year by
+`workers.dip.assess` (the grouping's result is used as is unless the rules changed since; the
+route is computed once, for its scope and its destinations) and published to the treating
+city's topic; a cross-city case also to the insured city's topic (role `insured`); a case
+insured in another province also to the out-of-province topic. One more copy, with the case
+facts, goes to `scored_all`, which the scored sink stores and `dipgw rescore` re-scores from. A
+case that cannot be scored goes the same ways marked `unscored`, with the reason (one that
+cannot be routed, `DIP_ROUTE`, to `scored_all` only). Per-city topics are created on first use
+(the broker does not auto-create them). Cases marked `DIP_NO_RULES` are scored as soon as
 their city's rules for their clearing year are imported (`workers.rescore`).
 """
 
@@ -34,8 +36,8 @@ from workers.case_messages import (
     ScoredCase,
     scored_fields,
 )
-from workers.dip import Route, ScoreError, group, route, score
-from workers.grouping import no_rules
+from workers.dip import Route, assess, reasons, route_case, rules_key
+from workers.grouping import given
 from workers.rules_store import RulesStore, StoredRules
 
 if TYPE_CHECKING:
@@ -44,25 +46,16 @@ if TYPE_CHECKING:
 log = get_logger("dipgw.scoring")
 
 
-def _route(settings: Settings, insured: str, treating: str) -> Route | Problem:
-    try:
-        return route(insured, treating, settings.worker.province, settings.topics.scored)
-    except ValueError as exc:
-        return Problem(
-            severity="warn",
-            dimension="",
-            rule="DIP_ROUTE",
-            field="mdtrtarea_admvs",
-            message=f"区划代码无法路由：{exc}",
-            message_en=f"regions cannot be routed: {exc}",
-        )
+Outgoing = tuple[ScoredCase, Route | None]
+"""A treating-role scored case and its route (None: it cannot be routed, `DIP_ROUTE`)."""
 
 
 def score_grouped(
     g: GroupedCase, stored: StoredRules | None, settings: Settings, now: datetime
-) -> ScoredCase:
-    """The treating-role scored case (with facts) of one grouped case, scored or marked why not."""
-    routed = _route(settings, g.insured_admdvs, g.treating_admdvs)
+) -> Outgoing:
+    """The treating-role scored case (with facts) of one grouped case, scored or marked why not
+    (`workers.dip.assess`), and its route. `stored`: the rules in force fetched for the case
+    (`workers.dip.rules_key`); the grouping is used as is when made under them."""
     facts = g.facts
     out: dict[str, Any] = {
         "receipt_id": g.receipt_id,
@@ -73,7 +66,6 @@ def score_grouped(
         "received_at": g.received_at,
         "scored_at": now,
         "role": "treating",
-        "scope": routed.scope if isinstance(routed, Route) else "same_city",
         "treating_admdvs": g.treating_admdvs,
         "insured_admdvs": g.insured_admdvs,
         "treating_city": city_of(g.treating_admdvs) or g.treating_admdvs,
@@ -82,77 +74,63 @@ def score_grouped(
         "status": "unscored",
         "facts": facts,
     }
-    if facts is not None:
-        out.update(
-            hospital_level=facts.hospital_level,
-            insutype=facts.insutype,
-            total_cost=facts.total_cost,
-            main_diag_code=facts.main_diag_code,
-            operations=[code for code, _ in facts.operations],
-        )
-    if isinstance(routed, Problem):
-        return ScoredCase(**out, unscored=routed)
-    if facts is None or g.clearing_year is None:
-        return ScoredCase(**out, unscored=g.unscored)
-    if stored is None:
-        return ScoredCase(**out, unscored=no_rules(out["treating_city"], g.clearing_year))
-    rules = stored.rules
-    grouping = g.grouping
-    if grouping is None or g.ruleset_id != stored.ruleset_id:
-        try:
-            grouping = group(facts, rules)  # rules changed (or arrived) since grouping
-        except Exception as exc:  # never expected: group() does not raise on data
-            log.exception("scoring.group_failed", case_key=g.case_key, ruleset=rules.version_id)
-            return ScoredCase(**out, unscored=_internal(exc))
+    province, template = settings.worker.province, settings.topics.scored
+    if facts is None or g.clearing_year is None:  # not mapped: the grouping stage said why
+        routed = route_case(g.insured_admdvs, g.treating_admdvs, province, template)
+        if isinstance(routed, Problem):
+            return ScoredCase(**out, scope="same_city", unscored=routed), None
+        return ScoredCase(**out, scope=routed.scope, unscored=g.unscored), routed
     out.update(
-        ruleset_id=stored.ruleset_id,
-        ruleset_version=rules.version_id,
-        catalog_version=rules.catalog_version,
-        group_status=grouping.status,
-        group_code=grouping.group_code,
-        treatment=grouping.treatment,
+        hospital_level=facts.hospital_level,
+        insutype=facts.insutype,
+        total_cost=facts.total_cost,
+        main_diag_code=facts.main_diag_code,
+        operations=[code for code, _ in facts.operations],
     )
+    same_rules = stored is not None and g.ruleset_id == stored.ruleset_id
     try:
-        result = score(grouping, rules, facts)
-    except ScoreError as exc:
-        return ScoredCase(
-            **out,
-            unscored=Problem(
-                severity="warn",
-                dimension="",
-                rule="DIP_SCORE",
-                field=exc.field,
-                message=f"无法按就医地规则计分：{exc.message}",
-                message_en=f"cannot be scored under the treating city's rules: {exc.message}",
-            ),
+        a = assess(
+            facts,
+            given(stored),
+            province=province,
+            received_at=g.received_at,
+            grouping=g.grouping if same_rules else None,  # else: regrouped under the new rules
+            topic_template=template,
         )
     except Exception as exc:  # a bug in the core must not stall the partition behind this case
-        log.exception("scoring.failed", case_key=g.case_key, ruleset=rules.version_id)
-        return ScoredCase(**out, unscored=_internal(exc))
-    out.update(scored_fields(result), status="scored")
-    return ScoredCase(**out)
+        log.exception("scoring.failed", case_key=g.case_key)
+        routed = route_case(g.insured_admdvs, g.treating_admdvs, province, template)
+        if isinstance(routed, Problem):
+            return ScoredCase(**out, scope="same_city", unscored=routed), None
+        internal = reasons.INTERNAL.problem(detail=type(exc).__name__)
+        return ScoredCase(**out, scope=routed.scope, unscored=internal), routed
+    out["scope"] = a.route.scope if a.route is not None else "same_city"
+    if a.rules is not None and a.grouping is not None and stored is not None:
+        out.update(
+            ruleset_id=stored.ruleset_id,
+            ruleset_version=a.rules.version_id,
+            catalog_version=a.rules.catalog_version,
+            group_status=a.grouping.status,
+            group_code=a.grouping.group_code,
+            treatment=a.grouping.treatment,
+        )
+    if a.score is None:
+        return ScoredCase(**out, unscored=a.reason), a.route
+    out.update(scored_fields(a.score), status="scored")
+    return ScoredCase(**out), a.route
 
 
-def _internal(exc: Exception) -> Problem:
-    return Problem(
-        severity="warn",
-        dimension="",
-        rule="DIP_INTERNAL",
-        field="$",
-        message=f"计分程序错误：{type(exc).__name__}",
-        message_en=f"internal error while scoring: {type(exc).__name__}",
-    )
-
-
-def destinations(scored: ScoredCase, settings: Settings) -> list[tuple[str, ScoredCase]]:
-    """(topic, message) for every recipient of a treating-role scored case, the internal
-    `scored_all` copy (with facts) included; the recipients' copies carry no facts."""
+def destinations(
+    scored: ScoredCase, route: Route | None, settings: Settings
+) -> list[tuple[str, ScoredCase]]:
+    """(topic, message) for every recipient of a treating-role scored case along its route,
+    the internal `scored_all` copy (with facts) included; the recipients' copies carry no
+    facts. No route (`DIP_ROUTE`): the internal copy only."""
     public = msgspec.structs.replace(scored, facts=None)
     out = [(settings.topics.scored_all, scored)]
-    routed = _route(settings, scored.insured_admdvs, scored.treating_admdvs)
-    if isinstance(routed, Problem):
+    if route is None:
         return out
-    for target in routed.targets:
+    for target in route.targets:
         if target.role == "treating":
             out.append((target.topic, public))
         elif target.role == "insured":
@@ -188,10 +166,10 @@ class TopicCache:
 
 
 async def publish(
-    producer: Any, topics: TopicCache, settings: Settings, cases: list[ScoredCase]
+    producer: Any, topics: TopicCache, settings: Settings, cases: list[Outgoing]
 ) -> None:
     """Publish scored cases to all their destinations; returns once every send is acked."""
-    sends = [(t, m) for case in cases for t, m in destinations(case, settings)]
+    sends = [(t, m) for case, route in cases for t, m in destinations(case, route, settings)]
     await topics.ensure(t for t, _ in sends)
     futures = [
         await producer.send(topic, key=msg.case_key.encode(), value=ENCODER.encode(msg))
@@ -230,10 +208,8 @@ class Scorer:
         cases = []
         rules_of = self._store.memo()
         for _, g in decode_each(records, GROUPED_DECODER, "scoring"):
-            city = city_of(g.treating_admdvs)
-            stored = None
-            if g.facts is not None and g.clearing_year is not None and city is not None:
-                stored = await rules_of(city, g.clearing_year)
+            key = rules_key(g.facts, g.received_at) if g.facts is not None else None
+            stored = await rules_of(*key) if key is not None else None
             cases.append(score_grouped(g, stored, self._settings, now))
         if cases:
             await publish(self._producer, self._topics, self._settings, cases)

@@ -17,7 +17,8 @@ import msgspec
 from rich.console import Console
 from rich.table import Table
 
-from gateway.commands._common import UsageError, fail, settings_from
+from adapters.runtime.settings import SettingsError, load_settings
+from gateway.commands._common import fail
 from workers.dip import CaseFacts, RuleSet, RuleSetError, load_rules
 from workers.dip._offline import CaseFileError, Outcome, RulesBook, load_case_file, outcome_json
 
@@ -72,10 +73,10 @@ def execute(args: argparse.Namespace, with_score: bool) -> tuple[list[RuleSet], 
 
     rulesets, cases = load_inputs(args)
     province = args.province
-    if province is None:
+    if province is None:  # the configured one (no logging set up: the output is the report)
         try:
-            province = settings_from(args).worker.province
-        except UsageError as e:
+            province = load_settings(getattr(args, "config", None)).worker.province
+        except SettingsError as e:
             raise InputError(str(e)) from None
     return rulesets, run_cases(cases, RulesBook(rulesets), with_score, province=province)
 
