@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 from contracts._certno import certno_matches, valid_certno_birth
 from contracts._codes import (
@@ -16,13 +18,14 @@ from contracts._codes import (
     is_operation_format,
     normalise_code,
 )
+from contracts._crossrules import CrossRules, always, compile_dispatcher, compile_facts
 from contracts._diagrules import Constraint, constraints_by_category
 from contracts._errors import ValidationError
-from contracts._model import Settlement
+from contracts._model import Setlinfo, Settlement
 from contracts._rulebook import Policy
 from contracts._timefmt import CST
 
-__all__ = ["RecordChecks", "is_admvs", "region_inside"]
+__all__ = ["CROSS_RULES", "RecordChecks", "is_admvs", "region_inside"]
 
 _INST_RE = re.compile(r"^H\d{11}$")
 _ADMDVS_RE = re.compile(r"^[1-9]\d{5}$")
@@ -93,8 +96,208 @@ def _years_between(birth: date, day: date) -> int:
     return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
+# -- the pre-checks: True when their rule may find something (conservative: False only when
+# it would find nothing). One `return <expr>` each is inlined into the dispatcher.
+
+
+def _may_regions(
+    sl: Setlinfo, legacy: bool, area: str | None, inst: str | None, insured: str | None
+) -> bool:
+    # all but the common case, which `_regions` would find clean: a hospital of the treating
+    # region ("H" + region + 5 digits), both region codes known valid, one insured region
+    return not (
+        not legacy
+        and area
+        and insured
+        and inst
+        and inst[1:7] == area
+        and sl.insuplc == insured
+        and _ADMVS_SEEN.get(area)
+        and _ADMVS_SEEN.get(insured)
+        and len(inst) == 12
+        and inst[0] == "H"
+        and inst.isascii()
+        and inst[1:].isdigit()
+    )
+
+
+def _may_conditional(sl: Setlinfo) -> bool:
+    return bool(
+        (sl.coner_name and not (sl.patn_rlts and sl.coner_addr and sl.coner_tel))
+        or sl.dscg_way in _TRANSFER
+        or (sl.poscode and not (len(sl.poscode) == 6 and sl.poscode.isdigit()))
+    )
+
+
+def _may_ages(sl: Setlinfo, adm: datetime | None, birth: date | None, age_days: int | None) -> bool:
+    # not an adult whose age is within a year of the full years lived: `years` lies in
+    # [days // 366, days // 365] (n years take 365n to 366n days). Without both dates, or
+    # born after admission (DATE_BIRTH), `_ages` finds nothing.
+    return (
+        birth is not None
+        and adm is not None
+        and age_days is not None
+        and not (
+            age_days >= 366
+            and sl.age is not None
+            and sl.age.is_finite()
+            and age_days // 365 - 1 <= sl.age <= age_days // 366 + 1
+        )
+    )
+
+
+def _may_identity(sl: Setlinfo, birth: date | None) -> bool:
+    # a resident ID number that is invalid, of another birth date or of the other sex
+    return bool(
+        sl.certno
+        and sl.patn_cert_type in _RESIDENT_ID_TYPES
+        and (
+            not (
+                certno_matches(sl.certno, birth)
+                if birth is not None
+                else valid_certno_birth(sl.certno) is not None
+            )
+            or (sl.gend in _SEXES and (sl.certno[16] in _ODD) != (sl.gend == "1"))
+        )
+    )
+
+
+def _may_dates(
+    self: RecordChecks,
+    sl: Setlinfo,
+    adm: datetime | None,
+    dscg: datetime | None,
+    birth: date | None,
+    day: date | None,
+    received_at: datetime | None,
+) -> bool:
+    # one of `_dates`'s comparisons could fail (at full precision: day precision only
+    # ever forgives)
+    return bool(
+        (adm is not None and dscg is not None and not adm <= dscg)
+        or (birth is not None and adm is not None and birth > adm.date())
+        or (
+            dscg is not None
+            and received_at is not None
+            and (dscg > received_at or received_at - dscg > self._lag)
+        )
+        or (
+            sl.setl_begn_date is not None
+            and (
+                (sl.setl_end_date is not None and sl.setl_begn_date > sl.setl_end_date)
+                or (adm is not None and sl.setl_begn_date < adm.date())
+            )
+        )
+        or (sl.setl_end_date is not None and day is not None and sl.setl_end_date > day)
+        or (
+            sl.setl_time is not None
+            and dscg is not None
+            and sl.setl_time < dscg
+            and sl.setl_time.date() < dscg.date()
+        )
+        or (
+            sl.act_ipt_days is not None
+            and adm is not None
+            and day is not None
+            and sl.act_ipt_days != (day - adm.date()).days
+        )
+    )
+
+
+def _may_operations(
+    s: Settlement, adm: datetime | None, dscg: datetime | None, trusted: bool
+) -> bool:
+    """`_operations` can find nothing if: no operation at all, or (codes trusted, no
+    special-disease list) one main operation, every interval given and inside the stay
+    (the anaesthesia usually encloses the operation: one chain of comparisons), no bare
+    date; a missing time raises TypeError."""
+    if s.opspdiseinfo:
+        return True
+    ops = s.oprninfo
+    if not ops:
+        return False
+    if not trusted:
+        return True
+    mains = 0
+    try:
+        for o in ops:
+            if o.oprn_oprt_type == "1":
+                mains += 1
+            begin, end = o.oprn_oprt_begntime, o.oprn_oprt_endtime
+            anst_begin, anst_end = o.anst_begntime, o.anst_endtime
+            if o.oprn_oprt_date is not None or not (
+                adm <= anst_begin <= begin <= end <= anst_end <= dscg  # type: ignore[operator]
+                or (
+                    adm <= begin <= end <= dscg  # type: ignore[operator]
+                    and adm <= anst_begin <= anst_end <= dscg  # type: ignore[operator]
+                )
+            ):
+                return True
+    except TypeError:
+        return True
+    return mains != 1
+
+
+def _may_icu(s: Settlement) -> bool:
+    return bool(s.icuinfo)
+
+
+def _may_weights(sl: Setlinfo) -> bool:
+    return bool(
+        sl.nwb_bir_wt is not None
+        or sl.nwb_adm_wt is not None
+        or sl.mul_nwb_bir_wt
+        or sl.mul_nwb_adm_wt
+    )
+
+
+def _may_amounts(s: Settlement, sl: Setlinfo) -> bool:
+    """Items (always checked), or a part that could exceed its total. Plain comparisons: a
+    NaN makes them raise (or be false), a conservative answer either way; an infinite part
+    only ever fails the test, and `_amounts` then ignores it."""
+    if s.iteminfo:
+        return True
+    total = sl.medfee_sumamt
+    fund = sl.fund_pay_sumamt
+    try:
+        clean = (
+            total is None
+            or not total >= 0
+            or (
+                (fund is None or fund <= total)  # the parts of _MONEY_PARTS, unrolled
+                and ((part := sl.acct_pay) is None or part <= total)
+                and ((part := sl.psn_cash_pay) is None or part <= total)
+                and ((part := sl.psn_selfpay) is None or part <= total)
+                and ((part := sl.psn_ownpay) is None or part <= total)
+            )
+        ) and (fund is None or (hifp := sl.hifp_pay) is None or hifp <= fund)
+    except ArithmeticError:
+        return True
+    return not clean
+
+
+def _age_unknown_birth(sl: Setlinfo) -> int | None:
+    """The age in days when birth or admission is unknown: from the age fields, if any."""
+    if isinstance(sl.nwb_age, int):
+        return sl.nwb_age
+    if isinstance(sl.age, Decimal) and sl.age.is_finite():
+        return int(sl.age * 365)
+    return None
+
+
+#: every cross-field rule, in the order they run; registered below with their methods
+CROSS_RULES = CrossRules()
+_rule = CROSS_RULES.rule
+
+
 class RecordChecks:
-    """All cross-field rules, bound to one Policy and one set of code tables."""
+    """All cross-field rules of a registry (`CROSS_RULES`), bound to one Policy and one set
+    of code tables.
+
+    `check` (and `run`) is generated from the registry (`contracts._crossrules`): each rule
+    behind its own pre-check, in registry order; `check_all` runs every rule unconditionally
+    (the full engine: same findings, only slower).
+    """
 
     __slots__ = (
         "_by_code",
@@ -105,11 +308,15 @@ class RecordChecks:
         "_plain_codes",
         "_policy",
         "_regions_seen",
+        "_scope",
         "_wt_high",
         "_wt_low",
+        "check",
+        "check_all",
+        "rules",
     )
 
-    def __init__(self, policy: Policy, codes: CodeTables) -> None:
+    def __init__(self, policy: Policy, codes: CodeTables, rules: CrossRules | None = None) -> None:
         self._policy = policy
         self._codes = codes
         self._constraints = constraints_by_category()
@@ -131,11 +338,40 @@ class RecordChecks:
         # a province has a few thousand (hospital, region) pairs: memoise their findings
         self._regions_seen: dict[tuple[object, ...], list[ValidationError]] = {}
         self._latest: dict[date | None, bool] = {}
+        self.rules = CROSS_RULES if rules is None else rules
+        self._scope = scope = {
+            "CST": CST,
+            "LATEST": self._latest,
+            "IS_LATEST": codes.is_latest,
+            "AGE_UNKNOWN_BIRTH": _age_unknown_birth,
+        }
+        #: `check(s, out, legacy, received_at, mdtrtarea_admvs, fixmedins_code,
+        #: insuplc_admdvs, trusted_codes)`: `run` with positional arguments (the hot path)
+        self.check: Callable[..., None] = compile_dispatcher(
+            self.rules, self, scope, module_globals=globals()
+        )
+        self.check_all: Callable[..., None] = compile_dispatcher(
+            self.rules, self, scope, guarded=False, module_globals=globals()
+        )
 
     def _emit(self, out: list[ValidationError], rule: str, path: str) -> None:
         err = self._policy.error(rule, path)
         if err is not None:
             out.append(err)
+
+    def facts(
+        self,
+        s: Settlement,
+        legacy: bool,
+        received_at: datetime | None,
+        area: str | None,
+        inst: str | None,
+        insured: str | None,
+        trusted: bool,
+    ) -> dict[str, Any]:
+        """The facts the dispatcher computes for a record (tests, debugging: not hot)."""
+        compute = compile_facts(self, self._scope)
+        return compute(s, [], legacy, received_at, area, inst, insured, trusted)
 
     # -- entry point ------------------------------------------------------------------------
 
@@ -161,211 +397,29 @@ class RecordChecks:
             trusted_codes,
         )  # fmt: skip
 
-    def check(
+    # -- institution and region ------------------------------------------------------------
+
+    @_rule("regions", may_fire=_may_regions)
+    def _regions_memo(
         self,
         s: Settlement,
         out: list[ValidationError],
         legacy: bool,
-        received_at: datetime | None,
-        mdtrtarea_admvs: str | None,
-        fixmedins_code: str | None,
-        insuplc_admdvs: str | None,
-        trusted_codes: bool,
+        area: str | None,
+        inst: str | None,
+        insured: str | None,
     ) -> None:
-        """`run` with positional arguments (the hot path).
-
-        The rule groups run in a fixed order (the order of the findings). Each group first
-        tests, with a few comparisons, that it cannot find anything on this record; only
-        otherwise its method runs and decides (so a test can only ever be conservative:
-        `tests/test_contracts_fastpath.py` checks each against its method).
-        """
+        """`_regions`, memoised by what it reads (a province has few such combinations)."""
         sl = s.setlinfo
-        adm = sl.adm_time
-        dscg = sl.dscg_time
-        birth = sl.brdy
-        if received_at is not None and received_at.tzinfo is not None:
-            received_at = received_at.astimezone(CST).replace(tzinfo=None)
-        if not (
-            # the common case, which `_regions` would find clean: a hospital of the treating
-            # region ("H" + region + 5 digits), both region codes known valid, one insured
-            # region; anything else goes to the memo below
-            not legacy
-            and mdtrtarea_admvs
-            and insuplc_admdvs
-            and fixmedins_code
-            and fixmedins_code[1:7] == mdtrtarea_admvs
-            and sl.insuplc == insuplc_admdvs
-            and _ADMVS_SEEN.get(mdtrtarea_admvs)
-            and _ADMVS_SEEN.get(insuplc_admdvs)
-            and len(fixmedins_code) == 12
-            and fixmedins_code[0] == "H"
-            and fixmedins_code.isascii()
-            and fixmedins_code[1:].isdigit()
-        ):
-            key = (
-                mdtrtarea_admvs, fixmedins_code, insuplc_admdvs, sl.insuplc,
-                sl.fixmedins_code if legacy else None,
-            )  # fmt: skip
-            found = self._regions_seen.get(key)
-            if found is None:
-                found = []
-                self._regions(s, found, legacy, mdtrtarea_admvs, fixmedins_code, insuplc_admdvs)
-                if len(self._regions_seen) < 100_000:
-                    self._regions_seen[key] = found
-            if found:
-                out.extend(found)
-        poscode = sl.poscode
-        if (
-            (sl.coner_name and not (sl.patn_rlts and sl.coner_addr and sl.coner_tel))
-            or sl.dscg_way in _TRANSFER
-            or (poscode and not (len(poscode) == 6 and poscode.isdigit()))
-        ):
-            self._conditional(s, out)
-        # ages: adults whose age agrees need nothing else (`_ages` otherwise)
-        age_days: int | None
-        if birth is None or adm is None:
-            age_days = self._ages(s, out, adm, birth)
-        else:
-            age_days = adm.toordinal() - birth.toordinal()
-            age = sl.age
-            if age_days < 0:
-                age_days = None  # DATE_BIRTH reports it
-            elif not (
-                # an adult whose age is within a year of the full years lived: `years` lies
-                # in [days // 366, days // 365] (n years take 365n to 366n days)
-                age_days >= 366
-                and age is not None
-                and age.is_finite()
-                and age_days // 365 - 1 <= age <= age_days // 366 + 1
-            ):
-                self._ages(s, out, adm, birth)
-        certno = sl.certno
-        if certno and sl.patn_cert_type in _RESIDENT_ID_TYPES:
-            # `_identity` only if it can find something: invalid, other birth date or sex
-            gend = sl.gend
-            if not (
-                certno_matches(certno, birth)
-                if birth is not None
-                else valid_certno_birth(certno) is not None
-            ) or (gend in _SEXES and (certno[16] in _ODD) != (gend == "1")):
-                self._identity(s, out, birth)
-        # dates: `_dates` only if one of its comparisons could fail
-        day = dscg.date() if dscg is not None else None
-        adm_day = adm.date() if adm is not None else None
-        begin = sl.setl_begn_date
-        end = sl.setl_end_date
-        setl = sl.setl_time
-        ipt_days = sl.act_ipt_days
-        if (
-            (adm is not None and dscg is not None and not adm <= dscg)
-            or (birth is not None and adm_day is not None and birth > adm_day)
-            or (
-                dscg is not None
-                and received_at is not None
-                and (dscg > received_at or received_at - dscg > self._lag)
-            )
-            or (
-                begin is not None
-                and ((end is not None and begin > end) or (adm_day is not None and begin < adm_day))
-            )
-            or (end is not None and day is not None and end > day)
-            or (setl is not None and dscg is not None and setl < dscg and setl.date() < day)  # type: ignore[operator]
-            or (
-                ipt_days is not None
-                and adm_day is not None
-                and day is not None
-                and ipt_days != (day - adm_day).days
-            )
-        ):
-            self._dates(s, out, adm, dscg, birth, received_at)
-        if trusted_codes:
-            latest = self._latest.get(day)
-            if latest is None:
-                latest = self._latest[day] = self._codes.is_latest(day)
-            trusted_codes = latest
-        if trusted_codes:
-            # = self._diagnoses(s, out, day, age_days, True), without the category slicing: a
-            # code of the latest table is looked up in `_plain_codes` (no constraint) first
-            plain = self._plain_codes
-            excluded = _WESTERN_EXCLUDED
-            mains = 0
-            diseinfo = s.diseinfo
-            for d in diseinfo:
-                if d.diag_type in excluded:
-                    continue
-                if d.maindiag_flag == "1":
-                    mains += 1
-                code = d.diag_code
-                if code not in plain and code:
-                    rules = self._by_code.get(code) or self._constraints.get(code[:3])
-                    if rules:
-                        i = next(j for j, entry in enumerate(diseinfo) if entry is d)
-                        self._constrain(out, rules, sl.gend, age_days, f"diseinfo[{i}].diag_code")
-            if mains != 1:
-                self._emit(out, "DIAG_MAIN", "diseinfo")
-            if s.opspdiseinfo:
-                self._opsp_diagnoses(s, out, day)
-        else:
-            self._diagnoses(s, out, day, age_days, False)
-        ops = s.oprninfo
-        if s.opspdiseinfo or (ops and not trusted_codes):
-            self._operations(s, out, day, adm, dscg, trusted_codes)
-        elif ops:
-            # `_operations` can find nothing if: one main operation, every interval
-            # given and inside the stay (the anaesthesia usually encloses the operation:
-            # one chain of comparisons), no bare date; a missing time raises TypeError
-            mains = 0
-            try:
-                for o in ops:
-                    if o.oprn_oprt_type == "1":
-                        mains += 1
-                    begin, end = o.oprn_oprt_begntime, o.oprn_oprt_endtime
-                    anst_begin, anst_end = o.anst_begntime, o.anst_endtime
-                    if o.oprn_oprt_date is not None or not (
-                        adm <= anst_begin <= begin <= end <= anst_end <= dscg  # type: ignore[operator]
-                        or (
-                            adm <= begin <= end <= dscg  # type: ignore[operator]
-                            and adm <= anst_begin <= anst_end <= dscg  # type: ignore[operator]
-                        )
-                    ):
-                        mains = -1
-                        break
-            except TypeError:
-                mains = -1
-            if mains != 1:
-                self._operations(s, out, day, adm, dscg, trusted_codes)
-        if s.icuinfo:
-            self._icu(s, out, adm, dscg)
-        if (
-            sl.nwb_bir_wt is not None
-            or sl.nwb_adm_wt is not None
-            or sl.mul_nwb_bir_wt
-            or sl.mul_nwb_adm_wt
-        ):
-            self._weights(s, out)
-        # amounts: `_amounts` only if a part could exceed its total (items: always). Plain
-        # comparisons: a NaN makes them raise (or be false), a conservative answer either way;
-        # an infinite part only ever fails the test, and `_amounts` then ignores it.
-        total = sl.medfee_sumamt
-        fund = sl.fund_pay_sumamt
-        try:
-            clean = (
-                total is None
-                or not total >= 0
-                or (
-                    (fund is None or fund <= total)  # the parts of _MONEY_PARTS, unrolled
-                    and ((part := sl.acct_pay) is None or part <= total)
-                    and ((part := sl.psn_cash_pay) is None or part <= total)
-                    and ((part := sl.psn_selfpay) is None or part <= total)
-                    and ((part := sl.psn_ownpay) is None or part <= total)
-                )
-            ) and (fund is None or (hifp := sl.hifp_pay) is None or hifp <= fund)
-        except ArithmeticError:
-            clean = False
-        if s.iteminfo or not clean:
-            self._amounts(s, out)
-
-    # -- institution and region ------------------------------------------------------------
+        key = (area, inst, insured, sl.insuplc, sl.fixmedins_code if legacy else None)
+        found = self._regions_seen.get(key)
+        if found is None:
+            found = []
+            self._regions(s, found, legacy, area, inst, insured)
+            if len(self._regions_seen) < 100_000:
+                self._regions_seen[key] = found
+        if found:
+            out.extend(found)
 
     def _regions(
         self,
@@ -408,6 +462,7 @@ class RecordChecks:
 
     # -- conditional completeness ----------------------------------------------------------
 
+    @_rule("conditional", may_fire=_may_conditional)
     def _conditional(self, s: Settlement, out: list[ValidationError]) -> None:
         sl = s.setlinfo
         if sl.coner_name:
@@ -425,6 +480,7 @@ class RecordChecks:
         if sl.poscode and not (len(sl.poscode) == 6 and sl.poscode.isdigit()):
             self._emit(out, "FMT_POSCODE", "setlinfo.poscode")
 
+    @_rule("ages", may_fire=_may_ages)
     def _ages(
         self, s: Settlement, out: list[ValidationError], adm: datetime | None, birth: date | None
     ) -> int | None:
@@ -458,6 +514,7 @@ class RecordChecks:
                     self._emit(out, "REQ_NWB_WT", "setlinfo.nwb_adm_wt")
         return days
 
+    @_rule("identity", may_fire=_may_identity)
     def _identity(self, s: Settlement, out: list[ValidationError], birth: date | None) -> None:
         sl = s.setlinfo
         certno = sl.certno
@@ -474,6 +531,7 @@ class RecordChecks:
 
     # -- dates -----------------------------------------------------------------------------
 
+    @_rule("dates", may_fire=_may_dates)
     def _dates(
         self,
         s: Settlement,
@@ -512,6 +570,43 @@ class RecordChecks:
                 self._emit(out, "IPT_DAYS", "setlinfo.act_ipt_days")
 
     # -- code tables -----------------------------------------------------------------------
+
+    @_rule("diagnoses", may_fire=always)  # DIAG_MAIN: any record may lack its main diagnosis
+    def _diagnoses_any(
+        self,
+        s: Settlement,
+        out: list[ValidationError],
+        day: date | None,
+        age_days: int | None,
+        trusted: bool,
+    ) -> None:
+        """`_diagnoses`; with codes trusted (in the latest table), without the category
+        slicing: a code of the latest table is looked up in `_plain_codes` (no constraint)
+        first."""
+        if not trusted:
+            self._diagnoses(s, out, day, age_days, False)
+            return
+        plain = self._plain_codes
+        excluded = _WESTERN_EXCLUDED
+        mains = 0
+        diseinfo = s.diseinfo
+        for d in diseinfo:
+            if d.diag_type in excluded:
+                continue
+            if d.maindiag_flag == "1":
+                mains += 1
+            code = d.diag_code
+            if code not in plain and code:
+                rules = self._by_code.get(code) or self._constraints.get(code[:3])
+                if rules:
+                    i = next(j for j, entry in enumerate(diseinfo) if entry is d)
+                    self._constrain(
+                        out, rules, s.setlinfo.gend, age_days, f"diseinfo[{i}].diag_code"
+                    )
+        if mains != 1:
+            self._emit(out, "DIAG_MAIN", "diseinfo")
+        if s.opspdiseinfo:
+            self._opsp_diagnoses(s, out, day)
 
     def _diagnosis(
         self, table: CodeTable[DiagnosisCode] | None, code: str
@@ -634,6 +729,7 @@ class RecordChecks:
         else:
             self._emit(out, "OPRN_FORMAT", path)
 
+    @_rule("operations", may_fire=_may_operations)
     def _operations(
         self,
         s: Settlement,
@@ -696,6 +792,7 @@ class RecordChecks:
         ):
             self._emit(out, rule, f"{node}[{index}].{end_name}")
 
+    @_rule("icu", may_fire=_may_icu)
     def _icu(
         self,
         s: Settlement,
@@ -713,6 +810,7 @@ class RecordChecks:
 
     # -- newborn weights and amounts -------------------------------------------------------
 
+    @_rule("weights", may_fire=_may_weights)
     def _weights(self, s: Settlement, out: list[ValidationError]) -> None:
         sl = s.setlinfo
         low, high = self._wt_low, self._wt_high
@@ -732,6 +830,7 @@ class RecordChecks:
             if not all(w.is_finite() and low <= w <= high for w in weights):
                 self._emit(out, "NWB_WEIGHT", f"setlinfo.{name}")
 
+    @_rule("amounts", may_fire=_may_amounts)
     def _amounts(self, s: Settlement, out: list[ValidationError]) -> None:
         sl = s.setlinfo
         total = sl.medfee_sumamt

@@ -346,7 +346,8 @@ class FieldRules:
         the document, `slow(raw, received_at)` (the full engine); otherwise, unrolled, the
         values of `setlinfo` (its guard inline), of each list node that has any,
         `normalise`, the required fields of the envelope's flavour, then the cross-field
-        `check` (`RecordChecks.check`, codes trusted). Same calls, same order, as
+        `check` (`RecordChecks.check`, codes trusted: generated from the cross-field rule
+        registry, each rule behind its own pre-check). Same calls, same order, as
         `_values(fast=True)`, `normalise`, `_required` and `RecordChecks.run`.
         """
         scope: dict[str, Any] = {

@@ -9,6 +9,7 @@ import msgspec
 
 from contracts._checks import RecordChecks
 from contracts._codes import CodeTables
+from contracts._crossrules import CrossRules
 from contracts._dicts import Dictionaries
 from contracts._errors import ValidationError
 from contracts._fastpath import INFNO_VALUES, strict_envelope_type
@@ -63,6 +64,7 @@ class Validator:
         config: RuleConfig | None = None,
         codes: CodeTables | None = None,
         dictionaries: Dictionaries | None = None,
+        cross_rules: CrossRules | None = None,
     ) -> None:
         self.config = config or RuleConfig()
         self.policy = Policy(self.config)
@@ -78,7 +80,9 @@ class Validator:
             legacy: tuple(n for n in LIST_NODES if self._fields.has_required(n, legacy))
             for legacy in (False, True)
         }
-        self._checks = RecordChecks(self.policy, self.codes)
+        # the cross-field rules (default: contracts._checks.CROSS_RULES), each behind its own
+        # pre-check on both paths
+        self._checks = RecordChecks(self.policy, self.codes, cross_rules)
         strict_type = strict_envelope_type(self.policy, self.dictionaries, self.codes)
         self._strict = msgspec.json.Decoder(strict_type, strict=False)
         self._lenient = msgspec.json.Decoder(raw_envelope_type(), strict=False)

@@ -1,8 +1,8 @@
 """The hot path's shortcuts: each cheap test ("this group can find nothing") only ever skips
 a rule group that would indeed find nothing, so the findings are the exact engine's.
 
-- `RecordChecks.check` (guards in front of each rule group) against the same groups run
-  unconditionally, in the original order (`_reference_run` below);
+- `RecordChecks.check` (each registered rule behind its own pre-check) against the same
+  rules run unconditionally (`_reference_run` below; per rule: tests/test_contracts_crossrules.py);
 - the generated field checkers (guards, list loops, the whole `fast` function) against
   the exact checkers they wrap;
 - the arithmetic shortcuts: certno check character in base 13, `certno_matches`,
@@ -46,29 +46,11 @@ def _reference_run(
     insured: str | None,
     trusted: bool,
 ) -> list[ValidationError]:
-    """`RecordChecks.run` before the guards: every rule group, unconditionally, in order."""
-    from contracts._timefmt import CST
-
+    """The full engine: every registered cross-field rule, unconditionally, in registry order
+    (`RecordChecks.check_all`, generated from the same registry as `check` without the
+    pre-checks: a rule added to the registry is in both)."""
     out: list[ValidationError] = []
-    sl = s.setlinfo
-    adm, dscg, birth = sl.adm_time, sl.dscg_time, sl.brdy
-    if received_at is not None and received_at.tzinfo is not None:
-        received_at = received_at.astimezone(CST).replace(tzinfo=None)
-    rc._regions(s, out, legacy, area, inst, insured)
-    rc._conditional(s, out)
-    age_days = rc._ages(s, out, adm, birth)
-    rc._identity(s, out, birth)
-    rc._dates(s, out, adm, dscg, birth, received_at)
-    day = dscg.date() if dscg is not None else None
-    trusted = trusted and rc._codes.is_latest(day)
-    rc._diagnoses(s, out, day, age_days, trusted)
-    rc._operations(s, out, day, adm, dscg, trusted)
-    for i, c in enumerate(s.icuinfo):
-        begin, end = c.scs_cutd_inpool_time, c.scs_cutd_exit_time
-        rc._span(out, i, "icuinfo", "scs_cutd_inpool_time", begin, "scs_cutd_exit_time", end,
-                 adm, dscg, "DATE_ICU_STAY")  # fmt: skip
-    rc._weights(s, out)
-    rc._amounts(s, out)
+    rc.check_all(s, out, legacy, received_at, area, inst, insured, trusted)
     return out
 
 
