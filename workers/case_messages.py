@@ -19,7 +19,7 @@ from contracts import Problem
 from contracts.messages import CaseProvenance
 from workers.dip import CaseFacts, GroupResult, ScoreResult
 
-__all__ = ["Problem"]  # re-exported: the stages build their `unscored` reasons with it
+__all__ = ["Problem"]  # re-exported: the shape of `unscored` (reasons: workers.dip.reasons)
 
 
 class GroupedCase(CaseProvenance, kw_only=True, forbid_unknown_fields=False):
