@@ -13,6 +13,8 @@ Typical use::
 See README.md in this package for the file formats and every policy knob.
 """
 
+from contracts.dip import CaseFacts, GroupResult, ScoreResult
+
 from . import _reasons as reasons
 from ._assess import (
     Assessment,
@@ -25,8 +27,8 @@ from ._assess import (
 )
 from ._bench import bench_group_score
 from ._catalog import BuildOptions, CatalogBuild, build_catalog, read_history, write_catalog_csv
-from ._facts import CaseFacts, decode_cases_json, decode_cases_ndjson
-from ._grouping import GroupResult, group
+from ._facts import decode_cases_json, decode_cases_ndjson
+from ._grouping import group
 from ._index import RuleSetError
 from ._loader import load_rules, make_ruleset, parse_catalog, read_table
 from ._model import (
@@ -50,7 +52,7 @@ from ._model import (
 )
 from ._routing import Route, RouteTarget, route
 from ._sample import SAMPLE_RULES, make_case_facts, rules_for_year, sample_rules
-from ._scoring import ScoreError, ScoreResult, adjustment_factor, group_and_score, score
+from ._scoring import ScoreError, adjustment_factor, group_and_score, score
 
 __all__ = [
     "SAMPLE_RULES",

@@ -16,13 +16,13 @@ from typing import Literal
 import msgspec
 
 from contracts import CST, Problem, city_of
+from contracts.dip import CaseFacts, GroupResult, ScoreResult
 
 from . import _reasons as reasons
-from ._facts import CaseFacts
-from ._grouping import GroupResult, group
+from ._grouping import group
 from ._model import RuleSet
 from ._routing import DEFAULT_TOPIC, Route, route
-from ._scoring import ScoreError, ScoreResult, score
+from ._scoring import ScoreError, score
 
 RulesFor = Callable[[str, int], RuleSet | None]
 """(treating city ``xxxx00``, clearing year) → the rules in force, or None."""

@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
-import msgspec
+from contracts.dip import CaseFacts, GroupResult, GroupStatus
 
 from ._codes import RANK_TREATMENT, norm_diag, norm_oprn
-from ._facts import CaseFacts
 from ._index import Index, index_of
 from ._model import Group, RuleSet
-
-GroupStatus = Literal["core", "primary", "comprehensive", "bed_day", "excluded", "ungrouped"]
-
-
-class GroupResult(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    """Which group a case fell into, under which catalog and rules (provenance travels along)."""
-
-    case_key: str
-    status: GroupStatus
-    group_code: str
-    group_score: float
-    treatment: str
-    catalog_version: str
-    ruleset_version: str
-    reason: str = ""
 
 
 def _result(

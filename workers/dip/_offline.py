@@ -12,11 +12,10 @@ from typing import Any
 import msgspec
 
 from contracts import CST
+from contracts.dip import CaseFacts, GroupResult, ScoreResult
 
 from ._assess import Assessment, RulesBook, RulesFor, assess
-from ._facts import CaseFacts, decode_cases_json, decode_cases_ndjson
-from ._grouping import GroupResult
-from ._scoring import ScoreResult
+from ._facts import decode_cases_json, decode_cases_ndjson
 
 __all__ = ["CaseFileError", "Outcome", "RulesBook", "load_case_file", "outcome_json", "run_cases"]
 

@@ -8,14 +8,10 @@ province leaves the province through the national 异地就医 channel, so it is
 
 from __future__ import annotations
 
-from typing import Literal
-
 import msgspec
 
 from contracts import city_of
-
-Scope = Literal["same_city", "cross_city", "out_of_province"]
-Role = Literal["treating", "insured", "out_of_province"]
+from contracts.dip import Role, Scope
 
 DEFAULT_TOPIC = "dip.case.scored.{admdvs}.v1"
 OUT_OF_PROVINCE = "out_of_province"

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import msgspec
 
-from ._facts import CaseFacts
+from contracts.dip import CaseFacts
+
 from ._loader import load_rules
 from ._model import Group, RuleSet
 

@@ -10,16 +10,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Literal
 
-import msgspec
+from contracts.dip import CaseFacts, Deviation, GroupResult, ScoreResult
 
-from ._facts import CaseFacts
-from ._grouping import GroupResult, GroupStatus
 from ._index import GroupRef, Index, index_of
 from ._model import Adjustments, Group, Policy, RuleSet
-
-Deviation = Literal["normal", "high", "low", "extreme", "cost_fraction", "excluded"]
 
 _FEN = Decimal("0.01")
 _QUANTS: dict[int, Decimal] = {d: Decimal(1).scaleb(-d) for d in range(0, 9)}
@@ -32,26 +27,6 @@ class ScoreError(ValueError):
         super().__init__(message)
         self.field = field
         self.message = message
-
-
-class ScoreResult(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    """The score of one case and the payment it implies, with the rules that produced it."""
-
-    case_key: str
-    status: GroupStatus
-    group_code: str
-    deviation: Deviation
-    ratio: float | None
-    group_score: float
-    level_coefficient: float
-    adjustment: float
-    case_score: float
-    point_value: Decimal | None
-    estimated_payment: Decimal | None
-    special_review: bool
-    insutype: str
-    ruleset_version: str
-    catalog_version: str
 
 
 def _age_days(case: CaseFacts) -> int | None:
