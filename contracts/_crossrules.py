@@ -208,8 +208,7 @@ def compile_dispatcher(
     lines = [_PROLOGUE]
     for i, rule in enumerate(rules):
         namespace[f"CHECK_{i}"] = rule.check
-        args = ", ".join("self" if a == "self" else a for a in rule.check_args)
-        call = f"CHECK_{i}({args})"
+        call = f"CHECK_{i}({', '.join(rule.check_args)})"
         if not guarded or rule.may_fire is always:
             lines.append(f"    {call}  # {rule.name}")
             continue
