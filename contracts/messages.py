@@ -1,16 +1,28 @@
-"""The messages dipgw writes to Kafka: msgspec Structs, JSON on the wire.
+"""The messages dipgw writes to Kafka: msgspec Structs, JSON on the wire, one type per topic.
 
-Every message carries its provenance envelope (receipt, case key, revision, regions, contract
-version), so a consumer never needs to look anything up to know where a record came from.
+Every case message carries its provenance envelope (receipt, case key, revision, regions,
+contract version), so a consumer never needs to look anything up to know where a record came
+from. `TOPIC_TYPES` maps each topic (by its `TopicSettings` field name) to its message type;
+each topic's consumer decodes with that type's decoder, and every producer encodes with the one
+`ENCODER` (Decimal as text).
+
+The DIP stages (`dip.case.grouped.v1`, `dip.case.scored.<admdvs>.v1`) add what their stage
+computed, with the rule-set version that produced it. A case that cannot be grouped or scored
+is never dropped: it travels on marked `unscored`, with the reason in the one error shape, so
+`dipgw rescore` can pick it up when the city's rules arrive. No personal data: the case key
+identifies the case; names and ID numbers are never decoded.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
+from typing import Literal
 
 import msgspec
 
 from contracts._errors import Problem
+from contracts.dip import CaseFacts, GroupResult, Role, Scope
 
 CONTRACT_VERSION = "4101A-2023.08+dipgw.1"
 
@@ -55,6 +67,96 @@ class RejectedSettlement(msgspec.Struct, kw_only=True, forbid_unknown_fields=Fal
     document: msgspec.Raw = msgspec.Raw(b"null")
 
 
-ENCODER = msgspec.json.Encoder()
+class GroupedCase(CaseProvenance, kw_only=True, forbid_unknown_fields=False):
+    """`dip.case.grouped.v1`: an accepted case mapped to its DIP facts and grouped under the
+    treating city's rules (or marked `unscored` with why)."""
+
+    treating_admdvs: str
+    insured_admdvs: str
+    contract_version: str
+    clearing_year: int | None
+    grouped_at: datetime
+    facts: CaseFacts | None = None
+    grouping: GroupResult | None = None
+    ruleset_id: int | None = None
+    ruleset_version: str | None = None
+    catalog_version: str | None = None
+    unscored: Problem | None = None
+
+
+class ScoredCase(CaseProvenance, kw_only=True, forbid_unknown_fields=False):
+    """`dip.case.scored.<admdvs>.v1`, `dip.case.scored.out_of_province.v1` and the internal
+    `dip.case.scored.all.v1`: one scored case for one recipient: the treating city, the insured
+    city or the out-of-province channel (`role`). Money is Decimal, as text on the wire."""
+
+    scored_at: datetime
+    role: Role
+    scope: Scope
+    treating_admdvs: str
+    insured_admdvs: str
+    treating_city: str
+    insured_city: str
+    clearing_year: int | None
+    status: Literal["scored", "unscored"]
+    hospital_level: str | None = None
+    insutype: str | None = None
+    total_cost: Decimal | None = None
+    main_diag_code: str | None = None
+    operations: list[str] = msgspec.field(default_factory=list)
+    group_status: str | None = None
+    group_code: str | None = None
+    treatment: str | None = None
+    deviation: str | None = None
+    ratio: float | None = None
+    group_score: float | None = None
+    level_coefficient: float | None = None
+    adjustment: float | None = None
+    case_score: float | None = None
+    point_value: Decimal | None = None
+    estimated_payment: Decimal | None = None
+    special_review: bool = False
+    ruleset_id: int | None = None
+    ruleset_version: str | None = None
+    catalog_version: str | None = None
+    unscored: Problem | None = None
+    facts: CaseFacts | None = None
+    """Only on the internal `scored_all` copy: what `dipgw rescore` re-scores from."""
+
+
+AlertKind = Literal["reject_rate", "timeliness", "silent", "consumer_lag"]
+
+
+class QualityAlert(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+    """`dip.quality.alerts.v1`: one ingestion-quality threshold crossed (the quality worker's
+    evaluator), as stored in `quality_alerts`. `city` / `fixmedins_code` are null for an alert
+    about the pipeline (consumer lag)."""
+
+    alert_key: str
+    kind: AlertKind
+    city: str | None
+    fixmedins_code: str | None
+    value: float
+    threshold: float
+    message: str
+    message_en: str
+    raised_at: datetime
+
+
+ENCODER = msgspec.json.Encoder(decimal_format="string")
+"""The one JSON encoder of every topic (and of the gateway's JSON answers): Decimal as text."""
 ACCEPTED_DECODER = msgspec.json.Decoder(AcceptedSettlement)
 REJECTED_DECODER = msgspec.json.Decoder(RejectedSettlement)
+GROUPED_DECODER = msgspec.json.Decoder(GroupedCase)
+SCORED_DECODER = msgspec.json.Decoder(ScoredCase)
+QUALITY_ALERT_DECODER = msgspec.json.Decoder(QualityAlert)
+
+TOPIC_TYPES: dict[str, type[msgspec.Struct]] = {
+    "accepted": AcceptedSettlement,
+    "rejected": RejectedSettlement,
+    "grouped": GroupedCase,
+    "scored": ScoredCase,
+    "scored_all": ScoredCase,
+    "out_of_province": ScoredCase,
+    "quality_alerts": QualityAlert,
+}
+"""Each topic's message type, keyed by its `adapters.runtime.settings.TopicSettings` field."""

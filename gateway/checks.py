@@ -17,7 +17,7 @@ import msgspec
 
 from adapters import FORMATS, split_batch
 from contracts import CST, Envelope, Problem, ValidationError, Validator, is_rejected, mask_personal
-from contracts.messages import case_key
+from contracts.messages import ENCODER, case_key
 from gateway.ingest import Upload
 
 
@@ -118,7 +118,6 @@ _ROUTING = (
     ("mdtrtarea_admvs", "就医地医保区划"),
     ("setlinfo.setl_id", "结算ID"),
 )
-_ENCODE = msgspec.json.Encoder()
 
 
 def _masked(raw: bytes) -> Any:
@@ -155,7 +154,7 @@ class Checker:
         errors = list(decode_errors)
         if envelope is not None:
             # A cell may hold what JSON cannot carry into PostgreSQL just as a JSON body can.
-            if (unstorable := _unstorable(_ENCODE.encode(envelope), position)) is not None:
+            if (unstorable := _unstorable(ENCODER.encode(envelope), position)) is not None:
                 return unstorable
             errors = self._validator.validate_decoded(envelope, errors, received_at=received_at)
         return self._verdict(envelope, errors, position, None, None)
@@ -219,7 +218,7 @@ class Checker:
             )
         assert envelope.fixmedins_code and envelope.mdtrtarea_admvs and key
         setlinfo = envelope.input.setlinfo
-        identity = _ENCODE.encode(
+        identity = ENCODER.encode(
             (
                 envelope.fixmedins_code,
                 envelope.mdtrtarea_admvs,
@@ -235,7 +234,7 @@ class Checker:
             # The canonical, normalised record: msgid/inf_time/signature change on every
             # resend, so identity is the content that matters.
             content_sha256=hashlib.sha256(identity).digest(),
-            document=_ENCODE.encode(envelope),
+            document=ENCODER.encode(envelope),
             warnings=tuple(problems),
         )
         discharged = setlinfo.dscg_time

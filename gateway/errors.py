@@ -6,17 +6,14 @@ the error is about the request rather than the data (authentication, limits).
 
 from __future__ import annotations
 
-import msgspec
 from aiohttp import web
 
 from contracts import Problem
+from contracts.messages import ENCODER
 
 
 class NonceReused(Exception):
     """A signed request was replayed: its nonce was used before (answered 401)."""
-
-
-ENCODER = msgspec.json.Encoder()
 
 
 def json_response(

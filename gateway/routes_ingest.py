@@ -23,7 +23,7 @@ from adapters.runtime.metrics import (
     REJECTIONS,
     UPLOAD_LAG,
 )
-from contracts.messages import RejectedSettlement
+from contracts.messages import ENCODER, RejectedSettlement
 from gateway.authn import (
     DEFERRED_NONCE,
     consume_deferred_nonce,
@@ -31,7 +31,6 @@ from gateway.authn import (
 )
 from gateway.checks import Checked, Rejected
 from gateway.errors import (
-    ENCODER,
     http_error,
     json_response,
     problems_response,

@@ -24,6 +24,7 @@ import msgspec
 from aiohttp import web
 
 from contracts import city_of
+from contracts.messages import ENCODER, SCORED_DECODER
 from gateway.authn import principal_of
 from gateway.errors import http_error, json_response
 from gateway.registry import Principal
@@ -32,7 +33,6 @@ from gateway.services import SERVICES
 _MAX_LIMIT = 1000
 _POLL_S = 0.5
 _HEARTBEAT_S = 10.0
-_ENCODER = msgspec.json.Encoder(decimal_format="string")
 
 
 class BadQuery(ValueError):
@@ -145,9 +145,10 @@ async def fetch_page(pool: Any, principal: Principal, query: Query) -> list[dict
     )
     out = []
     for row in rows:
-        item = msgspec.json.decode(row["message"])
+        case = SCORED_DECODER.decode(row["message"])
         if query.city is not None and row["treating_city"] != query.city:
-            item["role"] = "insured"
+            case = msgspec.structs.replace(case, role="insured")
+        item: dict[str, Any] = msgspec.structs.asdict(case)
         item["pos"] = row["pos"]
         item["stored_at"] = row["stored_at"]
         out.append(item)
@@ -219,7 +220,7 @@ async def stream_scored(request: web.Request) -> web.StreamResponse:
         for item in items:
             query.after = item["pos"]
             await response.write(
-                b"id: %d\nevent: case\ndata: %s\n\n" % (item["pos"], _ENCODER.encode(item))
+                b"id: %d\nevent: case\ndata: %s\n\n" % (item["pos"], ENCODER.encode(item))
             )
             sent += 1
             if max_events and sent >= max_events:

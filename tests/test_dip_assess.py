@@ -12,7 +12,7 @@ import pytest
 
 from adapters.runtime.settings import Settings
 from contracts import CST
-from workers.case_messages import GroupedCase
+from contracts.messages import GroupedCase
 from workers.dip import CaseFacts, RulesBook, assess, reasons, sample_rules
 from workers.dip import _assess as assess_module
 from workers.rules_store import StoredRules

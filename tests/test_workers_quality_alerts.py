@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-import msgspec
 import pytest
 from aiokafka import AIOKafkaConsumer
 
 from adapters.runtime.settings import QualitySettings
+from contracts.messages import QUALITY_ALERT_DECODER, QualityAlert
 from gateway.runtime import Stack
 from tests._clock import now as clock_now
 from tests.conftest import Client, city_client, register_hospital
@@ -20,7 +20,7 @@ from workers.quality_alerts import evaluate_once
 pytestmark = pytest.mark.integration
 
 
-async def _published(stack: Stack, code: str, want: int) -> list[dict[str, object]]:
+async def _published(stack: Stack, code: str, want: int) -> list[QualityAlert]:
     consumer = AIOKafkaConsumer(
         stack.settings.topics.quality_alerts,
         bootstrap_servers=stack.bootstrap,
@@ -28,14 +28,14 @@ async def _published(stack: Stack, code: str, want: int) -> list[dict[str, objec
         enable_auto_commit=False,
     )
     await consumer.start()
-    found: list[dict[str, object]] = []
+    found: list[QualityAlert] = []
     try:
         deadline = asyncio.get_running_loop().time() + 20
         while len(found) < want and asyncio.get_running_loop().time() < deadline:
             for records in (await consumer.getmany(timeout_ms=500)).values():
                 for record in records:
-                    alert = msgspec.json.decode(record.value)
-                    if alert["fixmedins_code"] == code:
+                    alert = QUALITY_ALERT_DECODER.decode(record.value)
+                    if alert.fixmedins_code == code:
                         found.append(alert)
     finally:
         await consumer.stop()
@@ -71,7 +71,7 @@ async def test_thresholds_raise_each_alert_once_publish_it_and_list_it(
     assert [a["kind"] for a in later if a["fixmedins_code"] == code] == ["silent"]
 
     published = await _published(stack, code, 3)
-    assert sorted(a["kind"] for a in published) == ["reject_rate", "silent", "timeliness"]
+    assert sorted(a.kind for a in published) == ["reject_rate", "silent", "timeliness"]
 
     status, body = await ops.get("/v1/quality/alerts")
     assert status == 200

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from contracts.messages import ENCODER, ScoredCase
 from gateway.runtime import Stack
 from tests._clock import now as clock_now
 from tests._kafka import handled
-from workers.case_messages import ENCODER, ScoredCase
 
 pytestmark = pytest.mark.integration
 

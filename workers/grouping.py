@@ -20,10 +20,9 @@ import asyncpg
 from aiokafka import ConsumerRecord
 
 from adapters.runtime.logs import get_logger
-from contracts.messages import ACCEPTED_DECODER, AcceptedSettlement
+from contracts.messages import ACCEPTED_DECODER, ENCODER, AcceptedSettlement, GroupedCase
 from workers._deadletter import apply_each_or_dead_letter
 from workers._runner import decode_each
-from workers.case_messages import ENCODER, GroupedCase
 from workers.casefacts_map import MappingError, case_facts
 from workers.dip import CaseFacts, RuleSet, RulesFor, assess, clearing_year, reasons, rules_key
 from workers.rules_store import RulesStore, StoredRules

@@ -3,7 +3,8 @@
 Each alert has a key naming its condition and window (one reject-rate alert per hospital and
 day, one silence alert per silent spell, one lag alert per partition and hour), inserted with
 ON CONFLICT DO NOTHING: several processes evaluating at once raise it once. A new alert is
-published to the alerts topic and kept in `quality_alerts` for the API.
+published to the alerts topic (`contracts.messages.QualityAlert`) and kept in `quality_alerts`
+for the API.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
-import msgspec
 
 from adapters.runtime.kafka import ensure_topics
 from adapters.runtime.logs import get_logger
 from adapters.runtime.metrics import QUALITY_ALERTS, consumer_lags
 from adapters.runtime.settings import QualitySettings
+from contracts.messages import ENCODER, QualityAlert
 from workers.quality import CST
 
 log = get_logger("dipgw.quality.alerts")
@@ -159,9 +160,9 @@ async def publish(pool: asyncpg.Pool, producer: Any, topic: str) -> int:
            ORDER BY raised_at LIMIT 1000"""
     )
     for row in rows:
-        payload = dict(row)
-        key = (payload["fixmedins_code"] or payload["kind"]).encode()
-        await (await producer.send(topic, key=key, value=msgspec.json.encode(payload)))
+        alert = QualityAlert(**dict(row))
+        key = (alert.fixmedins_code or alert.kind).encode()
+        await (await producer.send(topic, key=key, value=ENCODER.encode(alert)))
     if rows:
         await pool.execute(
             "UPDATE quality_alerts SET published_at = now() WHERE alert_key = ANY($1)",

@@ -32,7 +32,7 @@ import msgspec
 from adapters.runtime.logs import get_logger
 from adapters.runtime.settings import Settings
 from contracts import CST
-from workers.case_messages import GroupedCase
+from contracts.messages import GroupedCase
 from workers.casefacts_map import MappingError, case_facts
 from workers.dip import CaseFacts, clearing_year
 from workers.rules_store import rules_in_force

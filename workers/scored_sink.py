@@ -17,9 +17,9 @@ import msgspec
 from aiokafka import ConsumerRecord
 
 from adapters.runtime.logs import get_logger
+from contracts.messages import ENCODER, SCORED_DECODER, ScoredCase
 from workers._deadletter import apply_each_or_dead_letter
 from workers._runner import decode_each
-from workers.case_messages import ENCODER, SCORED_DECODER, ScoredCase
 
 if TYPE_CHECKING:
     from workers.registry import WorkerContext

@@ -25,18 +25,11 @@ from aiokafka import ConsumerRecord
 from adapters.runtime.kafka import ensure_topics
 from adapters.runtime.logs import get_logger
 from adapters.runtime.settings import Settings
-from contracts import city_of
+from contracts import Problem, city_of
+from contracts.messages import ENCODER, GROUPED_DECODER, GroupedCase, ScoredCase
 from workers._deadletter import apply_each_or_dead_letter
 from workers._runner import decode_each
-from workers.case_messages import (
-    ENCODER,
-    GROUPED_DECODER,
-    GroupedCase,
-    Problem,
-    ScoredCase,
-    scored_fields,
-)
-from workers.dip import Route, assess, reasons, route_case, rules_key
+from workers.dip import Route, ScoreResult, assess, reasons, route_case, rules_key
 from workers.grouping import given
 from workers.rules_store import RulesStore, StoredRules
 
@@ -44,6 +37,25 @@ if TYPE_CHECKING:
     from workers.registry import WorkerContext
 
 log = get_logger("dipgw.scoring")
+
+
+def scored_fields(score: ScoreResult) -> dict[str, object]:
+    """The ScoreResult's fields a ScoredCase carries."""
+    return {
+        "group_status": score.status,
+        "group_code": score.group_code,
+        "deviation": score.deviation,
+        "ratio": score.ratio,
+        "group_score": score.group_score,
+        "level_coefficient": score.level_coefficient,
+        "adjustment": score.adjustment,
+        "case_score": score.case_score,
+        "point_value": score.point_value,
+        "estimated_payment": score.estimated_payment,
+        "special_review": score.special_review,
+        "ruleset_version": score.ruleset_version,
+        "catalog_version": score.catalog_version,
+    }
 
 
 Outgoing = tuple[ScoredCase, Route | None]
