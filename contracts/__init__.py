@@ -23,7 +23,14 @@ from contracts._codes import (
     tables_from_manifest,
 )
 from contracts._dicts import Dictionaries
-from contracts._errors import DIMENSIONS, Dimension, Problem, Severity, ValidationError
+from contracts._errors import (
+    DIMENSIONS,
+    ContractError,
+    Dimension,
+    Problem,
+    Severity,
+    ValidationError,
+)
 from contracts._fields import FieldSpec, field_specs, fields_of, spec_of
 from contracts._mask import mask_personal, mask_value
 from contracts._model import (
@@ -62,6 +69,7 @@ __all__ = [
     "CodeImportError",
     "CodeTable",
     "CodeTables",
+    "ContractError",
     "DiagnosisCode",
     "Dictionaries",
     "Dimension",

@@ -20,6 +20,8 @@ from typing import Any, Final, Generic, Literal, TypeVar
 
 import msgspec
 
+from contracts._errors import ContractError
+
 __all__ = [
     "OPRN_CLASSES",
     "OPRN_CLASS_CN",
@@ -272,7 +274,7 @@ def _bundled() -> CodeTables:
 # --- import of the NHSA spreadsheet / CSV layouts -----------------------------------------
 
 
-class CodeImportError(ValueError):
+class CodeImportError(ContractError, ValueError):
     """The rows do not look like an NHSA code table."""
 
 

@@ -14,6 +14,7 @@ __all__ = [
     "STANDARDISATION",
     "TIMELINESS",
     "WARN",
+    "ContractError",
     "Dimension",
     "Severity",
     "ValidationError",
@@ -34,6 +35,13 @@ DIMENSIONS: Final[tuple[Dimension, ...]] = (
 )
 REJECT: Final = "reject"
 WARN: Final = "warn"
+
+
+class ContractError(Exception):
+    """Base of the errors the contract raises on purpose (a code table, a rule config, …).
+
+    Findings about a record are not exceptions: they are `ValidationError`s, returned.
+    """
 
 
 class ValidationError(msgspec.Struct, frozen=True, kw_only=True, gc=False):

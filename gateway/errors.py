@@ -8,12 +8,30 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from adapters.runtime.errors import DipgwError
 from contracts import Problem
 from contracts.messages import ENCODER
 
 
-class NonceReused(Exception):
+class NonceReused(DipgwError):
     """A signed request was replayed: its nonce was used before (answered 401)."""
+
+
+class BadQuery(DipgwError, ValueError):
+    """A query parameter the caller cannot use: answered 400 BAD_QUERY (exit 2 in the CLI).
+
+    `str()` is the English message; `message` the Chinese one (by default the English one
+    behind a Chinese prefix); `field` the parameter, when one is to blame.
+    """
+
+    def __init__(self, message_en: str, message: str | None = None, *, field: str = "$") -> None:
+        super().__init__(message_en)
+        self.message_en = message_en
+        self.message = message if message is not None else f"查询参数错误：{message_en}"
+        self.field = field
+
+    def response(self) -> web.Response:
+        return http_error(400, "BAD_QUERY", self.message, self.message_en, field=self.field)
 
 
 def json_response(

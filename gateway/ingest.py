@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import asyncpg
 import msgspec
 
+from adapters.runtime.errors import DipgwError
 from adapters.runtime.logs import Throttle, get_logger
 from contracts import ValidationError
 from contracts.messages import ENCODER, AcceptedSettlement, case_key
@@ -63,7 +64,7 @@ class Producer(Protocol):
     async def send(self, topic: str, value: bytes, key: bytes) -> asyncio.Future[Any]: ...
 
 
-class Unavailable(Exception):
+class Unavailable(DipgwError):
     """Kafka or PostgreSQL could not take the record now; the client should retry."""
 
 

@@ -29,6 +29,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from adapters.runtime.errors import DipgwError
+
 DEFAULT_VERSION = "4.1.1"
 _POM = Path(__file__).resolve().parent.parent / "deploy" / "kafka" / "pom.xml"
 _PR_SET_PDEATHSIG = 1
@@ -52,7 +54,7 @@ _LOG4J2 = """Configuration:
 """
 
 
-class KafkaError(RuntimeError):
+class KafkaError(DipgwError, RuntimeError):
     pass
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 
+from adapters.runtime.errors import DipgwError
 from gateway.sealing import Sealer
 from gateway.signing import SIGN_TYPES
 
@@ -24,7 +25,7 @@ HOSPITAL_CODE = re.compile(r"^H\d{11}$")
 ADMDVS = re.compile(r"^\d{6}$")
 
 
-class RegistryError(ValueError):
+class RegistryError(DipgwError, ValueError):
     """A registry change that cannot be made, with the reason for the operator."""
 
 

@@ -27,7 +27,7 @@ from tenacity import (
 )
 
 from adapters.runtime.clock import Clock, system_clock
-from adapters.runtime.errors import is_dependency_failure
+from adapters.runtime.errors import DipgwError, is_dependency_failure
 from adapters.runtime.kafka import RenewingProducer, ensure_topics, new_producer
 from adapters.runtime.logs import get_logger
 from adapters.runtime.metrics import WORKER_RECORDS, WORKER_RESTARTS, WORKER_UP
@@ -292,7 +292,7 @@ async def _purge_nonces(registry: Registry, window_s: int, stop: asyncio.Event) 
             await asyncio.wait_for(stop.wait(), timeout=60)
 
 
-class StageEnded(Exception):
+class StageEnded(DipgwError):
     """A worker's consumer loop returned although nobody asked it to stop."""
 
 

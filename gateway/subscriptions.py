@@ -26,23 +26,13 @@ from aiohttp import web
 from contracts import city_of
 from contracts.messages import ENCODER, SCORED_DECODER
 from gateway.authn import principal_of
-from gateway.errors import http_error, json_response
+from gateway.errors import BadQuery, http_error, json_response
 from gateway.registry import Principal
 from gateway.services import SERVICES
 
 _MAX_LIMIT = 1000
 _POLL_S = 0.5
 _HEARTBEAT_S = 10.0
-
-
-class BadQuery(ValueError):
-    def __init__(self, field: str, message: str, message_en: str) -> None:
-        super().__init__(message_en)
-        self.field, self.message, self.message_en = field, message, message_en
-
-
-def _bad(exc: BadQuery) -> web.Response:
-    return http_error(400, "BAD_QUERY", exc.message, exc.message_en, field=exc.field)
 
 
 def _int(query: Any, name: str, default: int, low: int, high: int) -> int:
@@ -52,9 +42,9 @@ def _int(query: Any, name: str, default: int, low: int, high: int) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise BadQuery(name, f"参数 {name} 应为整数", f"{name} must be an integer") from None
+        raise BadQuery(f"{name} must be an integer", f"参数 {name} 应为整数", field=name) from None
     if not low <= value <= high:
-        raise BadQuery(name, f"参数 {name} 超出范围", f"{name} must be in {low}..{high}")
+        raise BadQuery(f"{name} must be in {low}..{high}", f"参数 {name} 超出范围", field=name)
     return value
 
 
@@ -65,9 +55,11 @@ def _time(query: Any, name: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise BadQuery(name, f"参数 {name} 应为 ISO-8601 时间", f"{name}: not ISO-8601") from None
+        raise BadQuery(
+            f"{name}: not ISO-8601", f"参数 {name} 应为 ISO-8601 时间", field=name
+        ) from None
     if moment.tzinfo is None:
-        raise BadQuery(name, f"参数 {name} 须带时区", f"{name} needs a UTC offset")
+        raise BadQuery(f"{name} needs a UTC offset", f"参数 {name} 须带时区", field=name)
     return moment
 
 
@@ -85,7 +77,7 @@ def parse_query(request: web.Request, principal: Principal, after: int | None = 
     q = request.query
     city = q.get("city") or None
     if city is not None and (len(city) != 6 or not city.isdigit()):
-        raise BadQuery("city", "city 应为 6 位区划代码", "city must be a 6-digit region code")
+        raise BadQuery("city must be a 6-digit region code", "city 应为 6 位区划代码", field="city")
     if principal.role == "city":
         city = city or principal.admdvs
         if not principal.may_read_region(city):
@@ -94,10 +86,12 @@ def parse_query(request: web.Request, principal: Principal, after: int | None = 
         city = city_of(city)
     role = q.get("role") or None
     if role not in (None, "treating", "insured"):
-        raise BadQuery("role", "role 应为 treating 或 insured", "role is treating or insured")
+        raise BadQuery("role is treating or insured", "role 应为 treating 或 insured", field="role")
     status = q.get("status") or None
     if status not in (None, "scored", "unscored"):
-        raise BadQuery("status", "status 应为 scored 或 unscored", "status is scored or unscored")
+        raise BadQuery(
+            "status is scored or unscored", "status 应为 scored 或 unscored", field="status"
+        )
     if after is None:
         after = _int(q, "after", 0, 0, 2**62)
     return Query(
@@ -174,7 +168,7 @@ async def get_scored(request: web.Request) -> web.StreamResponse:
     try:
         query = parse_query(request, principal)
     except BadQuery as exc:
-        return _bad(exc)
+        return exc.response()
     except PermissionError as exc:
         return _forbidden(str(exc))
     items = await fetch_page(_pool(request), principal, query)
@@ -200,7 +194,7 @@ async def stream_scored(request: web.Request) -> web.StreamResponse:
         max_seconds = _int(request.query, "max_seconds", ceiling, 1, ceiling)
         max_events = _int(request.query, "max_events", 0, 0, 10**9)
     except BadQuery as exc:
-        return _bad(exc)
+        return exc.response()
     except PermissionError as exc:
         return _forbidden(str(exc))
     response = web.StreamResponse(

@@ -35,6 +35,7 @@ from typing import Any
 
 import msgspec
 
+from adapters.runtime.errors import DipgwError
 from workers.dip import CaseFacts
 
 Loose = str | int | float | None
@@ -89,7 +90,7 @@ _DECODER = msgspec.json.Decoder(_Doc)
 _MAX_COST = Decimal(10) ** 10
 
 
-class MappingError(ValueError):
+class MappingError(DipgwError, ValueError):
     """The document lacks what grouping needs; `field` names it (error-shape path)."""
 
     def __init__(self, field: str, message: str, message_en: str) -> None:

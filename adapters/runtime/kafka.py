@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from adapters.runtime.errors import DipgwError
 from adapters.runtime.logs import get_logger
 from adapters.runtime.metrics import PRODUCER_RENEWALS
 from adapters.runtime.settings import Settings
@@ -169,7 +170,7 @@ def _topic_configs(replication_factor: int) -> dict[str, str]:
     return {"min.insync.replicas": str(max(1, min(2, replication_factor - 1)))}
 
 
-class KafkaTopicError(RuntimeError):
+class KafkaTopicError(DipgwError, RuntimeError):
     pass
 
 

@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from adapters.runtime.errors import DipgwError
+
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 
@@ -152,7 +154,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         return Path(self.state_dir).expanduser().resolve()
 
 
-class SettingsError(ValueError):
+class SettingsError(DipgwError, ValueError):
     """Raised with every problem found, one per line."""
 
     def __init__(self, problems: list[str]) -> None:

@@ -40,6 +40,7 @@ import aiohttp
 import msgspec
 import psutil
 
+from adapters.runtime.errors import DipgwError
 from adapters.runtime.settings import Settings
 from contracts import CST
 from contracts.samples import make_settlement
@@ -341,7 +342,7 @@ async def _register(dsn: str, settings: Settings) -> bytes:
         await pool.close()
 
 
-class BenchError(RuntimeError):
+class BenchError(DipgwError, RuntimeError):
     """The bench cannot run as asked, or its figures would not mean what they say."""
 
 

@@ -50,6 +50,7 @@ import aiohttp
 import asyncpg
 import msgspec
 
+from adapters.runtime.errors import DipgwError
 from adapters.runtime.settings import Settings
 from gateway.bench.common import (
     achieved_rate,
@@ -87,7 +88,7 @@ TUNING = {"DIPGW_WORKER_MAX_BATCH": "1000"}
 MIN_SCORED_SHARE = 0.95
 
 
-class BenchFailed(RuntimeError):
+class BenchFailed(DipgwError, RuntimeError):
     """The run could not be made (a local broker did not start), or its figures would not mean
     what they say (too few cases scored, …)."""
 

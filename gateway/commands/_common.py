@@ -10,13 +10,14 @@ from typing import TypeVar
 
 import asyncpg
 
+from adapters.runtime.errors import DipgwError
 from adapters.runtime.logs import configure_logging
 from adapters.runtime.postgres import create_pool
 from adapters.runtime.settings import Settings, SettingsError, load_settings
 from gateway.localpg import EmbeddedPostgres
 
 
-class UsageError(Exception):
+class UsageError(DipgwError):
     """Bad usage or unreadable input: the command exits 2 with this message."""
 
 

@@ -17,6 +17,7 @@ import msgspec
 from rich.console import Console
 from rich.table import Table
 
+from adapters.runtime.errors import DipgwError
 from adapters.runtime.settings import SettingsError, load_settings
 from gateway.commands._common import fail
 from workers.dip import CaseFacts, RuleSet, RuleSetError, load_rules
@@ -63,7 +64,7 @@ def load_inputs(args: argparse.Namespace) -> tuple[list[RuleSet], list[CaseFacts
     return rulesets, cases
 
 
-class InputError(Exception):
+class InputError(DipgwError):
     pass
 
 

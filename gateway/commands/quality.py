@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 from gateway.commands._common import UsageError, fail, settings_from, with_pool
-from gateway.ops.reports import GROUPINGS, BadQuery, period, report, to_csv
+from gateway.errors import BadQuery
+from gateway.ops.reports import GROUPINGS, period, report, to_csv
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

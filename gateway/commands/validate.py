@@ -20,6 +20,8 @@ from typing import Any
 
 import msgspec
 
+from adapters.runtime.errors import DipgwError
+
 __all__ = ["FileUnreadable", "build_report", "register", "validate_file"]
 
 
@@ -36,7 +38,7 @@ def _format_lines() -> str:
     return "\n".join(f"  {f.name:<8} {', '.join(f.extensions):<16} {f.title}" for f in FORMATS)
 
 
-class FileUnreadable(Exception):
+class FileUnreadable(DipgwError):
     """The input file cannot be read at all (missing, not a workbook, …)."""
 
 

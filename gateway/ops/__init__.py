@@ -20,8 +20,8 @@ One concern a module:
 
 from __future__ import annotations
 
-from gateway.ops.reports import GROUPINGS, BadQuery, period, report, to_csv
+from gateway.ops.reports import GROUPINGS, period, report, to_csv
 from gateway.ops.routes import add_routes
 from gateway.ops.session import COOKIE
 
-__all__ = ["COOKIE", "GROUPINGS", "BadQuery", "add_routes", "period", "report", "to_csv"]
+__all__ = ["COOKIE", "GROUPINGS", "add_routes", "period", "report", "to_csv"]

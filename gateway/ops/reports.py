@@ -15,14 +15,11 @@ from typing import Any
 import asyncpg
 
 from contracts import CST, LAG_BUCKETS, lag_percentile
+from gateway.errors import BadQuery
 
 DIMENSIONS = ("及时性", "完整性", "规范性", "合理性")
 SEVERITIES = ("reject", "warn")
 GROUPINGS = ("hospital", "city", "day", "rule")
-
-
-class BadQuery(ValueError):
-    """A query parameter the report cannot use (answered 400, or exit 2 in the CLI)."""
 
 
 def period(start: str | None, end: str | None, today: date | None = None) -> tuple[date, date]:

@@ -13,10 +13,10 @@ from aiohttp import web
 
 from contracts import CST
 from gateway.authn import principal_of
-from gateway.errors import http_error, json_response
+from gateway.errors import BadQuery, json_response
 from gateway.ops.page import get_page, get_static
 from gateway.ops.pipeline import pipeline, topic_depth
-from gateway.ops.reports import SEVERITIES, BadQuery, alerts, period, report, to_csv
+from gateway.ops.reports import SEVERITIES, alerts, period, report, to_csv
 from gateway.ops.scope import Refused, check_hospital, scope
 from gateway.ops.session import post_logout, session_cookie
 from gateway.ops.spec import openapi_paths
@@ -35,7 +35,7 @@ def _answers_refusals(handler: _Handler) -> _Handler:
         except Refused as refused:
             return refused.response
         except BadQuery as exc:
-            return http_error(400, "BAD_QUERY", f"查询参数错误：{exc}", str(exc))
+            return exc.response()
 
     return guarded
 

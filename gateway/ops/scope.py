@@ -8,9 +8,10 @@ import re
 import asyncpg
 from aiohttp import web
 
+from adapters.runtime.errors import DipgwError
 from gateway.authn import principal_of
-from gateway.errors import http_error
-from gateway.ops.reports import BadQuery, hospital_admdvs
+from gateway.errors import BadQuery, http_error
+from gateway.ops.reports import hospital_admdvs
 from gateway.registry import Principal
 
 READERS = ("ops", "city")
@@ -18,7 +19,7 @@ _CODE = re.compile(r"H[0-9]{11}")
 _CITY = re.compile(r"[0-9]{6}")
 
 
-class Refused(Exception):
+class Refused(DipgwError):
     """The caller may not read this; `response` is the answer to give."""
 
     def __init__(self, response: web.Response) -> None:

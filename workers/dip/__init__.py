@@ -27,6 +27,7 @@ from ._assess import (
 )
 from ._bench import bench_group_score
 from ._catalog import BuildOptions, CatalogBuild, build_catalog, read_history, write_catalog_csv
+from ._errors import DipError
 from ._facts import decode_cases_json, decode_cases_ndjson
 from ._grouping import group
 from ._index import RuleSetError
@@ -64,6 +65,7 @@ __all__ = [
     "CaseFacts",
     "CatalogBuild",
     "DeviationPolicy",
+    "DipError",
     "Exclusion",
     "Group",
     "GroupResult",

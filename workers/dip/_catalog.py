@@ -33,6 +33,7 @@ import msgspec
 
 from ._codes import RANK_TREATMENT, TREATMENT_RANK, norm_diag, norm_oprn
 from ._columns import TREATMENT_VALUES, norm_header
+from ._errors import DipError
 from ._model import Group
 
 # (year, main diagnosis, operation codes main first, treatment, hospital level, total cost)
@@ -63,7 +64,7 @@ class CatalogBuild:
     skipped: list[str] = field(default_factory=list)
 
 
-class HistoryError(ValueError):
+class HistoryError(DipError, ValueError):
     """The history file cannot be read (missing column, bad value)."""
 
 

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ._codes import TREATMENT_RANK, norm_diag, norm_oprn
+from ._errors import DipError
 from ._model import Group, RuleSet
 
 
-class RuleSetError(ValueError):
+class RuleSetError(DipError, ValueError):
     """The rules are inconsistent (duplicate keys, unknown levels…); raised at load time."""
 
 

@@ -15,12 +15,13 @@ from contracts import CST
 from contracts.dip import CaseFacts, GroupResult, ScoreResult
 
 from ._assess import Assessment, RulesBook, RulesFor, assess
+from ._errors import DipError
 from ._facts import decode_cases_json, decode_cases_ndjson
 
 __all__ = ["CaseFileError", "Outcome", "RulesBook", "load_case_file", "outcome_json", "run_cases"]
 
 
-class CaseFileError(ValueError):
+class CaseFileError(DipError, ValueError):
     """A case file cannot be read or decoded (exit code 2 territory)."""
 
 
