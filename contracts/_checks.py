@@ -22,7 +22,7 @@ from contracts._crossrules import CrossRules, always, compile_dispatcher, compil
 from contracts._diagrules import Constraint, constraints_by_category
 from contracts._errors import ValidationError
 from contracts._model import Setlinfo, Settlement
-from contracts._rulebook import Policy
+from contracts._rulebook import ConfiguredRules
 from contracts._timefmt import CST
 
 __all__ = ["CROSS_RULES", "RecordChecks", "is_admvs", "region_inside"]
@@ -291,8 +291,8 @@ _rule = CROSS_RULES.rule
 
 
 class RecordChecks:
-    """All cross-field rules of a registry (`CROSS_RULES`), bound to one Policy and one set
-    of code tables.
+    """All cross-field rules of a registry (`CROSS_RULES`), bound to the configured rules and
+    one set of code tables.
 
     `check` (and `run`) is generated from the registry (`contracts._crossrules`): each rule
     behind its own pre-check, in registry order; `check_all` runs every rule unconditionally
@@ -316,7 +316,9 @@ class RecordChecks:
         "rules",
     )
 
-    def __init__(self, policy: Policy, codes: CodeTables, rules: CrossRules | None = None) -> None:
+    def __init__(
+        self, policy: ConfiguredRules, codes: CodeTables, rules: CrossRules | None = None
+    ) -> None:
         self._policy = policy
         self._codes = codes
         self._constraints = constraints_by_category()

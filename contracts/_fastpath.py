@@ -1,4 +1,4 @@
-"""Decoder types for the fast path: the canonical Structs, tightened per Policy.
+"""Decoder types for the fast path: the canonical Structs, tightened per rule configuration.
 
 Each strict type subclasses its canonical type and turns field rules into msgspec
 constraints: REQ_FIELD (all-flavour fields) -> non-empty, FMT_LENGTH -> max_length,
@@ -36,7 +36,7 @@ from contracts._model import (
     Setlinfo,
     Settlement,
 )
-from contracts._rulebook import Policy
+from contracts._rulebook import ConfiguredRules
 
 __all__ = ["DURATION_STRICT", "INFNO_VALUES", "strict_envelope_type"]
 
@@ -58,7 +58,7 @@ _LITERAL: Any = Literal
 
 
 def _field(
-    spec: FieldSpec, policy: Policy, dicts: Dictionaries, codes: dict[str, frozenset[str]]
+    spec: FieldSpec, policy: ConfiguredRules, dicts: Dictionaries, codes: dict[str, frozenset[str]]
 ) -> tuple[Any, ...] | None:
     """(name, type[, default]) for defstruct, or None to keep the canonical field."""
     path = spec.path
@@ -114,7 +114,7 @@ def _field(
 
 
 def _strict(
-    name: str, base: type[msgspec.Struct], node: str, policy: Policy, dicts: Dictionaries,
+    name: str, base: type[msgspec.Struct], node: str, policy: ConfiguredRules, dicts: Dictionaries,
     codes: dict[str, frozenset[str]], extra: list[tuple[Any, ...]] | None = None,
 ) -> type[msgspec.Struct]:  # fmt: skip
     specs = fields_of(node)
@@ -123,8 +123,10 @@ def _strict(
     return msgspec.defstruct(name, fields, bases=(base,), kw_only=True, gc=False)
 
 
-def strict_envelope_type(policy: Policy, dicts: Dictionaries, tables: CodeTables) -> type[Envelope]:
-    """The fast-path Envelope type for one Policy, dictionary version and code tables.
+def strict_envelope_type(
+    policy: ConfiguredRules, dicts: Dictionaries, tables: CodeTables
+) -> type[Envelope]:
+    """The fast-path Envelope type for one rule configuration, dictionary version and code tables.
 
     Diagnosis and operation codes become Literals of the latest table version: the checks
     redo the lookups when a record's discharge date puts it under an older version.

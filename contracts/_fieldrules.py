@@ -22,7 +22,7 @@ from contracts._dicts import Dictionaries
 from contracts._errors import ValidationError
 from contracts._fields import LIST_NODES, NODES, FieldSpec, fields_of
 from contracts._normalise import normalise
-from contracts._rulebook import Policy
+from contracts._rulebook import ConfiguredRules
 from contracts._timefmt import parse_duration
 
 __all__ = ["ALIASES", "DERIVED", "MULTI_DICT", "FieldRules", "duration_ok", "strict_required"]
@@ -113,7 +113,7 @@ def _number_ok(value: Decimal, limit: Decimal, scale: int) -> bool:
 
 
 class FieldRules:
-    """The field-level rules of one Policy and one dictionary version."""
+    """The field-level rules of one rule configuration and one dictionary version."""
 
     __slots__ = (
         "_generic",
@@ -125,7 +125,7 @@ class FieldRules:
         "_values",
     )
 
-    def __init__(self, policy: Policy, dicts: Dictionaries) -> None:
+    def __init__(self, policy: ConfiguredRules, dicts: Dictionaries) -> None:
         self._policy = policy
         nodes = NODES
         self._generic = {n: tuple(_Generic(s, dicts) for s in fields_of(n)) for n in nodes}

@@ -28,7 +28,7 @@ from contracts._model import (
     Setlinfo,
     Settlement,
 )
-from contracts._rulebook import Policy
+from contracts._rulebook import ConfiguredRules
 from contracts._timefmt import CST
 
 __all__ = ["convert_temporal", "raw_envelope_type", "to_canonical"]
@@ -101,7 +101,7 @@ def _temporal(node: str) -> tuple[FieldSpec, ...]:
 
 
 def _convert(
-    obj: msgspec.Struct, node: str, cls: type[Any], prefix: str, policy: Policy,
+    obj: msgspec.Struct, node: str, cls: type[Any], prefix: str, policy: ConfiguredRules,
     out: list[ValidationError],
 ) -> Any:  # fmt: skip
     values = msgspec.structs.asdict(obj)
@@ -119,7 +119,7 @@ def _convert(
     return cls(**values)
 
 
-def to_canonical(raw: Any, policy: Policy, out: list[ValidationError]) -> Envelope:
+def to_canonical(raw: Any, policy: ConfiguredRules, out: list[ValidationError]) -> Envelope:
     """The canonical Envelope of a loosely decoded one; unreadable timestamps become None
     and an FMT_DATETIME error each."""
     inp = raw.input

@@ -14,7 +14,7 @@ import msgspec
 from contracts._errors import Dimension, Severity, ValidationError
 from contracts._fields import spec_of
 
-__all__ = ["Override", "Policy", "RuleConfig", "RuleMeta", "rulebook"]
+__all__ = ["ConfiguredRules", "Override", "RuleConfig", "RuleMeta", "rulebook"]
 
 Override = Literal["off", "reject", "warn"]
 _INDEX = re.compile(r"\[\d*\]")
@@ -88,7 +88,7 @@ class RuleConfig(msgspec.Struct, frozen=True, kw_only=True):
         return cls.from_mapping(data)
 
 
-class Policy:
+class ConfiguredRules:
     """The rule book with one RuleConfig applied: decides and formats each emitted error."""
 
     __slots__ = ("_cache", "_overrides", "_params", "rules")

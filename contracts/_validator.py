@@ -1,4 +1,4 @@
-"""The validator: decode (fast path first) and apply every rule of one Policy."""
+"""The validator: decode (fast path first) and apply every rule as configured (ConfiguredRules)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from contracts._fields import LIST_NODES
 from contracts._model import Envelope, Settlement
 from contracts._normalise import is_legacy, normalise
 from contracts._raw import raw_envelope_type, to_canonical
-from contracts._rulebook import Policy, RuleConfig
+from contracts._rulebook import ConfiguredRules, RuleConfig
 
 __all__ = ["Validator", "is_rejected"]
 
@@ -67,7 +67,7 @@ class Validator:
         cross_rules: CrossRules | None = None,
     ) -> None:
         self.config = config or RuleConfig()
-        self.policy = Policy(self.config)
+        self.policy = ConfiguredRules(self.config)
         self.codes = codes if codes is not None else CodeTables.load_bundled()
         self.dictionaries = dictionaries or Dictionaries.load_bundled()
         self._fields = FieldRules(self.policy, self.dictionaries)
