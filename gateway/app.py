@@ -25,12 +25,12 @@ from adapters.runtime.logs import Throttle, get_logger
 from adapters.runtime.metrics import HTTP_REQUESTS
 from adapters.runtime.metrics import REGISTRY as METRICS
 from gateway import openapi, ops, subscriptions
+from gateway.accounts import Registry
 from gateway.authn import REGISTRY, WINDOW, authenticate, nonce_reused
 from gateway.checks import Checker
 from gateway.errors import NonceReused, http_error, json_response
 from gateway.ingest import Ingestor
 from gateway.ratelimit import RateLimiter
-from gateway.registry import Registry
 from gateway.routes_ingest import post_batch, post_file, post_national, post_settlement
 from gateway.routes_query import get_case, get_receipt
 from gateway.services import SERVICES, Services

@@ -16,8 +16,8 @@ from aiohttp import web
 
 from adapters.runtime.logs import get_logger
 from gateway import signing
+from gateway.accounts import Principal, Registry
 from gateway.errors import NonceReused, http_error
-from gateway.registry import Principal, Registry
 
 log = get_logger("dipgw.auth")
 

@@ -47,11 +47,11 @@ from adapters.runtime.postgres import create_pool
 from adapters.runtime.settings import Settings, load_settings
 from contracts import CST
 from contracts.samples import make_settlement
+from gateway.accounts import Registry
 from gateway.children import child_env, spawn_up, stop_all, wait_ready
 from gateway.demo_feed import RATED_HOSPITALS
 from gateway.localkafka import LocalKafkaCluster
 from gateway.localpg import EmbeddedPostgres
-from gateway.registry import Registry
 from gateway.sealing import Sealer, load_master_key
 from gateway.signing import signed_headers
 from workers.casefacts_map import case_facts

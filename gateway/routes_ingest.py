@@ -24,6 +24,7 @@ from adapters.runtime.metrics import (
     UPLOAD_LAG,
 )
 from contracts.messages import ENCODER, RejectedSettlement
+from gateway.accounts import Principal
 from gateway.authn import (
     DEFERRED_NONCE,
     consume_deferred_nonce,
@@ -37,7 +38,6 @@ from gateway.errors import (
 )
 from gateway.ingest import Receipt, Unavailable
 from gateway.national import national_response
-from gateway.registry import Principal
 from gateway.services import SERVICES, Services
 
 log = get_logger("dipgw.http")

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.accounts import Principal
 from gateway.authn import (
     principal_of,
 )
@@ -18,7 +19,6 @@ from gateway.errors import (
     json_response,
 )
 from gateway.ingest import receipt_status
-from gateway.registry import Principal
 from gateway.services import SERVICES
 
 

@@ -33,12 +33,12 @@ from adapters.runtime.logs import get_logger
 from adapters.runtime.metrics import WORKER_RECORDS, WORKER_RESTARTS, WORKER_UP
 from adapters.runtime.postgres import create_pool
 from adapters.runtime.settings import Settings
+from gateway.accounts import Registry
 from gateway.app import create_app
 from gateway.checks import Checker
 from gateway.ingest import Ingestor
 from gateway.localkafka import LocalKafkaCluster
 from gateway.localpg import EmbeddedPostgres
-from gateway.registry import Registry
 from gateway.sealing import Sealer, load_master_key
 from workers._runner import run_consumer
 from workers.registry import DEFAULT_WORKERS, WORKERS, WorkerContext, WorkerSpec

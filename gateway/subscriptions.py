@@ -25,9 +25,9 @@ from aiohttp import web
 
 from contracts import city_of
 from contracts.messages import ENCODER, SCORED_DECODER
+from gateway.accounts import Principal
 from gateway.authn import principal_of
 from gateway.errors import BadQuery, http_error, json_response
-from gateway.registry import Principal
 from gateway.services import SERVICES
 
 _MAX_LIMIT = 1000

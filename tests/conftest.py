@@ -22,7 +22,7 @@ import msgspec
 import pytest
 
 from adapters.runtime.settings import Settings, load_settings
-from gateway.registry import RegistryError
+from gateway.accounts import RegistryError
 from gateway.runtime import LocalServices, Stack, running_stack
 from gateway.signing import signed_headers
 from tests._clock import CLOCK

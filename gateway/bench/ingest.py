@@ -325,7 +325,7 @@ async def _wait_up(url: str, timeout: float = 60) -> None:
 
 async def _register(dsn: str, settings: Settings) -> bytes:
     from adapters.runtime.postgres import create_pool
-    from gateway.registry import Registry, RegistryError
+    from gateway.accounts import Registry, RegistryError
     from gateway.sealing import Sealer, load_master_key
 
     pool = await create_pool(dsn, min_size=1, max_size=2)

@@ -52,6 +52,7 @@ import msgspec
 
 from adapters.runtime.errors import DipgwError
 from adapters.runtime.settings import Settings
+from gateway.accounts import Registry
 from gateway.bench.common import (
     achieved_rate,
     add_counts,
@@ -69,7 +70,6 @@ from gateway.bench.common import (
 from gateway.children import child_env, spawn_up, stop_all, wait_ready
 from gateway.demo_feed import HOSPITALS, RATED_HOSPITALS
 from gateway.localkafka import KafkaError
-from gateway.registry import Registry
 from gateway.runtime import LocalServices
 from gateway.sealing import Sealer, load_master_key
 from gateway.signing import signed_headers

@@ -23,10 +23,10 @@ from rich.table import Table
 
 from adapters.runtime.logs import configure_logging
 from contracts import mask_value
+from gateway.accounts import RegistryError
 from gateway.commands._common import UsageError, fail, settings_from
 from gateway.demo_feed import HOSPITALS, DemoFeed
 from gateway.localkafka import KafkaError
-from gateway.registry import RegistryError
 from gateway.runtime import LocalServices, Stack, running_stack
 from gateway.signing import signed_headers
 from workers.dip import SAMPLE_RULES

@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from adapters.runtime.settings import Settings
+from gateway.accounts import Registry, RegistryError
 from gateway.commands._common import UsageError, fail, settings_from, with_pool
-from gateway.registry import Registry, RegistryError
 from gateway.sealing import Sealer, load_master_key
 
 

@@ -9,10 +9,10 @@ import asyncpg
 from aiohttp import web
 
 from adapters.runtime.errors import DipgwError
+from gateway.accounts import Principal
 from gateway.authn import principal_of
 from gateway.errors import BadQuery, http_error
 from gateway.ops.reports import hospital_admdvs
-from gateway.registry import Principal
 
 READERS = ("ops", "city")
 _CODE = re.compile(r"H[0-9]{11}")
