@@ -155,14 +155,7 @@ def document() -> dict[str, Any]:
                 "post": {
                     "summary": "Push one settlement list",
                     "security": _HOSPITAL,
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": "#/components/schemas/Settlement"}
-                            }
-                        },
-                    },
+                    "requestBody": {"required": True, "content": _json("Settlement")},
                     "responses": {
                         "202": {
                             "description": "Durable in Kafka; receipt issued",
@@ -177,12 +170,7 @@ def document() -> dict[str, Any]:
                 "post": {
                     "summary": "Push a batch; a result per record",
                     "security": _HOSPITAL,
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/Batch"}}
-                        },
-                    },
+                    "requestBody": {"required": True, "content": _json("Batch")},
                     "responses": {
                         "200": {
                             "description": "Per-record results",
@@ -221,14 +209,7 @@ def document() -> dict[str, Any]:
                             "schema": {"type": "string", "enum": ["4101", "4101A"]},
                         }
                     ],
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": "#/components/schemas/Settlement"}
-                            }
-                        },
-                    },
+                    "requestBody": {"required": True, "content": _json("Settlement")},
                     "responses": {
                         "200": {
                             "description": "infcode 0 accepted, -1 rejected",

@@ -17,8 +17,8 @@ import asyncpg
 
 from adapters.runtime.kafka import new_producer
 from adapters.runtime.settings import Settings
-from gateway.commands._common import UsageError, fail, settings_from, with_pool
-from gateway.commands.rules import check_city_year
+from gateway.commands._common import UsageError, fail, with_pool
+from gateway.commands.rules import city_year_settings
 from gateway.localkafka import KafkaError, LocalKafka
 from workers.rescore import rescore
 
@@ -49,8 +49,7 @@ def _bootstrap(settings: Settings) -> tuple[str, LocalKafka | None]:
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        check_city_year(args)
-        settings = settings_from(args)
+        settings = city_year_settings(args)
     except UsageError as exc:
         return fail(str(exc))
     try:

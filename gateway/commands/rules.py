@@ -22,6 +22,7 @@ import asyncpg
 from rich.console import Console
 from rich.table import Table
 
+from adapters.runtime.settings import Settings
 from gateway.commands._common import UsageError, fail, settings_from, with_pool
 from workers.dip import RuleSetError
 from workers.rules_store import (
@@ -51,11 +52,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     show.set_defaults(func=_show)
 
 
-def check_city_year(args: argparse.Namespace) -> None:
+def city_year_settings(args: argparse.Namespace) -> Settings:
+    """The settings of a command on one city's rules for one clearing year (`CITY YEAR`), once
+    both are checked; `UsageError` if either is not usable."""
     if not _CITY.match(args.city):
         raise UsageError(f"city {args.city!r} is not a city region code (6 digits ending 00)")
     if not 2000 <= args.year <= 2100:
         raise UsageError(f"clearing year {args.year} out of range")
+    return settings_from(args)
 
 
 def summary(stored: StoredRules) -> dict[str, Any]:
@@ -85,8 +89,7 @@ def summary(stored: StoredRules) -> dict[str, Any]:
 
 def _import(args: argparse.Namespace) -> int:
     try:
-        check_city_year(args)
-        settings = settings_from(args)
+        settings = city_year_settings(args)
     except UsageError as exc:
         return fail(str(exc))
     try:
@@ -118,8 +121,7 @@ def _import(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     try:
-        check_city_year(args)
-        settings = settings_from(args)
+        settings = city_year_settings(args)
     except UsageError as exc:
         return fail(str(exc))
 
