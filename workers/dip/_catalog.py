@@ -189,12 +189,7 @@ def build_catalog(rows: Iterable[HistRow], options: BuildOptions | None = None) 
         parts = routed[rkey]
         sub = rkey[0]
         if rkey[2] or count(parts) >= opt.threshold:
-            by_level: dict[str, _Acc] = {}
-            acc = _Acc(ny)
-            for _tr, lv, i, n, s, ss in parts:
-                _add(acc, i, n, s, ss)
-                if lv:
-                    _add(by_level.setdefault(lv, _Acc(ny)), i, n, s, ss)
+            by_level, acc = _accumulate(parts, ny)
             core_accs.append((rkey, by_level, acc))
             total.merge(acc)
         else:
@@ -208,12 +203,7 @@ def build_catalog(rows: Iterable[HistRow], options: BuildOptions | None = None) 
         if count(parts) < opt.min_comprehensive_cases:
             dropped += count(parts)
             continue
-        by_level = {}
-        acc = _Acc(ny)
-        for _tr, lv, i, n, s, ss in parts:
-            _add(acc, i, n, s, ss)
-            if lv:
-                _add(by_level.setdefault(lv, _Acc(ny)), i, n, s, ss)
+        by_level, acc = _accumulate(parts, ny)
         comp_accs.append((ckey, by_level, acc))
         total.merge(acc)
 
@@ -271,6 +261,20 @@ def _add(acc: _Acc, i: int, n: int, s: float, ss: float) -> None:
     acc.n[i] += n
     acc.s[i] += s
     acc.ss[i] += ss
+
+
+def _accumulate(
+    parts: list[tuple[str, str, int, int, float, float]], ny: int
+) -> tuple[dict[str, _Acc], _Acc]:
+    """One group's parts summed: per hospital level (parts without a level count only in the
+    total) and in total."""
+    by_level: dict[str, _Acc] = {}
+    acc = _Acc(ny)
+    for _tr, lv, i, n, s, ss in parts:
+        _add(acc, i, n, s, ss)
+        if lv:
+            _add(by_level.setdefault(lv, _Acc(ny)), i, n, s, ss)
+    return by_level, acc
 
 
 # ---------------------------------------------------------------- output
