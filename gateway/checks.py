@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from adapters import FORMATS, split_batch
+from adapters.runtime.errors import DipgwError
 from contracts import CST, Envelope, Problem, ValidationError, Validator, is_rejected, mask_personal
 from contracts.messages import ENCODER, case_key
 from gateway.ingest import Upload
@@ -29,7 +30,7 @@ class Checked:
 
 
 @dataclass
-class Rejected(Exception):
+class Rejected(DipgwError):
     position: str
     errors: list[Any]
     case_key: str | None = None

@@ -13,6 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from contracts.dip import CaseFacts, Deviation, GroupResult, ScoreResult
 
+from ._errors import DipError
 from ._index import GroupRef, Index, index_of
 from ._model import Adjustments, Group, Policy, RuleSet
 
@@ -20,7 +21,7 @@ _FEN = Decimal("0.01")
 _QUANTS: dict[int, Decimal] = {d: Decimal(1).scaleb(-d) for d in range(0, 9)}
 
 
-class ScoreError(ValueError):
+class ScoreError(DipError, ValueError):
     """The case cannot be scored under these rules; ``field`` names the offending input."""
 
     def __init__(self, field: str, message: str) -> None:
