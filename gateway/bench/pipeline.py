@@ -44,7 +44,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import aiohttp
 import asyncpg
@@ -52,6 +51,7 @@ import msgspec
 
 from adapters.runtime.errors import DipgwError
 from adapters.runtime.settings import Settings
+from contracts import CST
 from gateway.accounts import Registry
 from gateway.bench.common import (
     achieved_rate,
@@ -77,7 +77,6 @@ from workers.dip import SAMPLE_RULES, bench_group_score, rules_for_year
 from workers.rules_store import import_rules, read_rules_files
 
 PATH = "/v1/settlements/batch"
-CST = ZoneInfo("Asia/Shanghai")
 
 
 # What the `dipgw up` processes run with besides the defaults (reported with the figures and
