@@ -25,7 +25,7 @@ from adapters.runtime.settings import Settings, load_settings
 from gateway.accounts import RegistryError
 from gateway.runtime import LocalServices, Stack, running_stack
 from gateway.signing import signed_headers
-from tests._clock import CLOCK
+from tests.clock import CLOCK
 
 
 def _scratch(prefix: str) -> Iterator[Path]:
@@ -72,7 +72,7 @@ def services(settings: Settings) -> Iterator[LocalServices]:
 
 @pytest.fixture(scope="session")
 async def stack(services: LocalServices) -> AsyncIterator[Stack]:
-    """The session's gateway and workers, on the tests' fixed clock (`tests._clock`)."""
+    """The session's gateway and workers, on the tests' fixed clock (`tests.clock`)."""
     async with running_stack(
         services.settings, services.bootstrap, services.dsn, clock=CLOCK
     ) as running:

@@ -1,4 +1,4 @@
-"""Run pytest with the date shifted: `python tests/shifted_date.py 2027-03-15 tests/test_x.py …`.
+"""Run pytest with the date shifted: `python tests/shifted_date.py 2027-03-15 tests/dip …`.
 
 Proves the suite does not depend on the date. The pytest process (and the `dipgw` CLI
 subprocesses it starts) run under libfaketime (`apt-get install faketime`) with a relative

@@ -1,0 +1,230 @@
+"""`dipgw bench ingest`: what it counts and how it times (pure, no broker), and short runs end
+to end, on one broker and on a local 3-broker cluster, that print every figure they promise
+(no timing asserts)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from adapters.runtime.settings import Settings
+from gateway.bench.common import (
+    achieved_rate,
+    count_records,
+    effective_child_settings,
+    non_default_settings,
+    open_loop_latencies_ms,
+    percentile,
+    rate_met,
+    run_settings,
+    send_lag_ms,
+)
+from gateway.bench.ingest import (
+    TUNING,
+    BenchError,
+    _Batched,
+    _figures,
+    _gateway_env,
+    _Single,
+    local_services,
+)
+
+ROOT = Path(__file__).parents[2]
+
+
+def _answer(*statuses: str) -> dict[str, object]:
+    """A batch answer as the gateway gives it: summary counts and a result per record."""
+    results = [{"position": str(i), "status": s} for i, s in enumerate(statuses)]
+    summary = {k: statuses.count(k) for k in ("accepted", "duplicate", "rejected", "unavailable")}
+    return {**summary, "results": results}
+
+
+def test_a_batch_answer_counts_only_accepted_records_as_accepted() -> None:
+    answer = _answer("accepted", "rejected", "duplicate", "accepted", "rejected", "duplicate")
+    counts = count_records(200, answer, 6)
+    assert counts == {
+        "accepted": 2,
+        "duplicate": 2,
+        "rejected": 2,
+        "unavailable": 0,
+        "unanswered": 0,
+    }
+
+
+def test_counts_come_from_per_record_results_not_the_summary() -> None:
+    answer = _answer("accepted", "rejected")
+    answer["accepted"] = 2  # a summary that disagrees with the results is not believed
+    assert count_records(200, answer, 2)["accepted"] == 1
+
+
+def test_a_503_batch_counts_what_was_answered_and_a_refused_request_counts_nothing() -> None:
+    partial = count_records(503, _answer("accepted", "unavailable", "unavailable"), 3)
+    assert (partial["accepted"], partial["unavailable"]) == (1, 2)
+    for status in (429, 401, 413, 500, 0):
+        refused = count_records(status, {"title": "too many requests"}, 200)
+        assert refused["unanswered"] == 200 and refused["accepted"] == 0
+    short = count_records(200, _answer("accepted"), 3)
+    assert (short["accepted"], short["unanswered"]) == (1, 2)
+
+
+def test_single_record_answers() -> None:
+    assert count_records(202, {"status": "accepted"}, 1)["accepted"] == 1
+    assert count_records(202, {"status": "duplicate"}, 1)["duplicate"] == 1
+    assert count_records(422, [{"rule": "X"}], 1)["rejected"] == 1
+    assert count_records(503, None, 1)["unavailable"] == 1
+    assert count_records(429, None, 1)["unanswered"] == 1
+
+
+def test_latency_is_measured_from_the_scheduled_send_not_the_actual_one() -> None:
+    # (scheduled, actually sent, done): the second request left 2 s late, answered in 5 ms.
+    samples = [(10.0, 10.0, 10.004), (10.01, 12.01, 12.015), (10.02, 10.021, 10.03)]
+    latencies = open_loop_latencies_ms(samples)
+    assert latencies == pytest.approx([4.0, 2005.0, 10.0])
+    assert send_lag_ms(samples) == pytest.approx([0.0, 2000.0, 1.0])
+
+
+def test_achieved_rate_shows_a_generator_that_falls_behind() -> None:
+    start, target = 100.0, 200.0
+    on_time = [start + i / target for i in range(400)]
+    assert achieved_rate(start, on_time, target) == pytest.approx(target)
+    late = [start + i / 100 for i in range(400)]  # sends at half the pace
+    assert achieved_rate(start, late, target) == pytest.approx(100, rel=0.01)
+    assert rate_met(achieved_rate(start, on_time, target), target)
+    assert not rate_met(achieved_rate(start, late, target), target)
+    assert achieved_rate(start, [], target) == 0.0
+
+
+def test_figures_count_accepted_only_and_keep_errors_out_of_latency() -> None:
+    batched = _Batched(
+        seconds=2.0,
+        records={"accepted": 300, "duplicate": 50, "rejected": 50, "unanswered": 200},
+        answers={"200": 2, "429": 1},
+        latencies_ms=[10.0, 30.0],
+        cpu={},
+    )
+    start = 50.0
+    single = _Single(
+        samples=[(start, start, start + 0.010), (start + 0.1, start + 0.6, start + 0.62)],
+        sent=[start, start + 0.6, start + 0.2],
+        started=start,
+        records={"accepted": 2, "rejected": 1},
+        answers={"202": 2, "422": 1},
+        cpu={},
+    )
+    figures = _figures(1, 200, 4, 10.0, batched, single, {"brokers": 1})
+    assert figures.batched_records_per_s == 150.0  # 300 accepted / 2 s, not 600 or 800
+    assert figures.batched_errors == 1 and figures.single_errors == 1
+    assert figures.single_max_ms == pytest.approx(520.0)  # from its schedule, not 20 ms
+    assert figures.single_send_lag_p99_ms == pytest.approx(500.0)
+    assert figures.single_requests == 3
+    assert figures.single_answered_per_s == pytest.approx(2 / 0.62, rel=0.01)
+    assert figures.settings == {"brokers": 1}
+
+
+def test_percentile_of_nothing_is_nan() -> None:
+    assert percentile([], 0.99) != percentile([], 0.99)
+    assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0
+
+
+def test_the_settings_a_run_used_name_what_differs_from_the_defaults() -> None:
+    env = {"DIPGW_STATE_DIR": "/tmp/x", "DIPGW_KAFKA_BOOTSTRAP": "h:1", **TUNING}
+    settings = effective_child_settings(env)
+    changed = non_default_settings(settings)
+    assert changed == {"limits.rate_per_s": 1e6, "limits.burst": 1000000, "pg.pool_max": 20}
+    assert non_default_settings(Settings()) == {}
+    run = run_settings(settings, brokers=1, gateway_processes=2)
+    for key in ("brokers", "replication_factor", "partitions", "producer", "worker_max_batch"):
+        assert key in run
+    assert set(run["producer"]) == {"acks", "linger_ms", "max_batch_size", "compression"}
+    assert run["producer"]["compression"] == Settings().kafka.compression
+    assert run["gateway_processes"] == 2 and run["non_default"] == changed
+    other = msgspec.structs.replace(
+        Settings(), topics=msgspec.structs.replace(Settings().topics, partitions=12)
+    )
+    assert non_default_settings(other) == {"topics.partitions": 12}
+
+
+def test_brokers_pick_the_local_cluster_and_its_replication() -> None:
+    base = Settings()
+    for brokers in (1, 3):
+        services = local_services(base, brokers)
+        assert services.settings.kafka.local_brokers == brokers
+    with pytest.raises(BenchError, match="1 or 3"):
+        local_services(base, 2)
+    # The gateways create the topics, with as many replicas as the cluster has nodes.
+    services = local_services(base, 3)
+    services.settings = msgspec.structs.replace(
+        services.settings,
+        topics=msgspec.structs.replace(services.settings.topics, replication_factor=3),
+    )
+    services.bootstrap, services.dsn = "h:1,h:2,h:3", "postgresql://x"
+    env = _gateway_env(services.settings, services, 8000)
+    assert effective_child_settings(env).topics.replication_factor == 3
+
+
+def _bench(scratch_dir: Path, *args: str) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIPGW_")}
+    env.update(DIPGW_STATE_DIR=str(scratch_dir))
+    proc = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "bench", "ingest", "--json", "--port", "0", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.integration
+def test_bench_ingest_on_three_brokers_reaches_a_three_broker_cluster(scratch_dir: Path) -> None:
+    figures = _bench(scratch_dir, "--brokers", "3", "--seconds", "1", "--rate", "20")
+    ran = figures["settings"]
+    # As the cluster reports them: 3 brokers, the topic on 3 of them, acks=all needing 2.
+    assert (ran["brokers"], ran["replication_factor"], ran["min_insync_replicas"]) == (3, 3, 2)
+    assert ran["producer"]["acks"] == "all"
+    assert figures["batched_records"]["accepted"] == 200 * figures["batched_answers"]["200"] > 0
+    assert figures["single_records"]["accepted"] == 20
+    assert figures["batched_cpu_ms_per_record"]["kafka"] > 0
+
+
+@pytest.mark.integration
+def test_bench_ingest_json_has_every_figure(scratch_dir: Path) -> None:
+    figures = _bench(scratch_dir, "--seconds", "1", "--rate", "20")
+    for key in (
+        "batched_records_per_s",
+        "batched_records",
+        "batched_answers",
+        "batched_p99_ms",
+        "single_p50_ms",
+        "single_p99_ms",
+        "single_target_rps",
+        "single_achieved_rps",
+        "single_rate_met",
+        "single_answered_per_s",
+        "single_records",
+        "single_answers",
+        "single_send_lag_p99_ms",
+        "settings",
+        "cores",
+    ):
+        assert key in figures
+    assert figures["cores"] == os.cpu_count()
+    assert figures["batched_records_per_s"] > 0 and figures["single_achieved_rps"] > 0
+    assert figures["batched_errors"] == 0 and figures["single_errors"] == 0
+    # Every record sent was new and valid, so each was accepted — and counted once.
+    assert set(figures["batched_answers"]) == {"200"}
+    assert figures["batched_records"]["accepted"] == 200 * figures["batched_answers"]["200"]
+    assert figures["single_records"]["accepted"] == figures["single_requests"] == 20
+    ran = figures["settings"]
+    assert ran["brokers"] == 1 and ran["partitions"] >= 1 and ran["replication_factor"] == 1
+    assert ran["min_insync_replicas"] == 1
+    assert ran["non_default"]["limits.rate_per_s"] == 1e6

@@ -1,0 +1,273 @@
+"""The hot path's shortcuts: each cheap test ("this group can find nothing") only ever skips
+a rule group that would indeed find nothing, so the findings are the exact engine's.
+
+- `RecordChecks.check` (each registered rule behind its own pre-check) against the same
+  rules run unconditionally (`_reference_run` below; per rule: tests/contracts/test_crossrules.py);
+- the generated field checkers (guards, list loops, the whole `fast` function) against
+  the exact checkers they wrap;
+- the arithmetic shortcuts: certno check character in base 13, `certno_matches`,
+  `duration_ok`, the age bracket.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from contracts import ValidationError, Validator, certno_check_char, parse_duration
+from contracts._certno import _check_char, certno_matches, valid_certno_birth
+from contracts._checks import RecordChecks
+from contracts._fieldrules import duration_ok
+from contracts._fields import LIST_NODES
+from contracts._model import Settlement
+from contracts._normalise import is_legacy, normalise
+from contracts.samples import make_settlement
+from tests.builders import BASES, EDGES, RECEIVED, at, check, edge_base, golden, legacy_golden
+
+V = Validator()
+NOW = datetime(2026, 11, 24, 9, 30)
+
+
+def _reference_run(
+    rc: RecordChecks,
+    s: Settlement,
+    legacy: bool,
+    received_at: datetime | None,
+    area: str | None,
+    inst: str | None,
+    insured: str | None,
+    trusted: bool,
+) -> list[ValidationError]:
+    """The full engine: every registered cross-field rule, unconditionally, in registry order
+    (`RecordChecks.check_all`, generated from the same registry as `check` without the
+    pre-checks: a rule added to the registry is in both)."""
+    out: list[ValidationError] = []
+    rc.check_all(s, out, legacy, received_at, area, inst, insured, trusted)
+    return out
+
+
+def _reference_fast(v: Validator, env: Any, received_at: datetime | None) -> list[ValidationError]:
+    """`validate_json` after a strict decode, as it was before `compile_fast_path`."""
+    out: list[ValidationError] = []
+    s = env.input
+    legacy = is_legacy(env.infno)
+    fields = v._fields
+    fields._compile_exact_values("setlinfo", True)(s.setlinfo, "setlinfo.", out)
+    for node in LIST_NODES:
+        exact = fields._compile_exact_values(node, True)
+        for i, entry in enumerate(getattr(s, node)):
+            exact(entry, f"{node}[{i}].", out)
+    normalise(s, env.infno)
+    fields.check_required(s.setlinfo, "setlinfo", "setlinfo.", legacy, out)
+    for node in LIST_NODES:
+        for i, entry in enumerate(getattr(s, node)):
+            fields.check_required(entry, node, f"{node}[{i}].", legacy, out)
+    envelope = (env.mdtrtarea_admvs, env.fixmedins_code, env.insuplc_admdvs)
+    out.extend(_reference_run(v._checks, s, legacy, received_at, *envelope, True))
+    return out
+
+
+def _both_ways(raw: bytes, received_at: datetime | None = RECEIVED) -> None:
+    """The generated fast path and `check` equal their unguarded references."""
+    try:
+        env = V._strict.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        env = None
+    if env is not None:
+        expected = _reference_fast(V, env, received_at)
+        fast_env, found = V._fast(raw, received_at)
+        assert found == expected
+        assert msgspec.json.encode(fast_env) == msgspec.json.encode(env)  # same normalise
+    loose, _errors = V.decode(raw)
+    if loose is not None:
+        s1, s2 = copy.deepcopy(loose.input), copy.deepcopy(loose.input)
+        legacy = is_legacy(loose.infno)
+        normalise(s1, loose.infno)
+        normalise(s2, loose.infno)
+        args = (received_at, loose.mdtrtarea_admvs, loose.fixmedins_code, loose.insuplc_admdvs)
+        got: list[ValidationError] = []
+        V._checks.check(s1, got, legacy, *args, False)
+        assert got == _reference_run(V._checks, s2, legacy, *args, False)
+
+
+# -- records -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("path", "value"), EDGES)
+@pytest.mark.parametrize("base", BASES)
+def test_edge_values_both_ways(path: str, value: Any, base: str) -> None:
+    doc = edge_base(base)
+    try:
+        at(doc, path, value)
+    except (IndexError, KeyError):
+        pytest.skip("path absent in this flavour")
+    raw = msgspec.json.encode(doc)
+    check(raw)  # fast path == full engine
+    _both_ways(raw)
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_generated_samples_both_ways(seed: int) -> None:
+    rng = random.Random(seed)
+    doc = make_settlement(rng, infno="4101" if seed % 3 == 0 else "4101A", now=NOW)
+    for received in (None, NOW, NOW + timedelta(days=60), NOW - timedelta(days=30)):
+        _both_ways(msgspec.json.encode(doc), received)
+
+
+_DAYS = st.integers(min_value=0, max_value=40000)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    birth_days=_DAYS,
+    adm_offset=st.integers(min_value=-10, max_value=40000),
+    age=st.one_of(
+        st.none(),
+        st.decimals(min_value=-2, max_value=120, places=1),
+        st.integers(min_value=-2, max_value=120).map(Decimal),
+    ),
+    nwb_age=st.one_of(st.none(), st.integers(min_value=0, max_value=400)),
+)
+def test_age_bracket_is_conservative(
+    birth_days: int, adm_offset: int, age: Decimal | None, nwb_age: int | None
+) -> None:
+    """An adult whose age lies in [days // 365 - 1, days // 366 + 1] is never reported."""
+    birth = date(1900, 1, 1) + timedelta(days=birth_days)
+    adm = datetime.combine(birth, datetime.min.time()) + timedelta(days=adm_offset, hours=8)
+    doc = golden()
+    sl = doc["input"]["setlinfo"]
+    dscg = adm + timedelta(days=3)
+    stamp = "%Y-%m-%d %H:%M:%S"
+    sl.update(
+        brdy=birth.isoformat(),
+        patn_cert_type="03",
+        adm_time=adm.strftime(stamp),
+        dscg_time=dscg.strftime(stamp),
+        setl_begn_date=adm.date().isoformat(),
+        setl_end_date=dscg.date().isoformat(),
+        setl_time=(dscg + timedelta(hours=1)).strftime(stamp),
+    )
+    for key, value in (("age", age), ("nwb_age", nwb_age)):
+        if value is None:
+            sl.pop(key, None)
+        else:
+            sl[key] = str(value) if isinstance(value, Decimal) else value
+    for op in doc["input"]["oprninfo"]:
+        for name in ("oprn_oprt_begntime", "oprn_oprt_endtime", "anst_begntime", "anst_endtime"):
+            op.pop(name, None)
+    doc["input"]["icuinfo"] = []
+    _both_ways(msgspec.json.encode(doc), None)
+
+
+_MUTABLE = [(path, value) for path, value in EDGES]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    base=st.sampled_from(BASES),
+    edits=st.lists(st.sampled_from(_MUTABLE), min_size=1, max_size=5),
+    received_day=st.integers(min_value=1, max_value=60),
+)
+def test_combined_edits_both_ways(
+    base: str, edits: list[tuple[str, Any]], received_day: int
+) -> None:
+    doc = edge_base(base)
+    for path, value in edits:
+        try:
+            at(doc, path, value)
+        except (IndexError, KeyError):
+            continue
+    _both_ways(msgspec.json.encode(doc), datetime(2026, 11, 1) + timedelta(days=received_day))
+
+
+# -- generated field checkers --------------------------------------------------------------
+
+
+def test_fast_function_is_readable_source() -> None:
+    source = V._fast.__doc__ or ""
+    assert source.startswith("def fast(raw, received_at):")
+    assert "return slow(raw, received_at)" in source
+    assert "normalise(s, infno)" in source and "check(s, out, True" in source
+    assert "sl.psn_cashpay = sl.psn_cash_pay" in source  # normalise's alias step, inline
+    assert "values_setlinfo(sl, 'setlinfo.', out)" in source
+
+
+def test_list_checkers_name_each_entry() -> None:
+    doc = golden()
+    doc["input"]["bldinfo"] = [{"bld_cat": "13", "bld_amt": "2", "bld_unt": "U"},
+                               {"bld_cat": "13", "bld_amt": "2.345", "bld_unt": "U"}]  # fmt: skip
+    errors = check(doc)
+    assert [(e.rule, e.field) for e in errors] == [("FMT_NUMBER", "bldinfo[1].bld_amt")]
+
+
+def test_legacy_list_required_fields_are_indexed() -> None:
+    doc = legacy_golden()
+    doc["input"]["payinfo"][1].pop("fund_payamt")
+    errors = check(doc)
+    assert ("REQ_FIELD", "payinfo[1].fund_payamt") in [(e.rule, e.field) for e in errors]
+
+
+# -- arithmetic shortcuts ------------------------------------------------------------------
+
+
+@given(st.text(alphabet="0123456789", min_size=17, max_size=17))
+def test_check_char_base_13_equals_weighted_sum(body: str) -> None:
+    assert _check_char(body) == certno_check_char(body)
+
+
+_CERTNO = st.one_of(
+    st.text(alphabet="0123456789Xx", min_size=18, max_size=18),
+    st.text(max_size=20),
+    st.builds(lambda b: b + certno_check_char(b),
+              st.from_regex(r"\A[1-6][0-9]{5}(19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])[0-9]{3}\Z")),
+)  # fmt: skip
+
+
+@settings(max_examples=400)
+@given(certno=_CERTNO, birth=st.dates(min_value=date(1900, 1, 1), max_value=date(2030, 12, 31)))
+def test_certno_matches_equals_valid_birth(certno: str, birth: date) -> None:
+    assert certno_matches(certno, birth) == (valid_certno_birth(certno) == birth)
+    encoded = valid_certno_birth(certno)
+    if encoded is not None:
+        assert certno_matches(certno, encoded)
+
+
+@settings(max_examples=400)
+@given(st.one_of(st.text(max_size=12), st.from_regex(r"\A\d{1,5}/\d{1,3}/\d{1,3}\n?\Z")))
+def test_duration_ok_equals_parse_duration(text: str) -> None:
+    assert duration_ok(text) == (parse_duration(text) is not None)
+    assert duration_ok(text) == (parse_duration(text) is not None)  # memoised answer
+
+
+@pytest.mark.parametrize("base", BASES)
+@pytest.mark.parametrize("region", ["990100", "44010", "440300", "440100"])
+def test_insured_region_pairs_both_ways(base: str, region: str) -> None:
+    """Both insured-region fields equal (the regions shortcut needs both valid)."""
+    doc = edge_base(base)
+    doc["insuplc_admdvs"] = region
+    doc["input"]["setlinfo"]["insuplc"] = region
+    raw = msgspec.json.encode(doc)
+    check(raw)
+    _both_ways(raw)
+
+
+@pytest.mark.parametrize("base", BASES)
+def test_identical_constrained_diagnoses_keep_their_own_index(base: str) -> None:
+    doc = edge_base(base)
+    entry = {"diag_type": "1", "diag_code": "N80.000", "diag_name": "子宫内膜异位症",
+             "adm_cond_type": "1", "maindiag_flag": "0"}  # fmt: skip
+    doc["input"]["setlinfo"]["gend"] = "1"
+    doc["input"]["setlinfo"].pop("certno", None)
+    doc["input"]["diseinfo"][1:1] = [dict(entry), dict(entry)]
+    raw = msgspec.json.encode(doc)
+    fields = [e.field for e in check(raw) if e.rule == "SEX_DIAG"]
+    assert fields == ["diseinfo[1].diag_code", "diseinfo[2].diag_code"]
+    _both_ways(raw)

@@ -1,0 +1,119 @@
+"""The mapping from an upload document (national envelope JSON) to the DIP core's CaseFacts."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+import pytest
+
+from tests.builders import dip_document
+from workers.casefacts_map import MappingError, case_facts, oprn_class
+from workers.dip import CaseFacts
+
+
+def facts(doc: dict[str, Any], insured: str | None = None) -> CaseFacts:
+    return case_facts(
+        msgspec.json.encode(doc),
+        case_key="H44010000001:S1",
+        fixmedins_code="H44010000001",
+        treating_admdvs=doc["mdtrtarea_admvs"],
+        insured_admdvs=insured,
+        hospital_level="3A",
+    )
+
+
+def test_the_fields_dip_needs() -> None:
+    doc = dip_document(insured="440300", total="12345.67", insutype="390")
+    setl = doc["input"]["setlinfo"]
+    setl.update(act_ipt_days=6, nwb_age=None, hifp_pay="8000.10", dscg_way="5")
+    doc["input"]["icuinfo"] = [
+        {"scs_cutd_sum_dura": "1/02/30"},
+        {"scs_cutd_sum_dura": "0/12/00"},
+    ]
+    f = facts(doc)
+    assert (f.treating_admdvs, f.insured_admdvs, f.insutype) == ("440100", "440300", "390")
+    assert f.total_cost == Decimal("12345.67") and f.fund_pay == Decimal("8000.10")
+    others = tuple(d["diag_code"] for d in doc["input"]["diseinfo"][1:])
+    assert (f.main_diag_code, f.other_diag_codes) == ("K35.800x002", others)
+    assert f.operations == (("47.0100", "surgery"),)
+    assert (f.age_years, f.act_ipt_days, f.dscg_way) == (int(setl["age"]), 6, "5")
+    assert f.icu_minutes == (24 * 60 + 150) + 12 * 60
+    assert f.discharge_date == setl["dscg_time"][:10] and f.hospital_level == "3A"
+
+
+def test_main_diagnosis_and_main_operation_by_their_flags() -> None:
+    doc = dip_document(oprn=None)
+    doc["input"]["diseinfo"] = [
+        {"diag_code": "I10.x00", "maindiag_flag": "0"},
+        {"diag_code": "A01.001+K77.0*", "maindiag_flag": "1"},
+    ]
+    doc["input"]["oprninfo"] = [
+        {"oprn_oprt_code": "89.5200", "oprn_oprt_type": "2"},
+        {"oprn_oprt_code": "47.0100", "oprn_oprt_type": "1"},
+        {"oprn_oprt_code": "99.9999", "oprn_oprt_type": "2"},
+    ]
+    f = facts(doc)
+    assert f.main_diag_code == "A01.001"  # the dagger half groups
+    assert f.other_diag_codes == ("I10.x00",)
+    # Main first; classes from the bundled code table, the documented guess for unknown codes.
+    assert f.operations == (
+        ("47.0100", "surgery"),
+        ("89.5200", "diagnostic"),
+        ("99.9999", "diagnostic"),
+    )
+
+
+def test_stay_days_from_the_dates_when_4101a_leaves_them_out() -> None:
+    doc = dip_document()
+    setl = doc["input"]["setlinfo"]
+    setl.pop("act_ipt_days", None)
+    setl.update(adm_time="2026-11-02 08:00:00", dscg_time="2026-11-12 10:00:00")
+    assert facts(doc).act_ipt_days == 10
+    setl.update(adm_time="2026-11-12 08:00:00")
+    assert facts(doc).act_ipt_days == 1  # admitted and discharged the same day
+    setl.update(act_ipt_days="7")
+    assert facts(doc).act_ipt_days == 7
+
+
+def test_operation_classes() -> None:
+    assert oprn_class("36.0600", True) == "intervention"  # NHSA: 介入治疗
+    assert oprn_class("99.1000", False) == "therapeutic"
+    assert oprn_class("00.0000", True) == "surgery"  # not in the tables: main → surgery
+    assert oprn_class("00.0000", False) == "diagnostic"
+
+
+def test_numbers_as_text_or_json_numbers_and_insured_fallbacks() -> None:
+    doc = dip_document()
+    setl = doc["input"]["setlinfo"]
+    setl.update(medfee_sumamt=8800.5, age="67", act_ipt_days="4")
+    doc.pop("insuplc_admdvs")
+    setl["insuplc"] = "440300"
+    f = facts(doc)
+    assert f.total_cost == Decimal("8800.5") and f.age_years == 67 and f.act_ipt_days == 4
+    assert f.insured_admdvs == "440300"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda d: d["input"]["setlinfo"].pop("medfee_sumamt"), "setlinfo.medfee_sumamt"),
+        (lambda d: d["input"]["setlinfo"].update(medfee_sumamt="n/a"), "setlinfo.medfee_sumamt"),
+        (lambda d: d["input"].update(diseinfo=[]), "diseinfo"),
+    ],
+)
+def test_what_cannot_be_grouped_says_which_field(change: Any, field: str) -> None:
+    doc = dip_document()
+    change(doc)
+    with pytest.raises(MappingError) as err:
+        facts(doc)
+    assert err.value.field == field and err.value.message and err.value.message_en
+
+
+def test_no_personal_data_is_carried() -> None:
+    doc = dip_document()
+    encoded = msgspec.json.encode(facts(doc)).decode()
+    setl = doc["input"]["setlinfo"]
+    for value in (setl["psn_name"], setl["certno"], setl["psn_no"]):
+        assert value not in encoded
