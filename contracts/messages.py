@@ -49,7 +49,9 @@ class AcceptedSettlement(CaseProvenance, kw_only=True, forbid_unknown_fields=Fal
     contract_version: str = CONTRACT_VERSION
     warnings: list[dict[str, str]] = msgspec.field(default_factory=list)
     document: msgspec.Raw = msgspec.Raw(b"{}")
-    """The upload document as the hospital sent it (national envelope shape), verbatim JSON."""
+    """The list as the contract decoded and normalised it: `contracts.Envelope` encoded as
+    JSON (national field names; times, amounts and codes in their normalised form), not the
+    hospital's bytes. Resending the same content gives the same document."""
 
 
 class RejectedSettlement(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):

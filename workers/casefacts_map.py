@@ -1,10 +1,10 @@
 """From an accepted upload document (national 4101/4101A envelope JSON) to `CaseFacts`.
 
-The document is decoded with a small private msgspec Struct of just the fields DIP needs, with
-loose types (a number may arrive as JSON text, times as the national `YYYY-MM-DD HH:MM:SS`),
-rather than with `contracts.Envelope`: the gateway has already validated the record, and the
-canonical Structs are strict about formats the verbatim document keeps as the hospital sent
-them. The mapping, field by field:
+The document is the gateway's normalised `contracts.Envelope` JSON
+(`contracts.messages.AcceptedSettlement.document`). It is read through a small private view of
+just the fields DIP needs, with loose types (a number as JSON text, a national
+`YYYY-MM-DD HH:MM:SS` time), so that documents written before normalisation still map and the
+grouping worker does not decode the whole list. The mapping, field by field:
 
 - hospital level: the hospital registry (`hospitals.level`), looked up by the caller;
 - treating / insured region: envelope `mdtrtarea_admvs` / `insuplc_admdvs` (else
