@@ -204,14 +204,19 @@ def _in_every_isr(partitions: list[dict[str, Any]]) -> set[int]:
     return set.intersection(*(set(p["isr"]) for p in partitions))
 
 
-async def _topic_config(admin: AIOKafkaAdminClient, topic: str, name: str) -> str:
-    (response,) = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
-    (resource,) = response.to_object()["resources"]
-    return next(
-        str(entry["config_value"])
-        for entry in resource["config_entries"]
-        if entry["config_names"] == name
-    )
+async def _topic_config(admin: AIOKafkaAdminClient, topic: str, name: str) -> str | None:
+    """A topic's config value; a broker may answer for a just-created topic before the
+    topic's own configs have reached it, so ask again for a while."""
+    for _ in range(100):
+        (response,) = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic)]
+        )
+        (resource,) = response.to_object()["resources"]
+        for entry in resource["config_entries"]:
+            if entry["config_names"] == name:
+                return str(entry["config_value"])
+        await asyncio.sleep(0.2)
+    return None
 
 
 async def _send(producer: AIOKafkaProducer, topic: str, numbers: range) -> None:
