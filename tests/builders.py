@@ -32,6 +32,7 @@ from contracts.samples import make_settlement
 from tests.clock import naive_now
 
 if TYPE_CHECKING:
+    from adapters.runtime.settings import Settings
     from gateway.runtime import Stack
     from tests.conftest import Client
 
@@ -575,3 +576,21 @@ async def handled(stack: Stack, worker: str, positions: list[Any], within_s: flo
     finally:
         await admin.close()
     raise AssertionError(f"{worker} never committed past {positions}")
+
+
+def tagged_settings(base: Settings, prefix: str, **worker: Any) -> Settings:
+    """Settings whose topics and consumer groups belong to one test alone (a fresh tag), so
+    the session's workers on the same broker never take its records; `worker` overrides
+    other worker settings (batch size, rules cache)."""
+    tag = prefix + uuid.uuid4().hex[:8]
+    topics = msgspec.structs.replace(
+        base.topics,
+        accepted=f"{tag}.accepted",
+        rejected=f"{tag}.rejected",
+        grouped=f"{tag}.grouped",
+        scored=f"{tag}.scored.{{admdvs}}",
+        scored_all=f"{tag}.scored.all",
+        out_of_province=f"{tag}.scored.oop",
+    )
+    workers = msgspec.structs.replace(base.worker, group_prefix=tag, **worker)
+    return msgspec.structs.replace(base, topics=topics, worker=workers)

@@ -29,7 +29,7 @@ from gateway.checks import Checked, Checker
 from gateway.ingest import Upload
 from gateway.localkafka import LocalKafkaCluster
 from gateway.runtime import LocalServices, Stack, running_stack
-from tests.builders import document, wait_stored
+from tests.builders import document, tagged_settings, wait_stored
 from tests.clock import CLOCK
 from tests.conftest import Client, _scratch, register_hospital
 
@@ -432,19 +432,7 @@ async def test_a_request_past_its_time_limit_is_sys_timeout_then_one_receipt(
 def own_topics(services: LocalServices) -> Settings:
     """Topics and consumer groups of this test alone, so the session's workers (same broker,
     another database) never take its records."""
-    tag = "dr" + uuid.uuid4().hex[:8]
-    return _with(
-        services.settings,
-        topics={
-            "accepted": f"{tag}.accepted",
-            "rejected": f"{tag}.rejected",
-            "grouped": f"{tag}.grouped",
-            "scored": f"{tag}.scored.{{admdvs}}",
-            "scored_all": f"{tag}.scored.all",
-            "out_of_province": f"{tag}.scored.oop",
-        },
-        worker={"group_prefix": tag},
-    )
+    return tagged_settings(services.settings, "dr")
 
 
 def _sink_restarts() -> float:

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -26,7 +25,7 @@ import pytest
 
 from adapters.runtime.settings import Settings
 from gateway.runtime import LocalServices, Stack, running_stack
-from tests.builders import dip_document, wait_scored
+from tests.builders import dip_document, tagged_settings, wait_scored
 from tests.clock import CLOCK
 from tests.conftest import register_hospital
 from workers.casefacts_map import case_facts
@@ -45,28 +44,15 @@ def _with_database(dsn: str, name: str) -> str:
 @pytest.fixture
 async def isolated(services: LocalServices) -> AsyncIterator[tuple[Settings, str]]:
     """Settings with their own topics and consumer groups, and a database of their own."""
-    tag = "eo" + uuid.uuid4().hex[:8]
+    settings = tagged_settings(services.settings, "eo", max_batch=20)
+    tag = settings.worker.group_prefix
     conn = await asyncpg.connect(services.dsn)
     try:
         await conn.execute(f"CREATE DATABASE {tag}")
     finally:
         await conn.close()
-    base = services.settings
-    topics = msgspec.structs.replace(
-        base.topics,
-        accepted=f"{tag}.accepted",
-        rejected=f"{tag}.rejected",
-        grouped=f"{tag}.grouped",
-        scored=f"{tag}.scored.{{admdvs}}",
-        scored_all=f"{tag}.scored.all",
-        out_of_province=f"{tag}.scored.oop",
-    )
-    worker = msgspec.structs.replace(base.worker, group_prefix=tag, max_batch=20)
     try:
-        yield (
-            msgspec.structs.replace(base, topics=topics, worker=worker),
-            _with_database(services.dsn, tag),
-        )
+        yield settings, _with_database(services.dsn, tag)
     finally:
         conn = await asyncpg.connect(services.dsn)
         try:

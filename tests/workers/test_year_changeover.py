@@ -9,7 +9,6 @@ the session's cases and rules are not in the way and the topics can be counted e
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -17,14 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import msgspec
 import pytest
 
 from adapters.runtime.clock import fixed_clock
 from adapters.runtime.settings import Settings
 from contracts import CST
 from gateway.runtime import LocalServices, Stack, running_stack
-from tests.builders import dip_document, read_topic, rules_variant, wait_scored
+from tests.builders import dip_document, read_topic, rules_variant, tagged_settings, wait_scored
 from tests.conftest import register_hospital
 from workers.dip import SAMPLE_RULES
 from workers.rescore import rescore_waiting
@@ -38,19 +36,7 @@ JANUARY = datetime(2027, 1, 12, 12, 0, tzinfo=CST)
 @pytest.fixture
 def own_settings(services: LocalServices) -> Settings:
     """Topics and consumer groups of this test only; rules looked up every second."""
-    tag = "yc" + uuid.uuid4().hex[:8]
-    base = services.settings
-    topics = msgspec.structs.replace(
-        base.topics,
-        accepted=f"{tag}.accepted",
-        rejected=f"{tag}.rejected",
-        grouped=f"{tag}.grouped",
-        scored=f"{tag}.scored.{{admdvs}}",
-        scored_all=f"{tag}.scored.all",
-        out_of_province=f"{tag}.scored.oop",
-    )
-    worker = msgspec.structs.replace(base.worker, group_prefix=tag, rules_cache_s=1.0)
-    return msgspec.structs.replace(base, topics=topics, worker=worker)
+    return tagged_settings(services.settings, "yc", rules_cache_s=1.0)
 
 
 @pytest.fixture
