@@ -104,7 +104,7 @@ def fetch(version: str = DEFAULT_VERSION, *, cache_dir: str = "", quiet: bool = 
     return target
 
 
-def _free_ports(count: int) -> list[int]:
+def free_ports(count: int) -> list[int]:
     """Distinct free loopback ports: all are held while choosing, so none comes twice."""
     with contextlib.ExitStack() as held:
         socks = [held.enter_context(socket.socket(socket.AF_INET)) for _ in range(count)]
@@ -481,7 +481,7 @@ class LocalKafkaCluster:
 
     def _format(self, libs: Path) -> None:
         nodes = self._layout(self.brokers)
-        ports = iter(_free_ports(2 * len(nodes)))
+        ports = iter(free_ports(2 * len(nodes)))
         quorum = {
             node.node_id: {"broker": next(ports), "controller": next(ports)} for node in nodes
         }

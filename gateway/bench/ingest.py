@@ -28,7 +28,6 @@ import asyncio
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -56,6 +55,7 @@ from gateway.bench.common import (
     run_settings,
     send_lag_ms,
 )
+from gateway.localkafka import free_ports
 from gateway.runtime import LocalServices
 from gateway.signing import signed_headers
 
@@ -422,9 +422,7 @@ def run_ingest_bench(
     brokers: int = 1,
 ) -> IngestFigures:
     if port == 0:
-        with socket.socket() as probe:  # a free port, shared by the gateway processes
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = free_ports(1)[0]  # shared by the gateway processes
     services = local_services(settings, brokers)
     services.start()
     gateways: list[subprocess.Popen[bytes]] = []
