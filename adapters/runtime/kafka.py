@@ -70,7 +70,7 @@ class RenewingProducer:
         self._current: AIOKafkaProducer | None = None
         self._suspect: str | None = None  # why the current producer may be unable to deliver
         self._last_attempt = -float("inf")
-        self._renewing: asyncio.Lock | None = None
+        self._renewing = asyncio.Lock()  # binds to the running loop on first use
         self._retiring: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -121,8 +121,6 @@ class RenewingProducer:
 
     async def _renew(self) -> bool:
         """Swap in a fresh producer if one can start now; True if the current one is fresh."""
-        if self._renewing is None:
-            self._renewing = asyncio.Lock()
         async with self._renewing:
             if self._suspect is None and not _sender_stopped(self.producer):
                 return True  # another send renewed it meanwhile
