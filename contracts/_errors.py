@@ -16,6 +16,8 @@ __all__ = [
     "WARN",
     "ContractError",
     "Dimension",
+    "Problem",
+    "Reason",
     "Severity",
     "ValidationError",
 ]
@@ -71,3 +73,29 @@ class Problem(msgspec.Struct, kw_only=True):
     severity: str
     message: str
     message_en: str
+
+
+class Reason(msgspec.Struct, frozen=True, kw_only=True):
+    """One entry of an error catalogue: an ID that never changes, and its message templates.
+
+    The DIP stages' reasons (`workers.dip`) and the gateway's refusals (`gateway.refusals`)
+    are catalogues of these; `problem` fills in the templates (``str.format``) and gives the
+    one error shape on the wire. Values passed in must never be personal data."""
+
+    rule: str
+    field: str
+    """The field at fault unless the occasion says otherwise (`problem(field=…)`)."""
+    message: str
+    message_en: str
+    dimension: str = ""  # "" where no quality dimension applies (a request, a stage)
+    severity: str = "warn"
+
+    def problem(self, field: str | None = None, **values: object) -> Problem:
+        return Problem(
+            rule=self.rule,
+            field=self.field if field is None else field,
+            dimension=self.dimension,
+            severity=self.severity,
+            message=self.message.format(**values),
+            message_en=self.message_en.format(**values),
+        )

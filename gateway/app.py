@@ -24,7 +24,7 @@ from adapters.runtime.errors import is_dependency_failure
 from adapters.runtime.logs import Throttle, get_logger
 from adapters.runtime.metrics import HTTP_REQUESTS
 from adapters.runtime.metrics import REGISTRY as METRICS
-from gateway import openapi, ops, subscriptions
+from gateway import openapi, ops, refusals, subscriptions
 from gateway.accounts import Registry
 from gateway.authn import REGISTRY, WINDOW, authenticate, nonce_reused
 from gateway.checks import Checker
@@ -60,19 +60,13 @@ async def _context(request: web.Request, handler: Handler) -> web.StreamResponse
     except NonceReused:
         response = nonce_reused()
     except web.HTTPRequestEntityTooLarge:
-        response = http_error(413, "HTTP413", "请求体过大", "request body too large")
+        response = http_error(refusals.HTTP413)
     except web.HTTPException as exc:
-        response = http_error(exc.status, f"HTTP{exc.status}", exc.reason, exc.reason)
+        response = http_error(refusals.for_http_status(exc.status), reason=exc.reason)
         if exc.status == 405 and "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
     except TimeoutError:
-        response = http_error(
-            503,
-            "SYS_TIMEOUT",
-            "处理超时，请稍后重试",
-            "timed out; retry",
-            headers={"Retry-After": "5"},
-        )
+        response = http_error(refusals.SYS_TIMEOUT, headers={"Retry-After": "5"})
     except Exception as exc:
         if not is_dependency_failure(exc):
             log.exception("http.unhandled", route=route)
@@ -81,20 +75,14 @@ async def _context(request: web.Request, handler: Handler) -> web.StreamResponse
                 route,
                 request_id,
                 started,
-                http_error(500, "SYS500", "服务内部错误", "internal error"),
+                http_error(refusals.SYS500),
             )
         held = _UNAVAILABLE_LOG.admit((route, type(exc).__name__))
         if held is not None:  # once per route and cause every few seconds, not per request
             log.warning(
                 "http.dependency_unavailable", route=route, error=repr(exc), also_since_last=held
             )
-        response = http_error(
-            503,
-            "SYS_UNAVAILABLE",
-            "暂时无法受理，请稍后重试",
-            "temporarily unavailable; retry",
-            headers={"Retry-After": "5"},
-        )
+        response = http_error(refusals.SYS_UNAVAILABLE, headers={"Retry-After": "5"})
     return _finish(request, route, request_id, started, response)
 
 

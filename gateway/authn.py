@@ -15,9 +15,10 @@ import structlog
 from aiohttp import web
 
 from adapters.runtime.logs import get_logger
-from gateway import signing
+from gateway import refusals, signing
 from gateway.accounts import Principal, Registry
 from gateway.errors import NonceReused, http_error
+from gateway.refusals import Refusal
 
 log = get_logger("dipgw.auth")
 
@@ -31,8 +32,8 @@ PUBLIC = frozenset({"/healthz", "/metrics", "/openapi.json", "/docs"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _unauthorised(reason: str, message: str, message_en: str) -> web.Response:
-    return http_error(401, reason, message, message_en, headers={"WWW-Authenticate": "DIPGW-HMAC"})
+def _unauthorised(refusal: Refusal, *, window: int = 0) -> web.Response:
+    return http_error(refusal, headers={"WWW-Authenticate": "DIPGW-HMAC"}, window=window)
 
 
 def _cert_common_name(request: web.Request) -> str | None:
@@ -58,14 +59,8 @@ async def _hospital_by_signature(request: web.Request) -> Principal | web.Respon
     nonce = headers.get(signing.NONCE, "")
     window = request.app[WINDOW]
     reason = signing.check_fresh(timestamp, nonce, now=time.time(), window_s=window)
-    if reason == "AUTH_TIMESTAMP":
-        return _unauthorised(
-            reason, f"时间戳缺失或超出 ±{window} 秒", f"timestamp missing or outside ±{window}s"
-        )
-    if reason == "AUTH_NONCE":
-        return _unauthorised(
-            reason, "随机串格式错误（16–64 位字母数字）", "nonce must be 16–64 of [A-Za-z0-9_-]"
-        )
+    if reason is not None:
+        return _unauthorised(reason, window=window)
     hospital = await registry.hospital(code) if signing_code_ok(code) else None
     body = await request.read()
     if hospital is None or not signing.matches(
@@ -79,9 +74,9 @@ async def _hospital_by_signature(request: web.Request) -> Principal | web.Respon
         body,
     ):
         # The same answer for an unknown hospital and a wrong signature.
-        return _unauthorised("AUTH_SIGNATURE", "签名校验失败", "signature does not verify")
+        return _unauthorised(refusals.AUTH_SIGNATURE)
     if hospital.status != "active":
-        return http_error(403, "AUTH_DISABLED", "该机构已停用", "this institution is disabled")
+        return http_error(refusals.AUTH_DISABLED)
     if request.method == "POST":
         # An upload records its nonce with the receipt reservation, in one round trip
         # (see `consume_deferred_nonce` and gateway.ingest); anything else records it now.
@@ -92,11 +87,7 @@ async def _hospital_by_signature(request: web.Request) -> Principal | web.Respon
 
 
 def nonce_reused() -> web.Response:
-    return _unauthorised(
-        "AUTH_NONCE_REUSED",
-        "随机串已使用（重放）；重试时请用新的随机串和时间戳重新签名",
-        "nonce already used (replay); sign every retry anew with a fresh nonce and timestamp",
-    )
+    return _unauthorised(refusals.AUTH_NONCE_REUSED)
 
 
 async def consume_deferred_nonce(request: web.Request) -> None:
@@ -118,21 +109,17 @@ async def _principal(request: web.Request) -> Principal | web.Response:
     if common_name is not None:
         hospital = await registry.hospital_by_cert_subject(common_name)
         if hospital is None:
-            return _unauthorised(
-                "AUTH_CERT", "客户端证书未登记", "client certificate not registered"
-            )
+            return _unauthorised(refusals.AUTH_CERT)
         if hospital.status != "active":
-            return http_error(403, "AUTH_DISABLED", "该机构已停用", "this institution is disabled")
+            return http_error(refusals.AUTH_DISABLED)
         return Principal(role="hospital", fixmedins_code=hospital.code, admdvs=hospital.admdvs)
     authorization = request.headers.get("Authorization", "")
     if authorization.startswith("Bearer "):
         principal = await registry.token(authorization[len("Bearer ") :].strip())
         if principal is None:
-            return _unauthorised("AUTH_TOKEN", "令牌无效或已吊销", "token invalid or revoked")
+            return _unauthorised(refusals.AUTH_TOKEN)
         return principal
-    return _unauthorised(
-        "AUTH_MISSING", "缺少身份认证信息", "no credentials: sign the request or send a token"
-    )
+    return _unauthorised(refusals.AUTH_MISSING)
 
 
 @web.middleware
@@ -160,6 +147,10 @@ def require_hospital(request: web.Request) -> Principal | web.Response:
     principal = principal_of(request)
     if principal.role != "hospital":
         return http_error(
-            403, "FORBIDDEN_ROLE", "仅定点医疗机构可上传", "only hospitals may upload"
+            refusals.FORBIDDEN_ROLE,
+            allowed="定点医疗机构",
+            action="上传",
+            allowed_en="hospitals",
+            action_en="upload",
         )
     return principal

@@ -17,8 +17,9 @@ import msgspec
 
 from adapters import FORMATS, split_batch
 from adapters.runtime.errors import DipgwError
-from contracts import CST, Envelope, Problem, ValidationError, Validator, is_rejected, mask_personal
+from contracts import CST, Envelope, ValidationError, Validator, is_rejected, mask_personal
 from contracts.messages import ENCODER, case_key
+from gateway import refusals
 from gateway.ingest import Upload
 
 
@@ -38,19 +39,6 @@ class Rejected(DipgwError):
     # what the record claims, so a hospital sending another's lists is refused (403) first
     fixmedins_code: str | None = None
     mdtrtarea_admvs: str | None = None
-
-
-def _problem(
-    rule: str, message: str, message_en: str, field: str = "$", dimension: str = "规范性"
-) -> Problem:
-    return Problem(
-        rule=rule,
-        field=field,
-        dimension=dimension,
-        severity="reject",
-        message=message,
-        message_en=message_en,
-    )
 
 
 # msgspec refuses lone surrogates itself; NUL (valid JSON, refused by PostgreSQL) only
@@ -99,14 +87,7 @@ def _unstorable(raw: bytes, position: str) -> Rejected | None:
     field = where.removeprefix("$.").removeprefix("input.")  # the contract's field names
     return Rejected(
         position,
-        [
-            _problem(
-                "FMT004",
-                f"文本含有不可存储的字符（\\u0000 或孤立代理项）：{field}",
-                f"text holds an unstorable character (NUL, lone surrogate): {field}",
-                field,
-            )
-        ],
+        [refusals.FMT004.problem(field, path=field)],
         None,
         _masked(raw),
     )
@@ -175,14 +156,7 @@ class Checker:
             if envelope.fixmedins_code and setl:
                 key = case_key(envelope.fixmedins_code, setl)
             if infno is not None and envelope.infno not in (None, infno):
-                problems.append(
-                    _problem(
-                        "ENV_INFNO",
-                        f"交易编号 {envelope.infno!r} 与接口 {infno} 不符",
-                        f"infno {envelope.infno!r} does not match the endpoint {infno}",
-                        "infno",
-                    )
-                )
+                problems.append(refusals.ENV_INFNO.problem(given=repr(envelope.infno), infno=infno))
             reported = {e.field for e in errors}
             values = {
                 "fixmedins_code": envelope.fixmedins_code,
@@ -191,15 +165,7 @@ class Checker:
             }
             for path, name in _ROUTING:
                 if not values[path] and path not in reported:
-                    problems.append(
-                        _problem(
-                            "REQ_ROUTING",
-                            f"【{name}】未填写",
-                            f"{path} is required to route the record",
-                            path,
-                            "完整性",
-                        )
-                    )
+                    problems.append(refusals.REQ_ROUTING.problem(path, name=name, path=path))
         if envelope is None or is_rejected(errors) or len(problems) > len(errors):
             rejects = [p for p in problems if p.severity == "reject"] or problems
             document = (
@@ -259,7 +225,7 @@ class Checker:
             return self._check_split(body, split_batch, "batch", received_at, max_records)
         fmt = FORMATS.get(kind)
         if fmt is None:
-            raise Rejected("$", [_problem("HTTP415", f"不支持 {kind}", f"{kind} is not supported")])
+            raise Rejected("$", [refusals.FMT_UNSUPPORTED.problem(kind=kind)])
         if fmt.split is not None:  # JSON records: validated from their bytes (the hot path)
             return self._check_split(body, fmt.split, kind, received_at, max_records)
         out = []
@@ -274,7 +240,7 @@ class Checker:
         except Exception as exc:
             raise Rejected(
                 "$",
-                [_problem("DEC_FILE", f"文件无法读取：{exc}", f"unreadable {kind} file: {exc}")],
+                [refusals.DEC_FILE.problem(kind=kind, detail=exc)],
             ) from None
         self._check_size(len(out), max_records)
         return out
@@ -292,23 +258,14 @@ class Checker:
         except msgspec.ValidationError:  # (a subclass of DecodeError: test it first)
             raise Rejected(
                 "$",
-                [
-                    _problem(
-                        "DEC_SHAPE",
-                        '批量报文须为 {"records": [...]} 或数组',
-                        'a batch is {"records": [...]} or a JSON array',
-                        "records",
-                    )
-                ],
+                [refusals.DEC_SHAPE.problem()],
             ) from None
         except msgspec.DecodeError as exc:
-            raise Rejected(
-                "$", [_problem("DEC_JSON", f"JSON 格式错误：{exc}", f"malformed JSON: {exc}")]
-            ) from None
+            raise Rejected("$", [refusals.DEC_JSON.problem(detail=exc)]) from None
         except Exception as exc:
             raise Rejected(
                 "$",
-                [_problem("DEC_FILE", f"文件无法读取：{exc}", f"unreadable {kind} file: {exc}")],
+                [refusals.DEC_FILE.problem(kind=kind, detail=exc)],
             ) from None
         self._check_size(len(parts), max_records)
         return [self.check_raw(raw, pos, received_at) for pos, raw in parts]
@@ -318,19 +275,10 @@ class Checker:
         if count > max_records:
             raise Rejected(
                 "$",
-                [
-                    _problem(
-                        "BATCH_TOO_LARGE",
-                        f"单批记录数 {count} 超过上限 {max_records}",
-                        f"{count} records exceed the batch limit of {max_records}",
-                        "records",
-                    )
-                ],
+                [refusals.BATCH_TOO_LARGE.problem(count=count, limit=max_records)],
             )
         if count == 0:
-            raise Rejected(
-                "$", [_problem("BATCH_EMPTY", "批量报文没有记录", "the batch is empty", "records")]
-            )
+            raise Rejected("$", [refusals.BATCH_EMPTY.problem()])
 
 
 def _bounded(records: Iterable[Any], limit: int) -> Iterator[Any]:

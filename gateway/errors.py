@@ -9,8 +9,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from adapters.runtime.errors import DipgwError
-from contracts import Problem
 from contracts.messages import ENCODER
+from gateway.refusals import BAD_QUERY, Refusal
 
 
 class NonceReused(DipgwError):
@@ -31,7 +31,9 @@ class BadQuery(DipgwError, ValueError):
         self.field = field
 
     def response(self) -> web.Response:
-        return http_error(400, "BAD_QUERY", self.message, self.message_en, field=self.field)
+        return http_error(
+            BAD_QUERY, field=self.field, message=self.message, message_en=self.message_en
+        )
 
 
 def json_response(
@@ -52,20 +54,14 @@ def problems_response(
 
 
 def http_error(
-    status: int,
-    rule: str,
-    message: str,
-    message_en: str,
+    refusal: Refusal,
     *,
-    field: str = "$",
+    field: str | None = None,
     headers: dict[str, str] | None = None,
+    **values: object,
 ) -> web.Response:
-    problem = Problem(
-        rule=rule,
-        field=field,
-        dimension="",
-        severity="reject",
-        message=message,
-        message_en=message_en,
+    """The answer for one catalogued refusal (`gateway.refusals`), its templates filled."""
+    problem = refusal.problem(field, **values)
+    return problems_response(
+        refusal.status, [problem], {"X-Dipgw-Reason": problem.rule, **(headers or {})}
     )
-    return problems_response(status, [problem], {"X-Dipgw-Reason": rule, **(headers or {})})

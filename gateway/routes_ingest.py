@@ -24,6 +24,7 @@ from adapters.runtime.metrics import (
     UPLOAD_LAG,
 )
 from contracts.messages import ENCODER, RejectedSettlement
+from gateway import refusals
 from gateway.accounts import Principal
 from gateway.authn import (
     DEFERRED_NONCE,
@@ -48,11 +49,7 @@ def _limit(request: web.Request, principal: Principal) -> web.Response | None:
     wait = request.app[SERVICES].limiter.take(principal.fixmedins_code or "", time.monotonic())
     if wait > 0:
         return http_error(
-            429,
-            "RATE_LIMITED",
-            "请求过于频繁",
-            "too many requests; slow down",
-            headers={"Retry-After": str(max(1, round(wait + 0.5)))},
+            refusals.RATE_LIMITED, headers={"Retry-After": str(max(1, round(wait + 0.5)))}
         )
     return None
 
@@ -77,13 +74,7 @@ def _foreign(principal: Principal, checked: list[Checked | Rejected]) -> list[st
 
 
 def _forbidden_foreign(positions: list[str]) -> web.Response:
-    return http_error(
-        403,
-        "FORBIDDEN_INSTITUTION",
-        f"只能上传本机构、本统筹区的结算清单：{', '.join(positions[:10])}",
-        f"a hospital may submit only its own lists in its own region: {', '.join(positions[:10])}",
-        field="fixmedins_code",
-    )
+    return http_error(refusals.FORBIDDEN_INSTITUTION, positions=", ".join(positions[:10]))
 
 
 @dataclass
@@ -212,7 +203,7 @@ async def post_settlement(request: web.Request) -> web.StreamResponse:
     if isinstance(principal, web.Response):
         return principal
     if request.content_type != "application/json":
-        return http_error(415, "HTTP415", "请使用 application/json", "use application/json")
+        return http_error(refusals.HTTP415, allowed="application/json")
     if (limited := _limit(request, principal)) is not None:
         return limited
     checked = request.app[SERVICES].checker.check_one(await request.read(), received_at)
@@ -222,13 +213,7 @@ async def post_settlement(request: web.Request) -> web.StreamResponse:
     if outcome.status == "rejected":
         return problems_response(422, outcome.errors or [])
     if outcome.unavailable:
-        return http_error(
-            503,
-            "SYS_UNAVAILABLE",
-            "暂时无法受理，请稍后重试",
-            "temporarily unavailable; retry",
-            headers={"Retry-After": "5"},
-        )
+        return http_error(refusals.SYS_UNAVAILABLE, headers={"Retry-After": "5"})
     return json_response(202, outcome.as_json())
 
 
@@ -258,7 +243,10 @@ async def _post_many(request: web.Request, decode: str) -> web.StreamResponse:
         )
     except Rejected as whole:
         return problems_response(
-            413 if whole.errors[0].rule == "BATCH_TOO_LARGE" else 422, whole.errors
+            refusals.BATCH_TOO_LARGE.status
+            if whole.errors[0].rule == refusals.BATCH_TOO_LARGE.rule
+            else 422,
+            whole.errors,
         )
     if foreign := _foreign(principal, checked):
         return _forbidden_foreign(foreign)
@@ -272,7 +260,7 @@ _FILE_TYPES = FORMATS
 async def post_batch(request: web.Request) -> web.StreamResponse:
     """`{"records": [document, …]}` → 200 with a result per record."""
     if request.content_type != "application/json":
-        return http_error(415, "HTTP415", "请使用 application/json", "use application/json")
+        return http_error(refusals.HTTP415, allowed="application/json")
     return await _post_many(request, "batch")
 
 
@@ -281,12 +269,7 @@ async def post_file(request: web.Request) -> web.StreamResponse:
     result per record."""
     fmt = _FILE_TYPES.by_media_type(request.content_type)
     if fmt is None:
-        return http_error(
-            415,
-            "HTTP415",
-            f"不支持的文件类型 {request.content_type}",
-            f"use one of {', '.join(_FILE_TYPES.media_types())}",
-        )
+        return http_error(refusals.HTTP415, allowed=", ".join(_FILE_TYPES.media_types()))
     return await _post_many(request, fmt.name)
 
 
@@ -302,7 +285,7 @@ async def post_national(request: web.Request) -> web.StreamResponse:
     if isinstance(principal, web.Response):
         return principal
     if request.content_type not in ("application/json", "text/plain"):
-        return http_error(415, "HTTP415", "请使用 application/json", "use application/json")
+        return http_error(refusals.HTTP415, allowed="application/json")
     if (limited := _limit(request, principal)) is not None:
         return limited
     checked = request.app[SERVICES].checker.check_one(

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway import refusals
 from gateway.accounts import Principal
 from gateway.authn import (
     principal_of,
@@ -30,9 +31,12 @@ def _may_see(principal: Principal, row: dict[str, Any]) -> bool:
     )
 
 
+_WHAT_CN = {"receipt": "回执", "case": "病例"}
+
+
 def _not_found(what: str) -> web.Response:
     # The same answer for "absent" and "not yours": nothing leaks about other hospitals.
-    return http_error(404, "NOT_FOUND", f"{what}不存在", f"no such {what}")
+    return http_error(refusals.NOT_FOUND, what=what, what_cn=_WHAT_CN[what])
 
 
 async def get_receipt(request: web.Request) -> web.StreamResponse:

@@ -19,6 +19,9 @@ import re
 import secrets
 import time
 
+from gateway import refusals
+from gateway.refusals import Refusal
+
 HOSPITAL = "X-Dipgw-Hospital"
 TIMESTAMP = "X-Dipgw-Timestamp"
 NONCE = "X-Dipgw-Nonce"
@@ -26,6 +29,10 @@ SIGNATURE = "X-Dipgw-Signature"
 
 SIGN_TYPES = {"HMAC-SHA256": "sha256", "HMAC-SM3": "sm3"}
 _NONCE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+# Unix seconds in ASCII digits: `str.isdigit` also takes "²" and other scripts' digits, and
+# int() refuses more than 4,300 digits; both were 500s before any credential was checked.
+_TIMESTAMP = re.compile(r"^[0-9]{1,12}\Z")
+_HEX = re.compile(r"^[0-9A-Fa-f]{1,128}\Z")
 
 
 def canonical_request(
@@ -64,12 +71,12 @@ def signed_headers(
     }
 
 
-def check_fresh(timestamp: str, nonce: str, *, now: float, window_s: int) -> str | None:
-    """The reason a timestamp/nonce pair is refused, or None."""
-    if not timestamp.isdigit() or abs(int(timestamp) - now) > window_s:
-        return "AUTH_TIMESTAMP"
+def check_fresh(timestamp: str, nonce: str, *, now: float, window_s: int) -> Refusal | None:
+    """Why a timestamp/nonce pair is refused, or None."""
+    if not _TIMESTAMP.match(timestamp) or abs(int(timestamp) - now) > window_s:
+        return refusals.AUTH_TIMESTAMP
     if not _NONCE.match(nonce):
-        return "AUTH_NONCE"
+        return refusals.AUTH_NONCE
     return None
 
 
@@ -84,6 +91,8 @@ def matches(
     body: bytes,
 ) -> bool:
     """Constant-time check against each valid secret (current, and previous during rotation)."""
+    if not _HEX.match(given):  # compare_digest raises on non-ASCII text
+        return False
     found = False
     for secret in secrets_:
         expected = signature(secret, sign_type, method, path, timestamp, nonce, body)

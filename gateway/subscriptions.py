@@ -25,6 +25,7 @@ from aiohttp import web
 
 from contracts import city_of
 from contracts.messages import ENCODER, SCORED_DECODER
+from gateway import refusals
 from gateway.accounts import Principal
 from gateway.authn import principal_of
 from gateway.errors import BadQuery, http_error, json_response
@@ -154,13 +155,7 @@ def _pool(request: web.Request) -> Any:
 
 
 def _forbidden(city: str) -> web.Response:
-    return http_error(
-        403,
-        "FORBIDDEN_CITY",
-        f"无权查看 {city} 的病例",
-        f"this token may not read city {city}",
-        field="city",
-    )
+    return http_error(refusals.FORBIDDEN_CITY, city=city)
 
 
 async def get_scored(request: web.Request) -> web.StreamResponse:

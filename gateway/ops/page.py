@@ -6,6 +6,7 @@ from importlib import resources
 
 from aiohttp import web
 
+from gateway import refusals
 from gateway.errors import http_error
 from gateway.ops.scope import Refused, reader
 
@@ -38,10 +39,10 @@ async def get_static(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     suffix = name[name.rfind(".") :]
     if suffix not in _TYPES or "/" in name or name.startswith("."):
-        return http_error(404, "HTTP404", "未找到", "not found")
+        return http_error(refusals.HTTP404)
     asset = _STATIC / name
     if not asset.is_file():
-        return http_error(404, "HTTP404", "未找到", "not found")
+        return http_error(refusals.HTTP404)
     return web.Response(
         body=asset.read_bytes(),
         content_type=_TYPES[suffix],

@@ -9,6 +9,7 @@ import asyncpg
 from aiohttp import web
 
 from adapters.runtime.errors import DipgwError
+from gateway import refusals
 from gateway.accounts import Principal
 from gateway.authn import principal_of
 from gateway.errors import BadQuery, http_error
@@ -27,11 +28,17 @@ class Refused(DipgwError):
 
 
 def not_a_reader() -> web.Response:
-    return http_error(403, "FORBIDDEN_ROLE", "仅运维与医保局可查看", "ops and city bureaus only")
+    return http_error(
+        refusals.FORBIDDEN_ROLE,
+        allowed="运维与医保局",
+        action="查看",
+        allowed_en="ops and city bureaus",
+        action_en="read reports",
+    )
 
 
 def forbidden_region() -> web.Response:
-    return http_error(403, "FORBIDDEN_REGION", "无权查看其他地市", "not your city")
+    return http_error(refusals.FORBIDDEN_REGION)
 
 
 def reader(request: web.Request) -> Principal:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway import refusals
 from gateway.authn import REGISTRY, Handler
 from gateway.errors import http_error
 from gateway.ops.scope import READERS
@@ -32,11 +33,11 @@ async def _login(request: web.Request, secure: bool) -> web.StreamResponse:
             headers=headers,
         )
     if request.method != "POST":
-        return http_error(405, "HTTP405", "方法不允许", "method not allowed")
+        return http_error(refusals.HTTP405)
     try:
         form = await request.post()
     except ValueError:
-        return http_error(400, "BAD_FORM", "表单无法解析", "form cannot be parsed")
+        return http_error(refusals.BAD_FORM)
     token = str(form.get("token", "")).strip()
     principal = await request.app[REGISTRY].token(token) if token else None
     if principal is None or principal.role not in READERS:

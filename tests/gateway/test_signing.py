@@ -79,7 +79,20 @@ def test_any_change_breaks_the_signature() -> None:
         ("1000", "short", "AUTH_NONCE"),
         ("1000", "a" * 65, "AUTH_NONCE"),
         ("1000", "a" * 15 + "/", "AUTH_NONCE"),
+        # Hostile timestamps (issue 11): digits to str.isdigit() that int() refuses, and a
+        # number past int()'s 4,300-digit limit, were 500s before any credential was checked.
+        ("²", "a" * 16, "AUTH_TIMESTAMP"),
+        ("١٠٠٠", "a" * 16, "AUTH_TIMESTAMP"),
+        ("1" * 4301, "a" * 16, "AUTH_TIMESTAMP"),
+        ("0" * 30 + "1000", "a" * 16, "AUTH_TIMESTAMP"),
     ],
 )
 def test_freshness_window_and_nonce_format(timestamp: str, nonce: str, reason: str | None) -> None:
-    assert signing.check_fresh(timestamp, nonce, now=1000, window_s=300) == reason
+    found = signing.check_fresh(timestamp, nonce, now=1000, window_s=300)
+    assert (found.rule if found is not None else None) == reason
+
+
+@pytest.mark.parametrize("given", ["é" * 64, "签名", "\udcff" * 64, "ab\x00cd"])
+def test_a_signature_that_is_not_hex_never_matches(given: str) -> None:
+    """A non-ASCII signature made `hmac.compare_digest` raise TypeError: a 500 (issue 11)."""
+    assert not signing.matches([b"k"], "HMAC-SHA256", given, "POST", "/p", "1", "n" * 16, b"")

@@ -3,39 +3,14 @@ offline commands alike.
 
 The IDs are on the wire (`unscored.rule` of `dip.case.grouped.v1` / `dip.case.scored.*.v1`)
 and in the database (`scored_cases.unscored_rule`): never rename one. Each reason becomes the
-project's one error shape (`contracts.Problem`) through `Reason.problem`.
+project's one error shape (`contracts.Problem`) through `contracts.Reason.problem`.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-import msgspec
-
-from contracts import Problem
-
-
-class Reason(msgspec.Struct, frozen=True, kw_only=True):
-    """One entry of the catalogue. The messages are ``str.format`` templates."""
-
-    rule: str
-    field: str
-    """The field at fault unless the case says otherwise (`problem(field=…)`)."""
-    message: str
-    message_en: str
-    dimension: str = ""  # not a data-quality finding: no quality dimension applies
-    severity: str = "warn"  # the case is kept and travels on, marked `unscored`
-
-    def problem(self, field: str | None = None, **values: object) -> Problem:
-        return Problem(
-            rule=self.rule,
-            field=self.field if field is None else field,
-            dimension=self.dimension,
-            severity=self.severity,
-            message=self.message.format(**values),
-            message_en=self.message_en.format(**values),
-        )
-
+from contracts import Reason
 
 NO_LEVEL: Final = Reason(
     rule="DIP_NO_LEVEL",

@@ -1,0 +1,290 @@
+"""Every error the gateway itself answers with: the one catalogue of its IDs and messages.
+
+Findings about a record's data come from the contract's rule book (`contracts/data/rules.toml`)
+and the DIP stages' reasons from `workers.dip`; this catalogue holds the rest: refused
+requests (authentication, roles, limits, formats, dependencies) and the checks the gateway
+makes before the contract sees a record (decoding, routing fields, batch size). The IDs are on
+the wire (`errors[].rule`, the `X-Dipgw-Reason` header) and in integrators' code: never rename
+one. `docs/upload-format.md` shows this table as `markdown_table()` renders it (a test keeps
+them equal). Template values are never personal data.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+
+from contracts import Reason
+
+
+class Refusal(Reason, frozen=True, kw_only=True):
+    """A catalogue entry with the HTTP status it is answered with (422: among a list's
+    findings, with the status of the whole answer)."""
+
+    status: int = 422
+    severity: str = "reject"
+
+
+_DATA = "规范性"  # the gateway's own checks of a record are standardisation findings
+
+AUTH_MISSING: Final = Refusal(
+    rule="AUTH_MISSING",
+    status=401,
+    field="$",
+    message="缺少身份认证信息",
+    message_en="no credentials: sign the request or send a token",
+)
+AUTH_TIMESTAMP: Final = Refusal(
+    rule="AUTH_TIMESTAMP",
+    status=401,
+    field="X-Dipgw-Timestamp",
+    message="时间戳缺失或超出 ±{window} 秒",
+    message_en="timestamp missing or outside ±{window}s",
+)
+AUTH_NONCE: Final = Refusal(
+    rule="AUTH_NONCE",
+    status=401,
+    field="X-Dipgw-Nonce",
+    message="随机串格式错误（16–64 位字母数字）",
+    message_en="nonce must be 16–64 of [A-Za-z0-9_-]",
+)
+AUTH_SIGNATURE: Final = Refusal(
+    rule="AUTH_SIGNATURE",
+    status=401,
+    field="X-Dipgw-Signature",
+    message="签名校验失败",
+    message_en="signature does not verify",
+)
+AUTH_NONCE_REUSED: Final = Refusal(
+    rule="AUTH_NONCE_REUSED",
+    status=401,
+    field="X-Dipgw-Nonce",
+    message="随机串已使用（重放）；重试时请用新的随机串和时间戳重新签名",
+    message_en=(
+        "nonce already used (replay); sign every retry anew with a fresh nonce and timestamp"
+    ),
+)
+AUTH_CERT: Final = Refusal(
+    rule="AUTH_CERT",
+    status=401,
+    field="$",
+    message="客户端证书未登记",
+    message_en="client certificate not registered",
+)
+AUTH_TOKEN: Final = Refusal(
+    rule="AUTH_TOKEN",
+    status=401,
+    field="Authorization",
+    message="令牌无效或已吊销",
+    message_en="token invalid or revoked",
+)
+AUTH_DISABLED: Final = Refusal(
+    rule="AUTH_DISABLED",
+    status=403,
+    field="$",
+    message="该机构已停用",
+    message_en="this institution is disabled",
+)
+FORBIDDEN_ROLE: Final = Refusal(
+    rule="FORBIDDEN_ROLE",
+    status=403,
+    field="$",
+    message="仅{allowed}可{action}",
+    message_en="only {allowed_en} may {action_en}",
+)
+FORBIDDEN_REGION: Final = Refusal(
+    rule="FORBIDDEN_REGION",
+    status=403,
+    field="$",
+    message="无权查看其他地市",
+    message_en="not your city",
+)
+FORBIDDEN_CITY: Final = Refusal(
+    rule="FORBIDDEN_CITY",
+    status=403,
+    field="city",
+    message="无权查看 {city} 的病例",
+    message_en="this token may not read city {city}",
+)
+FORBIDDEN_INSTITUTION: Final = Refusal(
+    rule="FORBIDDEN_INSTITUTION",
+    status=403,
+    field="fixmedins_code",
+    message="只能上传本机构、本统筹区的结算清单：{positions}",
+    message_en="a hospital may submit only its own lists in its own region: {positions}",
+)
+RATE_LIMITED: Final = Refusal(
+    rule="RATE_LIMITED",
+    status=429,
+    field="$",
+    message="请求过于频繁",
+    message_en="too many requests; slow down",
+)
+NOT_FOUND: Final = Refusal(
+    rule="NOT_FOUND",
+    status=404,
+    field="$",
+    message="{what_cn}不存在",
+    message_en="no such {what}",
+)
+BAD_QUERY: Final = Refusal(
+    rule="BAD_QUERY",
+    status=400,
+    field="$",
+    message="{message}",
+    message_en="{message_en}",
+)
+BAD_FORM: Final = Refusal(
+    rule="BAD_FORM",
+    status=400,
+    field="$",
+    message="表单无法解析",
+    message_en="form cannot be parsed",
+)
+HTTP404: Final = Refusal(
+    rule="HTTP404", status=404, field="$", message="未找到", message_en="not found"
+)
+HTTP405: Final = Refusal(
+    rule="HTTP405", status=405, field="$", message="方法不允许", message_en="method not allowed"
+)
+HTTP413: Final = Refusal(
+    rule="HTTP413",
+    status=413,
+    field="$",
+    message="请求体过大",
+    message_en="request body too large",
+)
+HTTP415: Final = Refusal(
+    rule="HTTP415",
+    status=415,
+    field="Content-Type",
+    message="不支持的内容类型，请使用 {allowed}",
+    message_en="unsupported content type: use {allowed}",
+)
+HTTP_OTHER: Final = Refusal(
+    rule="HTTP{status}",
+    status=400,
+    field="$",
+    message="{reason}",
+    message_en="{reason}",
+)
+"""Any other protocol-level refusal aiohttp raises (a malformed request line, …): the ID is
+`HTTP` and the status code, the message the status's reason phrase."""
+SYS_TIMEOUT: Final = Refusal(
+    rule="SYS_TIMEOUT",
+    status=503,
+    field="$",
+    message="处理超时，请稍后重试",
+    message_en="timed out; retry",
+)
+SYS_UNAVAILABLE: Final = Refusal(
+    rule="SYS_UNAVAILABLE",
+    status=503,
+    field="$",
+    message="暂时无法受理，请稍后重试",
+    message_en="temporarily unavailable; retry",
+)
+SYS500: Final = Refusal(
+    rule="SYS500", status=500, field="$", message="服务内部错误", message_en="internal error"
+)
+
+# --- the gateway's checks of a record before the contract's (status: that of the answer) ---
+
+DEC_JSON: Final = Refusal(
+    rule="DEC_JSON",
+    dimension=_DATA,
+    field="$",
+    message="JSON 格式错误：{detail}",
+    message_en="malformed JSON: {detail}",
+)
+DEC_SHAPE: Final = Refusal(
+    rule="DEC_SHAPE",
+    dimension=_DATA,
+    field="records",
+    message='批量报文须为 {{"records": [...]}} 或数组',
+    message_en='a batch is {{"records": [...]}} or a JSON array',
+)
+DEC_FILE: Final = Refusal(
+    rule="DEC_FILE",
+    dimension=_DATA,
+    field="$",
+    message="文件无法读取：{detail}",
+    message_en="unreadable {kind} file: {detail}",
+)
+FMT_UNSUPPORTED: Final = Refusal(
+    rule="HTTP415",
+    status=415,
+    dimension=_DATA,
+    field="$",
+    message="不支持 {kind}",
+    message_en="{kind} is not supported",
+)
+FMT004: Final = Refusal(
+    rule="FMT004",
+    dimension=_DATA,
+    field="$",
+    message="文本含有不可存储的字符（\\u0000 或孤立代理项）：{path}",
+    message_en="text holds an unstorable character (NUL, lone surrogate): {path}",
+)
+ENV_INFNO: Final = Refusal(
+    rule="ENV_INFNO",
+    dimension=_DATA,
+    field="infno",
+    message="交易编号 {given} 与接口 {infno} 不符",
+    message_en="infno {given} does not match the endpoint {infno}",
+)
+REQ_ROUTING: Final = Refusal(
+    rule="REQ_ROUTING",
+    dimension="完整性",
+    field="$",
+    message="【{name}】未填写",
+    message_en="{path} is required to route the record",
+)
+BATCH_TOO_LARGE: Final = Refusal(
+    rule="BATCH_TOO_LARGE",
+    status=413,
+    dimension=_DATA,
+    field="records",
+    message="单批记录数 {count} 超过上限 {limit}",
+    message_en="{count} records exceed the batch limit of {limit}",
+)
+BATCH_EMPTY: Final = Refusal(
+    rule="BATCH_EMPTY",
+    dimension=_DATA,
+    field="records",
+    message="批量报文没有记录",
+    message_en="the batch is empty",
+)
+
+CATALOGUE: Final[tuple[Refusal, ...]] = tuple(
+    value for value in list(globals().values()) if isinstance(value, Refusal)
+)
+"""Every entry, in the order above (HTTP415 twice: the request's and a file kind's)."""
+
+
+def for_http_status(status: int) -> Refusal:
+    """The entry for a protocol-level refusal of aiohttp's (`HTTP405`, …; else `HTTP_OTHER`)."""
+    for entry in CATALOGUE:
+        if entry.rule == f"HTTP{status}" and entry.status == status:
+            return entry
+    return msgspec.structs.replace(HTTP_OTHER, rule=f"HTTP{status}", status=status)
+
+
+def markdown_table() -> str:
+    """The catalogue as the Markdown table in `docs/upload-format.md`."""
+    lines = [
+        "| ID | HTTP | field | message | 说明 |",
+        "|---|---|---|---|---|",
+    ]
+    for entry in CATALOGUE:
+        status = str(entry.status) if entry.status != 422 else "422 (with the list's findings)"
+        lines.append(
+            f"| `{entry.rule}` | {status} | `{entry.field}` | {_cell(entry.message_en)} "
+            f"| {_cell(entry.message)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("{{", "{").replace("}}", "}").replace("|", "\\|")
