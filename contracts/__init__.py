@@ -28,6 +28,7 @@ from contracts._errors import (
     ContractError,
     Dimension,
     Problem,
+    Reason,
     Severity,
     ValidationError,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "Opspdiseinfo",
     "Payinfo",
     "Problem",
+    "Reason",
     "Response",
     "RuleConfig",
     "RuleMeta",
