@@ -33,7 +33,7 @@ from contracts._errors import (
     ValidationError,
 )
 from contracts._fields import FieldSpec, field_specs, fields_of, spec_of
-from contracts._mask import mask_personal, mask_value
+from contracts._mask import mask_personal, mask_value, redact_document
 from contracts._model import (
     Bldinfo,
     Diseinfo,
@@ -118,6 +118,7 @@ __all__ = [
     "parse_date",
     "parse_duration",
     "parse_time",
+    "redact_document",
     "rulebook",
     "spec_of",
     "tables_from_manifest",
