@@ -17,7 +17,7 @@ import msgspec
 
 from adapters import FORMATS, split_batch
 from adapters.runtime.errors import DipgwError
-from contracts import CST, Envelope, ValidationError, Validator, is_rejected, mask_personal
+from contracts import CST, Envelope, ValidationError, Validator, is_rejected, redact_document
 from contracts.messages import ENCODER, case_key
 from gateway import refusals
 from gateway.ingest import Upload
@@ -104,7 +104,7 @@ _ROUTING = (
 
 def _masked(raw: bytes) -> Any:
     try:
-        return mask_personal(msgspec.json.decode(raw))
+        return redact_document(msgspec.json.decode(raw))
     except msgspec.DecodeError:
         return None
 
@@ -172,7 +172,7 @@ class Checker:
                 _masked(raw)
                 if raw is not None
                 else (
-                    mask_personal(msgspec.to_builtins(envelope)) if envelope is not None else None
+                    redact_document(msgspec.to_builtins(envelope)) if envelope is not None else None
                 )
             )
             return Rejected(
