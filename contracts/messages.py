@@ -125,6 +125,84 @@ class ScoredCase(CaseProvenance, kw_only=True, forbid_unknown_fields=False):
     """Only on the internal `scored_all` copy: what `dipgw rescore` re-scores from."""
 
 
+# --- reading a carried document --------------------------------------------------------------
+# The workers read a few fields of `AcceptedSettlement.document` / `RejectedSettlement.document`
+# through these views rather than the whole `contracts.Envelope`: a view decodes only what it
+# names (the grouping worker's hot path), takes loose types (a number sent as text, documents
+# written before normalisation), and never decodes a personal field. Declared once, here.
+
+Loose = str | int | float | None
+
+
+class SettlementView(msgspec.Struct, kw_only=True):
+    """`input.setlinfo`: what DIP grouping and scoring read."""
+
+    setl_id: Loose = None
+    insuplc: Loose = None
+    insutype: Loose = None
+    medfee_sumamt: Loose = None
+    hifp_pay: Loose = None
+    fund_pay_sumamt: Loose = None
+    age: Loose = None
+    nwb_age: Loose = None
+    act_ipt_days: Loose = None
+    adm_time: Loose = None
+    dscg_time: Loose = None
+    setl_end_date: Loose = None
+    dscg_way: Loose = None
+
+
+class DiagnosisView(msgspec.Struct, kw_only=True):
+    diag_code: Loose = None
+    maindiag_flag: Loose = None
+
+
+class OperationView(msgspec.Struct, kw_only=True):
+    oprn_oprt_code: Loose = None
+    oprn_oprt_type: Loose = None
+
+
+class IcuView(msgspec.Struct, kw_only=True):
+    scs_cutd_sum_dura: Loose = None
+
+
+class InputView(msgspec.Struct, kw_only=True):
+    setlinfo: SettlementView = msgspec.field(default_factory=SettlementView)
+    diseinfo: list[DiagnosisView] | None = None
+    oprninfo: list[OperationView] | None = None
+    icuinfo: list[IcuView] | None = None
+
+
+class DocumentView(msgspec.Struct, kw_only=True):
+    """An accepted document as DIP reads it (`workers.casefacts_map`)."""
+
+    fixmedins_code: Loose = None
+    mdtrtarea_admvs: Loose = None
+    insuplc_admdvs: Loose = None
+    input: InputView = msgspec.field(default_factory=InputView)
+
+
+class _HeadSettlement(msgspec.Struct):
+    dscg_time: str | None = None
+
+
+class _HeadInput(msgspec.Struct):
+    setlinfo: _HeadSettlement | None = None
+
+
+class DocumentHead(msgspec.Struct):
+    """Where and when, read from any carried document, a rejected one included (the quality
+    worker): so few fields that a list refused for its types elsewhere still shows them."""
+
+    mdtrtarea_admvs: str | None = None
+    input: _HeadInput | None = None
+
+    @property
+    def dscg_time(self) -> str | None:
+        setl = self.input.setlinfo if self.input is not None else None
+        return setl.dscg_time if setl is not None else None
+
+
 AlertKind = Literal["reject_rate", "timeliness", "silent", "consumer_lag"]
 
 
@@ -151,6 +229,8 @@ REJECTED_DECODER = msgspec.json.Decoder(RejectedSettlement)
 GROUPED_DECODER = msgspec.json.Decoder(GroupedCase)
 SCORED_DECODER = msgspec.json.Decoder(ScoredCase)
 QUALITY_ALERT_DECODER = msgspec.json.Decoder(QualityAlert)
+DOCUMENT_VIEW_DECODER = msgspec.json.Decoder(DocumentView)
+DOCUMENT_HEAD_DECODER = msgspec.json.Decoder(DocumentHead)
 
 TOPIC_TYPES: dict[str, type[msgspec.Struct]] = {
     "accepted": AcceptedSettlement,

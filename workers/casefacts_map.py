@@ -1,10 +1,11 @@
 """From an accepted upload document (national 4101/4101A envelope JSON) to `CaseFacts`.
 
 The document is the gateway's normalised `contracts.Envelope` JSON
-(`contracts.messages.AcceptedSettlement.document`). It is read through a small private view of
-just the fields DIP needs, with loose types (a number as JSON text, a national
-`YYYY-MM-DD HH:MM:SS` time), so that documents written before normalisation still map and the
-grouping worker does not decode the whole list. The mapping, field by field:
+(`contracts.messages.AcceptedSettlement.document`), read through
+`contracts.messages.DocumentView`: just the fields DIP needs, with loose types (a number as
+JSON text, a national `YYYY-MM-DD HH:MM:SS` time), so that documents written before
+normalisation still map and the grouping worker does not decode the whole list.
+The mapping, field by field:
 
 - hospital level: the hospital registry (`hospitals.level`), looked up by the caller;
 - treating / insured region: envelope `mdtrtarea_admvs` / `insuplc_admdvs` (else
@@ -36,56 +37,9 @@ from typing import Any
 import msgspec
 
 from adapters.runtime.errors import DipgwError
+from contracts.messages import DOCUMENT_VIEW_DECODER, Loose, SettlementView
 from workers.dip import CaseFacts
 
-Loose = str | int | float | None
-
-
-class _Setl(msgspec.Struct, kw_only=True):
-    setl_id: Loose = None
-    insuplc: Loose = None
-    insutype: Loose = None
-    medfee_sumamt: Loose = None
-    hifp_pay: Loose = None
-    fund_pay_sumamt: Loose = None
-    age: Loose = None
-    nwb_age: Loose = None
-    act_ipt_days: Loose = None
-    adm_time: Loose = None
-    dscg_time: Loose = None
-    setl_end_date: Loose = None
-    dscg_way: Loose = None
-
-
-class _Dise(msgspec.Struct, kw_only=True):
-    diag_code: Loose = None
-    maindiag_flag: Loose = None
-
-
-class _Oprn(msgspec.Struct, kw_only=True):
-    oprn_oprt_code: Loose = None
-    oprn_oprt_type: Loose = None
-
-
-class _Icu(msgspec.Struct, kw_only=True):
-    scs_cutd_sum_dura: Loose = None
-
-
-class _Input(msgspec.Struct, kw_only=True):
-    setlinfo: _Setl = msgspec.field(default_factory=_Setl)
-    diseinfo: list[_Dise] | None = None
-    oprninfo: list[_Oprn] | None = None
-    icuinfo: list[_Icu] | None = None
-
-
-class _Doc(msgspec.Struct, kw_only=True):
-    fixmedins_code: Loose = None
-    mdtrtarea_admvs: Loose = None
-    insuplc_admdvs: Loose = None
-    input: _Input = msgspec.field(default_factory=_Input)
-
-
-_DECODER = msgspec.json.Decoder(_Doc)
 # 10 billion yuan: beyond any stay; keeps every derived amount inside numeric(16,2).
 _MAX_COST = Decimal(10) ** 10
 
@@ -158,10 +112,10 @@ def _diag(code: str) -> str:
 
 def clearing_date(document: bytes) -> str:
     """The discharge date (`YYYY-MM-DD`) of a document, '' when absent."""
-    return _discharge(_DECODER.decode(document).input.setlinfo)
+    return _discharge(DOCUMENT_VIEW_DECODER.decode(document).input.setlinfo)
 
 
-def _stay_days(setl: _Setl) -> int:
+def _stay_days(setl: SettlementView) -> int:
     """`act_ipt_days`, or — 4101A leaves it out — discharge date − admission date (≥ 1)."""
     given = _int(setl.act_ipt_days)
     if given is not None:
@@ -174,7 +128,7 @@ def _stay_days(setl: _Setl) -> int:
     return max(1, days)
 
 
-def _discharge(setl: _Setl) -> str:
+def _discharge(setl: SettlementView) -> str:
     text = _text(setl.dscg_time) or _text(setl.setl_end_date)
     return text[:10] if len(text) >= 10 and text[:4].isdigit() else ""
 
@@ -190,7 +144,7 @@ def case_facts(
 ) -> CaseFacts:
     """The DIP input of one accepted upload; raises MappingError when it cannot be grouped."""
     try:
-        doc = _DECODER.decode(document)
+        doc = DOCUMENT_VIEW_DECODER.decode(document)
     except msgspec.DecodeError as exc:
         raise MappingError(
             "$", f"结算清单无法解析：{exc}", f"document not decodable: {exc}"

@@ -28,7 +28,12 @@ from aiokafka import ConsumerRecord
 
 from adapters.runtime.logs import get_logger
 from contracts import CST, LAG_BUCKETS, city_of, lag_bucket
-from contracts.messages import ACCEPTED_DECODER, REJECTED_DECODER
+from contracts.messages import (
+    ACCEPTED_DECODER,
+    DOCUMENT_HEAD_DECODER,
+    REJECTED_DECODER,
+    DocumentHead,
+)
 from workers._deadletter import apply_each_or_dead_letter
 
 log = get_logger("dipgw.quality")
@@ -40,24 +45,19 @@ UNKNOWN_CITY = "000000"
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
-class _Setl(msgspec.Struct, forbid_unknown_fields=False):
-    dscg_time: str | None = None
+def _head(document: bytes) -> DocumentHead | None:
+    """Where and when, if the carried document shows them: a rejected list may be anything
+    (an array, a string, wrong types), and is counted all the same."""
+    if document in (b"", b"null"):
+        return None
+    try:
+        return DOCUMENT_HEAD_DECODER.decode(document)
+    except msgspec.DecodeError:
+        return None
 
 
-class _Input(msgspec.Struct, forbid_unknown_fields=False):
-    setlinfo: _Setl | None = None
-
-
-class _Doc(msgspec.Struct, forbid_unknown_fields=False):
-    input: _Input | None = None
-    mdtrtarea_admvs: str | None = None
-
-
-_DOC = msgspec.json.Decoder(_Doc)
-
-
-def _discharged(doc: _Doc | None) -> datetime | None:
-    text = doc.input.setlinfo.dscg_time if doc and doc.input and doc.input.setlinfo else None
+def _discharged(doc: DocumentHead | None) -> datetime | None:
+    text = doc.dscg_time if doc is not None else None
     if not text:
         return None
     try:
@@ -93,7 +93,7 @@ def fact_of(record: Record, accepted_topic: str) -> Fact | None:
     try:
         if record.topic == accepted_topic:
             msg = ACCEPTED_DECODER.decode(value)
-            doc = _DOC.decode(bytes(msg.document)) if msg.document else None
+            doc = _head(bytes(msg.document))
             fact = Fact(
                 key=f"accepted:{msg.receipt_id}",
                 ref=msg.receipt_id,
@@ -107,8 +107,7 @@ def fact_of(record: Record, accepted_topic: str) -> Fact | None:
             )
         else:
             rej = REJECTED_DECODER.decode(value)
-            masked = bytes(rej.document)
-            doc = None if masked in (b"", b"null") else _DOC.decode(masked)
+            doc = _head(bytes(rej.document))
             fact = Fact(
                 key=f"rejected:{record.topic}:{record.partition}:{record.offset}",
                 ref=f"rejected:{record.partition}/{record.offset}",

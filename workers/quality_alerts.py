@@ -20,8 +20,8 @@ from adapters.runtime.kafka import ensure_topics
 from adapters.runtime.logs import get_logger
 from adapters.runtime.metrics import QUALITY_ALERTS, consumer_lags
 from adapters.runtime.settings import QualitySettings
+from contracts import CST
 from contracts.messages import ENCODER, QualityAlert
-from workers.quality import CST
 
 log = get_logger("dipgw.quality.alerts")
 

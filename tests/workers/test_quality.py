@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from contracts import LAG_BUCKETS, LAG_EDGES_H, lag_bucket, lag_percentile
 from gateway.runtime import Stack
@@ -41,6 +41,58 @@ def test_lag_percentiles_interpolate_inside_a_bucket_and_merge_by_adding() -> No
     late = [0] * LAG_BUCKETS
     late[-1] = 3
     assert lag_percentile(late, 0.5) == LAG_EDGES_H[-1]  # a floor in the open bucket
+
+
+def _rejected_record(document: bytes) -> ConsumerRecord[bytes, bytes]:
+    value = (
+        b'{"fixmedins_code":"H44010000001","received_at":"2026-11-24T09:30:00+08:00",'
+        b'"errors":[{"rule":"DEC_SHAPE","field":"$","dimension":"\xe8\xa7\x84\xe8\x8c\x83'
+        b'\xe6\x80\xa7","severity":"reject","message":"m","message_en":"m"}],'
+        b'"document":' + document + b"}"
+    )
+    return ConsumerRecord(
+        "rejected",
+        0,
+        7,
+        0,
+        0,
+        None,
+        value,
+        None,
+        0,
+        len(value),
+        [],  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        b"[1,2,3]",  # a batch body that was not {"records": [...]}: seen skipped (issue 11)
+        b'"text"',
+        b"12",
+        b"null",
+        b'{"mdtrtarea_admvs": 440100, "input": []}',
+        b'{"input": {"setlinfo": {"dscg_time": ["x"]}}}',
+        b'{"mdtrtarea_admvs": "440100", "input": {"setlinfo": {"dscg_time": "nonsense"}}}',
+    ],
+)
+def test_every_rejection_is_counted_whatever_its_document(document: bytes) -> None:
+    """A rejected upload counts in the rollups however broken the list was: only the
+    rejected-topic message itself must decode."""
+    fact = fact_of(_rejected_record(document), "accepted")
+    assert fact is not None
+    assert (fact.accepted, fact.fixmedins_code, fact.lag_hours) == (False, "H44010000001", None)
+    assert fact.findings == [("DEC_SHAPE", "reject", "规范性")]
+
+
+def test_a_rejection_keeps_its_region_and_lag_when_the_document_shows_them() -> None:
+    document = (
+        b'{"mdtrtarea_admvs":"440100",'
+        b'"input":{"setlinfo":{"dscg_time":"2026-11-23 09:30:00","age":{"x":1}}}}'
+    )
+    fact = fact_of(_rejected_record(document), "accepted")
+    assert fact is not None and fact.region == "440100" and fact.lag_hours == 24.0
 
 
 # -- against the real stack ---------------------------------------------------------------
