@@ -20,7 +20,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from adapters.runtime.clock import Clock, system_clock
-from adapters.runtime.errors import is_dependency_failure
+from adapters.runtime.errors import describe_error, is_dependency_failure
 from adapters.runtime.logs import Throttle, get_logger
 from adapters.runtime.metrics import HTTP_REQUESTS
 from adapters.runtime.metrics import REGISTRY as METRICS
@@ -80,7 +80,10 @@ async def _context(request: web.Request, handler: Handler) -> web.StreamResponse
         held = _UNAVAILABLE_LOG.admit((route, type(exc).__name__))
         if held is not None:  # once per route and cause every few seconds, not per request
             log.warning(
-                "http.dependency_unavailable", route=route, error=repr(exc), also_since_last=held
+                "http.dependency_unavailable",
+                route=route,
+                error=describe_error(exc),
+                also_since_last=held,
             )
         response = http_error(refusals.SYS_UNAVAILABLE, headers={"Retry-After": "5"})
     return _finish(request, route, request_id, started, response)

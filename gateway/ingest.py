@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import asyncpg
 import msgspec
 
-from adapters.runtime.errors import DipgwError
+from adapters.runtime.errors import DipgwError, describe_error
 from adapters.runtime.logs import Throttle, get_logger
 from contracts import ValidationError
 from contracts.messages import ENCODER, AcceptedSettlement, case_key
@@ -332,7 +332,7 @@ class AcceptWriter:
                 self._topic,
             )
         except Exception as exc:
-            log.warning("ingest.accept_marks_failed", count=len(marks), error=repr(exc))
+            log.warning("ingest.accept_marks_failed", count=len(marks), error=describe_error(exc))
 
 
 def _consume_outcome(future: asyncio.Future[Any]) -> None:

@@ -27,7 +27,7 @@ from tenacity import (
 )
 
 from adapters.runtime.clock import Clock, system_clock
-from adapters.runtime.errors import DipgwError, is_dependency_failure
+from adapters.runtime.errors import DipgwError, describe_error, is_dependency_failure
 from adapters.runtime.kafka import RenewingProducer, ensure_topics, new_producer
 from adapters.runtime.logs import get_logger
 from adapters.runtime.metrics import WORKER_RECORDS, WORKER_RESTARTS, WORKER_UP
@@ -274,7 +274,7 @@ async def _until_ready(what: str, attempt: Callable[[], Awaitable[T]], within_s:
             "dependency.waiting",
             what=what,
             attempt=state.attempt_number,
-            error=repr(state.outcome.exception()) if state.outcome else None,
+            error=describe_error(state.outcome.exception() if state.outcome else None),
         ),
     )
     async for try_ in retrying:
@@ -343,7 +343,7 @@ async def supervised_worker(spec: WorkerSpec, context: WorkerContext, stop: asyn
             "worker.restarting",
             worker=spec.name,
             attempt=state.attempt_number,
-            error=repr(error),
+            error=describe_error(error),
             in_s=round(state.upcoming_sleep, 2),
         )
 

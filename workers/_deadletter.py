@@ -13,17 +13,10 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 from aiokafka import ConsumerRecord
 
-from adapters.runtime.errors import is_dependency_failure
+from adapters.runtime.errors import describe_error, is_dependency_failure
 from adapters.runtime.logs import get_logger
 
 log = get_logger("dipgw.deadletter")
-
-
-def describe(exc: BaseException) -> str:
-    """What failed, without the message: a database error's text can quote the offending
-    value, and the value may be personal data (a name, an ID number)."""
-    sqlstate = getattr(exc, "sqlstate", None)
-    return type(exc).__name__ + (f" (SQLSTATE {sqlstate})" if sqlstate else "")
 
 
 Record = ConsumerRecord[bytes, bytes]
@@ -43,7 +36,10 @@ async def apply_each_or_dead_letter(
         if is_dependency_failure(exc) or len(records) == 0:
             raise
         log.warning(
-            "worker.batch_failed_splitting", worker=worker, error=describe(exc), count=len(records)
+            "worker.batch_failed_splitting",
+            worker=worker,
+            error=describe_error(exc),
+            count=len(records),
         )
     dead = 0
     for record in records:
@@ -59,7 +55,7 @@ async def apply_each_or_dead_letter(
                 topic=record.topic,
                 partition=record.partition,
                 offset=record.offset,
-                error=describe(exc),
+                error=describe_error(exc),
             )
             await pool.execute(
                 """INSERT INTO dead_letters (worker, topic, "partition", "offset", key, error)
@@ -69,6 +65,6 @@ async def apply_each_or_dead_letter(
                 record.partition,
                 record.offset,
                 (record.key or b"").decode("utf-8", "replace"),
-                describe(exc),
+                describe_error(exc),
             )
     return dead

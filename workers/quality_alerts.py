@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 
+from adapters.runtime.errors import describe_error
 from adapters.runtime.kafka import ensure_topics
 from adapters.runtime.logs import get_logger
 from adapters.runtime.metrics import QUALITY_ALERTS, consumer_lags
@@ -228,5 +229,5 @@ async def run_evaluator(ctx: Any, owner: asyncio.Task[Any]) -> None:
             await evaluate_once(ctx.pool, ctx.producer, topic, settings.quality, now)
             await prune(ctx.pool, settings.quality.events_keep_days, now)
         except Exception as exc:  # the database or broker away: try again next round
-            log.warning("quality.alerts_failed", error=repr(exc))
+            log.warning("quality.alerts_failed", error=describe_error(exc))
         await asyncio.wait({owner}, timeout=settings.quality.alert_interval_s)

@@ -29,6 +29,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from adapters.runtime.errors import describe_error
 from adapters.runtime.logs import get_logger
 from adapters.runtime.settings import Settings
 from contracts import CST
@@ -251,7 +252,7 @@ async def run_waiting_rescorer(ctx: Any, owner: asyncio.Task[Any]) -> None:
                 ctx.pool, ctx.producer, settings, ctx.bootstrap, ctx.clock(), topics=topics
             )
         except Exception as exc:  # the database or broker away: try again next round
-            log.warning("rescore.waiting_failed", error=repr(exc))
+            log.warning("rescore.waiting_failed", error=describe_error(exc))
         await asyncio.wait({owner}, timeout=max(1.0, settings.worker.rules_cache_s))
 
 

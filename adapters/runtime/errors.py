@@ -34,3 +34,19 @@ def is_dependency_failure(exc: BaseException) -> bool:
             return True
         return str(sqlstate).startswith(_UNAVAILABLE_SQLSTATE) or sqlstate == "55000"
     return False
+
+
+def describe_error(exc: BaseException | None) -> str:
+    """What failed, for a log line: the class, a database error's SQLSTATE, and the text only
+    of a network error. Other errors' text can quote the offending value (a constraint's
+    detail, a bad row), and the value may be personal data (a name, an ID number)."""
+    if exc is None:
+        return ""
+    described = type(exc).__name__
+    sqlstate = getattr(exc, "sqlstate", None)
+    if sqlstate:
+        return f"{described} (SQLSTATE {sqlstate})"
+    if isinstance(exc, OSError | ConnectionError) or type(exc).__module__.startswith("aiokafka"):
+        text = str(exc)[:200]
+        return f"{described}: {text}" if text else described
+    return described
