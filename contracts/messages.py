@@ -57,9 +57,10 @@ class AcceptedSettlement(CaseProvenance, kw_only=True, forbid_unknown_fields=Fal
 class RejectedSettlement(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
     """`dip.settlement.rejected.v1`: a list refused at the door, for quality and ops.
 
-    `errors` are every rejecting finding (the one error shape); `document` is the list with
-    its personal fields masked (`contracts.mask_personal`), verbatim JSON; `null` when the
-    upload was not JSON."""
+    `errors` are every rejecting finding (the one error shape); `document` is the list as
+    `contracts.redact_document` shows it: only the contract's fields, personal ones masked,
+    unknown keys dropped and named under `_dropped`; `null` when the upload was not JSON (or
+    not a JSON object or array)."""
 
     fixmedins_code: str
     case_key: str | None = None
