@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from contracts import CST, LAG_BUCKETS, lag_percentile
+from gateway import params
 from gateway.errors import BadQuery
 
 DIMENSIONS = ("及时性", "完整性", "规范性", "合理性")
@@ -25,11 +26,8 @@ GROUPINGS = ("hospital", "city", "day", "rule")
 def period(start: str | None, end: str | None, today: date | None = None) -> tuple[date, date]:
     """The report period, both days included; by default the last 7 days (CST)."""
     today = today or datetime.now(CST).date()
-    try:
-        last = date.fromisoformat(end) if end else today
-        first = date.fromisoformat(start) if start else last - timedelta(days=6)
-    except ValueError:
-        raise BadQuery("from/to must be dates YYYY-MM-DD") from None
+    last = params.day(end, "to", default=today)
+    first = params.day(start, "from", default=last - timedelta(days=6))
     if first > last or (last - first).days > 366:
         raise BadQuery("from must not be after to, and the period at most 366 days")
     return first, last
