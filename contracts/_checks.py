@@ -112,12 +112,28 @@ def _may_regions(
         and inst
         and inst[1:7] == area
         and sl.insuplc == insured
+        and (not sl.fixmedins_code or sl.fixmedins_code == inst)
         and _ADMVS_SEEN.get(area)
         and _ADMVS_SEEN.get(insured)
         and len(inst) == 12
         and inst[0] == "H"
         and inst.isascii()
         and inst[1:].isdigit()
+    )
+
+
+# The identifiers a case is known and listed by. Any printable text may be one (a case-record
+# number can hold Chinese), but not what rearranges or hides text on a screen: controls,
+# bidi overrides and isolates, zero-width and line or paragraph separators.
+_IDENTIFIERS = ("setl_id", "mdtrt_id", "psn_no", "medcasno")
+_HIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
+
+
+def _may_identifiers(sl: Setlinfo) -> bool:
+    # printable ASCII, the common case, holds none of them (str methods: no regex call)
+    return not all(
+        v is None or (v.isascii() and v.isprintable())
+        for v in (sl.setl_id, sl.mdtrt_id, sl.psn_no, sl.medcasno)
     )
 
 
@@ -413,7 +429,7 @@ class RecordChecks:
     ) -> None:
         """`_regions`, memoised by what it reads (a province has few such combinations)."""
         sl = s.setlinfo
-        key = (area, inst, insured, sl.insuplc, sl.fixmedins_code if legacy else None)
+        key = (area, inst, insured, sl.insuplc, sl.fixmedins_code)
         found = self._regions_seen.get(key)
         if found is None:
             found = []
@@ -456,7 +472,7 @@ class RecordChecks:
                 own = fixmedins[1:7]
                 if not (region_inside(own, mdtrtarea) or region_inside(mdtrtarea, own)):
                     self._emit(out, "INST_REGION", "fixmedins_code")
-        if legacy and sl.fixmedins_code:
+        if sl.fixmedins_code:  # 4101's field; a 4101A list that sends it is held to it too
             if _INST_RE.match(sl.fixmedins_code) is None:
                 self._emit(out, "INST_FORMAT", "setlinfo.fixmedins_code")
             elif fixmedins and sl.fixmedins_code != fixmedins:
@@ -515,6 +531,14 @@ class RecordChecks:
                 if sl.nwb_adm_wt is None:
                     self._emit(out, "REQ_NWB_WT", "setlinfo.nwb_adm_wt")
         return days
+
+    @_rule("identifiers", may_fire=_may_identifiers)
+    def _identifiers(self, s: Settlement, out: list[ValidationError]) -> None:
+        sl = s.setlinfo
+        for name in _IDENTIFIERS:
+            value = getattr(sl, name)
+            if value and _HIDDEN.search(value):
+                self._emit(out, "FMT_IDENT", f"setlinfo.{name}")
 
     @_rule("identity", may_fire=_may_identity)
     def _identity(self, s: Settlement, out: list[ValidationError], birth: date | None) -> None:

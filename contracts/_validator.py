@@ -17,6 +17,7 @@ from contracts._fieldrules import FieldRules
 from contracts._fields import LIST_NODES
 from contracts._model import Envelope, Settlement
 from contracts._normalise import is_legacy, normalise
+from contracts._numbers import numbers_out_of_range
 from contracts._raw import raw_envelope_type, to_canonical
 from contracts._rulebook import ConfiguredRules, RuleConfig
 
@@ -170,6 +171,8 @@ class Validator:
         Errors come in the common shape: DEC_JSON / DEC_SHAPE / DEC_TYPE (no record), or
         FMT_DATETIME for each unreadable timestamp (the record is returned, that field None).
         """
+        if out_of_range := numbers_out_of_range(raw):
+            return None, self._out_of_range(out_of_range)
         try:
             loose = self._lenient.decode(raw)
         except msgspec.ValidationError as exc:
@@ -202,6 +205,8 @@ class Validator:
         # = strict decode, then _values(fast=True), normalise, _required and
         # RecordChecks.run(trusted_codes=True), unrolled into one generated function
         # (FieldRules.compile_fast_path); `_slow_json` when the strict decoder refuses
+        if out_of_range := numbers_out_of_range(raw):
+            return None, self._out_of_range(out_of_range)
         return self._fast(raw, received_at)
 
     def _slow_json(
@@ -223,6 +228,9 @@ class Validator:
         err = self.policy.error("DEC_TYPE", path) or self._forced("DEC_TYPE", path)
         detail = text[: m.start()]
         return msgspec.structs.replace(err, message_en=f"{err.message_en} ({detail})")
+
+    def _out_of_range(self, paths: list[str]) -> list[ValidationError]:
+        return [self.decode_failure("DEC_TYPE", p, "number out of range") for p in paths]
 
     def decode_failure(
         self, rule: str, field: str = "", detail: str | None = None

@@ -167,8 +167,8 @@ def test_icu_spans_inside_the_stay_are_skipped_only_when_clean() -> None:
 
 def test_the_registry_holds_every_rule_group_in_order() -> None:
     assert CROSS_RULES.names() == (
-        "regions", "conditional", "ages", "identity", "dates", "diagnoses", "operations",
-        "icu", "weights", "amounts",
+        "regions", "conditional", "ages", "identifiers", "identity", "dates", "diagnoses",
+        "operations", "icu", "weights", "amounts",
     )  # fmt: skip
     for rule in CROSS_RULES:
         assert callable(rule.may_fire) and callable(rule.check)

@@ -128,6 +128,7 @@ CASES: dict[str, tuple[Callable[[Doc], Doc], Callable[[Doc], Doc], str]] = {
         "setlinfo.certno",
     ),
     "CERTNO_BRDY": (same, setl(brdy="1970-05-02"), "setlinfo.brdy"),
+    "FMT_IDENT": (setl(setl_id="结算-0001"), setl(setl_id="SETL\u202e1000"), "setlinfo.setl_id"),
     "CERTNO_GEND": (setl(gend="9"), setl(gend="2"), "setlinfo.gend"),
     "DATE_ADM_DSCG": (
         setl(adm_time="2026-11-20 12:00:00", dscg_time="2026-11-20", setl_begn_date="2026-11-20"),
@@ -292,3 +293,45 @@ def test_aliased_amount_is_reported_once_under_the_name_sent() -> None:
     at(doc, SL + "psn_cashpay", "-5.00")
     errors = [e for e in check(doc) if e.rule == "AMT_NONNEG"]
     assert [e.field for e in errors] == ["setlinfo.psn_cashpay"]
+
+
+# -- hostile identity (issue 11) -------------------------------------------------------------
+
+
+def test_a_list_naming_another_hospital_inside_is_refused_in_4101a_too() -> None:
+    """4101A leaves `setlinfo.fixmedins_code` out, but a list that sends it with another
+    hospital than its envelope's was accepted as the envelope's hospital."""
+    errors = check(mutate(golden(), input__setlinfo__fixmedins_code="H44010000002"))
+    assert fields_of_rule(errors, "INST_MATCH") == {"setlinfo.fixmedins_code"}
+    assert check(mutate(golden(), input__setlinfo__fixmedins_code="H44010000001")) == []
+
+
+@pytest.mark.parametrize(
+    "char", ["\u202e", "\u2028", "\u2029", "\u200b", "\u2066", "\x1b", "\x85", "\ufeff"]
+)
+@pytest.mark.parametrize("field", ["setl_id", "mdtrt_id", "psn_no", "medcasno"])
+def test_identifiers_refuse_invisible_and_layout_characters(char: str, field: str) -> None:
+    """A case key with a right-to-left override or a line separator can spoof listings."""
+    errors = check(mutate(golden(), **{f"input__setlinfo__{field}": f"SETL{char}0001"}))
+    assert fields_of_rule(errors, "FMT_IDENT") == {f"setlinfo.{field}"}
+
+
+def test_identifiers_may_be_any_printable_text() -> None:
+    assert check(mutate(golden(), input__setlinfo__medcasno="住院BA-0001/2")) == []
+
+
+@pytest.mark.parametrize("number", [b"1e-400", b"-1E-400", b"1e400", b"2.5e-320"])
+@pytest.mark.parametrize("field", ["nwb_age", "lv1_nurscare_days", "acct_pay"])
+def test_numbers_beyond_float_range_are_refused_not_rounded(number: bytes, field: str) -> None:
+    """`1e-400` in an integer field was read as 0 (a silent underflow)."""
+    doc = mutate(golden(), **{f"input__setlinfo__{field}": 12345})
+    raw = msgspec.json.encode(doc).replace(b":12345", b":" + number)
+    errors = check(raw)
+    refused = fields_of_rule(errors, "DEC_TYPE") | fields_of_rule(errors, "FMT_NUMBER")
+    assert f"setlinfo.{field}" in refused, errors  # (an amount is exact: FMT_NUMBER says why)
+
+
+def test_exponents_inside_text_and_ordinary_exponents_are_not_numbers_out_of_range() -> None:
+    doc = mutate(golden(), input__setlinfo__medcasno="BA1e-400", input__setlinfo__acct_pay=12345)
+    raw = msgspec.json.encode(doc).replace(b":12345", b":1.5e2")
+    assert "DEC_TYPE" not in rules(check(raw))
