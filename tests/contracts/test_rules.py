@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -176,6 +177,11 @@ SPECIAL = {"DEC_JSON", "DEC_SHAPE", "DEC_TYPE", "DEC_ROW", "LAG_UPLOAD", "DATE_F
 
 def test_every_rule_has_a_case() -> None:
     assert set(rulebook()) == set(CASES) | SPECIAL
+
+
+def test_every_rule_is_listed_in_the_contracts_readme() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "contracts" / "README.md").read_text("utf-8")
+    assert [r for r in rulebook() if f"| `{r}` |" not in readme] == []
 
 
 def test_golden_records_are_clean() -> None:
