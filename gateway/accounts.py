@@ -16,9 +16,10 @@ from datetime import timedelta
 from typing import Any
 
 import asyncpg
+from cryptography.exceptions import InvalidTag
 
 from adapters.runtime.errors import DipgwError
-from gateway.sealing import Sealer
+from gateway.sealing import MasterKeyError, Sealer, check_keys
 from gateway.signing import SIGN_TYPES
 
 HOSPITAL_CODE = re.compile(r"^H\d{11}$")
@@ -191,6 +192,77 @@ class Registry:
             float(2 * window_s),
         )
         return int(deleted.split()[-1])
+
+    # -- sealing keys ------------------------------------------------------------------------
+
+    async def check_sealing(self) -> None:
+        """Refuse to serve (`MasterKeyError`) with keys that cannot open the stored secrets;
+        record the current key when it is new (a new database, or a rotation begun)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("LOCK TABLE sealing_keys IN SHARE ROW EXCLUSIVE MODE")
+            in_use = [
+                row["key_id"]
+                for row in await conn.fetch(
+                    "SELECT key_id FROM sealing_keys WHERE retired_at IS NULL"
+                )
+            ]
+            if not in_use:  # secrets sealed before key ids were recorded: try one
+                row = await conn.fetchrow(
+                    "SELECT fixmedins_code, secret_enc FROM hospitals ORDER BY updated_at LIMIT 1"
+                )
+                if row is not None:
+                    try:
+                        self._sealer.open(row["secret_enc"], row["fixmedins_code"])
+                    except (InvalidTag, MasterKeyError):
+                        raise MasterKeyError(
+                            "auth.master_key: this process's key does not open the hospitals' "
+                            "secrets; set DIPGW_AUTH_MASTER_KEY (or auth.master_key_file) to "
+                            "the key they were sealed with"
+                        ) from None
+            if check_keys(self._sealer, in_use):
+                await conn.execute(
+                    "INSERT INTO sealing_keys (key_id) VALUES ($1) ON CONFLICT (key_id) "
+                    "DO UPDATE SET retired_at = NULL",
+                    self._sealer.current_id,
+                )
+
+    async def reseal(self) -> tuple[int, list[str]]:
+        """Every secret sealed anew under the current key; the keys no longer used retired.
+        Returns (secrets resealed, key ids retired)."""
+        moved = 0
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                """SELECT fixmedins_code, secret_enc, previous_secret_enc FROM hospitals
+                   FOR UPDATE"""
+            )
+            for row in rows:
+                code = row["fixmedins_code"]
+                values = [row["secret_enc"], row["previous_secret_enc"]]
+                if all(v is None or self._sealer.is_current(v) for v in values):
+                    continue
+                fresh = [
+                    None if v is None else self._sealer.seal(self._sealer.open(v, code), code)
+                    for v in values
+                ]
+                await conn.execute(
+                    """UPDATE hospitals SET secret_enc = $2, previous_secret_enc = $3
+                       WHERE fixmedins_code = $1""",
+                    code,
+                    *fresh,
+                )
+                moved += 1
+            retired = await conn.fetch(
+                """UPDATE sealing_keys SET retired_at = now()
+                   WHERE key_id <> $1 AND retired_at IS NULL RETURNING key_id""",
+                self._sealer.current_id,
+            )
+            await conn.execute(
+                "INSERT INTO sealing_keys (key_id) VALUES ($1) ON CONFLICT (key_id) "
+                "DO UPDATE SET retired_at = NULL",
+                self._sealer.current_id,
+            )
+        self._hospitals.clear()
+        return moved, sorted(row["key_id"] for row in retired)
 
     # -- tokens ----------------------------------------------------------------------------
 

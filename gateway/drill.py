@@ -53,7 +53,7 @@ from gateway.children import child_env, spawn_up, stop_all, wait_ready
 from gateway.demo_feed import RATED_HOSPITALS
 from gateway.localkafka import LocalKafkaCluster, free_ports
 from gateway.localpg import EmbeddedPostgres
-from gateway.sealing import Sealer, load_master_key
+from gateway.sealing import sealer_for
 from gateway.signing import signed_headers
 from workers.casefacts_map import case_facts
 from workers.dip import SAMPLE_RULES, RuleSet, group_and_score, load_rules, rules_for_year
@@ -375,7 +375,7 @@ class Drill:
 async def _setup_database(pool: asyncpg.Pool, settings: Settings) -> dict[str, bytes]:
     """Register the hospitals (their signing secrets back) and import the sample rules for
     this year and the last (lists are discharged up to a few weeks before today)."""
-    registry = Registry(pool, Sealer(load_master_key("", settings.state_path)))
+    registry = Registry(pool, sealer_for(settings.auth, settings.state_path))
     secrets = {
         code: (await registry.add_hospital(code, name, admdvs, level)).encode()
         for code, name, admdvs, level in RATED_HOSPITALS

@@ -39,7 +39,8 @@ from gateway.checks import Checker
 from gateway.ingest import Ingestor
 from gateway.localkafka import LocalKafkaCluster
 from gateway.localpg import EmbeddedPostgres
-from gateway.sealing import Sealer, load_master_key
+from gateway.offload import input_limits
+from gateway.sealing import sealer_for
 from workers._runner import run_consumer
 from workers.registry import DEFAULT_WORKERS, WORKERS, WorkerContext, WorkerSpec
 
@@ -180,10 +181,9 @@ async def running_stack(
     runner: web.AppRunner | None = None
     ingestor: Ingestor | None = None
     registry = Registry(
-        pool,
-        Sealer(load_master_key(settings.auth.master_key, settings.state_path)),
-        cache_ttl_s=settings.auth.cache_ttl_s,
+        pool, sealer_for(settings.auth, settings.state_path), cache_ttl_s=settings.auth.cache_ttl_s
     )
+    await registry.check_sealing()
     stack = Stack(
         settings=settings,
         pool=pool,
@@ -222,7 +222,7 @@ async def running_stack(
                 pool,
                 ingestor,
                 registry,
-                Checker(),
+                Checker(limits=input_limits(settings.limits)),
                 producer=producer,
                 rejected_topic=settings.topics.rejected,
                 max_body_bytes=settings.http.max_body_bytes,
@@ -233,6 +233,8 @@ async def running_stack(
                 request_timeout_s=settings.http.request_timeout_s,
                 kafka_timeout_s=settings.kafka.request_timeout_ms / 1000,
                 clock=clock,
+                file_workers=settings.limits.file_workers,
+                file_worker_memory_mb=settings.limits.file_worker_memory_mb,
             )
             runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
             await runner.setup()

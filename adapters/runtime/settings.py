@@ -79,7 +79,15 @@ class HttpSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 class AuthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     master_key: str = ""
-    """base64url AES-256 key sealing hospital secrets; empty = state_dir/master.key (made once)."""
+    """base64url AES-256 key sealing hospital secrets; empty = master_key_file, else
+    state_dir/master.key (made once: for a single machine only, see require_master_key)."""
+    master_key_file: str = ""
+    """A file holding the key (a mounted secret), read at start."""
+    previous_master_keys: str = ""
+    """Comma-separated earlier keys, kept during a rotation until `dipgw hospitals reseal`."""
+    require_master_key: bool = False
+    """Several gateway hosts share the database: refuse to start without master_key or
+    master_key_file rather than make a key of this host's own."""
     window_s: Annotated[int, msgspec.Meta(ge=30, le=3600)] = 300
     cache_ttl_s: Annotated[float, msgspec.Meta(ge=0, le=300)] = 5.0
     """How long a process trusts its copy of a hospital or token (disable takes effect after)."""
@@ -90,6 +98,21 @@ class LimitSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     rate_per_s: Annotated[float, msgspec.Meta(gt=0)] = 50.0
     """Requests per second per hospital and gateway process (token bucket)."""
     burst: Positive = 100
+    sheet_max_rows: Positive = 10_000
+    """A spreadsheet upload (CSV, XLSX): rows, blank ones included."""
+    sheet_max_columns: Positive = 1_000
+    """Columns of one row (the national Chinese headers are 238)."""
+    sheet_max_cells: Positive = 500_000
+    """Cells of the sheet, and the area (rows × columns) an XLSX may declare or pad to."""
+    xlsx_max_shared_strings_bytes: Positive = 32 * 1024 * 1024
+    """An XLSX's shared-string table, inflated."""
+    xlsx_max_unzipped_bytes: Positive = 64 * 1024 * 1024
+    """An XLSX's members inflated, together (declared and actually inflated)."""
+    file_workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 2
+    """Processes per gateway process parsing and checking file uploads off the event loop."""
+    file_worker_memory_mb: Annotated[int, msgspec.Meta(ge=0)] = 1024
+    """Address space of a file worker (RLIMIT_AS): past it a file is refused (FILE_TOO_LARGE,
+    memory) rather than the gateway's memory exhausted; 0 = no ceiling."""
 
 
 class LogSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

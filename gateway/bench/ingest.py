@@ -326,13 +326,11 @@ async def _wait_up(url: str, timeout: float = 60) -> None:
 async def _register(dsn: str, settings: Settings) -> bytes:
     from adapters.runtime.postgres import create_pool
     from gateway.accounts import Registry, RegistryError
-    from gateway.sealing import Sealer, load_master_key
+    from gateway.sealing import sealer_for
 
     pool = await create_pool(dsn, min_size=1, max_size=2)
     try:
-        registry = Registry(
-            pool, Sealer(load_master_key(settings.auth.master_key, settings.state_path))
-        )
+        registry = Registry(pool, sealer_for(settings.auth, settings.state_path))
         try:
             secret = await registry.add_hospital(HOSPITAL, "压测医院", "440100", "3")
         except RegistryError:

@@ -71,7 +71,7 @@ from gateway.children import child_env, spawn_up, stop_all, wait_ready
 from gateway.demo_feed import HOSPITALS, RATED_HOSPITALS
 from gateway.localkafka import KafkaError
 from gateway.runtime import LocalServices
-from gateway.sealing import Sealer, load_master_key
+from gateway.sealing import sealer_for
 from gateway.signing import signed_headers
 from workers.dip import SAMPLE_RULES, bench_group_score, rules_for_year
 from workers.rules_store import import_rules, read_rules_files
@@ -567,7 +567,7 @@ async def _layout_run(
 
 async def _hospitals(pool: asyncpg.Pool, settings: Settings) -> dict[str, bytes]:
     """The demo hospitals of cities with rules, registered; their signing secrets."""
-    registry = Registry(pool, Sealer(load_master_key("", settings.state_path)))
+    registry = Registry(pool, sealer_for(settings.auth, settings.state_path))
     return {
         code: (await registry.add_hospital(code, name, admdvs, level)).encode()
         for code, name, admdvs, level in RATED_HOSPITALS

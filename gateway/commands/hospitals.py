@@ -1,4 +1,5 @@
-"""`dipgw hospitals add|list|rotate-secret|disable|enable` and `dipgw tokens issue|list|revoke`.
+"""`dipgw hospitals add|list|rotate-secret|reseal|new-key|disable|enable` and
+`dipgw tokens issue|list|revoke`.
 
 A new or rotated secret is printed once, on standard output only, and is never logged.
 """
@@ -17,7 +18,7 @@ from rich.table import Table
 from adapters.runtime.settings import Settings
 from gateway.accounts import Registry, RegistryError
 from gateway.commands._common import UsageError, fail, settings_from, with_pool
-from gateway.sealing import Sealer, load_master_key
+from gateway.sealing import MasterKeyError, decode_key, key_id, new_key, sealer_for
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,6 +44,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="keep the old secret valid this long (default 0)",
     )
     rot.set_defaults(func=_run, action=_rotate)
+    reseal = verbs.add_parser(
+        "reseal", help="seal every secret anew under the current master key (after a rotation)"
+    )
+    reseal.set_defaults(func=_run, action=_reseal)
+    new_key = verbs.add_parser("new-key", help="print a new master key (base64url), shown once")
+    new_key.set_defaults(func=_new_key)
     for verb, status in (("disable", "disabled"), ("enable", "active")):
         p = verbs.add_parser(verb, help=f"mark a hospital {status}")
         p.add_argument("code")
@@ -99,6 +106,18 @@ async def _rotate(registry: Registry, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _reseal(registry: Registry, args: argparse.Namespace) -> int:
+    moved, retired = await registry.reseal()
+    print(f"resealed {moved} hospital(s); retired key(s): {', '.join(retired) or 'none'}")
+    return 0
+
+
+def _new_key(args: argparse.Namespace) -> int:
+    key = new_key()
+    print(f"new master key (id {key_id(decode_key(key, 'new key'))}), shown once:\n{key}")
+    return 0
+
+
 async def _status(registry: Registry, args: argparse.Namespace) -> int:
     await registry.set_status(args.code, args.status)
     print(f"{args.code}: {args.status}")
@@ -126,12 +145,19 @@ def _run(args: argparse.Namespace) -> int:
         settings: Settings = settings_from(args)
     except UsageError as exc:
         return fail(str(exc))
-    sealer = Sealer(load_master_key(settings.auth.master_key, settings.state_path))
+    try:
+        sealer = sealer_for(settings.auth, settings.state_path)
+    except MasterKeyError as exc:
+        return fail(str(exc))
 
     async def work(pool: asyncpg.Pool) -> int:
-        return int(await args.action(Registry(pool, sealer, cache_ttl_s=0), args))
+        registry = Registry(pool, sealer, cache_ttl_s=0)
+        await registry.check_sealing()  # never seal a secret no gateway host could open
+        return int(await args.action(registry, args))
 
     try:
         return with_pool(settings, work)
+    except MasterKeyError as exc:
+        return fail(str(exc))
     except RegistryError as exc:
         return fail(str(exc), 1)

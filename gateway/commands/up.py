@@ -14,6 +14,7 @@ from adapters.runtime.logs import get_logger
 from gateway.commands._common import UsageError, fail, settings_from
 from gateway.localkafka import KafkaError, die_with_parent
 from gateway.runtime import LocalServices, running_stack
+from gateway.sealing import MasterKeyError
 from workers.registry import DEFAULT_WORKERS as WORKERS
 
 log = get_logger("dipgw.up")
@@ -115,6 +116,8 @@ def _run(args: argparse.Namespace) -> int:
                     proc.wait(30)
     except KafkaError as exc:
         return fail(str(exc), 1)
+    except MasterKeyError as exc:  # the start-up report: what to set, no traceback
+        return fail(str(exc))
     except KeyboardInterrupt:
         pass
     return 0

@@ -17,20 +17,7 @@ ROOT = Path(__file__).parents[2]
 
 
 def _dipgw(services: LocalServices, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIPGW_")}
-    env.update(
-        DIPGW_PG_DSN=services.dsn,
-        DIPGW_STATE_DIR=str(services.settings.state_path),
-        DIPGW_LOG_LEVEL="warning",
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "gateway.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return _run_with(services, {}, *args)
 
 
 def test_hospital_lifecycle(services: LocalServices) -> None:
@@ -97,3 +84,39 @@ def test_tokens_issue_list_revoke(services: LocalServices) -> None:
     assert "revoked 1" in _dipgw(services, "tokens", "revoke", "--label", "sz-cli").stdout
     no_city = _dipgw(services, "tokens", "issue", "--role", "city", "--label", "x")
     assert no_city.returncode == 1 and "admdvs" in no_city.stderr
+
+
+def test_a_host_with_another_master_key_gets_a_start_up_report_not_a_traceback(
+    services: LocalServices, tmp_path: Path
+) -> None:
+    made = _dipgw(services, "hospitals", "new-key")
+    assert made.returncode == 0, made.stderr
+    foreign_key = made.stdout.strip().splitlines()[-1]
+    env_key = {"DIPGW_AUTH_MASTER_KEY": foreign_key}
+    refused = _run_with(services, env_key, "hospitals", "list")
+    assert refused.returncode == 2
+    assert "auth.master_key: the database's secrets are sealed under key" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    malformed = _run_with(services, {"DIPGW_AUTH_MASTER_KEY": "abc"}, "hospitals", "list")
+    assert malformed.returncode == 2 and "auth.master_key: must be 32 bytes" in malformed.stderr
+    assert "Traceback" not in malformed.stderr
+
+
+def _run_with(
+    services: LocalServices, extra: dict[str, str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIPGW_")}
+    env.update(
+        DIPGW_PG_DSN=services.dsn,
+        DIPGW_STATE_DIR=str(services.settings.state_path),
+        DIPGW_LOG_LEVEL="warning",
+        **extra,
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
