@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import asyncpg
+from cachetools import TTLCache
 from cryptography.exceptions import InvalidTag
 
 from adapters.runtime.errors import DipgwError
@@ -63,13 +63,26 @@ def _token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
+POSITIVE_ENTRIES = 20_000
+"""Hospitals (a province has a few thousand) and tokens a process keeps, least recently used
+dropped first."""
+NEGATIVE_ENTRIES = 1_024
+"""Unknown hospital codes and tokens remembered, apart: a flood of made-up ones (each costs
+one query) can neither grow memory nor push a real caller out of the cache."""
+
+
 class Registry:
+    """Hospitals and tokens, from PostgreSQL, each copy kept for at most `cache_ttl_s`: the
+    bound on how late a disable, rotation or revocation reaches a process."""
+
     def __init__(self, pool: asyncpg.Pool, sealer: Sealer, *, cache_ttl_s: float = 5.0) -> None:
         self._pool = pool
         self._sealer = sealer
-        self._ttl = cache_ttl_s
-        self._hospitals: dict[str, tuple[float, Hospital | None]] = {}
-        self._tokens: dict[bytes, tuple[float, Principal | None]] = {}
+        ttl = max(cache_ttl_s, 1e-9)  # 0: every lookup asks the database
+        self._hospitals: TTLCache[str, Hospital] = TTLCache(POSITIVE_ENTRIES, ttl)
+        self._hospitals_absent: TTLCache[str, bool] = TTLCache(NEGATIVE_ENTRIES, ttl)
+        self._tokens: TTLCache[bytes, Principal] = TTLCache(POSITIVE_ENTRIES, ttl)
+        self._tokens_absent: TTLCache[bytes, bool] = TTLCache(NEGATIVE_ENTRIES, ttl)
 
     # -- hospitals -------------------------------------------------------------------------
 
@@ -106,6 +119,7 @@ class Registry:
             )
         except asyncpg.UniqueViolationError:
             raise RegistryError(f"{code} is already registered (or its certificate is)") from None
+        self._hospitals_absent.pop(code, None)
         return secret
 
     async def rotate_secret(self, code: str, *, grace: timedelta = timedelta(0)) -> str:
@@ -146,8 +160,10 @@ class Registry:
 
     async def hospital(self, code: str) -> Hospital | None:
         cached = self._hospitals.get(code)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+        if cached is not None:
+            return cached
+        if code in self._hospitals_absent:
+            return None
         row = await self._pool.fetchrow(
             """SELECT fixmedins_code, name, admdvs, level, status, sign_type, secret_enc,
                       CASE WHEN previous_valid_until > now() THEN previous_secret_enc END
@@ -167,7 +183,10 @@ class Registry:
                 sign_type=row["sign_type"],
                 secrets=tuple(self._sealer.open(s, code) for s in sealed),
             )
-        self._hospitals[code] = (time.monotonic() + self._ttl, found)
+        if found is None:
+            self._hospitals_absent[code] = True
+        else:
+            self._hospitals[code] = found
         return found
 
     async def hospital_by_cert_subject(self, subject: str) -> Hospital | None:
@@ -298,12 +317,17 @@ class Registry:
     async def token(self, token: str) -> Principal | None:
         key = _token_hash(token)
         cached = self._tokens.get(key)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+        if cached is not None:
+            return cached
+        if key in self._tokens_absent:
+            return None
         row = await self._pool.fetchrow(
             "SELECT role, admdvs FROM api_tokens WHERE token_sha256 = $1 AND revoked_at IS NULL",
             key,
         )
-        found = None if row is None else Principal(role=row["role"], admdvs=row["admdvs"])
-        self._tokens[key] = (time.monotonic() + self._ttl, found)
+        if row is None:
+            self._tokens_absent[key] = True
+            return None
+        found = Principal(role=row["role"], admdvs=row["admdvs"])
+        self._tokens[key] = found
         return found
