@@ -236,7 +236,14 @@ async def running_stack(
                 file_workers=settings.limits.file_workers,
                 file_worker_memory_mb=settings.limits.file_worker_memory_mb,
             )
-            runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
+            runner = web.AppRunner(
+                app,
+                access_log=None,
+                shutdown_timeout=10,
+                # aiohttp closes a connection still without a whole request at this time,
+                # however it trickles: the slow-header bound (and the idle keep-alive)
+                keepalive_timeout=settings.http.header_timeout_s,
+            )
             await runner.setup()
             tls = tls_context(settings)
             site = web.TCPSite(

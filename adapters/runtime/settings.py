@@ -70,6 +70,10 @@ class HttpSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     port: Port = 8480
     max_body_bytes: Positive = 16 * 1024 * 1024
     request_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=600)] = 30.0
+    header_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=600)] = 15.0
+    """A connection must send a whole request head within this of opening (or of its last
+    answer, when kept alive): a client trickling headers is cut off (slowloris). The body is
+    bounded by request_timeout_s."""
     tls_cert: str = ""
     """PEM certificate chain; with tls_key, the gateway serves HTTPS."""
     tls_key: str = ""

@@ -280,3 +280,35 @@ async def test_csv_export_gives_a_result_per_row(stack: Stack, hospital: Client)
         ("row 4", "accepted"),
     ]
     assert any(e["field"] == "setlinfo.setl_id" for e in answer["results"][1]["errors"])
+
+
+async def test_a_connection_that_never_finishes_its_headers_is_closed(
+    services: LocalServices,
+) -> None:
+    """Slowloris: partial headers held a connection (and its memory) for minutes (issue 11)."""
+    settings = msgspec.structs.replace(
+        services.settings,
+        http=msgspec.structs.replace(services.settings.http, header_timeout_s=1.0, port=0),
+    )
+    async with running_stack(
+        settings, services.bootstrap, services.dsn, workers=(), clock=CLOCK
+    ) as small:
+        host, port = small.url.removeprefix("http://").rsplit(":", 1)
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"POST /v1/settlements HTTP/1.1\r\nHost: x\r\nX-Dipgw-Hospital: H4")
+        await writer.drain()
+        started = asyncio.get_running_loop().time()
+        for _ in range(20):  # trickle a byte a while: data must not keep it open
+            await asyncio.sleep(0.2)
+            if reader.at_eof():
+                break
+            try:
+                writer.write(b"4")
+                await writer.drain()
+            except ConnectionError:
+                break
+        closed = await asyncio.wait_for(reader.read(), timeout=5)
+        elapsed = asyncio.get_running_loop().time() - started
+        writer.close()
+        assert closed == b"" or closed.startswith(b"HTTP/1.1 4")
+        assert elapsed < 3.5, elapsed
