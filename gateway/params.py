@@ -34,6 +34,10 @@ EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST: Final = datetime(2100, 1, 1, tzinfo=UTC)
 FIRST_DAY: Final = date(2000, 1, 1)
 LAST_DAY: Final = date(2100, 1, 1)
+HOSPITAL: Final = re.compile(r"H[0-9]{11}")
+"""A hospital's code (fixmedins_code), for `code`."""
+REGION: Final = re.compile(r"[0-9]{6}")
+"""A region code (admdvs, a city), for `code`."""
 
 _DIGITS = re.compile(r"[0-9]{1,20}")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")

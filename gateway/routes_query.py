@@ -5,20 +5,14 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from aiohttp import web
 
-from gateway import refusals
+from gateway import params, refusals
 from gateway.accounts import Principal
-from gateway.authn import (
-    principal_of,
-)
-from gateway.errors import (
-    http_error,
-    json_response,
-)
+from gateway.authn import principal_of
+from gateway.errors import BadQuery, http_error, json_response
 from gateway.ingest import receipt_status
 from gateway.services import SERVICES
 
@@ -31,6 +25,8 @@ def _may_see(principal: Principal, row: dict[str, Any]) -> bool:
     )
 
 
+_KEY_CHARS = 64  # setl_id is at most 30 characters in the national contract
+
 _WHAT_CN = {"receipt": "回执", "case": "病例"}
 
 
@@ -41,8 +37,8 @@ def _not_found(what: str) -> web.Response:
 
 async def get_receipt(request: web.Request) -> web.StreamResponse:
     try:
-        receipt_id = uuid.UUID(request.match_info["receipt_id"])
-    except ValueError:
+        receipt_id = params.uuid(request.match_info["receipt_id"], "receipt_id")
+    except BadQuery:  # no receipt has such an id
         return _not_found("receipt")
     row = await receipt_status(request.app[SERVICES].pool, receipt_id)
     if row is None or not _may_see(principal_of(request), row):
@@ -53,7 +49,13 @@ async def get_receipt(request: web.Request) -> web.StreamResponse:
 
 async def get_case(request: web.Request) -> web.StreamResponse:
     """The case's latest revision and every receipt it has had."""
-    code, setl_id = request.match_info["fixmedins_code"], request.match_info["setl_id"]
+    try:  # a key no record can have (not storable, too long) is no case's
+        code = params.code(
+            request.match_info["fixmedins_code"], "fixmedins_code", params.HOSPITAL, "H + 11 digits"
+        )
+        setl_id = params.key(request.match_info["setl_id"], "setl_id", max_chars=_KEY_CHARS)
+    except BadQuery:
+        return _not_found("case")
     pool = request.app[SERVICES].pool
     receipts = [
         dict(r)

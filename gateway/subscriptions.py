@@ -1,11 +1,13 @@
 """City subscriptions over HTTP, for bureaus without Kafka access: scored cases by page or stream.
 
 - `GET /v1/scored` — a page of scored cases in change order: `after` (a position from the
-  previous page's `next_after`), `since`/`until` (ISO-8601 times the row was stored), `city`,
-  `role` (`treating`/`insured`), `status` (`scored`/`unscored`), `limit` (≤ 1000).
+  previous page's `next_after`), `since`/`until` (ISO-8601 times with a UTC offset, 2000..2100,
+  the row was stored), `city`, `role` (`treating`/`insured`), `status` (`scored`/`unscored`),
+  `limit` (≤ 1000); each bounded by `gateway.params`, a bad one answered 400 `BAD_QUERY`.
 - `GET /v1/scored/stream` — the same filters as server-sent events (`id:` = position, so a
   reconnecting EventSource resumes with `Last-Event-ID`); a stream ends before the gateway's
-  request timeout (`max_seconds`) or after `max_events`, and clients reconnect.
+  request timeout (`max_seconds`) or after `max_events`, and clients reconnect. Every
+  parameter and `Last-Event-ID` is checked before the stream answers 200.
 
 Who sees what: a city token its own city's cases — as treating city, and cross-city cases where
 it is the insured city (role `insured`); ops everything; a hospital its own cases. Positions
@@ -16,16 +18,18 @@ Rows carry the case key, never identity (no name, ID number, address or phone).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from datetime import datetime
 from typing import Any
 
+import aiohttp
 import msgspec
 from aiohttp import web
 
 from contracts import city_of
 from contracts.messages import ENCODER, SCORED_DECODER
-from gateway import refusals
+from gateway import params, refusals
 from gateway.accounts import Principal
 from gateway.authn import principal_of
 from gateway.errors import BadQuery, http_error, json_response
@@ -34,34 +38,6 @@ from gateway.services import SERVICES
 _MAX_LIMIT = 1000
 _POLL_S = 0.5
 _HEARTBEAT_S = 10.0
-
-
-def _int(query: Any, name: str, default: int, low: int, high: int) -> int:
-    text = query.get(name)
-    if text is None or text == "":
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise BadQuery(f"{name} must be an integer", f"参数 {name} 应为整数", field=name) from None
-    if not low <= value <= high:
-        raise BadQuery(f"{name} must be in {low}..{high}", f"参数 {name} 超出范围", field=name)
-    return value
-
-
-def _time(query: Any, name: str) -> datetime | None:
-    text = query.get(name)
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise BadQuery(
-            f"{name}: not ISO-8601", f"参数 {name} 应为 ISO-8601 时间", field=name
-        ) from None
-    if moment.tzinfo is None:
-        raise BadQuery(f"{name} needs a UTC offset", f"参数 {name} 须带时区", field=name)
-    return moment
 
 
 class Query(msgspec.Struct, kw_only=True):
@@ -75,34 +51,25 @@ class Query(msgspec.Struct, kw_only=True):
 
 
 def parse_query(request: web.Request, principal: Principal, after: int | None = None) -> Query:
+    """The filters asked for, each bounded (`gateway.params`); `BadQuery` or `PermissionError`."""
     q = request.query
-    city = q.get("city") or None
-    if city is not None and (len(city) != 6 or not city.isdigit()):
-        raise BadQuery("city must be a 6-digit region code", "city 应为 6 位区划代码", field="city")
+    city = params.code(q.get("city"), "city", params.REGION, "a 6-digit region code")
     if principal.role == "city":
         city = city or principal.admdvs
         if not principal.may_read_region(city):
             raise PermissionError(city)
     if city is not None:
         city = city_of(city)
-    role = q.get("role") or None
-    if role not in (None, "treating", "insured"):
-        raise BadQuery("role is treating or insured", "role 应为 treating 或 insured", field="role")
-    status = q.get("status") or None
-    if status not in (None, "scored", "unscored"):
-        raise BadQuery(
-            "status is scored or unscored", "status 应为 scored 或 unscored", field="status"
-        )
     if after is None:
-        after = _int(q, "after", 0, 0, 2**62)
+        after = params.integer(q.get("after"), "after", low=0, high=params.BIGINT_MAX, default=0)
     return Query(
         city=city,
-        role=role,
-        status=status,
-        since=_time(q, "since"),
-        until=_time(q, "until"),
+        role=params.choice(q.get("role"), "role", ("treating", "insured")),
+        status=params.choice(q.get("status"), "status", ("scored", "unscored")),
+        since=params.moment(q.get("since"), "since"),
+        until=params.moment(q.get("until"), "until"),
         after=after,
-        limit=_int(q, "limit", 100, 1, _MAX_LIMIT),
+        limit=params.integer(q.get("limit"), "limit", low=1, high=_MAX_LIMIT, default=100),
     )
 
 
@@ -181,13 +148,19 @@ async def stream_scored(request: web.Request) -> web.StreamResponse:
     """Server-sent events: every visible change after the position, as it is stored."""
     principal = principal_of(request)
     services = request.app[SERVICES]
-    last_id = request.headers.get("Last-Event-ID", "")
+    # Every parameter is checked before the 200: a stream that started cannot answer 400.
     try:
-        after = int(last_id) if last_id.isdigit() else None
+        after = params.integer(
+            request.headers.get("Last-Event-ID"), "Last-Event-ID", low=0, high=params.BIGINT_MAX
+        )
         query = parse_query(request, principal, after)
         ceiling = max(1, int(services.request_timeout_s) - 1)
-        max_seconds = _int(request.query, "max_seconds", ceiling, 1, ceiling)
-        max_events = _int(request.query, "max_events", 0, 0, 10**9)
+        max_seconds = params.integer(
+            request.query.get("max_seconds"), "max_seconds", low=1, high=ceiling, default=ceiling
+        )
+        max_events = params.integer(
+            request.query.get("max_events"), "max_events", low=0, high=10**9, default=0
+        )
     except BadQuery as exc:
         return exc.response()
     except PermissionError as exc:
@@ -200,12 +173,26 @@ async def stream_scored(request: web.Request) -> web.StreamResponse:
         }
     )
     await response.prepare(request)
+    # The subscriber going away ends its stream; it is not a failure of ours (no 503 logged).
+    with contextlib.suppress(aiohttp.ClientConnectionResetError):
+        await _stream(response, services.pool, principal, query, max_seconds, max_events)
+    return response
+
+
+async def _stream(
+    response: web.StreamResponse,
+    pool: Any,
+    principal: Principal,
+    query: Query,
+    max_seconds: int,
+    max_events: int,
+) -> None:
     await response.write(b"retry: 1000\n\n")
     deadline = time.monotonic() + max_seconds
     beat = time.monotonic() + _HEARTBEAT_S
     sent = 0
     while time.monotonic() < deadline:
-        items = await fetch_page(services.pool, principal, query)
+        items = await fetch_page(pool, principal, query)
         for item in items:
             query.after = item["pos"]
             await response.write(
@@ -213,14 +200,13 @@ async def stream_scored(request: web.Request) -> web.StreamResponse:
             )
             sent += 1
             if max_events and sent >= max_events:
-                return response
+                return
         if items:
             continue
         if time.monotonic() >= beat:
             await response.write(b": keep-alive\n\n")
             beat = time.monotonic() + _HEARTBEAT_S
         await asyncio.sleep(min(_POLL_S, max(0.0, deadline - time.monotonic())))
-    return response
 
 
 def _parameters(*extra: dict[str, Any]) -> list[dict[str, Any]]:
@@ -234,10 +220,12 @@ def _parameters(*extra: dict[str, Any]) -> list[dict[str, Any]]:
         param("role", {"enum": ["treating", "insured"]},
               "only cases the city treats, or only cross-city cases it insures"),
         param("status", {"enum": ["scored", "unscored"]}, "scored or unscored cases only"),
-        param("after", {"type": "integer", "minimum": 0},
+        param("after", {"type": "integer", "minimum": 0, "maximum": params.BIGINT_MAX},
               "position: cases changed after it (the previous page's next_after)"),
-        param("since", {"type": "string", "format": "date-time"}, "stored at or after"),
-        param("until", {"type": "string", "format": "date-time"}, "stored before"),
+        param("since", {"type": "string", "format": "date-time"},
+              "stored at or after (with a UTC offset; 2000..2100)"),
+        param("until", {"type": "string", "format": "date-time"},
+              "stored before (with a UTC offset; 2000..2100)"),
         param("limit", {"type": "integer", "minimum": 1, "maximum": _MAX_LIMIT},
               "page size (100)"),
         *extra,
@@ -289,7 +277,14 @@ def _openapi() -> dict[str, Any]:
                         "name": "max_events",
                         "in": "query",
                         "required": False,
-                        "schema": {"type": "integer", "minimum": 0},
+                        "schema": {"type": "integer", "minimum": 0, "maximum": 10**9},
+                    },
+                    {
+                        "name": "Last-Event-ID",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 0, "maximum": params.BIGINT_MAX},
+                        "description": "resume after this position (instead of after)",
                     },
                 ),
                 "responses": {

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 
 from aiohttp import web
 
-from gateway import refusals
-from gateway.errors import http_error
+from gateway import params, refusals
+from gateway.errors import BadQuery, http_error
 from gateway.ops.scope import Refused, reader
 
 _STATIC = resources.files("gateway") / "ops_static"
@@ -33,13 +34,17 @@ _PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 _TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+_ASSET = re.compile(rf"[A-Za-z0-9_-]{{1,64}}(?:{'|'.join(map(re.escape, _TYPES))})")
 
 
 async def get_static(request: web.Request) -> web.StreamResponse:
-    name = request.match_info["name"]
-    suffix = name[name.rfind(".") :]
-    if suffix not in _TYPES or "/" in name or name.startswith("."):
+    try:
+        name = params.code(request.match_info["name"], "name", _ASSET, "an asset name")
+    except BadQuery:
+        name = None
+    if name is None:
         return http_error(refusals.HTTP404)
+    suffix = name[name.rfind(".") :]
     asset = _STATIC / name
     if not asset.is_file():
         return http_error(refusals.HTTP404)

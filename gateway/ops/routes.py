@@ -12,11 +12,12 @@ import asyncpg
 from aiohttp import web
 
 from contracts import CST
+from gateway import params
 from gateway.authn import principal_of
 from gateway.errors import BadQuery, json_response
 from gateway.ops.page import get_page, get_static
 from gateway.ops.pipeline import pipeline, topic_depth
-from gateway.ops.reports import SEVERITIES, alerts, period, report, to_csv
+from gateway.ops.reports import GROUPINGS, SEVERITIES, alerts, period, report, to_csv
 from gateway.ops.scope import Refused, check_hospital, scope
 from gateway.ops.session import post_logout, session_cookie
 from gateway.ops.spec import openapi_paths
@@ -51,16 +52,12 @@ def _period(request: web.Request) -> tuple[date, date]:
 
 
 def _timely_days(request: web.Request) -> int:
-    text = request.query.get("timely_days", "7")
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 15:
-        raise BadQuery("timely_days must be 1..15")
-    return int(text)
+    text = request.query.get("timely_days")
+    return params.integer(text, "timely_days", low=1, high=15, default=7)
 
 
-def _int(text: str) -> int:
-    if not (text.isascii() and text.isdigit()) or len(text) > 6:
-        raise BadQuery("limit must be a whole number")
-    return int(text)
+def _limit(request: web.Request, default: int, high: int) -> int:
+    return params.integer(request.query.get("limit"), "limit", low=1, high=high, default=default)
 
 
 @_answers_refusals
@@ -68,18 +65,20 @@ async def get_report(request: web.Request) -> web.StreamResponse:
     city, hospital = scope(request)
     await check_hospital(request, _pool(request), hospital)
     start, end = _period(request)
+    by = params.choice(request.query.get("by"), "by", GROUPINGS, default="hospital")
+    timely_days = _timely_days(request)
+    form = params.choice(request.query.get("format"), "format", ("json", "csv"))
+    accept = params.header(request.headers.get("Accept"), "Accept", max_chars=1024) or ""
     result = await report(
         _pool(request),
-        by=request.query.get("by", "hospital"),
+        by=by,
         start=start,
         end=end,
         city=city,
         hospital=hospital,
-        timely_days=_timely_days(request),
+        timely_days=timely_days,
     )
-    wants_csv = request.query.get("format") == "csv" or (
-        "format" not in request.query and "text/csv" in request.headers.get("Accept", "")
-    )
+    wants_csv = form == "csv" or (form is None and "text/csv" in accept)
     if wants_csv:
         name = f"dipgw-quality-{result['by']}-{result['from']}-{result['to']}.csv"
         return web.Response(
@@ -97,10 +96,10 @@ async def get_top_rules(request: web.Request) -> web.StreamResponse:
     city, hospital = scope(request)
     await check_hospital(request, _pool(request), hospital)
     start, end = _period(request)
-    limit = _int(request.query.get("limit", "10"))
-    severity = request.query.get("severity", "reject")
-    if severity not in (*SEVERITIES, "all") or not 1 <= limit <= 100:
-        raise BadQuery("severity is reject, warn or all; limit 1..100")
+    limit = _limit(request, default=10, high=100)
+    severity = params.choice(
+        request.query.get("severity"), "severity", (*SEVERITIES, "all"), default="reject"
+    )
     result = await report(
         _pool(request), by="rule", start=start, end=end, city=city, hospital=hospital
     )
@@ -111,9 +110,7 @@ async def get_top_rules(request: web.Request) -> web.StreamResponse:
 @_answers_refusals
 async def get_alerts(request: web.Request) -> web.StreamResponse:
     city, _ = scope(request)
-    limit = _int(request.query.get("limit", "100"))
-    if not 1 <= limit <= 1000:
-        raise BadQuery("limit 1..1000")
+    limit = _limit(request, default=100, high=1000)
     return json_response(200, {"alerts": await alerts(_pool(request), city=city, limit=limit)})
 
 

@@ -3,21 +3,17 @@ a hospital nothing. A refusal is raised as `Refused`, carrying the ready HTTP an
 
 from __future__ import annotations
 
-import re
-
 import asyncpg
 from aiohttp import web
 
 from adapters.runtime.errors import DipgwError
-from gateway import refusals
+from gateway import params, refusals
 from gateway.accounts import Principal
 from gateway.authn import principal_of
-from gateway.errors import BadQuery, http_error
+from gateway.errors import http_error
 from gateway.ops.reports import hospital_admdvs
 
 READERS = ("ops", "city")
-_CODE = re.compile(r"H[0-9]{11}")
-_CITY = re.compile(r"[0-9]{6}")
 
 
 class Refused(DipgwError):
@@ -52,12 +48,10 @@ def reader(request: web.Request) -> Principal:
 def scope(request: web.Request) -> tuple[str | None, str | None]:
     """(city, hospital) the caller may and asked to see; `Refused` or `BadQuery` if not."""
     principal = reader(request)
-    city = request.query.get("city") or None
-    hospital = request.query.get("hospital") or None
-    if city is not None and not _CITY.fullmatch(city):
-        raise BadQuery("city must be 6 digits")
-    if hospital is not None and not _CODE.fullmatch(hospital):
-        raise BadQuery("hospital must be H + 11 digits")
+    city = params.code(request.query.get("city"), "city", params.REGION, "6 digits")
+    hospital = params.code(
+        request.query.get("hospital"), "hospital", params.HOSPITAL, "H + 11 digits"
+    )
     if city is not None:
         city = f"{city[:4]}00"
     if principal.role == "city":

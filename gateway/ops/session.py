@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway import refusals
+from gateway import params, refusals
 from gateway.authn import REGISTRY, Handler
-from gateway.errors import http_error
+from gateway.errors import BadQuery, http_error
 from gateway.ops.scope import READERS
 
 COOKIE = "dipgw_ops"
+_TOKEN_CHARS = 1024  # issued tokens are ~50 characters
 
 
 _LOGIN_FORM = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
@@ -38,7 +39,10 @@ async def _login(request: web.Request, secure: bool) -> web.StreamResponse:
         form = await request.post()
     except ValueError:
         return http_error(refusals.BAD_FORM)
-    token = str(form.get("token", "")).strip()
+    try:  # a token no one could have been issued gets the answer of a wrong one
+        token = params.header(str(form.get("token", "")).strip(), "token", max_chars=_TOKEN_CHARS)
+    except BadQuery:
+        token = None
     principal = await request.app[REGISTRY].token(token) if token else None
     if principal is None or principal.role not in READERS:
         return web.Response(
@@ -76,7 +80,12 @@ async def session_cookie(request: web.Request, handler: Handler) -> web.StreamRe
         return await handler(request)
     if path == "/ops/login":
         return await _login(request, secure=request.secure)
-    token = request.cookies.get(COOKIE)
+    try:
+        token = params.header(request.cookies.get(COOKIE), "Cookie", max_chars=_TOKEN_CHARS)
+    except BadQuery as exc:  # not a cookie this gateway set: refused, and cleared
+        response = exc.response()
+        response.del_cookie(COOKIE, path="/")
+        return response
     if "Authorization" not in request.headers and token:
         request = request.clone(headers={**request.headers, "Authorization": f"Bearer {token}"})
     elif "Authorization" not in request.headers and path == "/ops":
