@@ -49,6 +49,17 @@ def _scrub(text: str) -> str:
     return _ID_RUN.sub(lambda m: m[0][:6] + "*" * (len(m[0]) - 10) + m[0][-4:], text)
 
 
+def _number(value: int | float) -> int | float | str:
+    """A number as it is, or as text with its ID-like digit runs masked if its JSON or Python
+    text has one (a number sent for an ID; `0.000419207961399998…` spells 18 digits too)."""
+    if isinstance(value, int):
+        return _scrub(str(value)) if abs(value) >= _BIG_INT else value
+    for text in (repr(value), msgspec.json.encode(value).decode()):
+        if _ID_RUN.search(text):
+            return _scrub(text)
+    return value
+
+
 def mask_value(style: str, value: str) -> str:
     """Mask one value: keep just enough to recognise a record, never enough to identify.
 
@@ -117,10 +128,10 @@ def _mask_any(style: str, value: Any) -> Any:
 def _keep(spec: FieldSpec, value: Any) -> Any:
     """A kept (non-personal) field's value: scalars only, ID-like digit runs masked, text cut
     to the field's length; a structure becomes its type marker."""
-    if value is None or isinstance(value, bool | float):
+    if value is None or isinstance(value, bool):
         return value
-    if isinstance(value, int):
-        return _scrub(str(value)) if abs(value) >= _BIG_INT else value
+    if isinstance(value, int | float):
+        return _number(value)
     if isinstance(value, str):
         limit = min(max(spec.length or 0, _TEXT_MIN), _TEXT_MAX)
         text = _scrub(value)
@@ -328,8 +339,8 @@ def mask_personal(record: Any) -> Any:
             work.extend((item, items, i, depth + 1) for i, item in enumerate(value))
         elif isinstance(value, str):
             parent[slot] = _scrub(value)
-        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _BIG_INT:
-            parent[slot] = _scrub(str(value))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            parent[slot] = _number(value)
         else:
             parent[slot] = value
     return root[0]

@@ -201,6 +201,11 @@ def test_id_like_digit_runs_in_kept_fields_are_masked() -> None:
     assert out["input"]["setlinfo"]["mdtrt_id"] == "110105********0029"
     assert out["input"]["diseinfo"][0]["diag_name"] == "胆囊炎440100*******1001X"
     assert _leaks(out) == []
+    tiny = 0.00041920796139999894  # as JSON: 18 digits in a row
+    assert redact_document({"input": {"setlinfo": {"age": tiny}}})["input"]["setlinfo"] == {
+        "age": "0.000419**********9894"
+    }
+    assert mask_personal({"x": tiny, "y": 0.5}) == {"x": "0.000419**********9894", "y": 0.5}
 
 
 def test_nodes_of_the_wrong_shape() -> None:
@@ -387,8 +392,12 @@ def _hostile(draw: st.DrawFn) -> Any:
             doc["input"][key] = value
         elif isinstance(doc["input"].get(where), dict):
             doc["input"][where][key] = value
-        elif isinstance(doc["input"].get(where), list) and doc["input"][where]:
-            doc["input"][where][0][key] = value
+        elif (
+            isinstance(entries := doc["input"].get(where), list)
+            and entries
+            and isinstance(entries[0], dict)
+        ):
+            entries[0][key] = value
     setlinfo = doc["input"]["setlinfo"]
     for field in draw(st.lists(st.sampled_from(_KEPT), max_size=3)):  # kept fields: ID numbers
         if isinstance(setlinfo, dict):
