@@ -18,6 +18,7 @@ from os import PathLike
 from pathlib import Path
 from typing import IO, Any, cast
 
+from adapters._limits import InputLimits, LimitExceeded
 from adapters._result import DecodedRecord, default_validator
 from contracts import Validator, fields_of
 
@@ -131,13 +132,18 @@ def iter_csv(
     *,
     validator: Validator | None = None,
     defaults: Mapping[str, str] | None = None,
+    limits: InputLimits | None = None,
 ) -> Iterator[DecodedRecord]:
     """Records of a CSV export (UTF-8, optional BOM; first line = headers). Row numbers
-    count the header as row 1, as a spreadsheet shows them."""
+    count the header as row 1, as a spreadsheet shows them.
+
+    Raises `LimitExceeded` past `limits` (rows, blank ones included; columns of a row;
+    cells), at the row that passes it."""
     validator = validator or default_validator()
+    limits = limits or InputLimits()
     if isinstance(source, (str, PathLike)):
         with Path(source).open(encoding="utf-8-sig", newline="") as fh:
-            yield from iter_csv(fh, mapping, validator=validator, defaults=defaults)
+            yield from iter_csv(fh, mapping, validator=validator, defaults=defaults, limits=limits)
         return
     text: IO[str]
     if isinstance(source, io.TextIOBase) or hasattr(source, "encoding"):
@@ -151,6 +157,8 @@ def iter_csv(
         return
     if header and header[0].startswith("\ufeff"):
         header[0] = header[0][1:]
+    counted = _Counter(limits)
+    counted.row(1, len(header))
 
     def rows() -> Iterator[tuple[int, list[str] | None]]:
         number = 1
@@ -161,13 +169,33 @@ def iter_csv(
                 return
             except (csv.Error, UnicodeDecodeError):
                 number += 1
+                counted.row(number, 0)
                 yield number, None
                 continue
             number += 1
+            counted.row(number, len(cells))
             if any(c.strip() for c in cells):
                 yield number, [c.strip() for c in cells]
 
     yield from iter_rows(header, rows(), mapping, validator=validator, defaults=defaults)
+
+
+class _Counter:
+    """Rows, columns and cells of a sheet against its limits, a row at a time."""
+
+    def __init__(self, limits: InputLimits) -> None:
+        self.limits = limits
+        self.cells = 0
+
+    def row(self, number: int, width: int) -> None:
+        limits = self.limits
+        if number > limits.rows:
+            raise LimitExceeded("rows", limits.rows, f"row {number}")
+        if width > limits.columns:
+            raise LimitExceeded("columns", limits.columns, f"{width} in row {number}")
+        self.cells += width
+        if self.cells > limits.cells:
+            raise LimitExceeded("cells", limits.cells, f"more than {self.cells - width}")
 
 
 def _cell_text(value: object) -> str:
@@ -187,27 +215,38 @@ def _cell_text(value: object) -> str:
 
 
 def iter_xlsx(
-    path: str | PathLike[str] | IO[bytes],
+    path: str | PathLike[str] | IO[bytes] | bytes,
     mapping: Mapping[str, str] | None = None,
     *,
     sheet: str | None = None,
     validator: Validator | None = None,
     defaults: Mapping[str, str] | None = None,
+    limits: InputLimits | None = None,
 ) -> Iterator[DecodedRecord]:
     """Records of an XLSX export (first sheet unless `sheet`; first row = headers).
 
     Excel numbers and dates are turned into national text first (`1.0` -> `1`, a date
     cell -> `yyyy-MM-dd`, a datetime -> `yyyy-MM-dd HH:mm:ss`). An unreadable workbook
     raises (the caller reports it as unreadable input); bad rows are records with errors.
+
+    Nothing is parsed before the package passed `limits` (`adapters._xlsx`: zip members,
+    inflated bytes, shared strings, the sheet's dimension, rows, columns, cells, text), and
+    the rows are counted again as openpyxl reads them: `LimitExceeded` names the first limit
+    passed.
     """
-    from openpyxl import load_workbook  # type: ignore[import-untyped]
+    from adapters._xlsx import bounded_rows, open_workbook
 
     validator = validator or default_validator()
-    source = Path(path) if isinstance(path, (str, PathLike)) else path  # or an upload's bytes
-    workbook = load_workbook(source, read_only=True, data_only=True)
+    limits = limits or InputLimits()
+    if isinstance(path, (str, PathLike)):
+        data = Path(path).read_bytes()
+    elif isinstance(path, bytes):
+        data = path
+    else:
+        data = path.read()  # an upload's bytes
+    workbook, ws = open_workbook(data, limits, sheet)
     try:
-        ws = workbook[sheet] if sheet else workbook.worksheets[0]
-        rows = ws.iter_rows(values_only=True)
+        rows = bounded_rows(ws.iter_rows(values_only=True), limits)
         first = next(rows, None)
         if first is None:
             return

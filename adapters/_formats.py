@@ -7,7 +7,9 @@ recognises) and the OpenAPI document all iterate `FORMATS`; adding an upload for
 
 A format reads a whole upload (bytes) into `DecodedRecord`s. Formats whose records are JSON
 documents also give `split`: the raw bytes of each record, which the gateway validates on the
-hot path (`Validator.validate_json`) instead of decoding first.
+hot path (`Validator.validate_json`) instead of decoding first. A `limited` format's reader
+also takes an `InputLimits` (CSV, XLSX: rows, columns, cells, and for XLSX the package) and
+raises `LimitExceeded` past one; JSON readers report nesting too deep to read as DEC_JSON.
 """
 
 from __future__ import annotations
@@ -23,14 +25,16 @@ import msgspec
 
 from adapters._flat import document_to_row, iter_csv, iter_xlsx
 from adapters._json import decode_envelope, split_json
+from adapters._limits import InputLimits, JsonTooDeep
 from adapters._ndjson import iter_ndjson_lines
 from adapters._result import DecodedRecord, default_validator
 from contracts import Validator
 
 __all__ = ["FORMATS", "FeedFormat", "FormatRegistry", "Reader", "Splitter", "Writer"]
 
-#: read(data, validator, mapping) -> every record of the upload (mapping: CSV/XLSX columns)
-Reader = Callable[[bytes, Validator, "Mapping[str, str] | None"], Iterable[DecodedRecord]]
+#: read(data, validator, mapping) -> every record of the upload (mapping: CSV/XLSX columns);
+#: a `limited` format's reader takes the `InputLimits` as a fourth argument
+Reader = Callable[..., Iterable[DecodedRecord]]
 #: split(data) -> (position, raw JSON record); raises msgspec errors if unreadable as a whole
 Splitter = Callable[[bytes], Iterable[tuple[str, bytes]]]
 #: write(documents) -> an upload holding them (examples, tests, demo feeds)
@@ -49,6 +53,7 @@ class FeedFormat:
     split: Splitter | None = None
     binary: bool = False  # OpenAPI: `format: binary` rather than text
     title: str = ""
+    limited: bool = False  # read(data, validator, mapping, limits): bounded by InputLimits
 
     def __post_init__(self) -> None:
         if not self.name or not self.media_types or not self.extensions:
@@ -135,7 +140,7 @@ def _read_json(
         error = validator.decode_failure("DEC_SHAPE")
         yield DecodedRecord(position="batch", envelope=None, errors=[error])
         return
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, JsonTooDeep) as exc:
         error = validator.decode_failure("DEC_JSON", detail=str(exc))
         yield DecodedRecord(position="batch", envelope=None, errors=[error])
         return
@@ -167,9 +172,12 @@ def _write_csv(documents: list[dict[str, Any]]) -> bytes:
 
 
 def _read_csv(
-    data: bytes, validator: Validator, mapping: Mapping[str, str] | None = None
+    data: bytes,
+    validator: Validator,
+    mapping: Mapping[str, str] | None = None,
+    limits: InputLimits | None = None,
 ) -> Iterator[DecodedRecord]:
-    return iter_csv(io.BytesIO(data), mapping, validator=validator)
+    return iter_csv(io.BytesIO(data), mapping, validator=validator, limits=limits)
 
 
 def _write_xlsx(documents: list[dict[str, Any]]) -> bytes:
@@ -187,9 +195,12 @@ def _write_xlsx(documents: list[dict[str, Any]]) -> bytes:
 
 
 def _read_xlsx(
-    data: bytes, validator: Validator, mapping: Mapping[str, str] | None = None
+    data: bytes,
+    validator: Validator,
+    mapping: Mapping[str, str] | None = None,
+    limits: InputLimits | None = None,
 ) -> Iterator[DecodedRecord]:
-    return iter_xlsx(io.BytesIO(data), mapping, validator=validator)
+    return iter_xlsx(data, mapping, validator=validator, limits=limits)
 
 
 FORMATS = FormatRegistry(
@@ -218,6 +229,7 @@ FORMATS = FormatRegistry(
             extensions=(".csv",),
             read=_read_csv,
             write=_write_csv,
+            limited=True,
             title="one list per row, UTF-8, headers = document paths or national names",
         ),
         FeedFormat(
@@ -227,6 +239,7 @@ FORMATS = FormatRegistry(
             read=_read_xlsx,
             write=_write_xlsx,
             binary=True,
+            limited=True,
             title="first sheet, one list per row, first row = headers",
         ),
     ]
@@ -239,6 +252,11 @@ def read_records(
     *,
     validator: Validator | None = None,
     mapping: Mapping[str, str] | None = None,
+    limits: InputLimits | None = None,
 ) -> Iterable[DecodedRecord]:
-    """Every record of an upload in `fmt` (decode errors in each record's `errors`)."""
-    return fmt.read(data, validator or default_validator(), mapping)
+    """Every record of an upload in `fmt` (decode errors in each record's `errors`); a
+    `limited` format raises `LimitExceeded` past `limits` (default `InputLimits()`)."""
+    validator = validator or default_validator()
+    if fmt.limited:
+        return fmt.read(data, validator, mapping, limits or InputLimits())
+    return fmt.read(data, validator, mapping)

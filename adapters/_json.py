@@ -7,6 +7,7 @@ from datetime import datetime
 
 import msgspec
 
+from adapters._limits import JsonTooDeep
 from adapters._result import DecodedRecord, default_validator
 from contracts import Validator
 
@@ -32,9 +33,19 @@ _WRAPPED = msgspec.json.Decoder(_Wrapped)
 def decode_envelope(
     raw: bytes | str, *, position: str = "document", validator: Validator | None = None
 ) -> DecodedRecord:
-    """Decode one envelope; decode errors (not rule findings) in `errors`."""
-    envelope, errors = (validator or default_validator()).decode(raw)
+    """Decode one envelope; decode errors (not rule findings) in `errors` (DEC_JSON for one
+    nested too deeply to read)."""
+    validator = validator or default_validator()
+    try:
+        envelope, errors = validator.decode(raw)
+    except RecursionError:
+        return _too_deep(position, validator)
     return DecodedRecord(position=position, envelope=envelope, errors=errors)
+
+
+def _too_deep(position: str, validator: Validator) -> DecodedRecord:
+    error = validator.decode_failure("DEC_JSON", detail=str(JsonTooDeep()))
+    return DecodedRecord(position=position, envelope=None, errors=[error])
 
 
 def decode_and_validate(
@@ -45,9 +56,11 @@ def decode_and_validate(
     position: str = "document",
 ) -> DecodedRecord:
     """Decode and validate one envelope: the gateway's hot path (see Validator.validate_json)."""
-    envelope, errors = (validator or default_validator()).validate_json(
-        raw, received_at=received_at
-    )
+    validator = validator or default_validator()
+    try:
+        envelope, errors = validator.validate_json(raw, received_at=received_at)
+    except RecursionError:
+        return _too_deep(position, validator)
     return DecodedRecord(position=position, envelope=envelope, errors=errors)
 
 
@@ -55,32 +68,40 @@ def split_batch(raw: bytes | str) -> Iterator[tuple[str, bytes]]:
     """(position, raw record) for each record of a batch.
 
     A batch is a JSON array of envelopes, or an object `{"records": [...]}`. Raises
-    `msgspec.DecodeError` / `msgspec.ValidationError` when the batch itself is unreadable.
+    `msgspec.DecodeError` / `msgspec.ValidationError` when the batch itself is unreadable,
+    `JsonTooDeep` when it is nested too deeply to read.
     """
     try:
-        items = _ARRAY.decode(raw)
-    except msgspec.ValidationError:
-        items = _WRAPPED.decode(raw).records
+        try:
+            items = _ARRAY.decode(raw)
+        except msgspec.ValidationError:
+            items = _WRAPPED.decode(raw).records
+    except RecursionError:
+        raise JsonTooDeep() from None
     for i, item in enumerate(items):
         yield f"records[{i}]", bytes(item)
 
 
 def is_batch(data: bytes) -> bool:
-    """A JSON array, or an object whose only record list is `records` (not an envelope)."""
+    """A JSON array, or an object whose only record list is `records` (not an envelope).
+    Raises `JsonTooDeep` for an object nested too deeply to read."""
     if data.lstrip().startswith(b"["):
         return True
     try:
         keys = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
     except msgspec.DecodeError:
         return False
+    except RecursionError:
+        raise JsonTooDeep() from None
     return "records" in keys and "input" not in keys
 
 
 def split_json(raw: bytes) -> Iterator[tuple[str, bytes]]:
     """A JSON upload: the records of a batch (`split_batch`), or the one document.
 
-    Raises like `split_batch` only for a batch; a single document that is not even JSON is
-    yielded as it is (at position `document`), for its decoder to report.
+    Raises like `split_batch` only for a batch (and `JsonTooDeep` for any upload nested too
+    deeply to read); a single document that is not even JSON is yielded as it is (at
+    position `document`), for its decoder to report.
     """
     if is_batch(raw):
         return split_batch(raw)
@@ -99,6 +120,8 @@ def decode_batch(raw: bytes | str, *, validator: Validator | None = None) -> lis
     except msgspec.ValidationError:  # (a subclass of DecodeError: test it first)
         error = validator.decode_failure("DEC_SHAPE")
         return [DecodedRecord(position="batch", envelope=None, errors=[error])]
+    except JsonTooDeep:
+        return [_too_deep("batch", validator)]
     except msgspec.DecodeError as exc:
         error = validator.decode_failure("DEC_JSON", detail=str(exc))
         return [DecodedRecord(position="batch", envelope=None, errors=[error])]

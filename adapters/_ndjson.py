@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import IO, cast
 
+from adapters._limits import JsonTooDeep
 from adapters._result import DecodedRecord, default_validator
 from contracts import Validator
 
@@ -32,11 +33,15 @@ def iter_ndjson(
     received_at: datetime | None = None,
 ) -> Iterator[DecodedRecord]:
     """Decode (and with `validate=True` also validate) every line; a bad line is one record
-    with its errors, and the stream goes on."""
+    with its errors (DEC_JSON for one nested too deeply to read), and the stream goes on."""
     validator = validator or default_validator()
     for position, data in iter_ndjson_lines(source):
-        if validate:
-            envelope, errors = validator.validate_json(data, received_at=received_at)
-        else:
-            envelope, errors = validator.decode(data)
+        try:
+            if validate:
+                envelope, errors = validator.validate_json(data, received_at=received_at)
+            else:
+                envelope, errors = validator.decode(data)
+        except RecursionError:
+            errors = [validator.decode_failure("DEC_JSON", detail=str(JsonTooDeep()))]
+            envelope = None
         yield DecodedRecord(position=position, envelope=envelope, errors=errors)
