@@ -2,6 +2,12 @@
 
 Pure (no I/O): the handlers call it and hand the good uploads to the ingestor. Every record
 is checked on its own, so one bad record never sinks the rest of a batch or file.
+
+Hostile input ends in a refusal, never an exception out of here: JSON nested too deeply to
+read is JSON_TOO_DEEP (the whole request, or the one NDJSON line), a spreadsheet past its
+`adapters.InputLimits` is SHEET_LIMIT or FILE_TOO_LARGE naming the limit. Parsing a file is
+CPU work the event loop must not do: the gateway runs `check_many` of the file endpoint in
+its file workers (`gateway.offload`).
 """
 
 from __future__ import annotations
@@ -15,7 +21,14 @@ from typing import Any
 
 import msgspec
 
-from adapters import FORMATS, split_batch
+from adapters import (
+    FORMATS,
+    InputLimits,
+    JsonTooDeep,
+    LimitExceeded,
+    read_records,
+    split_batch,
+)
 from adapters.runtime.errors import DipgwError
 from contracts import CST, Envelope, ValidationError, Validator, is_rejected, redact_document
 from contracts.messages import ENCODER, case_key
@@ -50,27 +63,45 @@ def _suspicious(body: bytes) -> bool:
     return _ESCAPES.search(body) is not None
 
 
-def _bad_text(node: Any, path: str = "$") -> str | None:
-    """Path of the first string PostgreSQL cannot store (NUL, lone surrogate), if any."""
-    if isinstance(node, str):
-        if "\x00" in node:
-            return path
-        try:
-            node.encode("utf-8")
-        except UnicodeEncodeError:
-            return path
-        return None
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found = _bad_text(key, path) or _bad_text(value, f"{path}.{key}")
-            if found:
-                return found
-    if isinstance(node, list):
-        for index, value in enumerate(node):
-            found = _bad_text(value, f"{path}[{index}]")
-            if found:
-                return found
+def _bad_text(root: Any) -> str | None:
+    """Path of the first string PostgreSQL cannot store (NUL, lone surrogate), if any.
+
+    Walks with a stack of its own, not by recursion: the document may nest as deep as the
+    parser reads (hundreds of levels), deeper than the interpreter's recursion limit allows
+    a recursive walk from a request handler."""
+    stack: list[tuple[Any, str]] = [(root, "$")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return path
+            try:
+                node.encode("utf-8")
+            except UnicodeEncodeError:
+                return path
+        elif isinstance(node, dict):
+            children: list[tuple[Any, str]] = []
+            for key, value in node.items():
+                children += ((key, path), (value, f"{path}.{key}"))
+            stack += reversed(children)
+        elif isinstance(node, list):
+            stack += reversed([(value, f"{path}[{i}]") for i, value in enumerate(node)])
     return None
+
+
+def too_deep(position: str = "$") -> Rejected:
+    """JSON_TOO_DEEP: a document nested deeper than the parser reads (`JSON_MAX_DEPTH`)."""
+    return Rejected(position, [refusals.JSON_TOO_DEEP.problem(maximum=JsonTooDeep().maximum)])
+
+
+def over_limit(exc: LimitExceeded) -> Rejected:
+    """FILE_TOO_LARGE (the package: zip, inflated bytes, memory) or SHEET_LIMIT (its rows,
+    columns, cells, text), naming the limit and its maximum; what was found (values of the
+    upload's own) stays out of the answer."""
+    refusal = refusals.FILE_TOO_LARGE if exc.of_file else refusals.SHEET_LIMIT
+    return Rejected(
+        "$", [refusal.problem(limit=exc.limit, limit_cn=exc.limit_cn, maximum=exc.maximum)]
+    )
 
 
 def _unstorable(raw: bytes, position: str) -> Rejected | None:
@@ -110,15 +141,28 @@ def _masked(raw: bytes) -> Any:
 
 
 class Checker:
-    """Decode + validate with one `contracts.Validator` (a city's rule configuration)."""
+    """Decode + validate with one `contracts.Validator` (a city's rule configuration);
+    spreadsheets are read within `limits`."""
 
-    def __init__(self, validator: Validator | None = None) -> None:
+    def __init__(
+        self, validator: Validator | None = None, *, limits: InputLimits | None = None
+    ) -> None:
         self._validator = validator or Validator()
+        self.limits = limits or InputLimits()
 
     # -- one record --------------------------------------------------------------------
 
     def check_raw(
         self, raw: bytes, position: str, received_at: datetime, *, infno: str | None = None
+    ) -> Checked | Rejected:
+        """One JSON record; nested too deeply to read, it is rejected (JSON_TOO_DEEP)."""
+        try:
+            return self._check_raw(raw, position, received_at, infno)
+        except RecursionError:  # msgspec's parser, at the interpreter's recursion limit
+            return too_deep(position)
+
+    def _check_raw(
+        self, raw: bytes, position: str, received_at: datetime, infno: str | None
     ) -> Checked | Rejected:
         if (unstorable := _unstorable(raw, position)) is not None:
             return unstorable
@@ -214,13 +258,23 @@ class Checker:
     def check_one(
         self, body: bytes, received_at: datetime, *, infno: str | None = None
     ) -> Checked | Rejected:
-        return self.check_raw(body, "$", received_at, infno=infno)
+        """One list (the single and national endpoints). Raises `Rejected` (JSON_TOO_DEEP)
+        for a body nested too deeply to read: a refusal of the request, like a body too
+        large, not a verdict on a list."""
+        try:
+            return self._check_raw(body, "$", received_at, infno)
+        except RecursionError:
+            raise too_deep() from None
 
     def check_many(
         self, body: bytes, kind: str, received_at: datetime, *, max_records: int
     ) -> list[Checked | Rejected]:
         """Every record of a batch (`kind` "batch": the batch endpoint's JSON) or of an upload
-        in a registered feed format (`adapters.FORMATS`, by name)."""
+        in a registered feed format (`adapters.FORMATS`, by name).
+
+        Raises `Rejected` for the upload as a whole: unreadable, too many or no records,
+        nested too deeply (JSON_TOO_DEEP), past an input limit (SHEET_LIMIT, FILE_TOO_LARGE).
+        `MemoryError` and `TimeoutError` pass through (the file workers answer them)."""
         if kind == "batch":
             return self._check_split(body, split_batch, "batch", received_at, max_records)
         fmt = FORMATS.get(kind)
@@ -230,13 +284,19 @@ class Checker:
             return self._check_split(body, fmt.split, kind, received_at, max_records)
         out = []
         try:
-            records = fmt.read(body, self._validator, None)
+            records = read_records(fmt, body, validator=self._validator, limits=self.limits)
             for record in _bounded(records, max_records):
                 out.append(
                     self.check_envelope(
                         record.envelope, record.errors, record.position, received_at
                     )
                 )
+        except LimitExceeded as exc:
+            raise over_limit(exc) from None
+        except (MemoryError, TimeoutError):
+            raise
+        except RecursionError:
+            raise too_deep() from None
         except Exception as exc:
             raise Rejected(
                 "$",
@@ -255,6 +315,8 @@ class Checker:
     ) -> list[Checked | Rejected]:
         try:
             parts = list(split(body))
+        except (JsonTooDeep, RecursionError):
+            raise too_deep() from None
         except msgspec.ValidationError:  # (a subclass of DecodeError: test it first)
             raise Rejected(
                 "$",

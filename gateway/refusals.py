@@ -249,6 +249,34 @@ BATCH_TOO_LARGE: Final = Refusal(
     message="单批记录数 {count} 超过上限 {limit}",
     message_en="{count} records exceed the batch limit of {limit}",
 )
+FILE_TOO_LARGE: Final = Refusal(
+    rule="FILE_TOO_LARGE",
+    status=413,
+    dimension=_DATA,
+    field="$",
+    message="文件超出上限：{limit_cn}最多 {maximum}",
+    message_en="the file passes a limit: {limit} at most {maximum}",
+)
+"""A spreadsheet package (XLSX) asks for more than its limits allow (`adapters.InputLimits`):
+`decompressed bytes`, `shared strings bytes`, `zip members`, `compression ratio`, or the
+`memory` and `parse seconds` a file worker may use."""
+SHEET_LIMIT: Final = Refusal(
+    rule="SHEET_LIMIT",
+    status=413,
+    dimension=_DATA,
+    field="$",
+    message="表格超出上限：{limit_cn}最多 {maximum}",
+    message_en="the sheet passes a limit: {limit} at most {maximum}",
+)
+"""A sheet (CSV, XLSX) holds more than its limits allow: `rows`, `columns`, `cells`,
+`string length`, `shared strings`, `XML elements`."""
+JSON_TOO_DEEP: Final = Refusal(
+    rule="JSON_TOO_DEEP",
+    dimension=_DATA,
+    field="$",
+    message="JSON 嵌套过深，无法读取（超过 {maximum} 层）",
+    message_en="JSON nested too deeply to read (more than {maximum} levels)",
+)
 BATCH_EMPTY: Final = Refusal(
     rule="BATCH_EMPTY",
     dimension=_DATA,
