@@ -2,6 +2,10 @@
 
 Each decodes and checks with `gateway.checks`, refuses another hospital's lists (403)
 before any data verdict, then hands the good lists to the ingestor and answers per record.
+JSON bodies are checked on the loop (the hot path: microseconds a record, and nesting too
+deep to read is refused at the parser's first levels); file uploads are parsed and checked in
+the file workers (`gateway.offload`), so that no spreadsheet, however hostile, holds up the
+loop: the health check answers while one is refused.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from gateway.errors import (
 )
 from gateway.ingest import Receipt, Unavailable
 from gateway.national import national_response
+from gateway.offload import FileWorkersUnavailable
 from gateway.services import SERVICES, Services
 
 log = get_logger("dipgw.http")
@@ -71,6 +76,19 @@ def _foreign(principal: Principal, checked: list[Checked | Rejected]) -> list[st
         ):
             bad.append(item.position)
     return bad
+
+
+_STATUS = {entry.rule: entry.status for entry in refusals.CATALOGUE}
+
+
+def _refused(whole: Rejected) -> web.Response:
+    """A refusal of the whole request (nested too deeply, past a limit, unreadable, …): the
+    catalogue's status of its findings (413, 422, 503 with Retry-After)."""
+    status = max(_STATUS.get(error.rule, 422) for error in whole.errors)
+    headers = {"X-Dipgw-Reason": whole.errors[0].rule}
+    if status == 503:
+        headers["Retry-After"] = "5"
+    return problems_response(status, whole.errors, headers)
 
 
 def _forbidden_foreign(positions: list[str]) -> web.Response:
@@ -206,7 +224,10 @@ async def post_settlement(request: web.Request) -> web.StreamResponse:
         return http_error(refusals.HTTP415, allowed="application/json")
     if (limited := _limit(request, principal)) is not None:
         return limited
-    checked = request.app[SERVICES].checker.check_one(await request.read(), received_at)
+    try:
+        checked = request.app[SERVICES].checker.check_one(await request.read(), received_at)
+    except Rejected as whole:
+        return _refused(whole)
     if foreign := _foreign(principal, [checked]):
         return _forbidden_foreign(foreign)
     (outcome,) = await _ingest(request, principal, [checked], received_at)
@@ -238,16 +259,18 @@ async def _post_many(request: web.Request, decode: str) -> web.StreamResponse:
         return limited
     body = await request.read()
     try:
-        checked = services.checker.check_many(
-            body, decode, received_at, max_records=services.batch_max_records
-        )
+        if decode == "batch":
+            checked = services.checker.check_many(
+                body, decode, received_at, max_records=services.batch_max_records
+            )
+        else:  # a file: parsed and checked in a worker process, off the loop
+            checked = await services.files.check(
+                body, decode, received_at, max_records=services.batch_max_records
+            )
     except Rejected as whole:
-        return problems_response(
-            refusals.BATCH_TOO_LARGE.status
-            if whole.errors[0].rule == refusals.BATCH_TOO_LARGE.rule
-            else 422,
-            whole.errors,
-        )
+        return _refused(whole)
+    except FileWorkersUnavailable:
+        return http_error(refusals.SYS_UNAVAILABLE, headers={"Retry-After": "5"})
     if foreign := _foreign(principal, checked):
         return _forbidden_foreign(foreign)
     return _batch_response(await _ingest(request, principal, checked, received_at))
@@ -288,9 +311,12 @@ async def post_national(request: web.Request) -> web.StreamResponse:
         return http_error(refusals.HTTP415, allowed="application/json")
     if (limited := _limit(request, principal)) is not None:
         return limited
-    checked = request.app[SERVICES].checker.check_one(
-        await request.read(), received_at, infno=infno
-    )
+    try:
+        checked = request.app[SERVICES].checker.check_one(
+            await request.read(), received_at, infno=infno
+        )
+    except Rejected as whole:  # a refusal of the request, in the gateway's shape (like 413)
+        return _refused(whole)
     if foreign := _foreign(principal, [checked]):
         return _forbidden_foreign(foreign)
     (outcome,) = await _ingest(request, principal, [checked], received_at)

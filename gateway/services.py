@@ -12,6 +12,7 @@ from aiohttp import web
 from adapters.runtime.clock import Clock, system_clock
 from gateway.checks import Checker
 from gateway.ingest import Ingestor
+from gateway.offload import FileWorkers
 from gateway.ratelimit import RateLimiter
 
 
@@ -27,6 +28,8 @@ class Services:
     request_timeout_s: float
     rejected_topic: str
     producer: Any
+    files: FileWorkers
+    """File uploads are parsed and checked in these worker processes (`gateway.offload`)."""
     kafka_timeout_s: float = 15.0
     """How long a Kafka write on the request path may take before the answer is 503."""
     clock: Clock = field(default=system_clock)

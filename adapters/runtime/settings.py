@@ -106,8 +106,9 @@ class LimitSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """A spreadsheet upload (CSV, XLSX): rows, blank ones included."""
     sheet_max_columns: Positive = 1_000
     """Columns of one row (the national Chinese headers are 238)."""
-    sheet_max_cells: Positive = 500_000
-    """Cells of the sheet, and the area (rows × columns) an XLSX may declare or pad to."""
+    sheet_max_cells: Positive = 300_000
+    """Cells of the sheet, and the area (rows × columns) an XLSX may declare or pad to
+    (openpyxl reads 30–110 µs a cell: keep a full sheet within the request's time)."""
     xlsx_max_shared_strings_bytes: Positive = 32 * 1024 * 1024
     """An XLSX's shared-string table, inflated."""
     xlsx_max_unzipped_bytes: Positive = 64 * 1024 * 1024
