@@ -56,8 +56,9 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            # the traceback becomes text first, so that masking reaches it too
+            structlog.processors.format_exc_info,
             mask_personal_data,
-            structlog.processors.format_exc_info if as_json else _identity,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
@@ -72,12 +73,20 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None
     logging.basicConfig(level=logging.WARNING, stream=stream, force=True)
     for handler in logging.getLogger().handlers:
         handler.addFilter(RepeatFilter())
+        handler.addFilter(MaskFilter())
 
 
-def _identity(
-    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
-) -> MutableMapping[str, Any]:
-    return event_dict
+class MaskFilter(logging.Filter):
+    """Library lines (stdlib logging) masked as our own are: the message with its arguments
+    and any traceback, as text (`contracts.mask_personal` on a string masks ID-like runs)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = mask_personal(record.getMessage())
+        record.args = None
+        if record.exc_info:
+            record.exc_text = mask_personal(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
 
 
 class Throttle:

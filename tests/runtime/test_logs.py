@@ -73,3 +73,24 @@ def test_a_flood_of_library_lines_is_thinned_to_one_per_interval() -> None:
         library.error("Unable connect to node with id %s: %s", 1, "refused")
     lines = stream.getvalue().splitlines()
     assert len(lines) == 1 and "Unable connect to node with id 1" in lines[0]
+
+
+def test_an_exception_text_is_masked_as_well() -> None:
+    """Masking ran before the traceback was formatted: an ID number in an exception's text
+    reached the log (found by the leak scan of issue 11)."""
+    stream = io.StringIO()
+    configure_logging("info", "json", stream=stream)
+    try:
+        raise ValueError("bad row for 11010519491231002X")
+    except ValueError:
+        get_logger("t").exception("worker.crashed")
+    out = stream.getvalue()
+    assert "ValueError" in out and "11010519491231002X" not in out
+
+
+def test_library_lines_are_masked_too() -> None:
+    stream = io.StringIO()
+    configure_logging(level="info", fmt="json", stream=stream)
+    logging.getLogger("aiohttp.server").error("Error handling request %s", "11010519491231002X")
+    out = stream.getvalue()
+    assert "Error handling request" in out and "11010519491231002X" not in out
