@@ -24,12 +24,13 @@ from adapters.runtime.errors import describe_error, is_dependency_failure
 from adapters.runtime.logs import Throttle, get_logger
 from adapters.runtime.metrics import HTTP_REQUESTS
 from adapters.runtime.metrics import REGISTRY as METRICS
-from gateway import openapi, ops, refusals, subscriptions
+from gateway import openapi, ops, params, refusals, subscriptions
 from gateway.accounts import Registry
 from gateway.authn import REGISTRY, WINDOW, authenticate, nonce_reused
 from gateway.checks import Checker
-from gateway.errors import NonceReused, http_error, json_response
+from gateway.errors import BadQuery, NonceReused, http_error, json_response
 from gateway.ingest import Ingestor
+from gateway.offload import FileWorkers
 from gateway.ratelimit import RateLimiter
 from gateway.routes_ingest import post_batch, post_file, post_national, post_settlement
 from gateway.routes_query import get_case, get_receipt
@@ -45,8 +46,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def _context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Request id, access log, metrics, timeout, and JSON errors for aiohttp's own refusals."""
-    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+    """Request id, access log, metrics, timeout, and JSON errors for aiohttp's own refusals
+    and for a bad query parameter or header value (`BadQuery`) raised wherever it is read."""
+    request_id = uuid.uuid4().hex
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
     resource = request.match_info.route.resource
@@ -55,8 +57,14 @@ async def _context(request: web.Request, handler: Handler) -> web.StreamResponse
     services = request.app[SERVICES]
     response: web.StreamResponse
     try:
+        given = params.header(request.headers.get("X-Request-Id"), "X-Request-Id", max_chars=128)
+        if given:  # echoed in the answer and the log: bounded printable ASCII only
+            request_id = given
+            structlog.contextvars.bind_contextvars(request_id=request_id)
         async with asyncio.timeout(services.request_timeout_s):
             response = await handler(request)
+    except BadQuery as exc:
+        response = exc.response()
     except NonceReused:
         response = nonce_reused()
     except web.HTTPRequestEntityTooLarge:
@@ -141,8 +149,18 @@ def create_app(
     request_timeout_s: float,
     kafka_timeout_s: float = 15.0,
     clock: Clock = system_clock,
+    file_workers: int = 2,
+    file_worker_memory_mb: int = 1024,
 ) -> web.Application:
     app = web.Application(middlewares=[_context, authenticate], client_max_size=max_body_bytes)
+    files = FileWorkers(  # file uploads are parsed off the loop, within the checker's limits
+        workers=file_workers,
+        memory_mb=file_worker_memory_mb,
+        limits=checker.limits,
+        time_limit_s=max(1.0, 0.9 * request_timeout_s),
+    )
+    app.on_startup.append(files.on_startup)
+    app.on_cleanup.append(files.on_cleanup)
     app[SERVICES] = Services(
         pool=pool,
         ingestor=ingestor,
@@ -152,6 +170,7 @@ def create_app(
         request_timeout_s=request_timeout_s,
         rejected_topic=rejected_topic,
         producer=producer,
+        files=files,
         kafka_timeout_s=kafka_timeout_s,
         clock=clock,
     )

@@ -15,7 +15,7 @@ import structlog
 from aiohttp import web
 
 from adapters.runtime.logs import get_logger
-from gateway import refusals, signing
+from gateway import params, refusals, signing
 from gateway.accounts import Principal, Registry
 from gateway.errors import NonceReused, http_error
 from gateway.refusals import Refusal
@@ -98,7 +98,7 @@ async def consume_deferred_nonce(request: web.Request) -> None:
 
 
 def signing_code_ok(code: str) -> bool:
-    return len(code) == 12 and code[0] == "H" and code[1:].isdigit()
+    return params.HOSPITAL.fullmatch(code) is not None
 
 
 async def _principal(request: web.Request) -> Principal | web.Response:
@@ -113,7 +113,7 @@ async def _principal(request: web.Request) -> Principal | web.Response:
         if hospital.status != "active":
             return http_error(refusals.AUTH_DISABLED)
         return Principal(role="hospital", fixmedins_code=hospital.code, admdvs=hospital.admdvs)
-    authorization = request.headers.get("Authorization", "")
+    authorization = params.header(request.headers.get("Authorization"), "Authorization") or ""
     if authorization.startswith("Bearer "):
         principal = await registry.token(authorization[len("Bearer ") :].strip())
         if principal is None:
