@@ -27,8 +27,9 @@ from contracts._timefmt import CST
 
 __all__ = ["CROSS_RULES", "RecordChecks", "is_admvs", "region_inside"]
 
-_INST_RE = re.compile(r"^H\d{11}$")
-_ADMDVS_RE = re.compile(r"^[1-9]\d{5}$")
+# ASCII digits only (`\d` takes any script's), and the whole text (`$` takes a final newline)
+_INST_RE = re.compile(r"H[0-9]{11}\Z")
+_ADMDVS_RE = re.compile(r"[1-9][0-9]{5}\Z")
 # GB/T 2260 province codes
 _PROVINCES = frozenset(
     {

@@ -53,9 +53,10 @@ OPRN_CLASS_CN: Final[Mapping[str, OprnClass]] = {
 }
 
 # A01 / A01.0 / A01.000 / K35.800x002 / N40.x00, optional dagger/asterisk mark; morphology M8140/3
-_DIAG_RE = re.compile(r"^(?:[A-Z]\d{2}(?:\.[0-9x]{1,3}(?:x\d{3})?)?[*†]?|M\d{4,5}/\d)$")
+# ASCII digits only (`\d` takes any script's), and the whole text (`$` takes a final newline)
+_DIAG_RE = re.compile(r"(?a:(?:[A-Z]\d{2}(?:\.[0-9x]{1,3}(?:x\d{3})?)?[*†]?|M\d{4,5}/\d))\Z")
 # 47.0100 / 47.0901 / 74.1x00 / 54.5100x009
-_OPRN_RE = re.compile(r"^\d{2}\.[0-9x]{1,4}(?:x\d{3})?$")
+_OPRN_RE = re.compile(r"(?a:\d{2}\.[0-9x]{1,4}(?:x\d{3})?)\Z")
 
 
 def normalise_code(code: str) -> str:

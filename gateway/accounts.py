@@ -22,8 +22,8 @@ from adapters.runtime.errors import DipgwError
 from gateway.sealing import MasterKeyError, Sealer, check_keys
 from gateway.signing import SIGN_TYPES
 
-HOSPITAL_CODE = re.compile(r"^H\d{11}$")
-ADMDVS = re.compile(r"^\d{6}$")
+HOSPITAL_CODE = re.compile(r"H[0-9]{11}\Z")  # with .match: the whole text, ASCII digits
+ADMDVS = re.compile(r"[0-9]{6}\Z")
 
 
 class RegistryError(DipgwError, ValueError):

@@ -341,3 +341,19 @@ def test_exponents_inside_text_and_ordinary_exponents_are_not_numbers_out_of_ran
     doc = mutate(golden(), input__setlinfo__medcasno="BA1e-400", input__setlinfo__acct_pay=12345)
     raw = msgspec.json.encode(doc).replace(b":12345", b":1.5e2")
     assert "DEC_TYPE" not in rules(check(raw))
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "rule"),
+    [
+        ("fixmedins_code", "H４４０１００００００１", "INST_FORMAT"),  # fullwidth digits
+        ("fixmedins_code", "H44010000001\n", "INST_FORMAT"),  # `$` took a final newline
+        ("mdtrtarea_admvs", "４４０１００", "ADMDVS_FORMAT"),
+        ("input.diseinfo.0.diag_code", "K３5.800x002", "DIAG_FORMAT"),
+        ("input.oprninfo.0.oprn_oprt_code", "４7.0100", "OPRN_FORMAT"),
+    ],
+)
+def test_codes_are_ascii_digits_only(path: str, value: str, rule: str) -> None:
+    doc = golden()
+    at(doc, path, value)
+    assert rule in rules(check(doc))
