@@ -30,7 +30,15 @@ from adapters import (
     split_batch,
 )
 from adapters.runtime.errors import DipgwError
-from contracts import CST, Envelope, ValidationError, Validator, is_rejected, redact_document
+from contracts import (
+    CST,
+    Envelope,
+    ValidationError,
+    Validator,
+    fields_of,
+    is_rejected,
+    redact_document,
+)
 from contracts.messages import ENCODER, case_key
 from gateway import refusals
 from gateway.ingest import Upload
@@ -63,13 +71,14 @@ def _suspicious(body: bytes) -> bool:
     return _ESCAPES.search(body) is not None
 
 
-def _bad_text(root: Any) -> str | None:
-    """Path of the first string PostgreSQL cannot store (NUL, lone surrogate), if any.
+def _bad_text(root: Any) -> tuple[Any, ...] | None:
+    """Path (keys and indexes) of the first string PostgreSQL cannot store (NUL, lone
+    surrogate), if any.
 
     Walks with a stack of its own, not by recursion: the document may nest as deep as the
     parser reads (hundreds of levels), deeper than the interpreter's recursion limit allows
     a recursive walk from a request handler."""
-    stack: list[tuple[Any, str]] = [(root, "$")]
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(root, ())]
     while stack:
         node, path = stack.pop()
         if isinstance(node, str):
@@ -80,13 +89,42 @@ def _bad_text(root: Any) -> str | None:
             except UnicodeEncodeError:
                 return path
         elif isinstance(node, dict):
-            children: list[tuple[Any, str]] = []
+            children: list[tuple[Any, tuple[Any, ...]]] = []
             for key, value in node.items():
-                children += ((key, path), (value, f"{path}.{key}"))
+                children += ((key, path), (value, (*path, key)))
             stack += reversed(children)
         elif isinstance(node, list):
-            stack += reversed([(value, f"{path}[{i}]") for i, value in enumerate(node)])
+            stack += reversed([(value, (*path, i)) for i, value in enumerate(node)])
     return None
+
+
+def _known_part(path: tuple[Any, ...]) -> str:
+    """The contract's name for as much of `path` as the contract knows (`setlinfo.certno`,
+    `diseinfo[2]`, `$`): a key it does not know is the sender's own text — an ID number
+    sent as a key name, say — and is never echoed."""
+    if not path:
+        return "$"
+    head, *rest = path
+    if head != "input":
+        return head if head in _FIELDS["envelope"] else "$"
+    if not rest or rest[0] not in _FIELDS:
+        return "$"
+    node, *rest = rest
+    shown = node
+    if node != "setlinfo":
+        if not rest or not isinstance(rest[0], int):
+            return shown
+        shown, rest = f"{node}[{rest[0]}]", rest[1:]
+    if rest and rest[0] in _FIELDS[node]:
+        return f"{shown}.{rest[0]}"
+    return shown
+
+
+_FIELDS = {
+    node: frozenset(spec.field for spec in fields_of(node))
+    for node in ("envelope", "setlinfo", "diseinfo", "oprninfo", "icuinfo", "iteminfo",
+                 "payinfo", "opspdiseinfo", "bldinfo")
+}  # fmt: skip
 
 
 def too_deep(position: str = "$") -> Rejected:
@@ -115,7 +153,7 @@ def _unstorable(raw: bytes, position: str) -> Rejected | None:
         return None
     if where is None:
         return None
-    field = where.removeprefix("$.").removeprefix("input.")  # the contract's field names
+    field = _known_part(where)
     return Rejected(
         position,
         [refusals.FMT004.problem(field, path=field)],

@@ -106,6 +106,34 @@ def test_text_postgres_cannot_store_is_rejected(escape: bytes, rule: str) -> Non
     assert rejected.errors[0].rule == rule
 
 
+@pytest.mark.parametrize(
+    ("where", "field"),
+    [
+        (("fixmedins_code",), "fixmedins_code"),
+        (("input", "setlinfo", "certno"), "setlinfo.certno"),
+        (("input", "diseinfo", 1, "diag_name"), "diseinfo[1].diag_name"),
+        (("input", "diseinfo", 1, "110105199001010023"), "diseinfo[1]"),
+        (("input", "setlinfo", "张三", "x"), "setlinfo"),
+        (("input", "secret_node", "x"), "$"),
+        (("110105199001010023",), "$"),
+    ],
+)
+def test_an_unstorable_text_is_named_by_the_contracts_part_of_its_path(
+    where: tuple[str | int, ...], field: str
+) -> None:
+    """Key names are the sender's text: only the fields the contract knows are named."""
+    doc: Any = _doc()
+    doc["input"]["diseinfo"] = [{}, {}]
+    node = doc
+    for key in where[:-1]:
+        node = node.setdefault(key, {}) if isinstance(key, str) else node[key]
+    node[where[-1]] = "x\u0000"
+    rejected = CHECKER.check_one(msgspec.json.encode(doc), NOW)
+    assert isinstance(rejected, Rejected)
+    assert [(e.rule, e.field) for e in rejected.errors] == [("FMT004", field)]
+    assert "110105199001010023" not in msgspec.json.encode(rejected.errors).decode()
+
+
 def test_national_endpoint_checks_the_transaction_number() -> None:
     rejected = CHECKER.check_one(msgspec.json.encode(_doc(infno="4101A")), NOW, infno="4101")
     assert isinstance(rejected, Rejected)
