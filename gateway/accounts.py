@@ -55,6 +55,9 @@ class Principal:
         return admdvs is not None and self.admdvs is not None and admdvs[:4] == self.admdvs[:4]
 
 
+SESSION_PREFIX = "dipgw_session_"
+
+
 def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
@@ -308,6 +311,39 @@ class Registry:
         self._tokens.clear()
         return int(revoked.split()[-1])
 
+    async def open_session(self, token: str, lifetime: timedelta) -> str | None:
+        """A session of its own for the holder of a valid bureau or ops token (the /ops page's
+        cookie), or None: random, stored hashed, ended by `close_session`, by its lifetime or
+        by revoking the token."""
+        session = f"{SESSION_PREFIX}{secrets.token_urlsafe(32)}"
+        opened = await self._pool.fetchval(
+            """INSERT INTO ops_sessions (session_sha256, token_sha256, expires_at)
+               SELECT $1, token_sha256, now() + $3 FROM api_tokens
+               WHERE token_sha256 = $2 AND revoked_at IS NULL RETURNING true""",
+            _token_hash(session),
+            _token_hash(token),
+            lifetime,
+        )
+        return session if opened else None
+
+    async def close_session(self, session: str) -> None:
+        """Logging out: the session ends at once on this process, within the cache's lifetime
+        on the others."""
+        if not session.startswith(SESSION_PREFIX):
+            return
+        key = _token_hash(session)
+        await self._pool.execute(
+            "UPDATE ops_sessions SET revoked_at = now() WHERE session_sha256 = $1", key
+        )
+        self._tokens.pop(key, None)
+
+    async def purge_sessions(self) -> int:
+        deleted = await self._pool.execute(
+            """DELETE FROM ops_sessions
+               WHERE expires_at < now() OR revoked_at < now() - interval '1 day'"""
+        )
+        return int(deleted.split()[-1])
+
     async def list_tokens(self) -> list[dict[str, Any]]:
         rows = await self._pool.fetch(
             "SELECT label, role, admdvs, created_at, revoked_at FROM api_tokens ORDER BY created_at"
@@ -315,16 +351,27 @@ class Registry:
         return [dict(row) for row in rows]
 
     async def token(self, token: str) -> Principal | None:
+        """The holder of a token, or of an /ops session (`open_session`); None if neither."""
         key = _token_hash(token)
         cached = self._tokens.get(key)
         if cached is not None:
             return cached
         if key in self._tokens_absent:
             return None
-        row = await self._pool.fetchrow(
-            "SELECT role, admdvs FROM api_tokens WHERE token_sha256 = $1 AND revoked_at IS NULL",
-            key,
-        )
+        if token.startswith(SESSION_PREFIX):
+            row = await self._pool.fetchrow(
+                """SELECT t.role, t.admdvs FROM ops_sessions s
+                   JOIN api_tokens t USING (token_sha256)
+                   WHERE s.session_sha256 = $1 AND s.expires_at > now()
+                     AND s.revoked_at IS NULL AND t.revoked_at IS NULL""",
+                key,
+            )
+        else:
+            row = await self._pool.fetchrow(
+                """SELECT role, admdvs FROM api_tokens
+                   WHERE token_sha256 = $1 AND revoked_at IS NULL""",
+                key,
+            )
         if row is None:
             self._tokens_absent[key] = True
             return None

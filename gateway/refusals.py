@@ -93,6 +93,13 @@ FORBIDDEN_ROLE: Final = Refusal(
     message="仅{allowed}可{action}",
     message_en="only {allowed_en} may {action_en}",
 )
+FORBIDDEN_CSRF: Final = Refusal(
+    rule="FORBIDDEN_CSRF",
+    status=403,
+    field="$",
+    message="请从登录页面提交（跨站请求被拒绝）",
+    message_en="submit the form from the login page (a cross-site request is refused)",
+)
 FORBIDDEN_REGION: Final = Refusal(
     rule="FORBIDDEN_REGION",
     status=403,

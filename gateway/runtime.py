@@ -293,10 +293,12 @@ async def _until_ready(what: str, attempt: Callable[[], Awaitable[T]], within_s:
 
 
 async def _purge_nonces(registry: Registry, window_s: int, stop: asyncio.Event) -> None:
-    """Nonces older than twice the signing window can never be replayed: drop them."""
+    """Nonces older than twice the signing window can never be replayed: drop them; and the
+    /ops sessions that have ended."""
     while not stop.is_set():
         with contextlib.suppress(Exception):
             await registry.purge_nonces(window_s)
+            await registry.purge_sessions()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=60)
 

@@ -6,13 +6,14 @@ import asyncio
 import csv
 import io
 import re
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import aiohttp
 import msgspec
 import pytest
 
+from gateway.ops import COOKIE
 from gateway.ops.reports import period
 from gateway.runtime import Stack
 from tests.builders import new_code, push_mix, wait_received
@@ -208,16 +209,21 @@ async def test_login_sets_an_httponly_strict_cookie_and_the_page_needs_it(
     async with aiohttp.ClientSession(cookie_jar=jar) as http:
         async with http.get(stack.url + "/ops", allow_redirects=False) as resp:
             assert resp.status == 303 and resp.headers["Location"] == "/ops/login"
+        csrf = await _login_form(http, stack)
         async with http.post(
-            stack.url + "/ops/login", data={"token": "wrong"}, allow_redirects=False
+            stack.url + "/ops/login", data={"token": "wrong", "csrf": csrf}, allow_redirects=False
         ) as resp:
             assert resp.status == 401
+        csrf = await _login_form(http, stack)
         async with http.post(
-            stack.url + "/ops/login", data={"token": token}, allow_redirects=False
+            stack.url + "/ops/login", data={"token": token, "csrf": csrf}, allow_redirects=False
         ) as resp:
             assert resp.status == 303
-            cookie = resp.headers["Set-Cookie"]
-            assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+            cookie = resp.cookies[COOKIE]
+            assert cookie["httponly"] and cookie["samesite"] == "Strict"
+            # the session's own id, not the long-lived token
+            assert cookie.value.startswith("dipgw_session_") and token not in str(resp.headers)
+        session = cookie.value
         async with http.get(stack.url + "/ops") as resp:
             assert resp.status == 200 and "数据质量" in await resp.text()
             assert "default-src 'self'" in resp.headers["Content-Security-Policy"]
@@ -231,6 +237,56 @@ async def test_login_sets_an_httponly_strict_cookie_and_the_page_needs_it(
             assert resp.status == 303
         async with http.get(stack.url + "/ops", allow_redirects=False) as resp:
             assert resp.status == 303
+    # logging out ended the session on the server: the old cookie value is worthless
+    status, _, _ = await Client(stack, token=session).request("GET", "/v1/quality/dashboard")
+    assert status == 401
+
+
+async def _login_form(http: aiohttp.ClientSession, stack: Stack, **headers: str) -> str:
+    async with http.get(stack.url + "/ops/login", headers=headers) as resp:
+        assert resp.status == 200
+        found = re.search(r'name="csrf" value="([^"]+)"', await resp.text())
+        assert found is not None
+        return found[1]
+
+
+@pytest.mark.integration
+async def test_login_refuses_cross_site_posts_and_marks_the_cookie_secure_behind_https(
+    stack: Stack,
+) -> None:
+    """Login CSRF (issue 11): a cross-origin POST got a session cookie."""
+    token = await stack.registry.issue_token("ops", "test-ops-csrf")
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=jar) as http:
+        csrf = await _login_form(http, stack)
+        login = stack.url + "/ops/login"
+        for data, headers in (
+            ({"token": token, "csrf": csrf}, {"Origin": "https://evil.example"}),
+            ({"token": token}, {}),  # the form's own value missing
+            ({"token": token, "csrf": "guessed"}, {}),
+        ):
+            async with http.post(login, data=data, headers=headers, allow_redirects=False) as r:
+                assert r.status == 403 and COOKIE not in r.cookies, data
+                assert (await r.json())["errors"][0]["rule"] == "FORBIDDEN_CSRF"
+        proxied = {"X-Forwarded-Proto": "https"}
+        csrf = await _login_form(http, stack, **proxied)
+    async with aiohttp.ClientSession() as http:  # a fresh jar: the cookie set over "https"
+        http.cookie_jar.update_cookies({"dipgw_csrf": csrf})
+        async with http.post(
+            login, data={"token": token, "csrf": csrf}, headers=proxied, allow_redirects=False
+        ) as resp:
+            assert resp.status == 303
+            assert resp.cookies[COOKIE]["secure"]
+
+
+@pytest.mark.integration
+async def test_revoking_the_token_ends_its_sessions(stack: Stack) -> None:
+    token = await stack.registry.issue_token("ops", "test-ops-revoke")
+    session = await stack.registry.open_session(token, timedelta(hours=1))
+    assert session is not None
+    assert (await Client(stack, token=session).request("GET", "/v1/quality/dashboard"))[0] == 200
+    await stack.registry.revoke_token("test-ops-revoke")
+    assert (await Client(stack, token=session).request("GET", "/v1/quality/dashboard"))[0] == 401
 
 
 def test_the_grafana_dashboard_uses_only_metrics_the_gateway_exports() -> None:

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -142,11 +143,12 @@ async def test_the_dashboard_shows_a_real_run_in_chromium(
             deviceScaleFactor=1,
             mobile=False,
         )
-        # What POST /ops/login sets (tested in test_ops_api); here set directly.
+        # What POST /ops/login sets (tested in test_ops_api); here opened directly.
+        session = await stack.registry.open_session(token, timedelta(hours=1))
         await tools.call(
             "Network.setCookie",
             name=COOKIE,
-            value=token,
+            value=session,
             url=stack.url,
             httpOnly=True,
             sameSite="Strict",
