@@ -289,8 +289,8 @@ class Registry:
     # -- tokens ----------------------------------------------------------------------------
 
     async def issue_token(self, role: str, label: str, admdvs: str | None = None) -> str:
-        if role not in ("city", "ops"):
-            raise RegistryError("a token's role is city or ops")
+        if role not in ("city", "ops", "metrics"):
+            raise RegistryError("a token's role is city, ops or metrics")
         if role == "city" and (admdvs is None or not ADMDVS.match(admdvs)):
             raise RegistryError("a city token needs the city's 6-digit admdvs")
         token = f"dipgw_{role}_{secrets.token_urlsafe(32)}"

@@ -26,7 +26,7 @@ from adapters.runtime.metrics import HTTP_REQUESTS
 from adapters.runtime.metrics import REGISTRY as METRICS
 from gateway import openapi, ops, params, refusals, subscriptions
 from gateway.accounts import Registry
-from gateway.authn import REGISTRY, WINDOW, authenticate, nonce_reused
+from gateway.authn import REGISTRY, WINDOW, authenticate, nonce_reused, principal_of
 from gateway.checks import Checker
 from gateway.errors import BadQuery, NonceReused, http_error, json_response
 from gateway.ingest import Ingestor
@@ -121,6 +121,16 @@ async def healthz(request: web.Request) -> web.StreamResponse:
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
+    """Prometheus, for an ops or metrics token: the series name hospitals, volumes and
+    rejection rules, which are not for everyone."""
+    if principal_of(request).role not in ("ops", "metrics"):
+        return http_error(
+            refusals.FORBIDDEN_ROLE,
+            allowed="运维或监控令牌",
+            action="读取指标",
+            allowed_en="ops and metrics tokens",
+            action_en="read metrics",
+        )
     return web.Response(
         body=generate_latest(METRICS), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )

@@ -27,7 +27,7 @@ WINDOW = web.AppKey("auth_window_s", int)
 PRINCIPAL = web.RequestKey("principal", Principal)
 DEFERRED_NONCE = web.RequestKey("deferred_nonce", tuple)
 
-PUBLIC = frozenset({"/healthz", "/metrics", "/openapi.json", "/docs"})
+PUBLIC = frozenset({"/healthz", "/openapi.json", "/docs"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

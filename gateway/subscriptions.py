@@ -125,8 +125,24 @@ def _forbidden(city: str) -> web.Response:
     return http_error(refusals.FORBIDDEN_CITY, city=city)
 
 
+_SUBSCRIBERS = ("ops", "city", "hospital")
+
+
+def _not_a_subscriber() -> web.Response:
+    # Named, not implied: a role added later (a metrics scraper) reads no cases by default.
+    return http_error(
+        refusals.FORBIDDEN_ROLE,
+        allowed="运维、医保局与定点医疗机构",
+        action="查看病例",
+        allowed_en="ops, city bureaus and hospitals",
+        action_en="read cases",
+    )
+
+
 async def get_scored(request: web.Request) -> web.StreamResponse:
     principal = principal_of(request)
+    if principal.role not in _SUBSCRIBERS:
+        return _not_a_subscriber()
     try:
         query = parse_query(request, principal)
     except BadQuery as exc:
@@ -147,6 +163,8 @@ async def get_scored(request: web.Request) -> web.StreamResponse:
 async def stream_scored(request: web.Request) -> web.StreamResponse:
     """Server-sent events: every visible change after the position, as it is stored."""
     principal = principal_of(request)
+    if principal.role not in _SUBSCRIBERS:
+        return _not_a_subscriber()
     services = request.app[SERVICES]
     # Every parameter is checked before the 200: a stream that started cannot answer 400.
     try:

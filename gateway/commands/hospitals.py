@@ -58,7 +58,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     tokens = subparsers.add_parser("tokens", help="read-only tokens for city bureaus and ops")
     tverbs = tokens.add_subparsers(dest="verb", metavar="VERB", required=True)
     issue = tverbs.add_parser("issue", help="issue a token; prints it once")
-    issue.add_argument("--role", required=True, choices=["city", "ops"])
+    issue.add_argument(
+        "--role",
+        required=True,
+        choices=["city", "ops", "metrics"],
+        help="metrics: may read /metrics only (a Prometheus scraper)",
+    )
     issue.add_argument("--admdvs", help="the city (6 digits) for --role city")
     issue.add_argument("--label", required=True, help="who holds it (to revoke by)")
     issue.set_defaults(func=_run, action=_issue)

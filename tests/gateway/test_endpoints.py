@@ -129,7 +129,8 @@ async def test_content_type_and_size_limits(services: LocalServices) -> None:
 
 
 async def _metrics(stack: Stack) -> dict[str, float]:
-    status, text, _ = await Client(stack).request("GET", "/metrics")
+    token = await stack.registry.issue_token("metrics", f"scraper-{uuid.uuid4().hex[:6]}")
+    status, text, _ = await Client(stack, token=token).request("GET", "/metrics")
     assert status == 200
     body = text.decode() if isinstance(text, bytes) else str(text)
     series = {}
@@ -312,3 +313,21 @@ async def test_a_connection_that_never_finishes_its_headers_is_closed(
         writer.close()
         assert closed == b"" or closed.startswith(b"HTTP/1.1 4")
         assert elapsed < 3.5, elapsed
+
+
+@pytest.mark.integration
+async def test_metrics_are_for_ops_and_metrics_tokens_only(stack: Stack) -> None:
+    """/metrics listed hospital codes, volumes and rejection rules to anyone (issue 11)."""
+    scraper = Client(stack, token=await stack.registry.issue_token("metrics", "prometheus-1"))
+    city = Client(stack, token=await stack.registry.issue_token("city", "gz-1", "440100"))
+    ops = Client(stack, token=await stack.registry.issue_token("ops", "ops-metrics"))
+    assert (await Client(stack).request("GET", "/metrics"))[0] == 401
+    status, body, _ = await city.request("GET", "/metrics")
+    assert (status, body["errors"][0]["rule"]) == (403, "FORBIDDEN_ROLE")
+    assert (await ops.request("GET", "/metrics"))[0] == 200
+    status, text, _ = await scraper.request("GET", "/metrics")
+    assert status == 200 and b"dipgw_http_requests_total" in text
+    # and a scraper's token reads nothing else
+    for path in ("/v1/scored", "/v1/scored/stream", "/v1/quality/report", "/v1/quality/dashboard"):
+        status, body, _ = await scraper.request("GET", path)
+        assert status == 403, (path, status)
