@@ -58,6 +58,26 @@ async def test_unsigned_and_badly_signed_requests_are_refused(hospital: Client) 
     assert (status, _rule(payload)) == (401, "AUTH_TIMESTAMP")
 
 
+async def test_an_unknown_hospital_costs_the_same_work_as_a_known_one(
+    hospital: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer time told whether a code is registered (9.5 ms against 1.2 ms with a 15 MB
+    body, issue 11): the body is now read and signed for an unknown code too."""
+    hashed: list[tuple[str, int]] = []
+    real = signing.matches
+
+    def counting(secrets_: list[bytes], sign_type: str, given: str, *rest: Any) -> bool:
+        hashed.append((sign_type, len(rest[-1])))
+        return real(secrets_, sign_type, given, *rest)
+
+    monkeypatch.setattr(signing, "matches", counting)
+    doc = dict(document("T1", code="H99999999998"), padding="x" * 100_000)
+    stranger = Client(hospital.stack, hospital="H99999999998", secret="guess")
+    status, payload = await stranger.post("/v1/settlements", doc)
+    assert (status, _rule(payload)) == (401, "AUTH_SIGNATURE")
+    assert hashed and hashed[0][0] == "HMAC-SHA256" and hashed[0][1] > 100_000
+
+
 async def test_a_nonce_is_single_use(hospital: Client) -> None:
     doc = document(f"N{uuid.uuid4().hex[:10]}")
     body = msgspec.json.encode(doc)
