@@ -24,14 +24,15 @@ from adapters.runtime.errors import describe_error, is_dependency_failure
 from adapters.runtime.logs import Throttle, get_logger
 from adapters.runtime.metrics import HTTP_REQUESTS
 from adapters.runtime.metrics import REGISTRY as METRICS
+from adapters.runtime.settings import LimitSettings
 from gateway import openapi, ops, params, refusals, subscriptions
 from gateway.accounts import Registry
-from gateway.authn import REGISTRY, WINDOW, authenticate, nonce_reused, principal_of
+from gateway.authn import PUBLIC, REGISTRY, WINDOW, authenticate, nonce_reused, principal_of
 from gateway.checks import Checker
-from gateway.errors import BadQuery, NonceReused, http_error, json_response
+from gateway.errors import BadQuery, NonceReused, http_error, json_response, rate_limited
 from gateway.ingest import Ingestor
 from gateway.offload import FileWorkers
-from gateway.ratelimit import RateLimiter
+from gateway.ratelimit import budgets
 from gateway.routes_ingest import post_batch, post_file, post_national, post_settlement
 from gateway.routes_query import get_case, get_receipt
 from gateway.services import SERVICES, Services
@@ -97,6 +98,36 @@ async def _context(request: web.Request, handler: Handler) -> web.StreamResponse
     return _finish(request, route, request_id, started, response)
 
 
+@web.middleware
+async def _admission(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """What any caller may cost before anything is read or anyone authenticated: a body
+    declared too large is refused from its Content-Length, and each client address has
+    budgets of requests and bytes (unauthenticated and bearer traffic included)."""
+    if request.path in PUBLIC:
+        return await handler(request)
+    services = request.app[SERVICES]
+    length = request.content_length or 0
+    if length > services.max_body_bytes:
+        return http_error(refusals.HTTP413)
+    source = _client_address(request, services.client_ip_header)
+    now = time.monotonic()
+    budgets = services.budgets
+    wait = budgets.source_requests.take(source, now)
+    if not wait:
+        wait = budgets.source_bytes.admit(source, now, length)
+    if wait > 0:
+        return rate_limited(wait, "来自该地址的请求", "requests from this address")
+    return await handler(request)
+
+
+def _client_address(request: web.Request, header: str) -> str:
+    if header:
+        named = request.headers.get(header, "").rsplit(",", 1)[-1].strip()
+        if named:
+            return named[:64]
+    return request.remote or ""
+
+
 def _finish(
     request: web.Request,
     route: str,
@@ -153,16 +184,18 @@ def create_app(
     rejected_topic: str,
     max_body_bytes: int,
     batch_max_records: int,
-    rate_per_s: float,
-    burst: int,
+    limits: LimitSettings,
     window_s: int,
     request_timeout_s: float,
     kafka_timeout_s: float = 15.0,
     clock: Clock = system_clock,
     file_workers: int = 2,
     file_worker_memory_mb: int = 1024,
+    client_ip_header: str = "",
 ) -> web.Application:
-    app = web.Application(middlewares=[_context, authenticate], client_max_size=max_body_bytes)
+    app = web.Application(
+        middlewares=[_context, _admission, authenticate], client_max_size=max_body_bytes
+    )
     files = FileWorkers(  # file uploads are parsed off the loop, within the checker's limits
         workers=file_workers,
         memory_mb=file_worker_memory_mb,
@@ -175,7 +208,9 @@ def create_app(
         pool=pool,
         ingestor=ingestor,
         checker=checker,
-        limiter=RateLimiter(rate_per_s, burst),
+        budgets=budgets(limits),
+        max_body_bytes=max_body_bytes,
+        client_ip_header=client_ip_header,
         batch_max_records=batch_max_records,
         request_timeout_s=request_timeout_s,
         rejected_topic=rejected_topic,

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from adapters.runtime.errors import DipgwError
 from contracts.messages import ENCODER
-from gateway.refusals import BAD_QUERY, Refusal
+from gateway.refusals import BAD_QUERY, RATE_LIMITED, Refusal
 
 
 class NonceReused(DipgwError):
@@ -64,4 +64,14 @@ def http_error(
     problem = refusal.problem(field, **values)
     return problems_response(
         refusal.status, [problem], {"X-Dipgw-Reason": problem.rule, **(headers or {})}
+    )
+
+
+def rate_limited(wait_s: float, budget: str, budget_en: str) -> web.Response:
+    """429 naming the budget spent, with the seconds until it allows the next request."""
+    return http_error(
+        RATE_LIMITED,
+        budget=budget,
+        budget_en=budget_en,
+        headers={"Retry-After": str(max(1, round(wait_s + 0.5)))},
     )

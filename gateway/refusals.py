@@ -125,8 +125,8 @@ RATE_LIMITED: Final = Refusal(
     rule="RATE_LIMITED",
     status=429,
     field="$",
-    message="请求过于频繁",
-    message_en="too many requests; slow down",
+    message="超出{budget}配额，请在 Retry-After 秒后重试",
+    message_en="over the budget of {budget_en}; retry after Retry-After seconds",
 )
 NOT_FOUND: Final = Refusal(
     rule="NOT_FOUND",

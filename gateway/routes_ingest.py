@@ -40,6 +40,7 @@ from gateway.errors import (
     http_error,
     json_response,
     problems_response,
+    rate_limited,
 )
 from gateway.ingest import Receipt, Unavailable
 from gateway.national import national_response
@@ -50,13 +51,23 @@ log = get_logger("dipgw.http")
 
 
 def _limit(request: web.Request, principal: Principal) -> web.Response | None:
-    """The hospital's token bucket: one token per request, whatever its size."""
-    wait = request.app[SERVICES].limiter.take(principal.fixmedins_code or "", time.monotonic())
-    if wait > 0:
-        return http_error(
-            refusals.RATE_LIMITED, headers={"Retry-After": str(max(1, round(wait + 0.5)))}
-        )
+    """The hospital's budgets, before its body is looked at: a request, its declared bytes,
+    and being in credit for records (charged by `_charge_records` once they are counted)."""
+    budgets = request.app[SERVICES].budgets
+    code, now = principal.fixmedins_code or "", time.monotonic()
+    if wait := budgets.records.admit(code, now):
+        return rate_limited(wait, "记录数", "records")
+    if wait := budgets.requests.take(code, now):
+        return rate_limited(wait, "请求数", "requests")
+    if wait := budgets.bytes.admit(code, now, request.content_length or 0):
+        return rate_limited(wait, "上传字节数", "bytes")
     return None
+
+
+def _charge_records(request: web.Request, principal: Principal, count: int) -> None:
+    """Every record parsed costs its hospital, accepted or not: the checking is the work."""
+    budgets = request.app[SERVICES].budgets
+    budgets.records.charge(principal.fixmedins_code or "", time.monotonic(), count)
 
 
 def _foreign(principal: Principal, checked: list[Checked | Rejected]) -> list[str]:
@@ -224,6 +235,7 @@ async def post_settlement(request: web.Request) -> web.StreamResponse:
         return http_error(refusals.HTTP415, allowed="application/json")
     if (limited := _limit(request, principal)) is not None:
         return limited
+    _charge_records(request, principal, 1)
     try:
         checked = request.app[SERVICES].checker.check_one(await request.read(), received_at)
     except Rejected as whole:
@@ -271,6 +283,7 @@ async def _post_many(request: web.Request, decode: str) -> web.StreamResponse:
         return _refused(whole)
     except FileWorkersUnavailable:
         return http_error(refusals.SYS_UNAVAILABLE, headers={"Retry-After": "5"})
+    _charge_records(request, principal, len(checked))
     if foreign := _foreign(principal, checked):
         return _forbidden_foreign(foreign)
     return _batch_response(await _ingest(request, principal, checked, received_at))
@@ -311,6 +324,7 @@ async def post_national(request: web.Request) -> web.StreamResponse:
         return http_error(refusals.HTTP415, allowed="application/json")
     if (limited := _limit(request, principal)) is not None:
         return limited
+    _charge_records(request, principal, 1)
     try:
         checked = request.app[SERVICES].checker.check_one(
             await request.read(), received_at, infno=infno

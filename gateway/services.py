@@ -13,7 +13,7 @@ from adapters.runtime.clock import Clock, system_clock
 from gateway.checks import Checker
 from gateway.ingest import Ingestor
 from gateway.offload import FileWorkers
-from gateway.ratelimit import RateLimiter
+from gateway.ratelimit import Budgets
 
 
 @dataclass
@@ -23,12 +23,15 @@ class Services:
     pool: asyncpg.Pool
     ingestor: Ingestor
     checker: Checker
-    limiter: RateLimiter
+    budgets: Budgets
+    """What each hospital and each client address may cost (`gateway.ratelimit`)."""
     batch_max_records: int
     request_timeout_s: float
     rejected_topic: str
     producer: Any
     files: FileWorkers
+    max_body_bytes: int
+    client_ip_header: str
     """File uploads are parsed and checked in these worker processes (`gateway.offload`)."""
     kafka_timeout_s: float = 15.0
     """How long a Kafka write on the request path may take before the answer is 503."""

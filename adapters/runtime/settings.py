@@ -74,6 +74,9 @@ class HttpSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """A connection must send a whole request head within this of opening (or of its last
     answer, when kept alive): a client trickling headers is cut off (slowloris). The body is
     bounded by request_timeout_s."""
+    client_ip_header: str = ""
+    """Behind a proxy: the header naming the client (`X-Forwarded-For`), whose last address —
+    the one your proxy added — is the caller for the per-address budgets; empty = the peer."""
     tls_cert: str = ""
     """PEM certificate chain; with tls_key, the gateway serves HTTPS."""
     tls_key: str = ""
@@ -102,6 +105,20 @@ class LimitSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     rate_per_s: Annotated[float, msgspec.Meta(gt=0)] = 50.0
     """Requests per second per hospital and gateway process (token bucket)."""
     burst: Positive = 100
+    records_per_s: Annotated[float, msgspec.Meta(gt=0)] = 500.0
+    """Records per second per hospital and gateway process, charged once a body is parsed
+    (a 100,000-list backfill takes about 3 minutes); a hospital in debt waits it off."""
+    records_burst: Positive = 10_000
+    bytes_per_s: Annotated[float, msgspec.Meta(gt=0)] = 8 * 1024 * 1024
+    """Body bytes per second per hospital and gateway process, by Content-Length, before the
+    body is read."""
+    bytes_burst: Positive = 64 * 1024 * 1024
+    source_rate_per_s: Annotated[float, msgspec.Meta(gt=0)] = 200.0
+    """Requests per second per client address (see http.client_ip_header) and gateway
+    process, before authentication: every caller, signed, bearer or neither."""
+    source_burst: Positive = 400
+    source_bytes_per_s: Annotated[float, msgspec.Meta(gt=0)] = 32 * 1024 * 1024
+    source_bytes_burst: Positive = 128 * 1024 * 1024
     sheet_max_rows: Positive = 10_000
     """A spreadsheet upload (CSV, XLSX): rows, blank ones included."""
     sheet_max_columns: Positive = 1_000

@@ -137,7 +137,19 @@ def test_the_settings_a_run_used_name_what_differs_from_the_defaults() -> None:
     env = {"DIPGW_STATE_DIR": "/tmp/x", "DIPGW_KAFKA_BOOTSTRAP": "h:1", **TUNING}
     settings = effective_child_settings(env)
     changed = non_default_settings(settings)
-    assert changed == {"limits.rate_per_s": 1e6, "limits.burst": 1000000, "pg.pool_max": 20}
+    lifted = {  # every budget of the one bench hospital, and of its address
+        "limits.rate_per_s": 1e6,
+        "limits.burst": 1000000,
+        "limits.records_per_s": 1e9,
+        "limits.records_burst": 1000000000,
+        "limits.bytes_per_s": 1e12,
+        "limits.bytes_burst": 1000000000000,
+        "limits.source_rate_per_s": 1e6,
+        "limits.source_burst": 1000000,
+        "limits.source_bytes_per_s": 1e12,
+        "limits.source_bytes_burst": 1000000000000,
+    }
+    assert changed == {**lifted, "pg.pool_max": 20}
     assert non_default_settings(Settings()) == {}
     run = run_settings(settings, brokers=1, gateway_processes=2)
     for key in ("brokers", "replication_factor", "partitions", "producer", "worker_max_batch"):

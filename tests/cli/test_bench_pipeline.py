@@ -112,7 +112,11 @@ def test_bench_pipeline_reports_the_figures(scratch_dir: Path) -> None:
     assert check["scored"] == check["sent_to_cities_with_rules"]  # every case, and only scored
     assert set(result["e2e_scored_by_city"]) <= set(SAMPLE_RULES)
     ran = result["settings"]
-    assert ran["brokers"] == 1 and ran["non_default"] == {"worker.max_batch": 1000}
+    assert ran["brokers"] == 1 and ran["non_default"] == {
+        "worker.max_batch": 1000,
+        "limits.records_per_s": 1e6,
+        "limits.records_burst": 1000000,
+    }
     assert ran["producer"]["acks"] == "all"
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert str(tmp_path) not in ps  # its broker, database and `dipgw up` processes are gone

@@ -331,3 +331,48 @@ async def test_metrics_are_for_ops_and_metrics_tokens_only(stack: Stack) -> None
     for path in ("/v1/scored", "/v1/scored/stream", "/v1/quality/report", "/v1/quality/dashboard"):
         status, body, _ = await scraper.request("GET", path)
         assert status == 403, (path, status)
+
+
+async def test_budgets_by_cost_records_bytes_and_address(services: LocalServices) -> None:
+    """Limits counted requests only (issue 11): 160 small requests of 1,000 empty records
+    each kept a gateway busy, unauthenticated and bearer traffic was not limited at all, and
+    a body was read before its size was checked."""
+    settings = msgspec.structs.replace(
+        services.settings,
+        limits=msgspec.structs.replace(
+            services.settings.limits,
+            records_per_s=1,
+            records_burst=5,
+            source_rate_per_s=1,
+            source_burst=40,
+        ),
+    )
+    async with running_stack(
+        settings, services.bootstrap, services.dsn, workers=(), clock=CLOCK
+    ) as small:
+        client = await register_hospital(small, "H44010000032", "440100")
+        empty = {"records": [{} for _ in range(5)]}
+        status, answer = await client.post("/v1/settlements/batch", empty)
+        assert status == 200 and answer["rejected"] == 5  # checked: it cost 5 records
+        status, answer, headers = await client.request(
+            "POST", "/v1/settlements/batch", msgspec.json.encode(empty)
+        )
+        assert (status, answer["errors"][0]["rule"]) == (429, "RATE_LIMITED")
+        assert "records" in answer["errors"][0]["message_en"] and int(headers["Retry-After"]) >= 1
+        # a body declared larger than the limit is refused before a byte of it is read
+        host, port = small.url.removeprefix("http://").rsplit(":", 1)
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(
+            b"POST /v1/settlements HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000000000\r\n\r\n"
+        )
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=5)
+        writer.close()
+        assert head.startswith(b"HTTP/1.1 413")
+        # anyone at all, signed or not, is held to the address's budget
+        statuses = [
+            (await Client(small, token="dipgw_ops_made_up").request("GET", "/v1/scored"))[0]
+            for _ in range(60)
+        ]
+        assert statuses[:30] == [401] * 30 and statuses[-1] == 429

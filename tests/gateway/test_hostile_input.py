@@ -266,6 +266,7 @@ HOSTILE_HEADERS: list[tuple[str, bytes]] = [
 
 def _get_routes() -> set[str]:
     """The GET routes of the app as `gateway.app.create_app` builds it."""
+    from adapters.runtime.settings import LimitSettings
     from gateway.app import create_app
     from gateway.checks import Checker
 
@@ -278,8 +279,7 @@ def _get_routes() -> set[str]:
         rejected_topic="unused",
         max_body_bytes=1024,
         batch_max_records=1,
-        rate_per_s=1,
-        burst=1,
+        limits=LimitSettings(),
         window_s=300,
         request_timeout_s=5,
     )
