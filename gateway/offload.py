@@ -20,7 +20,8 @@ noticed when the handler awaits). So the file endpoint hands the body to `FileWo
   rather than a queue that outlives the requests in it.
 - **Start.** Workers are forked from a `forkserver` that has imported the checker once, so a
   replacement worker starts in milliseconds; the pool is warmed in the background when the
-  application starts and workers are started from a thread, never on the loop.
+  application starts and workers are started from a thread, never on the loop. A worker
+  exits when the gateway process does, however it ends (the forkserver then follows).
 
 The workers check with a `Checker` of their own (`checker_factory(limits=…)`, the default
 rules: the gateway's `Checker()`), so the formats they know are those registered when
@@ -33,8 +34,10 @@ import asyncio
 import gc
 import math
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -93,9 +96,19 @@ def _start_worker(
         ceiling = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (ceiling, ceiling))
     _MEMORY_MB = memory_mb
+    parent = multiprocessing.parent_process()
+    if parent is not None and parent.sentinel is not None:
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
     signal.signal(signal.SIGALRM, _on_alarm)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _CHECKER = checker_factory(limits=limits)
+
+
+def _exit_with(sentinel: int) -> None:
+    """Die with the gateway, even a SIGKILLed one: a worker's parent is the forkserver, which
+    in turn lives as long as any worker does, so nothing else would end them."""
+    multiprocessing.connection.wait([sentinel])
+    os._exit(0)
 
 
 def _ready() -> int:

@@ -7,9 +7,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -179,3 +182,45 @@ async def test_closed_workers_refuse() -> None:
     files.close()
     with pytest.raises(FileWorkersUnavailable):
         await files.check(b"", "xlsx", NOW, max_records=10)
+
+
+_GATEWAY = """
+import asyncio, os, sys, time
+import psutil
+from adapters import InputLimits
+from gateway.offload import FileWorkers
+
+async def main():
+    files = FileWorkers(workers=2, memory_mb=0, limits=InputLimits(), time_limit_s=10)
+    await files.warm()
+    children = psutil.Process().children(recursive=True)
+    print(" ".join(str(c.pid) for c in children), flush=True)
+    time.sleep(120)
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+def test_the_workers_die_with_a_killed_gateway(tmp_path: Path) -> None:
+    import psutil
+
+    script = tmp_path / "gateway_process.py"
+    script.write_text(_GATEWAY)
+    root = Path(__file__).resolve().parents[2]
+    gateway = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert gateway.stdout is not None
+        children = [psutil.Process(int(pid)) for pid in gateway.stdout.readline().split()]
+        assert len(children) >= 3  # the forkserver, two workers (and a resource tracker)
+    finally:
+        gateway.kill()
+        gateway.wait()
+    _, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == [], [p.cmdline()[-1][:60] for p in alive]
