@@ -31,7 +31,8 @@ __all__ = [
     "row_to_document",
 ]
 
-_LIST_PATH = re.compile(r"^(?P<node>[a-z]+)\[(?P<index>\d+)\]\.(?P<field>\w+)$")
+# A list entry's column: an index of ASCII digits, at most 999 (no list holds more)
+_LIST_PATH = re.compile(r"(?P<node>[a-z]+)\[(?P<index>[0-9]{1,3})\]\.(?P<field>[a-z0-9_]+)\Z")
 _LIST_NODES = ("diseinfo", "oprninfo", "icuinfo", "bldinfo", "opspdiseinfo", "payinfo", "iteminfo")
 
 

@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+import pytest
 from openpyxl import Workbook
 
 from adapters import chinese_mapping, iter_csv, iter_xlsx, row_to_document
@@ -117,3 +118,15 @@ def test_xlsx_with_excel_types(tmp_path: Path) -> None:
     assert records[0].envelope is not None
     assert records[0].envelope.input.setlinfo.adm_time == datetime(2026, 11, 10, 8, 0)
     assert [(e.rule, e.field) for e in records[1].errors] == [("FMT_DATETIME", "setlinfo.brdy")]
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["diseinfo[" + "9" * 5000 + "].diag_code", "diseinfo[١].diag_code", "diseinfo[1000].x"],
+)
+def test_a_list_column_is_an_ascii_index_below_1000_or_ignored(header: str) -> None:
+    """A 5,000-digit index made int() refuse the whole file (issue 11)."""
+    doc = row_to_document([("setlinfo.setl_id", "S1"), (header, "K35.800")])
+    assert "diseinfo" not in doc["input"]
+    doc = row_to_document([("diseinfo[2].diag_code", "K35.800")])
+    assert doc["input"]["diseinfo"] == [{"diag_code": "K35.800"}]
