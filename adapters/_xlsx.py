@@ -41,7 +41,7 @@ _RATIO_FLOOR = 1 * MiB  # small members may pack well (a theme, a run of empty c
 _SHARED_STRINGS_TYPE = (
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
 )
-_CELL_REF = re.compile(r"^\$?([A-Za-z]{1,3})\$?(\d+)$")
+_CELL_REF = re.compile(r"^\$?([A-Za-z]{1,3})\$?([0-9]{1,9})$")  # A1 .. XFD1048576 and beyond
 
 
 def _mib(n: int) -> str:
@@ -325,6 +325,8 @@ def scan_sheet(src: IO[bytes], limits: InputLimits, where: str = "") -> None:
 def _row_number(value: str | None, previous: int) -> int:
     if value is None:
         return previous + 1
+    if value.isascii() and value.isdigit():
+        return int(value) if len(value) <= 9 else 10**9  # past any limit, without int("9"*5000)
     try:
         return int(float(value))  # openpyxl reads "3.0" as row 3 too
     except (ValueError, OverflowError):

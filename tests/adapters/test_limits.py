@@ -162,6 +162,20 @@ def test_the_sheet_scan_checks_each_limit() -> None:
         list(iter_xlsx(sheet, limits=small))
 
 
+def test_row_and_cell_numbers_of_any_length() -> None:
+    """A row numbered with 5,000 digits is past the rows limit, not an int() failure; a
+    reference that long is no reference (the column counts on), never a crash."""
+    for row in ('r="' + "9" * 5000 + '"', 'r="1e400"'):
+        body = bombs._SHEET_HEAD + f"<row {row}/>".encode() + bombs._SHEET_TAIL
+        with pytest.raises((LimitExceeded, ValueError)) as caught:
+            list(iter_xlsx(bombs.workbook_with(bombs.plain(bombs.SHEET, body))))
+        assert not isinstance(caught.value, LimitExceeded) or caught.value.limit == "rows"
+    cell = '<row r="1"><c r="A' + "9" * 5000 + '"><v>1</v></c></row>'
+    body = bombs._SHEET_HEAD + cell.encode() + bombs._SHEET_TAIL
+    with pytest.raises(ValueError):  # openpyxl then finds the reference unreadable
+        list(iter_xlsx(bombs.workbook_with(bombs.plain(bombs.SHEET, body))))
+
+
 def test_the_shared_strings_are_counted_and_measured() -> None:
     table = bombs._strings(b"setl_id") + b"</t></si>" + b"<si><t>x</t></si>" * 10 + b"</sst>"
     data = bombs.workbook_with(bombs.plain(bombs.STRINGS, table))
