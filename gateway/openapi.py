@@ -110,6 +110,14 @@ _READER = [{"hmac": []}, {"mtls": []}, {"bearer": []}]
 
 _EXTRA_PATHS: dict[str, Any] = {}
 
+_RECEIPT = "#/paths/~1v1~1receipts~1{receipt_id}/get"
+_CASE = "#/paths/~1v1~1cases~1{fixmedins_code}~1{setl_id}/get"
+
+
+def _link(operation: str, **parameters: str) -> dict[str, Any]:
+    """An OpenAPI link: where an answer leads (the receipt, the case), for clients and fuzzers."""
+    return {"operationRef": operation, "parameters": parameters}
+
 
 def _file_content() -> dict[str, Any]:
     """The file endpoint's request bodies: every media type of every feed format."""
@@ -160,6 +168,14 @@ def document() -> dict[str, Any]:
                         "202": {
                             "description": "Durable in Kafka; receipt issued",
                             "content": _json("ReceiptAnswer"),
+                            "links": {
+                                "receipt": _link(_RECEIPT, receipt_id="$response.body#/receipt_id"),
+                                "case": _link(
+                                    _CASE,
+                                    fixmedins_code="$request.body#/fixmedins_code",
+                                    setl_id="$request.body#/input/setlinfo/setl_id",
+                                ),
+                            },
                         },
                         **upload_errors,
                         **error_responses(422),
@@ -175,6 +191,11 @@ def document() -> dict[str, Any]:
                         "200": {
                             "description": "Per-record results",
                             "content": _json("BatchAnswer"),
+                            "links": {
+                                "receipt": _link(
+                                    _RECEIPT, receipt_id="$response.body#/results/0/receipt_id"
+                                )
+                            },
                         },
                         **upload_errors,
                         **error_responses(422),
@@ -216,6 +237,7 @@ def document() -> dict[str, Any]:
                             "content": _json("NationalResponse"),
                         },
                         **upload_errors,
+                        **error_responses(404, 422),
                     },
                 }
             },
@@ -274,9 +296,12 @@ def document() -> dict[str, Any]:
             },
             "/metrics": {
                 "get": {
-                    "summary": "Prometheus metrics",
-                    "security": [],
-                    "responses": {"200": {"description": "text exposition"}},
+                    "summary": "Prometheus metrics (an ops or metrics token)",
+                    "security": [{"bearer": []}],
+                    "responses": {
+                        "200": {"description": "text exposition"},
+                        **error_responses(401, 403),
+                    },
                 }
             },
         },
