@@ -1,0 +1,1 @@
+"""Fuzzing: hostile input, the bomb corpus, Hypothesis strategies, schemathesis hooks."""
