@@ -26,6 +26,7 @@ import struct
 import zipfile
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import IO, Any
 from xml.parsers import expat
 
@@ -216,6 +217,8 @@ def _feed(parser: Any, src: IO[bytes]) -> None:
         parser.Parse(b"", True)
     except expat.ExpatError as exc:
         raise ValueError(f"not well-formed XML: {exc}") from None
+    except zlib.error as exc:  # a member read before its bounded inflation ([Content_Types])
+        raise zipfile.BadZipFile(f"bad deflate data: {exc}") from None
 
 
 def _local(name: str) -> str:
@@ -354,10 +357,33 @@ def _check_dimension(ref: str, limits: InputLimits, where: str) -> None:
 
 # -- 5: openpyxl over the checked package ---------------------------------------------------
 
+#: what passes through as it is: limits, and the file workers' memory ceiling and deadline
+_PASS_THROUGH = (ValueError, zipfile.BadZipFile, MemoryError, TimeoutError, RecursionError)
+
+
+@contextmanager
+def _unreadable() -> Iterator[None]:
+    """Whatever openpyxl (or ElementTree under it) raises for a workbook it cannot read — a
+    KeyError for a missing part, a TypeError for an unknown attribute, a ParseError, an
+    IndexError for a workbook without sheets, … — raised as the one documented ValueError
+    (`LimitExceeded` is one, and stays what it is)."""
+    try:
+        yield
+    except _PASS_THROUGH:
+        raise
+    except Exception as exc:
+        raise ValueError(f"unreadable workbook ({type(exc).__name__}: {exc})") from exc
+
 
 def open_workbook(data: bytes, limits: InputLimits, sheet: str | None = None) -> tuple[Any, Any]:
     """(workbook, worksheet) in openpyxl's read-only mode, once the package, the shared-string
-    table and the worksheet passed the limits. The caller closes the workbook."""
+    table and the worksheet passed the limits. The caller closes the workbook. Raises
+    `LimitExceeded`, or `zipfile.BadZipFile` / `ValueError` for an unreadable workbook."""
+    with _unreadable():
+        return _open_workbook(data, limits, sheet)
+
+
+def _open_workbook(data: bytes, limits: InputLimits, sheet: str | None) -> tuple[Any, Any]:
     from openpyxl.reader.excel import ExcelReader  # type: ignore[import-untyped]
     from openpyxl.xml.constants import SHARED_STRINGS  # type: ignore[import-untyped]
 
@@ -382,7 +408,13 @@ def open_workbook(data: bytes, limits: InputLimits, sheet: str | None = None) ->
 
 
 def bounded_rows(rows: Iterator[tuple[Any, ...]], limits: InputLimits) -> Iterator[tuple[Any, ...]]:
-    """openpyxl's rows, counted again while they are read (the scan's second line)."""
+    """openpyxl's rows, counted again while they are read (the scan's second line); what
+    openpyxl raises for a sheet it cannot read is a ValueError, as in `open_workbook`."""
+    with _unreadable():
+        yield from _counted(rows, limits)
+
+
+def _counted(rows: Iterator[tuple[Any, ...]], limits: InputLimits) -> Iterator[tuple[Any, ...]]:
     cells = 0
     for number, row in enumerate(rows, start=1):
         if number > limits.rows:
