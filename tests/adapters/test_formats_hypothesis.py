@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-import zlib
 from typing import Any
-from xml.etree.ElementTree import ParseError
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -36,27 +34,15 @@ DOCUMENTED: dict[str, tuple[type[BaseException], ...]] = {
     "csv": (LimitExceeded, UnicodeDecodeError),
     "xlsx": (LimitExceeded, zipfile.BadZipFile, ValueError),
 }
-#: raised today for an unreadable workbook, though not documented (found by this fuzzing and
-#: reported; the gateway answers them 422 DEC_FILE, so no 5xx): each has a reproducer below,
-#: a strict xfail that fails once the reader raises only documented errors — then drop it here
-UNDOCUMENTED_XLSX: tuple[type[BaseException], ...] = (
-    IndexError,
-    KeyError,
-    LookupError,
-    TypeError,
-    ParseError,
-    zlib.error,
-)
 
 
 def read_all(fmt_name: str, data: bytes) -> list[DecodedRecord] | BaseException:
     """Every record of `data`, or the exception the reader raised (if it is allowed)."""
     fmt = FORMATS.get(fmt_name)
     assert fmt is not None
-    allowed = DOCUMENTED[fmt_name] + (UNDOCUMENTED_XLSX if fmt_name == "xlsx" else ())
     try:
         records = list(read_records(fmt, data, limits=InputLimits()))
-    except allowed as exc:
+    except DOCUMENTED[fmt_name] as exc:
         return exc
     for record in records:
         assert isinstance(record, DecodedRecord)
@@ -111,7 +97,7 @@ def test_every_json_list_is_one_record_at_its_position(fmt_name: str, documents:
         assert len(records) == 1 and records[0].errors, records
 
 
-# -- the undocumented exceptions of the XLSX reader, one reproducer each --------------------
+# -- unreadable workbooks this fuzzing found raising openpyxl's or zlib's own errors ----------
 
 
 def _workbook() -> bytes:
@@ -144,7 +130,7 @@ def _bad_deflate() -> bytes:
     return bytes(data)
 
 
-_UNDOCUMENTED = {
+_UNREADABLE = {
     # adapters/_xlsx.py open_workbook: workbook.worksheets[0] of a workbook without sheets
     "IndexError: a workbook without sheets": lambda: _workbook_xml(
         b'<sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets>', b"<sheets/>"
@@ -167,18 +153,9 @@ _UNDOCUMENTED = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reported: the XLSX reader lets openpyxl's and zlib's errors through for some "
-    "unreadable workbooks (the gateway answers 422 DEC_FILE); drop from UNDOCUMENTED_XLSX "
-    "once it raises only BadZipFile/ValueError/LimitExceeded",
-)
-@pytest.mark.parametrize("case", list(_UNDOCUMENTED))
+@pytest.mark.parametrize("case", list(_UNREADABLE))
 def test_an_unreadable_workbook_raises_only_documented_errors(case: str) -> None:
-    data = _UNDOCUMENTED[case]()
     fmt = FORMATS.get("xlsx")
     assert fmt is not None
-    try:
-        list(read_records(fmt, data, limits=InputLimits()))
-    except DOCUMENTED["xlsx"]:
-        pass
+    with pytest.raises(DOCUMENTED["xlsx"]):
+        list(read_records(fmt, _UNREADABLE[case](), limits=InputLimits()))
