@@ -12,22 +12,30 @@ from decimal import Decimal
 
 import msgspec
 
-__all__ = ["numbers_out_of_range"]
+__all__ = ["numbers_out_of_range", "out_of_range"]
 
 # |x| < 1e-300 or >= 1e301: past float's normal range (and far past any field's scale)
 _SMALLEST, _LARGEST = -300, 300
 _EXACT = msgspec.json.Decoder(float_hook=Decimal)
 
 
-def numbers_out_of_range(raw: bytes | str) -> list[str]:
-    """Record paths (`setlinfo.nwb_age`, `diseinfo[0].x`) of numbers past float's range."""
+def numbers_out_of_range(raw: bytes | str, *, always: bool = False) -> list[str]:
+    """Record paths (`setlinfo.nwb_age`, `diseinfo[0].x`) of numbers past float's range.
+
+    `always`: read the document again whatever it holds (after arithmetic on a decoded
+    number overflowed: `1E+999999999` is a valid Decimal, and past any sum)."""
     data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
-    if b"e-" not in data and b"E-" not in data:  # (a regex search costs as much as a decode)
-        return []
+    if not always and b"e-" not in data and b"E-" not in data:
+        return []  # (a regex search costs as much as a decode)
     try:
         tree = _EXACT.decode(data)
     except msgspec.DecodeError:
         return []  # the decoder reports it
+    return out_of_range(tree)
+
+
+def out_of_range(tree: object) -> list[str]:
+    """Record paths of the numbers in decoded data (Decimal or float) past float's range."""
     found: list[str] = []
     stack: list[tuple[object, str]] = [(tree, "")]
     while stack:  # iterative: nesting depth is the sender's choice
@@ -36,6 +44,8 @@ def numbers_out_of_range(raw: bytes | str) -> list[str]:
             stack.extend((v, f"{path}.{k}" if path else str(k)) for k, v in node.items())
         elif isinstance(node, list):
             stack.extend((v, f"{path}[{i}]") for i, v in enumerate(node))
-        elif isinstance(node, Decimal) and node and not _SMALLEST <= node.adjusted() <= _LARGEST:
+        elif (isinstance(node, float) and node in (float("inf"), float("-inf"))) or (
+            isinstance(node, Decimal) and node and not _SMALLEST <= node.adjusted() <= _LARGEST
+        ):
             found.append(path.removeprefix("input."))
     return sorted(found)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from decimal import Decimal
 
 import msgspec
 
@@ -17,7 +18,7 @@ from contracts._fieldrules import FieldRules
 from contracts._fields import LIST_NODES
 from contracts._model import Envelope, Settlement
 from contracts._normalise import is_legacy, normalise
-from contracts._numbers import numbers_out_of_range
+from contracts._numbers import numbers_out_of_range, out_of_range
 from contracts._raw import raw_envelope_type, to_canonical
 from contracts._rulebook import ConfiguredRules, RuleConfig
 
@@ -160,7 +161,12 @@ class Validator:
         """
         bad = {e.field for e in decode_errors if e.rule == "FMT_DATETIME"}
         errors = list(decode_errors)
-        for err in self.validate_envelope(envelope, received_at=received_at):
+        try:
+            found = self.validate_envelope(envelope, received_at=received_at)
+        except ArithmeticError:  # as in `validate_json`
+            tree = msgspec.to_builtins(envelope, builtin_types=(Decimal,))
+            return [*errors, *self._out_of_range(out_of_range(tree) or ["$"])]
+        for err in found:
             if not (err.rule == "REQ_FIELD" and err.field in bad):
                 errors.append(err)
         return errors
@@ -207,7 +213,10 @@ class Validator:
         # (FieldRules.compile_fast_path); `_slow_json` when the strict decoder refuses
         if out_of_range := numbers_out_of_range(raw):
             return None, self._out_of_range(out_of_range)
-        return self._fast(raw, received_at)
+        try:
+            return self._fast(raw, received_at)
+        except ArithmeticError:  # a number no sum can hold (1E+999999999): found, and named
+            return None, self._out_of_range(numbers_out_of_range(raw, always=True) or ["$"])
 
     def _slow_json(
         self, raw: bytes | str, received_at: datetime | None

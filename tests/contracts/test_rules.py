@@ -357,3 +357,24 @@ def test_codes_are_ascii_digits_only(path: str, value: str, rule: str) -> None:
     doc = golden()
     at(doc, path, value)
     assert rule in rules(check(doc))
+
+
+@pytest.mark.parametrize(
+    ("path", "legacy"),
+    [
+        ("input.setlinfo.age", False),
+        ("input.setlinfo.acct_pay", False),
+        ("input.iteminfo.0.amt", True),
+        ("input.payinfo.0.fund_payamt", True),
+    ],
+)
+def test_a_number_past_decimal_range_is_refused_not_a_crash(path: str, legacy: bool) -> None:
+    """`1E+999999999` decodes into a Decimal, and arithmetic on it raised decimal.Overflow:
+    a 500 on every upload endpoint (found by the API fuzzer, issue 11)."""
+    doc = legacy_golden() if legacy else golden()
+    at(doc, path, 12345)
+    raw = msgspec.json.encode(doc).replace(b":12345", b":1E+999999999")
+    errors = check(raw)
+    field = path.removeprefix("input.").replace(".0.", "[0].")
+    assert field in fields_of_rule(errors, "DEC_TYPE") | fields_of_rule(errors, "FMT_NUMBER")
+    assert rules(errors) & {"DEC_TYPE", "FMT_NUMBER"}

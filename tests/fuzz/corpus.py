@@ -367,26 +367,6 @@ class Bomb:
     body: bytes
     statuses: frozenset[int]
 
-    @property
-    def known_5xx(self) -> str | None:
-        """Why this bomb is still answered 500, if it is one of `KNOWN_5XX`."""
-        return next(
-            (why for prefix, why in KNOWN_5XX.items() if self.name.startswith(prefix)), None
-        )
-
-
-#: bombs the gateway still answers 500, by name prefix: reported, not yet fixed (the fix is
-#: in files this suite does not own). tests/gateway/test_api_fuzz.py keeps each as a strict
-#: xfail, so the fix turns it into a failure that asks for the entry to be removed here.
-KNOWN_5XX: dict[str, str] = {
-    "raw number 4 ": "an age of 1E+999999999 (a Decimal past the context's Emax): "
-    "contracts/_checks.py _ages raises decimal.Overflow on sl.age - years",
-    "4101 item amount": "a 4101 iteminfo amt of 1E+999999999: contracts/_normalise.py "
-    "raises decimal.Overflow summing medfee_sumamt",
-    "4101 fund amount": "a 4101 payinfo fund_payamt of 1E+999999999: contracts/_normalise.py "
-    "raises decimal.Overflow summing fund_pay_sumamt",
-}
-
 
 _LIST = frozenset({202, 422})  # one list: accepted (the hostile part is ignorable) or refused
 _MANY = frozenset({200, 413, 422})  # a result per record, or the upload refused as a whole
