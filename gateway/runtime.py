@@ -181,9 +181,12 @@ async def running_stack(
     runner: web.AppRunner | None = None
     ingestor: Ingestor | None = None
     registry = Registry(
-        pool, sealer_for(settings.auth, settings.state_path), cache_ttl_s=settings.auth.cache_ttl_s
+        pool,
+        sealer_for(settings.auth, settings.state_path, serving=gateway),
+        cache_ttl_s=settings.auth.cache_ttl_s,
     )
-    await registry.check_sealing()
+    if gateway:  # only a process that authenticates hospitals needs the province's key
+        await registry.check_sealing()
     stack = Stack(
         settings=settings,
         pool=pool,

@@ -142,9 +142,11 @@ def new_key() -> str:
     return base64.urlsafe_b64encode(AESGCM.generate_key(bit_length=256)).decode()
 
 
-def sealer_for(auth: AuthSettings, state_dir: Path) -> Sealer:
-    """The process's key ring from its settings (the one way every command builds it)."""
-    if auth.require_master_key and not (auth.master_key or auth.master_key_file):
+def sealer_for(auth: AuthSettings, state_dir: Path, *, serving: bool = True) -> Sealer:
+    """The process's key ring from its settings (the one way every command builds it).
+    `serving=False`: a worker-only process, which opens no secret, is not held to
+    `require_master_key`."""
+    if serving and auth.require_master_key and not (auth.master_key or auth.master_key_file):
         raise MasterKeyError(
             "auth.master_key: required (auth.require_master_key): every gateway host must "
             "share the province's key. Set DIPGW_AUTH_MASTER_KEY or auth.master_key_file "

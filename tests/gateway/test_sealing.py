@@ -126,3 +126,12 @@ async def test_a_host_with_another_key_is_refused_and_a_rotation_moves_every_sec
 def test_new_keys_are_valid_keys() -> None:
     assert len(Sealer(base64.urlsafe_b64decode(new_key())).current_id) == 16
     assert msgspec.json.encode(AuthSettings())  # the settings stay encodable
+
+
+def test_a_worker_only_process_is_not_held_to_the_key(tmp_path: Path) -> None:
+    """Workers open no secret: a worker host without the key starts (seen: every worker-only
+    process refused after key ids came in)."""
+    auth = AuthSettings(require_master_key=True)
+    assert sealer_for(auth, tmp_path, serving=False).current_id
+    with pytest.raises(MasterKeyError):
+        sealer_for(auth, tmp_path)
