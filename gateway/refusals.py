@@ -149,6 +149,20 @@ BAD_FORM: Final = Refusal(
     message="表单无法解析",
     message_en="form cannot be parsed",
 )
+HTTP400: Final = Refusal(
+    rule="HTTP400",
+    status=400,
+    field="$",
+    message="无法解析的 HTTP 请求（请求行、报文头或长度有误，或不是 HTTP）",
+    message_en="the request is not well-formed HTTP (request line, a header, or its length)",
+)
+HTTP431: Final = Refusal(
+    rule="HTTP431",
+    status=431,
+    field="$",
+    message="请求行或报文头过长（每行至多 {limit} 字节）",
+    message_en="request line or a header longer than {limit} bytes",
+)
 HTTP404: Final = Refusal(
     rule="HTTP404", status=404, field="$", message="未找到", message_en="not found"
 )

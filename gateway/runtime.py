@@ -40,6 +40,7 @@ from gateway.ingest import Ingestor
 from gateway.localkafka import LocalKafkaCluster
 from gateway.localpg import EmbeddedPostgres
 from gateway.offload import input_limits
+from gateway.protocol import GatewayRunner
 from gateway.sealing import sealer_for
 from workers._runner import run_consumer
 from workers.registry import DEFAULT_WORKERS, WORKERS, WorkerContext, WorkerSpec
@@ -239,7 +240,7 @@ async def running_stack(
                 file_workers=settings.limits.file_workers,
                 file_worker_memory_mb=settings.limits.file_worker_memory_mb,
             )
-            runner = web.AppRunner(
+            runner = GatewayRunner(
                 app,
                 access_log=None,
                 shutdown_timeout=10,

@@ -171,6 +171,65 @@ async def test_a_hostile_header_value_is_a_400(
         await refused_400(stack, route, headers, field)
 
 
+async def raw_exchange(stack: Stack, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send these exact bytes as the request; the whole answer (the server closes)."""
+    host, port = urllib.parse.urlsplit(stack.url).netloc.rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(request)
+        await writer.drain()
+        data = await asyncio.wait_for(reader.read(), 30)
+    finally:
+        writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    fields = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        fields[name.strip().lower()] = value.strip()
+    return int(lines[0].split()[1]), fields, body
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "rule"),
+    [
+        # a header longer than the parser takes (8,190 bytes)
+        (
+            b"GET /v1/scored HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n",
+            431,
+            "HTTP431",
+        ),
+        # a request line longer than the parser takes
+        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 431, "HTTP431"),
+        # not HTTP at all (a TLS hello, or bytes)
+        (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400, "HTTP400"),
+        # a header name with a space, a bad Content-Length
+        (b"GET /v1/scored HTTP/1.1\r\nHost: x\r\nBad Name: 1\r\n\r\n", 400, "HTTP400"),
+        (b"POST /v1/settlements HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400, "HTTP400"),
+    ],
+    ids=["long-header", "long-request-line", "not-http", "bad-header-name", "bad-length"],
+)
+async def test_what_the_http_parser_refuses_is_answered_in_the_error_shape(
+    stack: Stack, request_bytes: bytes, status: int, rule: str
+) -> None:
+    """aiohttp refuses these before any handler runs; the answer is still ours: JSON in the
+    documented shape, the reason header, counted, and nothing of the request echoed."""
+
+    def counted() -> float:
+        labels = {"route": "unparsed", "status": str(status)}
+        return METRICS.get_sample_value("dipgw_http_requests_total", labels) or 0.0
+
+    before = counted()
+    got, fields, body = await raw_exchange(stack, request_bytes)
+    assert got == status, body[:300]
+    assert fields["content-type"].startswith("application/json"), (fields, body[:300])
+    assert fields["x-dipgw-reason"] == rule
+    (problem,) = msgspec.json.decode(body)["errors"]
+    assert set(problem) == SHAPE and problem["rule"] == rule
+    assert b"aaaa" not in body and b"Bad Name" not in body
+    assert counted() == before + 1
+
+
 async def test_a_case_key_that_cannot_be_stored_is_not_found(stack: Stack, ops: Client) -> None:
     for target in (
         "/v1/cases/H44010000001/a%00b",

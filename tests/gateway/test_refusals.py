@@ -61,9 +61,10 @@ def test_ids_are_unique_except_the_two_kinds_of_415() -> None:
 
 def test_protocol_refusals_name_their_status() -> None:
     assert refusals.for_http_status(405) is refusals.HTTP405
-    other = refusals.for_http_status(400)
-    assert (other.rule, other.status) == ("HTTP400", 400)
-    assert other.problem(reason="Bad Request").message_en == "Bad Request"
+    assert refusals.for_http_status(400) is refusals.HTTP400
+    other = refusals.for_http_status(409)
+    assert (other.rule, other.status) == ("HTTP409", 409)
+    assert other.problem(reason="Conflict").message_en == "Conflict"
 
 
 def test_the_integrators_guide_shows_the_catalogue() -> None:
