@@ -20,7 +20,7 @@ from rich.console import Console
 
 from gateway.commands._common import fail
 from workers.dip import BuildOptions, build_catalog, read_history, write_catalog_csv
-from workers.dip._catalog import HistoryError, HistRow
+from workers.dip._catalog import AnyHistRow, HistoryError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -70,7 +70,7 @@ def _build(args: argparse.Namespace) -> int:
     skipped: list[str] = []
     started = time.perf_counter()
 
-    def rows() -> Iterator[HistRow]:
+    def rows() -> Iterator[AnyHistRow]:
         for path in args.cases:
             yield from read_history(path, args.intervention_as, skipped)
 
