@@ -22,6 +22,7 @@ from contracts._crossrules import CrossRules, always, compile_dispatcher, compil
 from contracts._diagrules import Constraint, constraints_by_category
 from contracts._errors import ValidationError
 from contracts._model import Setlinfo, Settlement
+from contracts._regions import bundled_regions, region_inside
 from contracts._rulebook import ConfiguredRules
 from contracts._timefmt import CST
 
@@ -52,23 +53,19 @@ _MIDNIGHT = time()
 _ADMVS_SEEN: dict[str, bool] = {}
 
 
+def _admvs_format(code: str) -> bool:
+    """Six ASCII digits with a real province prefix (GB/T 2260's shape, known or not)."""
+    return _ADMDVS_RE.match(code) is not None and code[:2] in _PROVINCES
+
+
 def is_admvs(code: str) -> bool:
-    """Six digits with a real province prefix (memoised: a province has a few hundred)."""
+    """A known region code (`contracts._regions`; memoised: a province sees a few hundred)."""
     hit = _ADMVS_SEEN.get(code)
     if hit is None:
-        hit = _ADMDVS_RE.match(code) is not None and code[:2] in _PROVINCES
+        hit = _admvs_format(code) and bundled_regions().region(code) is not None
         if len(_ADMVS_SEEN) < 100_000:
             _ADMVS_SEEN[code] = hit
     return hit
-
-
-def region_inside(inner: str, outer: str) -> bool:
-    """True when region `inner` lies in `outer` (GB/T 2260: xx0000 ⊃ xxxx00 ⊃ xxxxxx)."""
-    if outer.endswith("0000"):
-        return inner[:2] == outer[:2]
-    if outer.endswith("00"):
-        return inner[:4] == outer[:4]
-    return inner == outer
 
 
 def _le(a: datetime, b: datetime) -> bool:
@@ -105,7 +102,8 @@ def _may_regions(
     sl: Setlinfo, legacy: bool, area: str | None, inst: str | None, insured: str | None
 ) -> bool:
     # all but the common case, which `_regions` would find clean: a hospital of the treating
-    # region ("H" + region + 5 digits), both region codes known valid, one insured region
+    # region ("H" + region + 5 digits), both region codes known (`is_admvs`), one insured
+    # region
     return not (
         not legacy
         and area
@@ -454,11 +452,11 @@ class RecordChecks:
         if mdtrtarea:
             area_ok = is_admvs(mdtrtarea)
             if not area_ok:
-                self._emit(out, "ADMDVS_FORMAT", "mdtrtarea_admvs")
+                self._bad_region(out, mdtrtarea, "mdtrtarea_admvs")
         if insuplc_admdvs and not is_admvs(insuplc_admdvs):
-            self._emit(out, "ADMDVS_FORMAT", "insuplc_admdvs")
+            self._bad_region(out, insuplc_admdvs, "insuplc_admdvs")
         if sl.insuplc and not is_admvs(sl.insuplc):
-            self._emit(out, "ADMDVS_FORMAT", "setlinfo.insuplc")
+            self._bad_region(out, sl.insuplc, "setlinfo.insuplc")
         elif (
             insuplc_admdvs
             and sl.insuplc
@@ -478,6 +476,10 @@ class RecordChecks:
                 self._emit(out, "INST_FORMAT", "setlinfo.fixmedins_code")
             elif fixmedins and sl.fixmedins_code != fixmedins:
                 self._emit(out, "INST_MATCH", "setlinfo.fixmedins_code")
+
+    def _bad_region(self, out: list[ValidationError], code: str, path: str) -> None:
+        """A region code that is not known: malformed (ADMDVS_FORMAT) or unknown."""
+        self._emit(out, "ADMDVS_FORMAT" if not _admvs_format(code) else "ADMDVS_UNKNOWN", path)
 
     # -- conditional completeness ----------------------------------------------------------
 

@@ -270,6 +270,8 @@ EDGES: list[tuple[str, Any]] = [
     ("fixmedins_code", "H44010100001"), ("fixmedins_code", "H4401000000１"),
     ("fixmedins_code", "H44010000001\n"), ("mdtrtarea_admvs", "440000"),
     ("insuplc_admdvs", "440300"), (SL + "insuplc", "440300"),
+    ("mdtrtarea_admvs", "440188"), ("insuplc_admdvs", "439900"), (SL + "insuplc", "429000"),
+    ("mdtrtarea_admvs", "441900"), ("fixmedins_code", "H44018400001"),
     # operations and diagnoses
     ("input.oprninfo.0.anst_endtime", DELETE), ("input.oprninfo.0.oprn_oprt_type", "2"),
     ("input.oprninfo.1.oprn_oprt_type", "1"), ("input.oprninfo.0.oprn_oprt_date", "2026-11-12"),

@@ -73,6 +73,7 @@ CASES: dict[str, tuple[Callable[[Doc], Doc], Callable[[Doc], Doc], str]] = {
     "ENV_INFNO": (edit(infno="4101a"), edit(infno="4102"), "infno"),
     "INST_FORMAT": (same, edit(fixmedins_code="X44010000001"), "fixmedins_code"),
     "ADMDVS_FORMAT": (edit(mdtrtarea_admvs="440000"), edit(mdtrtarea_admvs="990100"), "mdtrtarea_admvs"),
+    "ADMDVS_UNKNOWN": (edit(insuplc_admdvs="439900", input__setlinfo__insuplc="439900"), edit(mdtrtarea_admvs="440188"), "mdtrtarea_admvs"),
     "INST_REGION": (edit(mdtrtarea_admvs="440000"), edit(mdtrtarea_admvs="440300"), "fixmedins_code"),
     "INST_MATCH": (LEGACY, seq(LEGACY, setl(fixmedins_code="H44010000002")), "setlinfo.fixmedins_code"),
     "INSUPLC_MATCH": (same, edit(insuplc_admdvs="440300"), "insuplc_admdvs"),
