@@ -159,6 +159,92 @@ def test_catalog_build_writes_a_loadable_catalog(
     assert doc["results"][0]["score"]["estimated_payment"] == "12121.21"
 
 
+def _appendectomy_history(tmp_path: Path) -> Path:
+    lines = ["year,main_diag_code,operations,treatment,total_cost"]
+    for year, cost in ((2023, 8000), (2024, 9000), (2025, 10000)):
+        lines += [f"{year},K35.800,47.0100,surgery,{cost}"] * 3
+    lines += ["2025,K35.900,,conservative,3000", "2025,K35.900,,保守治疗,5000"]
+    hist = tmp_path / "h.csv"
+    hist.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return hist
+
+
+def test_catalog_build_benchmark_and_standard_quota_methods(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hist, out = _appendectomy_history(tmp_path), tmp_path / "cat.csv"
+    # m(core) = 9600 and m(K35/conservative) = 4000, as in the test above.
+    # 基准病种 K35.8/47.0100 at 1000 points: 1000.0 and 4000/9600 × 1000 = 416.6667
+    argv = ["catalog", "build", str(hist), "--out", str(out), "--threshold", "5", "--json"]
+    assert _main([*argv, "--method", "benchmark", "--benchmark", "K35.8/47.0100"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["method"], summary["reference_cost"], summary["scale"]) == (
+        "benchmark",
+        9600.0,
+        1000.0,
+    )
+    text = out.read_text(encoding="utf-8")
+    assert "K35.8/47.0100,核心病种,K35.8,47.0100,,1000.0,9600.00,9,0.0907" in text
+    assert "K35/conservative,综合病种,K35,,保守治疗,416.6667,4000.00,2,0.25" in text
+    # 标准定额 4000 yuan = 1 point: 9600/4000 = 2.4, 4000/4000 = 1.0
+    assert _main([*argv, "--method", "standard_quota", "--quota", "4000"]) == 0
+    capsys.readouterr()
+    text = out.read_text(encoding="utf-8")
+    assert ",2.4,9600.00," in text and ",1.0,4000.00," in text
+    # a method without its figure, or an unknown benchmark, is bad usage
+    assert _main([*argv, "--method", "standard_quota"]) == 2
+    assert _main([*argv, "--method", "benchmark", "--benchmark", "K80.1/51.2300"]) == 2
+    assert "K80.1/51.2300" in capsys.readouterr().err
+
+
+def test_catalog_build_trims_selects_primary_and_gates_aux(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A09.9 conservative at level 1: costs 100, 200, …, 3900 and 100 000, one year; the cases
+    # from 3000 up are 重度.
+    lines = ["year,main_diag_code,total_cost,hospital_level,aux_severity"]
+    for k in range(1, 40):
+        lines.append(f"2025,A09.900,{100 * k},1,{'重度' if k >= 30 else ''}")
+    lines.append("2025,A09.900,100000,1,")
+    hist = tmp_path / "h.csv"
+    hist.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    plist = tmp_path / "list.csv"
+    plist.write_text("principal_dx,principal_procedures\nA09.9,\n", encoding="utf-8")
+    out, aux = tmp_path / "cat.csv", tmp_path / "aux.csv"
+    argv = [
+        "catalog", "build", str(hist), "--out", str(out), "--weights", "1", "--json",
+        "--trim",  # 2.5,97.5, nearest rank
+        "--primary-list", str(plist), "--primary-levels", "1", "--primary-min-share", "0.5",
+        "--aux-out", str(aux), "--aux-min-cv", "0.5",
+    ]  # fmt: skip
+    assert _main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    # P97.5 of 40 costs = the 39th = 3900: 100 000 is trimmed; mean (100 + … + 3900)/39 = 2000
+    # = M, RW 1000. CV: variance 100² × (39² − 1)/12 = 1 266 666.67, sd 1125.46, CV 0.5627
+    # ≤ 0.7 and all 39 at level 1 → 基层病种.
+    assert (summary["cases_trimmed"], summary["primary"]) == (1, 1)
+    text = out.read_text(encoding="utf-8")
+    assert "A09.9/conservative,基层病种,A09.9,,,1000.0,2000.00,2000.00,39,0.5627" in text
+    # severity: base 100…2900 (29 cases, mean 1500, sd √(100² × 840/12) = 836.66, CV 0.557773);
+    # 重度 3000…3900 (10, mean 3450, sd √(100² × 99/12) = 287.23, CV 0.083255).
+    # After: (29 × 0.557773 + 10 × 0.083255)/39 = 0.436102; reduction 1 − 0.436102/0.562731
+    # = 0.2250 ≥ 0.2; group CV 0.5627 > 0.5 → kept; coefficient 3450/2000 = 1.725
+    assert (summary["aux_kept"], summary["aux_refused"]) == (1, 0)
+    rows = aux.read_text(encoding="utf-8").splitlines()
+    assert (
+        "A09.9/conservative,severity,重度,10,3450.00,0.0833,1.725,39,0.5627,0.4361,0.225,kept,"
+        in rows
+    )
+    # a 25 % reduction asked: refused
+    assert _main([*argv, "--aux-min-reduction", "0.25"]) == 0
+    assert json.loads(capsys.readouterr().out)["aux_refused"] == 1
+    assert ",refused,cv reduction" in aux.read_text(encoding="utf-8")
+    # linear percentiles cut the cheapest case too: 38 cases, mean 77 900/38 = 2050
+    assert _main([*argv, "--trim-percentile", "linear"]) == 0
+    assert json.loads(capsys.readouterr().out)["cases_trimmed"] == 2
+    assert ",2050.00,2050.00,38," in out.read_text(encoding="utf-8")
+
+
 def test_catalog_build_unreadable_input_exits_2(tmp_path: Path) -> None:
     assert _main(["catalog", "build", str(tmp_path / "none.csv")]) == 2
 
