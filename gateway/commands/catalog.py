@@ -25,6 +25,7 @@ from gateway.commands._common import fail
 from workers.dip import BuildOptions, build_catalog, read_history, write_catalog_csv
 from workers.dip._catalog import (
     METHODS,
+    NATIONAL_PRIMARY_LIST,
     AnyHistRow,
     AuxGate,
     BuildError,
@@ -73,7 +74,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     build.add_argument(
         "--primary", action="store_true", help="select 基层病种 among all core groups"
     )
-    build.add_argument("--primary-list", metavar="FILE", help="基层病种 candidates (CSV)")
+    build.add_argument(
+        "--primary-list",
+        metavar="FILE",
+        help="基层病种 candidates (CSV); 'national': the DIP 3.0 list shipped in workers/dip/data",
+    )
     build.add_argument("--primary-levels", default="", help="primary hospital level codes")
     build.add_argument("--primary-min-share", type=float, default=0.0, metavar="X")
     build.add_argument("--primary-min-cases", type=int, default=0, metavar="N")
@@ -125,7 +130,11 @@ def _options(args: argparse.Namespace) -> BuildOptions:
     primary = None
     if args.primary or args.primary_list:
         primary = PrimarySelection(
-            candidates=read_primary_list(args.primary_list) if args.primary_list else None,
+            candidates=read_primary_list(
+                NATIONAL_PRIMARY_LIST if args.primary_list == "national" else args.primary_list
+            )
+            if args.primary_list
+            else None,
             levels=_names(args.primary_levels),
             min_share=args.primary_min_share,
             min_cases=args.primary_min_cases,

@@ -23,6 +23,7 @@ from workers.dip import (
     write_catalog_csv,
 )
 from workers.dip._catalog import (
+    NATIONAL_PRIMARY_LIST,
     AuxGate,
     AuxHistRow,
     BuildError,
@@ -513,3 +514,23 @@ def test_aux_report_csv_and_history_columns(tmp_path: Path) -> None:
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("group_code,factor,subtype,cases,mean_cost,cv,coefficient")
     assert any(line.startswith("I21.0/36.0600,severity,重度,4,7500.00,") for line in lines)
+
+
+def test_the_bundled_national_list_reads_and_matches() -> None:
+    # DIP 3.0 六、基层病种: 127 rows; K35 with 47.0100 (laparoscopic appendectomy) is one,
+    # M51.1+ (dagger) reads as M51.1
+    rows = read_primary_list(NATIONAL_PRIMARY_LIST)
+    assert len(rows) == 127
+    assert ("K35", "47.0100") in rows and ("M51.1", "") in rows
+    sel = PrimarySelection(candidates=rows, levels=("1",), max_cv=None)
+    hist = _primary_rows() + [(2025, "I21.000", ("36.0600",), "surgery", "1", 30000.0)] * 3
+    b = build_catalog(hist, BuildOptions(threshold=3, weights=(1.0,), primary=sel))
+    # A09.9, B02.9 (带状疱疹), J18.9 (肺炎) conservative and K35 + 47.0100 are on the national
+    # list, selected (no share or CV asked); I21.0 + 36.0600 (PCI) is not
+    assert sorted(g.code for g in b.groups if g.kind == "primary") == [
+        "A09.9/conservative",
+        "B02.9/conservative",
+        "J18.9/conservative",
+        "K35.8/47.0100",
+    ]
+    assert {g.code: g.kind for g in b.groups}["I21.0/36.0600"] == "core"

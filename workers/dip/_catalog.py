@@ -678,6 +678,9 @@ def write_aux_csv(build: CatalogBuild, out: TextIO) -> None:
             )
 
 
+# DIP 3.0 六、基层病种 (127 rows), shipped as default data (data/NATIONAL.md)
+NATIONAL_PRIMARY_LIST = Path(__file__).parent / "data" / "dip3-national-primary-care.csv"
+
 _PRIMARY_DX = tuple(
     norm_header(h)
     for h in ("principal_dx", "主要诊断编码", "主要诊断代码", "诊断编码", "diag_code")
