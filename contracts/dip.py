@@ -23,6 +23,10 @@ Fields of `CaseFacts`:
 - ``age_years``; ``age_days``: 天龄 for babies under one year (None otherwise).
 - ``icu_minutes``: total ICU time; ``act_ipt_days``: 实际住院天数.
 - ``discharge_date``: ISO date ``YYYY-MM-DD``; ``dscg_way``: 离院方式 (``"5"`` = 死亡).
+- ``fees``: the fee breakdown by national 医疗收费项目类别 (``med_chrgitm_type``: ``"05"``
+  治疗费, ``"06"`` 手术费, ``"09"`` 西药费, …) → yuan; what cost-share severity tiers read.
+- ``incomplete_stay``: the source says the stay was 未完整治疗 (a city's ``[incomplete]``
+  rule may honour it besides 离院方式 and the stay).
 """
 
 from __future__ import annotations
@@ -43,7 +47,9 @@ __all__ = [
 ]
 
 GroupStatus = Literal["core", "primary", "comprehensive", "bed_day", "excluded", "ungrouped"]
-Deviation = Literal["normal", "high", "low", "extreme", "cost_fraction", "excluded"]
+Deviation = Literal[
+    "normal", "high", "low", "extreme", "cost_fraction", "excluded", "blank", "incomplete"
+]
 Scope = Literal["same_city", "cross_city", "out_of_province"]
 """Where the case was treated relative to where the patient is insured."""
 Role = Literal["treating", "insured", "out_of_province"]
@@ -71,6 +77,8 @@ class CaseFacts(msgspec.Struct, frozen=True, kw_only=True):
     act_ipt_days: int = 0
     discharge_date: str = ""
     dscg_way: str = ""
+    fees: dict[str, Decimal] = {}
+    incomplete_stay: bool = False
 
 
 class GroupResult(msgspec.Struct, frozen=True, kw_only=True, gc=False):

@@ -76,6 +76,13 @@ FIELD_ALIASES: Final[dict[str, tuple[str, ...]]] = {
     ),
     "case_count": ("病例数", "例数", "case_count", "cases", "n"),
     "cv": ("变异系数", "cv"),
+    "primary_factor": ("基层系数", "基层病种系数", "primary_factor"),
+}
+
+# Insurance funds in cost column suffixes (``次均费用_310``, ``次均费用_3A_职工``) → insutype.
+FUND_VALUES: Final[dict[str, str]] = {
+    **dict.fromkeys(("310", "职工", "职工医保", "employee", "employees"), "310"),
+    **dict.fromkeys(("390", "居民", "城乡居民", "居民医保", "resident", "residents"), "390"),
 }
 
 # Per-group level coefficient (DIP 3.0 以病种设置的医疗机构等级系数): an alias + separator +

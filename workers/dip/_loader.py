@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 import tomllib
 from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
@@ -18,9 +19,10 @@ from typing import Any, cast
 import msgspec
 
 from ._codes import norm_diag, norm_oprn
-from ._columns import KIND_VALUES, TREATMENT_VALUES, classify_header
+from ._columns import FUND_VALUES, KIND_VALUES, LEVEL_SEPARATORS, TREATMENT_VALUES, classify_header
 from ._index import RuleSetError, build_index
 from ._model import Exclusion, Group, Level, Policy, RuleSet, decode_ruleset
+from ._national import on_primary_list
 
 _OP_SEPARATORS = ("；", ";", "、", ",", "，")
 
@@ -91,15 +93,39 @@ def _header_row(rows: Sequence[Sequence[str]]) -> int:
     return 0
 
 
+def _level_and_fund(
+    token: str, levels: dict[str, str], header: str
+) -> tuple[str | None, str | None]:
+    """A column suffix → (level code, fund insutype): ``3A``, ``310``, ``职工``, ``3A_310``,
+    ``三级甲等(居民)``."""
+    if token in levels:
+        return levels[token], None
+    if token in FUND_VALUES:
+        return None, FUND_VALUES[token]
+    parts = [p for p in re.split(f"[{re.escape(LEVEL_SEPARATORS)}]", token) if p]
+    if len(parts) == 2:
+        for lv, fund in (parts, parts[::-1]):
+            if lv in levels and fund in FUND_VALUES:
+                return levels[lv], FUND_VALUES[fund]
+    raise RuleSetError(f"catalog column {header!r}: unknown hospital level or fund {token!r}")
+
+
 def parse_catalog(
-    rows: Sequence[Sequence[str]], levels: Sequence[Level]
+    rows: Sequence[Sequence[str]],
+    levels: Sequence[Level],
+    *,
+    national_primary: bool = False,
 ) -> tuple[list[Group], list[Exclusion]]:
-    """Groups and exclusions from a header row + data rows (see README.md for the columns)."""
+    """Groups and exclusions from a header row + data rows (see README.md for the columns).
+
+    ``national_primary``: a group whose kind the catalog does not state becomes 基层病种 when
+    it is on the national DIP 3.0 list; a kind the city states wins."""
     start = _header_row(rows)
     header = rows[start]
     resolve = _level_resolver(levels)
     cols: dict[str, int] = {}
     level_cols: dict[int, str] = {}
+    fund_cols: dict[int, tuple[str | None, str]] = {}
     coef_cols: dict[int, str] = {}
     for i, h in enumerate(header):
         c = classify_header(h)
@@ -107,10 +133,16 @@ def parse_catalog(
             continue
         field, token = c
         if field in ("ref_cost_level", "coef_level"):
-            code = resolve.get(token)
-            if code is None:
-                raise RuleSetError(f"catalog column {h!r}: unknown hospital level {token!r}")
-            (level_cols if field == "ref_cost_level" else coef_cols)[i] = code
+            code, fund = _level_and_fund(token, resolve, h)
+            if fund is not None:
+                if field == "coef_level":
+                    raise RuleSetError(
+                        f"catalog column {h!r}: per-fund group coefficients are not supported "
+                        "(use fund_coefficients of [[levels]] or [[hospitals]])"
+                    )
+                fund_cols[i] = (code, fund)
+            elif code is not None:
+                (level_cols if field == "ref_cost_level" else coef_cols)[i] = code
         else:
             cols.setdefault(field, i)
     for need in ("code", "diag"):
@@ -135,6 +167,8 @@ def parse_catalog(
                 raise RuleSetError(f"catalog row {n}: unknown group kind {kind_text!r}")
         else:
             kind = "comprehensive" if len(diag) <= 3 and treat_text else "core"
+            if kind == "core" and national_primary and on_primary_list(diag, tuple(ops)):
+                kind = "primary"
         if kind == "exclusion":
             if diag:
                 exclusions.append(Exclusion(code=diag, target="diagnosis", name=get(row, "name")))
@@ -162,6 +196,17 @@ def parse_catalog(
             v = _num(row[i] if i < len(row) else "", f"cost for level {lv}", n)
             if v is not None:
                 ref_costs[lv] = v
+        fund_costs: dict[str, dict[str, Decimal]] = {}
+        fund_all: dict[str, Decimal] = {}
+        for i, (lv_or_none, fund) in fund_cols.items():
+            v = _num(row[i] if i < len(row) else "", f"cost for fund {fund}", n)
+            if v is None:
+                continue
+            if lv_or_none is None:
+                fund_all[fund] = v
+            else:
+                fund_costs.setdefault(fund, {})[lv_or_none] = v
+        primary_factor = _num(get(row, "primary_factor"), "基层系数", n)
         coefs: dict[str, float] = {}
         for i, lv in coef_cols.items():
             k = _num(row[i] if i < len(row) else "", f"coefficient for level {lv}", n)
@@ -184,6 +229,9 @@ def parse_catalog(
                 level_coefficients=coefs,
                 case_count=None if count is None else int(count),
                 cv=None if cv is None else float(cv),
+                fund_ref_cost_all=fund_all,
+                fund_ref_costs=fund_costs,
+                primary_factor=None if primary_factor is None else float(primary_factor),
             )
         )
     return groups, exclusions
@@ -198,7 +246,25 @@ def make_ruleset(
     return rs
 
 
+# Options a city may switch off: TOML has no null, so they take the string "none".
+_NULLABLE: dict[str, tuple[str, ...]] = {
+    "deviation": ("low_threshold", "high_threshold", "extreme_threshold", "high_offset"),
+    "special_review": ("min_ratio", "min_inpatient_days"),
+    "unmatched": ("zero_score_cost_fraction", "ungrouped_cost_fraction"),
+}
+
+
 def load_policy(data: dict[str, Any]) -> Policy:
+    """The policy from TOML data; ``"none"`` switches off a threshold; unknown keys are errors
+    (a misspelt option would otherwise be silently ignored)."""
+    data = dict(data)
+    for table, keys in _NULLABLE.items():
+        section = data.get(table)
+        if isinstance(section, dict):
+            data[table] = {
+                k: None if k in keys and isinstance(v, str) and v.lower() == "none" else v
+                for k, v in section.items()
+            }
     try:
         return msgspec.convert(data, Policy)
     except msgspec.ValidationError as e:
@@ -231,5 +297,7 @@ def load_rules(path: str | Path, catalog: str | Path | None = None) -> RuleSet:
         digest = hashlib.sha256(cat_path.read_bytes()).hexdigest()[:12]
         data["catalog_version"] = f"{cat_path.name}@{digest}"
     policy = load_policy(data)
-    groups, exclusions = parse_catalog(rows, policy.levels)
+    groups, exclusions = parse_catalog(
+        rows, policy.levels, national_primary=policy.primary.national_list
+    )
     return make_ruleset(policy, groups, exclusions)

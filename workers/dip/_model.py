@@ -16,6 +16,7 @@ import msgspec
 
 GroupKind = Literal["core", "comprehensive", "primary", "bed_day"]
 Positive = Annotated[float, msgspec.Meta(gt=0)]
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 Treatment = Literal["surgery", "therapeutic", "diagnostic", "conservative"]
 
 
@@ -26,8 +27,11 @@ class Group(msgspec.Struct, frozen=True, kw_only=True):
     for comprehensive groups; bed-day groups match any main diagnosis starting with it.
     ``operations`` lists the main operation first, then related operations; a slot may hold
     alternatives (并项) joined by ``|``. ``ref_costs`` maps hospital level code → 次均费用 at
-    that level; ``ref_cost_all`` is the all-level (全市) average. ``level_coefficients``
-    overrides the policy's level coefficient for this group (DIP 3.0 以病种设置系数).
+    that level; ``ref_cost_all`` is the all-level (全市) average. ``fund_ref_costs`` /
+    ``fund_ref_cost_all`` are the same per insurance fund (insutype → level → cost), for cities
+    that publish 职工 and 居民 averages apart. ``level_coefficients`` overrides the policy's
+    level coefficient for this group (DIP 3.0 以病种设置系数); ``primary_factor`` is a 基层病种's
+    own factor (used when ``primary.coefficient = "group"``).
     """
 
     code: str
@@ -43,6 +47,9 @@ class Group(msgspec.Struct, frozen=True, kw_only=True):
     level_coefficients: dict[str, float] = {}
     case_count: int | None = None
     cv: float | None = None
+    fund_ref_cost_all: dict[str, Decimal] = {}
+    fund_ref_costs: dict[str, dict[str, Decimal]] = {}
+    primary_factor: Positive | None = None
 
 
 class Exclusion(msgspec.Struct, frozen=True, kw_only=True):
@@ -53,15 +60,27 @@ class Exclusion(msgspec.Struct, frozen=True, kw_only=True):
     name: str = ""
 
 
-class Level(msgspec.Struct, frozen=True, kw_only=True):
-    """One hospital level tier (医疗机构等级系数); a city may have any number of them."""
+class Level(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One hospital level tier (医疗机构等级系数); a city may have any number of them.
+    ``fund_coefficients`` (insutype → coefficient) replaces ``coefficient`` for that fund."""
 
     code: str
     coefficient: Positive
     name: str = ""
+    fund_coefficients: dict[str, Positive] = {}
 
 
-class GroupingPolicy(msgspec.Struct, frozen=True, kw_only=True):
+class Hospital(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A coefficient the city fixes for one hospital (not derived from its level), for every
+    fund (``coefficient``) and/or per fund (``fund_coefficients``, insutype → coefficient)."""
+
+    code: str
+    coefficient: Positive | None = None
+    fund_coefficients: dict[str, Positive] = {}
+    name: str = ""
+
+
+class GroupingPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """How cases are matched to the catalog.
 
     ``core_operation_match``: ``main_related`` (DIP 3.0: the main operation must equal the
@@ -81,17 +100,22 @@ class GroupingPolicy(msgspec.Struct, frozen=True, kw_only=True):
     category_length: int = 3
 
 
-class DeviationPolicy(msgspec.Struct, frozen=True, kw_only=True):
-    """偏差病例: ratio = case total cost / the group's reference cost.
+class DeviationPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """偏差病例: ratio = case total cost / (the group's reference cost × the factors named in
+    ``ratio_divides_by``: ``coefficient`` K and/or ``adjustment`` A — DIP 3.0 divides by
+    支付标准 × 分值调节系数).
 
+    ``reference``: the catalog's cost at the hospital's level (``same_level``), its all-level
+    cost (``all_levels``) or ``score`` × ``yuan_per_point[insutype]`` (no cost columns).
     ``high_formula``: ``times_coefficient`` → (ratio − offset + 1) × score × K;
     ``plus_coefficient`` → score × (ratio − offset + K). ``high_offset`` defaults to the high
-    threshold. Above ``extreme_threshold`` the case is either scored as a normal case
-    (``extreme_action = "normal"``) or scored by the high formula provisionally and flagged for
-    special review (``"special_review"``).
+    threshold. Above ``extreme_threshold`` (``≥`` if ``extreme_inclusive``) the case is either
+    scored as a normal case (``extreme_action = "normal"``) or scored by the high formula
+    provisionally and flagged for special review (``"special_review"``). ``apply_adjustment``
+    multiplies deviation scores by A; ``low_apply_adjustment`` overrides it for the low band.
     """
 
-    reference: Literal["same_level", "all_levels"] = "same_level"
+    reference: Literal["same_level", "all_levels", "score"] = "same_level"
     low_threshold: Positive | None = 0.5
     low_inclusive: bool = False
     low_apply_coefficient: bool = False
@@ -102,38 +126,53 @@ class DeviationPolicy(msgspec.Struct, frozen=True, kw_only=True):
     extreme_threshold: Positive | None = None
     extreme_action: Literal["normal", "special_review"] = "special_review"
     apply_adjustment: bool = True
+    extreme_inclusive: bool = False
+    low_apply_adjustment: bool | None = None
+    ratio_divides_by: tuple[Literal["coefficient", "adjustment"], ...] = ()
+    yuan_per_point: dict[str, Decimal] = {}
 
 
-class PrimaryPolicy(msgspec.Struct, frozen=True, kw_only=True):
-    """基层病种: no level coefficient (``none``) or one city-wide factor (``factor``)."""
+class PrimaryPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """基层病种: no level coefficient (``none``), one city-wide factor (``factor``), or the
+    group's own (``group``: its per-level coefficient column, else its 基层系数 column, else
+    ``factor``). ``national_list``: groups the catalog does not type explicitly become 基层病种
+    when they are on the national DIP 3.0 list (``data/dip3-national-primary-care.csv``)."""
 
-    coefficient: Literal["none", "factor"] = "none"
+    coefficient: Literal["none", "factor", "group"] = "none"
     factor: float = 1.0
+    national_list: bool = False
 
 
-class BedDayPolicy(msgspec.Struct, frozen=True, kw_only=True):
+class BedDayPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """床日病种: score per day × 实际住院天数, for stays of at least ``min_days``."""
 
     min_days: int = 60
     apply_coefficient: bool = False
 
 
-class UnmatchedPolicy(msgspec.Struct, frozen=True, kw_only=True):
-    """Cases paid at a fraction of actual cost instead of by score; None = cannot be scored."""
+class UnmatchedPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Cases paid at a fraction of actual cost instead of by score; None = cannot be scored.
+
+    ``blank_group`` (空白病种): an ungrouped case scores that group's score × (cost ÷ that
+    group's reference cost) × ``blank_factor``, no other factor — instead of a cost fraction.
+    """
 
     zero_score_cost_fraction: Decimal | None = None
     ungrouped_cost_fraction: Decimal | None = None
+    blank_group: str = ""
+    blank_factor: Positive = 1.0
 
 
-class SpecialReviewPolicy(msgspec.Struct, frozen=True, kw_only=True):
-    """特例单议 candidates: flagged, never re-scored here (an expert panel decides)."""
+class SpecialReviewPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """特例单议 candidates: flagged, never re-scored here (an expert panel decides). DIP 3.0:
+    cases above 2× the standard may apply (``min_ratio``)."""
 
-    min_ratio: float | None = 3.0
+    min_ratio: float | None = 2.0
     min_inpatient_days: int | None = None
     flag_deaths: bool = False
 
 
-class AgeBand(msgspec.Struct, frozen=True, kw_only=True):
+class AgeBand(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Lower bound inclusive, upper exclusive; days and years may be mixed (1 year = 365 days)."""
 
     factor: float
@@ -145,9 +184,12 @@ class AgeBand(msgspec.Struct, frozen=True, kw_only=True):
     groups: tuple[str, ...] = ()
 
 
-class SeverityTier(msgspec.Struct, frozen=True, kw_only=True):
-    """A case is in the tier if any other diagnosis starts with a prefix (or it is a discharge
-    way listed) and it stayed at least ``min_days``."""
+class SeverityTier(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A case is in the tier if every condition given holds: any other diagnosis starts with a
+    prefix or it is a discharge way listed (when either is given); it stayed at least
+    ``min_days`` and at most ``max_days``; cost ≥ ``min_cost_ratio`` × the group's reference
+    cost; the fees of ``fee_types`` (医疗收费项目类别 codes) are ≥ ``min_fee_share`` of the
+    total; its CCI (``adjustments.cci``) lies in ``min_cci``..``max_cci``."""
 
     factor: float
     name: str = ""
@@ -155,9 +197,24 @@ class SeverityTier(msgspec.Struct, frozen=True, kw_only=True):
     dscg_ways: tuple[str, ...] = ()
     min_days: int = 0
     groups: tuple[str, ...] = ()
+    max_days: int | None = None
+    min_cost_ratio: Positive | None = None
+    fee_types: tuple[str, ...] = ()
+    min_fee_share: Annotated[float, msgspec.Meta(gt=0, le=1)] | None = None
+    min_cci: NonNegative | None = None
+    max_cci: NonNegative | None = None
 
 
-class IcuBand(msgspec.Struct, frozen=True, kw_only=True):
+class CciCondition(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One Charlson comorbidity: its weight counts once if any other diagnosis starts with one
+    of ``diag_prefixes``."""
+
+    diag_prefixes: tuple[str, ...]
+    weight: NonNegative
+    name: str = ""
+
+
+class IcuBand(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """ICU days = ceil(icu_minutes / 1440); lower bound inclusive, upper exclusive."""
 
     factor: float
@@ -167,18 +224,36 @@ class IcuBand(msgspec.Struct, frozen=True, kw_only=True):
     groups: tuple[str, ...] = ()
 
 
-class Adjustments(msgspec.Struct, frozen=True, kw_only=True):
+class Adjustments(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """辅助目录. ``combine = "max"`` keeps the highest matching factor (DIP 3.0); ``product``
-    multiplies them. ``apply_to`` lists the group kinds adjusted."""
+    multiplies them. ``apply_to`` lists the group kinds adjusted. A baby of ``age_years = 0``
+    without 天龄 is taken as ``age_days_if_unknown`` days old (DIP 3.0: the 29 天–1 周岁 band)."""
 
     combine: Literal["max", "product"] = "max"
     apply_to: tuple[GroupKind, ...] = ("core",)
     age: tuple[AgeBand, ...] = ()
     severity: tuple[SeverityTier, ...] = ()
     icu: tuple[IcuBand, ...] = ()
+    cci: tuple[CciCondition, ...] = ()
+    age_days_if_unknown: NonNegative = 29
 
 
-class Policy(msgspec.Struct, frozen=True, kw_only=True):
+class IncompletePolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """未完整治疗 stays (转院, 非医嘱离院, death within a few days, or flagged by the source):
+    scored by their own rule, whatever the cost band. A stay is incomplete when its 离院方式
+    is in ``dscg_ways``, or it died (``5``) after at most ``death_within_days``, or
+    ``case_flag`` and the case says ``incomplete_stay``. ``action``: ``ratio`` → score × K ×
+    min(ratio, ``ratio_cap``); ``cost_fraction`` → paid ``cost_fraction`` × cost."""
+
+    dscg_ways: tuple[str, ...] = ()
+    death_within_days: NonNegative | None = None
+    case_flag: bool = False
+    action: Literal["ratio", "cost_fraction"] = "ratio"
+    ratio_cap: Positive = 1.0
+    cost_fraction: Decimal | None = None
+
+
+class Policy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The TOML policy file, minus the catalog."""
 
     city: str
@@ -186,6 +261,7 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     version: str
     levels: tuple[Level, ...]
     point_values: dict[str, Decimal]
+    hospitals: tuple[Hospital, ...] = ()
     city_name: str = ""
     catalog_version: str = ""
     score_decimals: Annotated[int, msgspec.Meta(ge=0, le=8)] = 4
@@ -196,6 +272,7 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     unmatched: UnmatchedPolicy = UnmatchedPolicy()
     special_review: SpecialReviewPolicy = SpecialReviewPolicy()
     adjustments: Adjustments = Adjustments()
+    incomplete: IncompletePolicy = IncompletePolicy()
 
 
 class RuleSet(msgspec.Struct, dict=True, kw_only=True):
@@ -240,13 +317,50 @@ class RuleSet(msgspec.Struct, dict=True, kw_only=True):
         return f"{self.city}/{self.clearing_year}/{self.version}@{self.content_hash[:12]}"
 
 
-_encoder = msgspec.json.Encoder(order="deterministic", decimal_format="string")
+_encoder = msgspec.json.Encoder(decimal_format="string")
 _decoder = msgspec.json.Decoder(RuleSet)
+
+# Fields added after the first stored rule sets: left out of the canonical encoding while at
+# their default, so a rules file that does not use them keeps its bytes and its content hash.
+_ADDED: dict[type, frozenset[str]] = {
+    Group: frozenset({"fund_ref_cost_all", "fund_ref_costs", "primary_factor"}),
+    Level: frozenset({"fund_coefficients"}),
+    DeviationPolicy: frozenset(
+        {"extreme_inclusive", "low_apply_adjustment", "ratio_divides_by", "yuan_per_point"}
+    ),
+    PrimaryPolicy: frozenset({"national_list"}),
+    UnmatchedPolicy: frozenset({"blank_group", "blank_factor"}),
+    SeverityTier: frozenset(
+        {"max_days", "min_cost_ratio", "fee_types", "min_fee_share", "min_cci", "max_cci"}
+    ),
+    Adjustments: frozenset({"cci", "age_days_if_unknown"}),
+    Policy: frozenset({"hospitals", "incomplete"}),
+}
+
+
+def _canonical(obj: object) -> object:
+    """Builtins in the encoding's order: struct fields as declared, dict keys sorted."""
+    if isinstance(obj, msgspec.Struct):
+        added = _ADDED.get(type(obj), frozenset())
+        out: dict[str, object] = {}
+        for f in msgspec.structs.fields(obj):
+            value = getattr(obj, f.name)
+            if f.name in added:
+                default = f.default if f.default is not msgspec.NODEFAULT else f.default_factory()
+                if value == default:
+                    continue
+            out[f.encode_name] = _canonical(value)
+        return out
+    if isinstance(obj, dict):
+        return {k: _canonical(obj[k]) for k in sorted(obj)}
+    if isinstance(obj, (tuple, list)):
+        return [_canonical(v) for v in obj]
+    return obj
 
 
 def encode_ruleset(ruleset: RuleSet) -> bytes:
     """Canonical JSON (sorted keys, decimals as strings): equal rules give equal bytes."""
-    return _encoder.encode(ruleset)
+    return _encoder.encode(_canonical(ruleset))
 
 
 def decode_ruleset(data: bytes) -> RuleSet:

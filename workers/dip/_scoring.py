@@ -11,11 +11,13 @@ import math
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 
+import msgspec
+
 from contracts.dip import CaseFacts, Deviation, GroupResult, ScoreResult
 
 from ._errors import DipError
 from ._index import GroupRef, Index, index_of
-from ._model import Adjustments, Group, Policy, RuleSet
+from ._model import Adjustments, Group, Policy, RuleSet, SeverityTier
 
 _FEN = Decimal("0.01")
 _QUANTS: dict[int, Decimal] = {d: Decimal(1).scaleb(-d) for d in range(0, 9)}
@@ -30,19 +32,67 @@ class ScoreError(DipError, ValueError):
         self.message = message
 
 
-def _age_days(case: CaseFacts) -> int | None:
+def _age_days(case: CaseFacts, adj: Adjustments) -> int | None:
     if case.age_days is not None and not case.age_years:
         return case.age_days
     if case.age_years is None:
         return None
+    if case.age_years == 0:  # under one year, 天龄 not given (DIP 3.0: 29 天–1 周岁)
+        return adj.age_days_if_unknown
     return case.age_years * 365
 
 
-def adjustment_factor(adj: Adjustments, group_code: str, case: CaseFacts) -> float:
-    """The auxiliary (辅助目录) factor of a case; 1.0 when no band or tier matches."""
+def _cci(adj: Adjustments, case: CaseFacts) -> int:
+    """Charlson index: each condition's weight once if any other diagnosis has its prefix."""
+    diags = [d.strip().upper() for d in case.other_diag_codes]
+    return sum(c.weight for c in adj.cci if any(d.startswith(c.diag_prefixes) for d in diags))
+
+
+def _tier_hits(
+    tier: SeverityTier, case: CaseFacts, reference_cost: float | None, cci: int | None
+) -> bool:
+    days = case.act_ipt_days
+    if days < tier.min_days or (tier.max_days is not None and days > tier.max_days):
+        return False
+    if tier.dscg_ways or tier.diag_prefixes:
+        hit = case.dscg_way in tier.dscg_ways
+        if not hit and tier.diag_prefixes:
+            hit = any(
+                d.strip().upper().startswith(tier.diag_prefixes) for d in case.other_diag_codes
+            )
+        if not hit:
+            return False
+    ratio = tier.min_cost_ratio
+    if ratio is not None and (
+        not reference_cost or float(case.total_cost) < ratio * reference_cost
+    ):
+        return False
+    if tier.min_fee_share is not None:
+        fees = sum((case.fees.get(t, Decimal(0)) for t in tier.fee_types), Decimal(0))
+        if not case.total_cost > 0 or float(fees / case.total_cost) < tier.min_fee_share:
+            return False
+    if cci is not None:
+        if tier.min_cci is not None and cci < tier.min_cci:
+            return False
+        if tier.max_cci is not None and cci > tier.max_cci:
+            return False
+    return True
+
+
+def adjustment_factor(
+    adj: Adjustments,
+    group_code: str,
+    case: CaseFacts,
+    reference_cost: float | None = None,
+) -> float:
+    """The auxiliary (辅助目录) factor of a case; 1.0 when no band or tier matches.
+
+    ``reference_cost``: the group's standard for this case (the deviation's reference, before
+    any factor), which cost-share tiers (``min_cost_ratio``) compare the cost with.
+    """
     factors: list[float] = []
     if adj.age:
-        days = _age_days(case)
+        days = _age_days(case, adj)
         if days is not None:
             for band in adj.age:
                 if band.groups and group_code not in band.groups:
@@ -56,17 +106,11 @@ def adjustment_factor(adj: Adjustments, group_code: str, case: CaseFacts) -> flo
                     hi = y if hi is None else min(hi, y)
                 if (lo is None or days >= lo) and (hi is None or days < hi):
                     factors.append(band.factor)
+    cci = _cci(adj, case) if adj.cci else None
     for tier in adj.severity:
         if tier.groups and group_code not in tier.groups:
             continue
-        if case.act_ipt_days < tier.min_days:
-            continue
-        hit = case.dscg_way in tier.dscg_ways
-        if not hit and tier.diag_prefixes:
-            hit = any(
-                d.strip().upper().startswith(tier.diag_prefixes) for d in case.other_diag_codes
-            )
-        if hit:
+        if _tier_hits(tier, case, reference_cost, cci):
             factors.append(tier.factor)
     if adj.icu and case.icu_minutes > 0:
         icu_days = math.ceil(case.icu_minutes / 1440)
@@ -82,30 +126,66 @@ def adjustment_factor(adj: Adjustments, group_code: str, case: CaseFacts) -> flo
     return math.prod(factors)
 
 
-def _coefficient(policy: Policy, idx: Index, kind: str, level: str, group: Group) -> float:
+def _coefficient(policy: Policy, idx: Index, kind: str, case: CaseFacts, group: Group) -> float:
+    """K: the group's own (per level) > the hospital's fixed (per fund) > the level's (per
+    fund); 基层病种 and bed-day groups by their own rules."""
+    level, fund = case.hospital_level, case.insutype
     if kind == "primary":
-        return policy.primary.factor if policy.primary.coefficient == "factor" else 1.0
+        pr = policy.primary
+        if pr.coefficient == "group":
+            own = group.level_coefficients.get(level)
+            if own is not None:
+                return own
+            if group.primary_factor is not None:
+                return group.primary_factor
+            return pr.factor
+        return pr.factor if pr.coefficient == "factor" else 1.0
     if kind == "bed_day" and not policy.bed_day.apply_coefficient:
         return 1.0
     if group.level_coefficients:
         own = group.level_coefficients.get(level)
         if own is not None:
             return own
-    k = idx.coefficients.get(level)
-    if k is None:
+    hospital = idx.hospitals.get(case.fixmedins_code)
+    if hospital is not None:
+        k = hospital.fund_coefficients.get(fund, hospital.coefficient)
+        if k is not None:
+            return k
+    lv = idx.levels.get(level)
+    if lv is None:
         raise ScoreError("hospital_level", f"hospital level {level!r} not in the rules")
-    return k
+    return lv.fund_coefficients.get(fund, lv.coefficient)
 
 
-def _ratio(policy: Policy, ref: GroupRef, level: str, cost: float) -> float | None:
-    base = None
-    if policy.deviation.reference == "same_level":
-        base = ref.ref_by_level.get(level)
+def _reference(policy: Policy, idx: Index, ref: GroupRef, case: CaseFacts) -> float | None:
+    """The group's standard cost for this case (支付标准): from the catalog (the fund's own
+    table when it has one; the hospital's level, else all levels) or score × yuan per point."""
+    dev = policy.deviation
+    if dev.reference == "score":
+        ypp = idx.yuan_per_point.get(case.insutype)
+        if ypp is None:
+            ypp = idx.yuan_per_point.get("default")
+        if ypp is None:
+            raise ScoreError("insutype", f"no yuan_per_point for insutype {case.insutype!r}")
+        return ref.group.score * ypp or None
+    by_level, ref_all = ref.by_fund.get(case.insutype) or (ref.ref_by_level, ref.ref_all)
+    base = by_level.get(case.hospital_level) if dev.reference == "same_level" else None
     if base is None:
-        base = ref.ref_all
-    if not base:
-        return None
-    return cost / base
+        base = ref_all
+    return base or None
+
+
+def _incomplete(policy: Policy, case: CaseFacts) -> bool:
+    inc = policy.incomplete
+    if case.dscg_way and case.dscg_way in inc.dscg_ways:
+        return True
+    if (
+        inc.death_within_days is not None
+        and case.dscg_way == "5"
+        and case.act_ipt_days <= inc.death_within_days
+    ):
+        return True
+    return inc.case_flag and case.incomplete_stay
 
 
 def score(
@@ -136,6 +216,8 @@ def score(
     if pv is None:
         raise ScoreError("insutype", f"no point value for insutype {case.insutype!r}")
     if status == "ungrouped":
+        if policy.unmatched.blank_group:
+            return _blank(grouped, idx, case, pv, policy)
         return _cost_based(grouped, idx, policy.unmatched.ungrouped_cost_fraction, case, pv, policy)
     ref = idx.groups[grouped.group_code]
     group = ref.group
@@ -144,25 +226,46 @@ def score(
         return _cost_based(
             grouped, idx, policy.unmatched.zero_score_cost_fraction, case, pv, policy
         )
-    k = _coefficient(policy, idx, status, case.hospital_level, group)
+    k = _coefficient(policy, idx, status, case, group)
     adj = policy.adjustments
-    a = adjustment_factor(adj, group.code, case) if status in adj.apply_to else 1.0
     review = _review_flag(policy, case)
 
     if status == "bed_day":
+        a = adjustment_factor(adj, group.code, case) if status in adj.apply_to else 1.0
         value = s * case.act_ipt_days * k * a
         return _make(grouped, idx, case, "normal", None, s, k, a, value, pv, policy, review)
 
     dev = policy.deviation
-    ratio = _ratio(policy, ref, case.hospital_level, float(case.total_cost))
+    base = _reference(policy, idx, ref, case)
+    a = adjustment_factor(adj, group.code, case, base) if status in adj.apply_to else 1.0
+    ratio = None
+    if base is not None:
+        divisor = base
+        if "coefficient" in dev.ratio_divides_by:
+            divisor *= k
+        if "adjustment" in dev.ratio_divides_by:
+            divisor *= a
+        ratio = float(case.total_cost) / divisor
+    inc = policy.incomplete
+    if (inc.dscg_ways or inc.death_within_days is not None or inc.case_flag) and _incomplete(
+        policy, case
+    ):
+        if inc.action == "cost_fraction":
+            return _cost_based(grouped, idx, inc.cost_fraction, case, pv, policy, "incomplete")
+        if ratio is None:
+            raise ScoreError("total_cost", "incomplete stay: the group has no reference cost")
+        value = s * k * min(ratio, inc.ratio_cap)
+        return _make(grouped, idx, case, "incomplete", ratio, s, k, 1.0, value, pv, policy, review)
     kind: Deviation = "normal"
     value = s * k * a
     if ratio is not None:
         ad = a if dev.apply_adjustment else 1.0
+        low = dev.apply_adjustment if dev.low_apply_adjustment is None else dev.low_apply_adjustment
+        low_ad = a if low else 1.0
         ext = dev.extreme_threshold
         hi = dev.high_threshold
         lo = dev.low_threshold
-        if ext is not None and ratio > ext:
+        if ext is not None and (ratio >= ext if dev.extreme_inclusive else ratio > ext):
             kind = "extreme"
             if dev.extreme_action == "special_review":
                 value = _high(dev.high_formula, dev.high_offset, hi, ratio, s, k) * ad
@@ -172,7 +275,7 @@ def score(
             value = _high(dev.high_formula, dev.high_offset, hi, ratio, s, k) * ad
         elif lo is not None and (ratio <= lo if dev.low_inclusive else ratio < lo):
             kind = "low"
-            value = s * ratio * (k if dev.low_apply_coefficient else 1.0) * ad
+            value = s * ratio * (k if dev.low_apply_coefficient else 1.0) * low_ad
         sr = policy.special_review.min_ratio
         if sr is not None and ratio >= sr:
             review = True
@@ -193,6 +296,24 @@ def _review_flag(policy: Policy, case: CaseFacts) -> bool:
     if sr.min_inpatient_days is not None and case.act_ipt_days >= sr.min_inpatient_days:
         return True
     return sr.flag_deaths and case.dscg_way == "5"
+
+
+def _blank(
+    grouped: GroupResult, idx: Index, case: CaseFacts, pv: Decimal, policy: Policy
+) -> ScoreResult:
+    """空白病种: the blank group's score × cost ÷ its reference cost × the city constant."""
+    um = policy.unmatched
+    ref = idx.groups[um.blank_group]
+    base = _reference(policy, idx, ref, case)
+    if base is None:
+        raise ScoreError("group_code", f"blank group {um.blank_group} has no reference cost")
+    ratio = float(case.total_cost) / base
+    value = ref.group.score * ratio * um.blank_factor
+    blank = msgspec.structs.replace(grouped, group_code=um.blank_group)
+    review = _review_flag(policy, case)
+    return _make(
+        blank, idx, case, "blank", ratio, ref.group.score, 1.0, 1.0, value, pv, policy, review
+    )
 
 
 def _make(
@@ -241,6 +362,7 @@ def _cost_based(
     case: CaseFacts,
     pv: Decimal,
     policy: Policy,
+    kind: Deviation = "cost_fraction",
 ) -> ScoreResult:
     """Paid at a fraction of actual cost; the score shown is its equivalent at the point value."""
     if fraction is None:
@@ -252,7 +374,7 @@ def _cost_based(
         case_key=case.case_key,
         status=grouped.status,
         group_code=grouped.group_code,
-        deviation="cost_fraction",
+        deviation=kind,
         ratio=None,
         group_score=grouped.group_score,
         level_coefficient=1.0,
