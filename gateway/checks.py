@@ -313,13 +313,12 @@ class Checker:
         Raises `Rejected` for the upload as a whole: unreadable, too many or no records,
         nested too deeply (JSON_TOO_DEEP), past an input limit (SHEET_LIMIT, FILE_TOO_LARGE).
         `MemoryError` and `TimeoutError` pass through (the file workers answer them)."""
-        if kind == "batch":
-            return self._check_split(body, split_batch, "batch", received_at, max_records)
-        fmt = FORMATS.get(kind)
+        if kind == "batch" or ((fmt := FORMATS.get(kind)) is not None and fmt.split is not None):
+            # JSON records: validated from their bytes (the hot path)
+            parts = self.split(body, kind, max_records)
+            return [self.check_raw(raw, pos, received_at) for pos, raw in parts]
         if fmt is None:
             raise Rejected("$", [refusals.FMT_UNSUPPORTED.problem(kind=kind)])
-        if fmt.split is not None:  # JSON records: validated from their bytes (the hot path)
-            return self._check_split(body, fmt.split, kind, received_at, max_records)
         out = []
         try:
             records = read_records(fmt, body, validator=self._validator, limits=self.limits)
@@ -343,14 +342,16 @@ class Checker:
         self._check_size(len(out), max_records)
         return out
 
-    def _check_split(
-        self,
-        body: bytes,
-        split: Callable[[bytes], Iterable[tuple[str, bytes]]],
-        kind: str,
-        received_at: datetime,
-        max_records: int,
-    ) -> list[Checked | Rejected]:
+    def split(self, body: bytes, kind: str, max_records: int) -> list[tuple[str, bytes]]:
+        """The (position, bytes) of each record of a JSON batch (`kind` "batch") or of a JSON
+        feed format, each for `check_raw`: a caller on an event loop checks them a slice at a
+        time. Raises `Rejected` for the upload as a whole, as `check_many` does."""
+        split: Callable[[bytes], Iterable[tuple[str, bytes]]] = split_batch
+        if kind != "batch":
+            fmt = FORMATS.get(kind)
+            if fmt is None or fmt.split is None:
+                raise Rejected("$", [refusals.FMT_UNSUPPORTED.problem(kind=kind)])
+            split = fmt.split
         try:
             parts = list(split(body))
         except (JsonTooDeep, RecursionError):
@@ -368,7 +369,7 @@ class Checker:
                 [refusals.DEC_FILE.problem(kind=kind, detail=exc)],
             ) from None
         self._check_size(len(parts), max_records)
-        return [self.check_raw(raw, pos, received_at) for pos, raw in parts]
+        return parts
 
     @staticmethod
     def _check_size(count: int, max_records: int) -> None:
