@@ -19,6 +19,7 @@ from cachetools import TTLCache
 from cryptography.exceptions import InvalidTag
 
 from adapters.runtime.errors import DipgwError
+from contracts import city_of
 from gateway.sealing import MasterKeyError, Sealer, check_keys
 from gateway.signing import SIGN_TYPES
 
@@ -50,9 +51,23 @@ class Principal:
     admdvs: str | None = None  # the hospital's or the bureau's region
 
     def may_read_region(self, admdvs: str | None) -> bool:
+        """Ops: any region; a hospital or bureau: the regions of its own city (`city_of`)."""
         if self.role == "ops":
             return True
-        return admdvs is not None and self.admdvs is not None and admdvs[:4] == self.admdvs[:4]
+        own = city_of(self.admdvs)
+        return own is not None and city_of(admdvs) == own
+
+
+def _known_region(admdvs: str, what: str) -> None:
+    """`RegistryError` unless `admdvs` is a known region code: a hospital or bureau filed
+    under a code no list has would belong to no city (its lists, reports and scores lost)."""
+    if not ADMDVS.match(admdvs):
+        raise RegistryError(f"{admdvs!r}: {what} is a 6-digit region code")
+    if city_of(admdvs) is None:
+        raise RegistryError(
+            f"{admdvs}: {what} is not a known region code (GB/T 2260 or a medical-insurance"
+            " pool; see contracts/data/regions/PROVENANCE.md)"
+        )
 
 
 SESSION_PREFIX = "dipgw_session_"
@@ -102,8 +117,7 @@ class Registry:
         """Register a hospital; returns its signing secret, shown once and stored sealed."""
         if not HOSPITAL_CODE.match(code):
             raise RegistryError(f"{code!r}: a hospital code is H followed by 11 digits")
-        if not ADMDVS.match(admdvs):
-            raise RegistryError(f"{admdvs!r}: a region code (admdvs) is 6 digits")
+        _known_region(admdvs, "the hospital's region (admdvs)")
         if sign_type not in SIGN_TYPES:
             raise RegistryError(f"{sign_type!r}: sign type is one of {', '.join(SIGN_TYPES)}")
         secret = new_secret()
@@ -291,8 +305,10 @@ class Registry:
     async def issue_token(self, role: str, label: str, admdvs: str | None = None) -> str:
         if role not in ("city", "ops", "metrics"):
             raise RegistryError("a token's role is city, ops or metrics")
-        if role == "city" and (admdvs is None or not ADMDVS.match(admdvs)):
-            raise RegistryError("a city token needs the city's 6-digit admdvs")
+        if role == "city":
+            if admdvs is None:
+                raise RegistryError("a city token needs the city's 6-digit admdvs")
+            _known_region(admdvs, "the city (admdvs)")
         token = f"dipgw_{role}_{secrets.token_urlsafe(32)}"
         await self._pool.execute(
             "INSERT INTO api_tokens (token_sha256, role, admdvs, label) VALUES ($1, $2, $3, $4)",

@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Final, overload
 
+from contracts import city_of
 from gateway.errors import BadQuery
 
 BIGINT_MAX: Final = 2**63 - 1
@@ -161,6 +162,18 @@ def code(text: str | None, field: str, pattern: re.Pattern[str], shape: str) -> 
     if not (text.isascii() and pattern.fullmatch(text)):
         raise _bad(field, f"must be {shape}", f"格式应为 {shape}")
     return text
+
+
+def city(text: str | None, field: str) -> str | None:
+    """The city (DIP pool, `contracts.city_of`) of a known 6-digit region code: a district
+    asks for its city; an unknown code is refused, never read as "every city"."""
+    region = code(text, field, REGION, "6 digits")
+    if region is None:
+        return None
+    found = city_of(region)
+    if found is None:
+        raise _bad(field, "is not a known region code", "不是已知的医保区划代码")
+    return found
 
 
 def uuid(text: str, field: str) -> _uuid.UUID:

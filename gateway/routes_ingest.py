@@ -27,6 +27,7 @@ from adapters.runtime.metrics import (
     REJECTIONS,
     UPLOAD_LAG,
 )
+from contracts import city_of
 from contracts.messages import ENCODER, RejectedSettlement
 from gateway import refusals
 from gateway.accounts import Principal
@@ -83,7 +84,8 @@ def _foreign(principal: Principal, checked: list[Checked | Rejected]) -> list[st
         else:
             code, area = item.fixmedins_code, item.mdtrtarea_admvs
         if (code and code != principal.fixmedins_code) or (
-            area and principal.admdvs is not None and area[:4] != principal.admdvs[:4]
+            # an unknown area is the contract's to refuse (ADMDVS_UNKNOWN), not foreign
+            area and (city := city_of(area)) is not None and city != city_of(principal.admdvs)
         ):
             bad.append(item.position)
     return bad

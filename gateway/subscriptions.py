@@ -53,13 +53,11 @@ class Query(msgspec.Struct, kw_only=True):
 def parse_query(request: web.Request, principal: Principal, after: int | None = None) -> Query:
     """The filters asked for, each bounded (`gateway.params`); `BadQuery` or `PermissionError`."""
     q = request.query
-    city = params.code(q.get("city"), "city", params.REGION, "a 6-digit region code")
+    city = params.city(q.get("city"), "city")
     if principal.role == "city":
-        city = city or principal.admdvs
+        city = city or city_of(principal.admdvs)
         if not principal.may_read_region(city):
             raise PermissionError(city)
-    if city is not None:
-        city = city_of(city)
     if after is None:
         after = params.integer(q.get("after"), "after", low=0, high=params.BIGINT_MAX, default=0)
     return Query(

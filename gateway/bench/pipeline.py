@@ -51,7 +51,7 @@ import msgspec
 
 from adapters.runtime.errors import DipgwError
 from adapters.runtime.settings import Settings
-from contracts import CST
+from contracts import CST, city_of
 from gateway.accounts import Registry
 from gateway.bench.common import (
     achieved_rate,
@@ -254,7 +254,8 @@ def _feed(n: int, rng: random.Random, first: int, now: datetime | None = None) -
         )
         setl = doc["input"]["setlinfo"]
         year = int(setl["dscg_time"][:4])
-        out.append(_Case(code, setl["setl_id"], area[:4] + "00", year, msgspec.json.encode(doc)))
+        city = city_of(area) or area
+        out.append(_Case(code, setl["setl_id"], city, year, msgspec.json.encode(doc)))
     return out
 
 

@@ -13,6 +13,7 @@ import asyncpg
 from rich.console import Console
 from rich.table import Table
 
+from contracts import city_of
 from gateway.commands._common import UsageError, fail, settings_from, with_pool
 from gateway.errors import BadQuery
 from gateway.ops.reports import GROUPINGS, period, report, to_csv
@@ -100,9 +101,11 @@ def _report(args: argparse.Namespace) -> int:
         start, end = period(args.start, args.end)
         if not 1 <= args.timely_days <= 15:
             raise BadQuery("--timely-days must be 1..15")
-        city = f"{args.city[:4]}00" if args.city else None
         if args.city and not (len(args.city) == 6 and args.city.isdigit()):
             raise BadQuery("--city must be 6 digits")
+        city = city_of(args.city) if args.city else None
+        if args.city and city is None:
+            raise BadQuery(f"--city {args.city} is not a known region code")
     except (UsageError, BadQuery) as exc:
         return fail(str(exc))
 

@@ -7,6 +7,7 @@ import asyncpg
 from aiohttp import web
 
 from adapters.runtime.errors import DipgwError
+from contracts import city_of
 from gateway import params, refusals
 from gateway.accounts import Principal
 from gateway.authn import principal_of
@@ -48,14 +49,12 @@ def reader(request: web.Request) -> Principal:
 def scope(request: web.Request) -> tuple[str | None, str | None]:
     """(city, hospital) the caller may and asked to see; `Refused` or `BadQuery` if not."""
     principal = reader(request)
-    city = params.code(request.query.get("city"), "city", params.REGION, "6 digits")
+    city = params.city(request.query.get("city"), "city")
     hospital = params.code(
         request.query.get("hospital"), "hospital", params.HOSPITAL, "H + 11 digits"
     )
-    if city is not None:
-        city = f"{city[:4]}00"
     if principal.role == "city":
-        own = f"{(principal.admdvs or '')[:4]}00"
+        own = city_of(principal.admdvs) or ""
         if city is not None and city != own:
             raise Refused(forbidden_region())
         city = own

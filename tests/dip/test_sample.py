@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+from contracts import city_of
 from workers.dip import bench_group_score, group_and_score, make_case_facts, sample_rules
 from workers.dip._scoring import ScoreError
 
@@ -19,7 +20,7 @@ def test_generator_is_seeded_and_covers_the_interesting_paths() -> None:
     cities: Counter[str] = Counter()
     for _ in range(3000):
         case = make_case_facts(rng)
-        rs = sample_rules(case.treating_admdvs[:4] + "00")
+        rs = sample_rules(city_of(case.treating_admdvs) or case.treating_admdvs)
         cities[rs.city] += 1
         try:
             g, s = group_and_score(case, rs)

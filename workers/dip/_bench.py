@@ -6,6 +6,8 @@ import random
 import time
 from typing import Any
 
+from contracts import city_of
+
 from ._grouping import group
 from ._sample import make_case_facts, sample_rules
 from ._scoring import ScoreError, score
@@ -17,7 +19,7 @@ def bench_group_score(n_cases: int, seconds: float) -> dict[str, Any]:
     rng = random.Random(20260101)
     rules = {c: sample_rules(c) for c in ("440100", "440300")}
     cases = [make_case_facts(rng, tuple(rules.values())) for _ in range(max(1, n_cases))]
-    pairs = [(c, rules[c.treating_admdvs[:4] + "00"]) for c in cases]
+    pairs = [(c, rules[city_of(c.treating_admdvs) or c.treating_admdvs]) for c in cases]
     for rs in rules.values():
         group(cases[0], rs)  # build the indexes outside the timed loop
     done = errors = passes = 0
