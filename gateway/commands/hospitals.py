@@ -27,7 +27,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add = verbs.add_parser("add", help="register a hospital; prints its signing secret once")
     add.add_argument("code", help="fixmedins_code, H + 11 digits")
     add.add_argument("--name", required=True)
-    add.add_argument("--admdvs", required=True, help="the hospital's region (6 digits)")
+    add.add_argument(
+        "--admdvs", required=True, help="the hospital's region: a known 6-digit region code"
+    )
     add.add_argument("--level", required=True, help="hospital level code used by the DIP rules")
     add.add_argument("--sign-type", default="HMAC-SHA256", choices=["HMAC-SHA256", "HMAC-SM3"])
     add.add_argument("--cert-cn", help="client-certificate common name for mTLS")
@@ -64,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         choices=["city", "ops", "metrics"],
         help="metrics: may read /metrics only (a Prometheus scraper)",
     )
-    issue.add_argument("--admdvs", help="the city (6 digits) for --role city")
+    issue.add_argument("--admdvs", help="the city (a known 6-digit region code) for --role city")
     issue.add_argument("--label", required=True, help="who holds it (to revoke by)")
     issue.set_defaults(func=_run, action=_issue)
     tlist = tverbs.add_parser("list", help="list tokens (never the tokens themselves)")
