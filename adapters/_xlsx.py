@@ -27,6 +27,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import IO, Any
 from xml.parsers import expat
 
@@ -383,10 +384,64 @@ def open_workbook(data: bytes, limits: InputLimits, sheet: str | None = None) ->
         return _open_workbook(data, limits, sheet)
 
 
+@cache
+def _use_fast_inline_strings() -> None:
+    """openpyxl builds a rich-text object model for every inline-string cell (what openpyxl
+    itself, and most scripts, write: a 1,000-list export took seconds in a file worker);
+    the plain text is all a settlement list needs. The read-only worksheet names its parser
+    class at module level, so that is where ours goes: the same values, cell for cell
+    (tests/adapters/test_xlsx.py)."""
+    import openpyxl.worksheet._read_only as read_only  # type: ignore[import-untyped]
+    from openpyxl.utils.cell import coordinate_to_tuple  # type: ignore[import-untyped]
+    from openpyxl.worksheet._reader import (  # type: ignore[import-untyped]
+        FORMULA_TAG,
+        INLINE_STRING,
+        WorkSheetParser,
+    )
+    from openpyxl.xml.constants import SHEET_MAIN_NS  # type: ignore[import-untyped]
+
+    text_tag, run_tag = f"{{{SHEET_MAIN_NS}}}t", f"{{{SHEET_MAIN_NS}}}r"
+
+    class InlineTextParser(WorkSheetParser):  # type: ignore[misc]
+        def parse_cell(self, element: Any) -> dict[str, Any]:
+            if (
+                element.get("t") != "inlineStr"
+                or self.rich_text
+                or (not self.data_only and element.find(FORMULA_TAG) is not None)
+            ):
+                return super().parse_cell(element)  # type: ignore[no-any-return]
+            coordinate = element.get("r")
+            if coordinate:
+                row, column = coordinate_to_tuple(coordinate)
+                self.col_counter = column
+            else:
+                self.col_counter += 1
+                row, column = self.row_counter, self.col_counter
+            style_id = element.get("s", 0)
+            child = element.find(INLINE_STRING)
+            value, data_type = None, "inlineStr"
+            if child is not None:  # openpyxl's `Text.content`: the text and the runs' text
+                parts = [] if (plain := child.find(text_tag)) is None else [plain.text or ""]
+                for run in child.iterfind(run_tag):
+                    if (text := run.find(text_tag)) is not None:
+                        parts.append(text.text or "")
+                value, data_type = "".join(parts), "s"
+            return {
+                "row": row,
+                "column": column,
+                "value": value,
+                "data_type": data_type,
+                "style_id": int(style_id) if style_id else 0,
+            }
+
+    read_only.WorkSheetParser = InlineTextParser
+
+
 def _open_workbook(data: bytes, limits: InputLimits, sheet: str | None) -> tuple[Any, Any]:
     from openpyxl.reader.excel import ExcelReader  # type: ignore[import-untyped]
-    from openpyxl.xml.constants import SHARED_STRINGS  # type: ignore[import-untyped]
+    from openpyxl.xml.constants import SHARED_STRINGS
 
+    _use_fast_inline_strings()
     check_package(data, limits).close()
     reader = ExcelReader(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
     reader.read_manifest()  # where openpyxl will look for the shared strings
