@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "rescore", help="re-score a city's stored cases under its DIP rules in force"
     )
-    parser.add_argument("city", help="treating city region code, xxxx00")
+    parser.add_argument("city", help="treating city (DIP pool) region code, e.g. 440100")
     parser.add_argument("year", type=int, help="clearing year")
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(func=_run)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from adapters.runtime.settings import Settings
+from contracts import city_of
 from gateway.commands._common import UsageError, fail, settings_from, with_pool
 from workers.dip import RuleSetError
 from workers.rules_store import (
@@ -33,14 +33,12 @@ from workers.rules_store import (
     rules_in_force,
 )
 
-_CITY = re.compile(r"^[0-9]{4}00$")
-
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("rules", help="city DIP rules per clearing year (import, show)")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     imp = verbs.add_parser("import", help="store a city's rules (TOML policy + CSV/XLSX catalog)")
-    imp.add_argument("city", help="city region code, xxxx00")
+    imp.add_argument("city", help="city (DIP pool) region code, e.g. 440100, 110000, 429004")
     imp.add_argument("year", type=int, help="clearing year")
     imp.add_argument("files", nargs="+", type=Path, help="TOML policy [+ catalog], or JSON")
     imp.add_argument("--json", action="store_true")
@@ -55,8 +53,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def city_year_settings(args: argparse.Namespace) -> Settings:
     """The settings of a command on one city's rules for one clearing year (`CITY YEAR`), once
     both are checked; `UsageError` if either is not usable."""
-    if not _CITY.match(args.city):
-        raise UsageError(f"city {args.city!r} is not a city region code (6 digits ending 00)")
+    city = city_of(args.city)
+    if city != args.city:  # rules keyed by a district or an unknown code would never apply
+        of = f": it belongs to city {city}" if city else ": not a known region code"
+        raise UsageError(f"city {args.city!r} is not a city (DIP pool) region code{of}")
     if not 2000 <= args.year <= 2100:
         raise UsageError(f"clearing year {args.year} out of range")
     return settings_from(args)

@@ -4,6 +4,7 @@ registered under. Hand-picked real codes; no database (the checks come before an
 
 from __future__ import annotations
 
+import argparse
 import os
 
 import pytest
@@ -11,6 +12,8 @@ import pytest
 from gateway import params
 from gateway.accounts import Principal, Registry, RegistryError
 from gateway.checks import Rejected
+from gateway.commands._common import UsageError
+from gateway.commands.rules import city_year_settings
 from gateway.errors import BadQuery
 from gateway.routes_ingest import _foreign
 from gateway.sealing import Sealer
@@ -116,3 +119,21 @@ def test_a_hospital_sends_lists_of_its_own_city(own: str, area: str, foreign: bo
     hospital = Principal(role="hospital", fixmedins_code="H44010000001", admdvs=own)
     record = Rejected("records[0]", [], fixmedins_code="H44010000001", mdtrtarea_admvs=area)
     assert _foreign(hospital, [record]) == (["records[0]"] if foreign else [])
+
+
+@pytest.mark.parametrize(
+    ("city", "why"),
+    [
+        ("110100", "belongs to city 110000"),  # 北京's 市辖区 heading: rules there never apply
+        ("440106", "belongs to city 440100"),
+        ("440188", "not a known region code"),
+    ],
+)
+def test_rules_are_imported_for_a_city_only(city: str, why: str) -> None:
+    with pytest.raises(UsageError, match=why):
+        city_year_settings(argparse.Namespace(city=city, year=2026))
+
+
+@pytest.mark.parametrize("city", ["440100", "441900", "110000", "429004", "439900"])
+def test_rules_may_be_imported_for_any_city(city: str) -> None:
+    assert city_year_settings(argparse.Namespace(city=city, year=2026, config=None))
