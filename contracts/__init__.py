@@ -32,7 +32,7 @@ from contracts._errors import (
     Severity,
     ValidationError,
 )
-from contracts._fields import FieldSpec, field_specs, fields_of, spec_of
+from contracts._fields import FieldSpec, field_specs, fields_by_node, fields_of, spec_of
 from contracts._mask import mask_personal, mask_value, redact_document
 from contracts._model import (
     Bldinfo,
@@ -102,6 +102,7 @@ __all__ = [
     "city_of",
     "diagnosis_table_from_csv",
     "field_specs",
+    "fields_by_node",
     "fields_of",
     "import_nhsa_rows",
     "is_diagnosis_format",

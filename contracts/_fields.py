@@ -15,7 +15,15 @@ from typing import Literal
 
 import msgspec
 
-__all__ = ["LIST_NODES", "NODES", "FieldSpec", "field_specs", "fields_of", "spec_of"]
+__all__ = [
+    "LIST_NODES",
+    "NODES",
+    "FieldSpec",
+    "field_specs",
+    "fields_by_node",
+    "fields_of",
+    "spec_of",
+]
 
 FieldType = Literal["str", "date", "datetime", "duration", "decimal", "int"]
 NODES: tuple[str, ...] = (
@@ -91,6 +99,14 @@ def field_specs() -> tuple[FieldSpec, ...]:
 def fields_of(node: str) -> tuple[FieldSpec, ...]:
     """The fields of one node, in table order."""
     return tuple(f for f in field_specs() if f.node == node)
+
+
+@cache
+def fields_by_node() -> dict[str, dict[str, FieldSpec]]:
+    """Every node (`NODES`) and its fields by name: what the contract knows of a document's
+    shape, for whoever must tell the contract's names from a sender's (redaction, error
+    paths). Callers must not change it."""
+    return {node: {f.field: f for f in fields_of(node)} for node in NODES}
 
 
 @cache

@@ -22,7 +22,7 @@ from typing import Any
 
 import msgspec
 
-from contracts._fields import NODES, FieldSpec, field_specs, fields_of
+from contracts._fields import NODES, FieldSpec, field_specs, fields_by_node
 
 __all__ = ["mask_personal", "mask_value", "redact_document"]
 
@@ -140,11 +140,6 @@ def _keep(spec: FieldSpec, value: Any) -> Any:
 
 
 @cache
-def _known(node: str) -> dict[str, FieldSpec]:
-    return {f.field: f for f in fields_of(node)}
-
-
-@cache
 def _chinese_names() -> frozenset[str]:
     return frozenset(f.name_cn for f in field_specs())
 
@@ -168,7 +163,7 @@ def _dropped(keys: list[Any]) -> list[str]:
 
 def _redact_node(node: str, data: Mapping[Any, Any]) -> dict[str, Any]:
     """One node (`envelope` without `input`, `setlinfo`, an entry of `diseinfo`, …)."""
-    known = _known(node)
+    known = fields_by_node()[node]
     out: dict[str, Any] = {}
     dropped: list[Any] = []
     for key, value in data.items():

@@ -35,7 +35,7 @@ from contracts import (
     Envelope,
     ValidationError,
     Validator,
-    fields_of,
+    fields_by_node,
     is_rejected,
     redact_document,
 )
@@ -120,11 +120,7 @@ def _known_part(path: tuple[Any, ...]) -> str:
     return shown
 
 
-_FIELDS = {
-    node: frozenset(spec.field for spec in fields_of(node))
-    for node in ("envelope", "setlinfo", "diseinfo", "oprninfo", "icuinfo", "iteminfo",
-                 "payinfo", "opspdiseinfo", "bldinfo")
-}  # fmt: skip
+_FIELDS = fields_by_node()
 
 
 def too_deep(position: str = "$") -> Rejected:
