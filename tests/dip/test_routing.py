@@ -34,7 +34,7 @@ def test_other_province_is_out_of_province() -> None:
     assert r.targets[0].role == "treating"
     assert (r.targets[1].role, r.targets[1].admdvs, r.targets[1].topic) == (
         "out_of_province",
-        "110100",
+        "110000",  # 北京 is one pool (contracts.city_of)
         "dip.case.scored.out_of_province.v1",
     )
 
