@@ -421,3 +421,23 @@ def test_no_certificate_number_survives_log_masking(doc: Any) -> None:
 def test_the_property_uses_the_tables_nodes() -> None:
     assert set(_NODES) <= {f.node for f in field_specs()}
     assert fields_of("iteminfo")  # (iteminfo, too, is a node: covered by the walk)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.integers(),
+        st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=300),
+        st.text(st.sampled_from("0123456789.-eE"), min_size=10, max_size=40),
+    ),
+    st.sampled_from([f for f in fields_of("setlinfo") if not f.personal]),
+)
+def test_the_shortcuts_for_common_values_keep_what_the_rule_keeps(value: Any, spec: Any) -> None:
+    """`_redact_node` passes short text, small integers and short floats through untouched:
+    the same as the general rule (`_keep_any`) gives for them, and for everything else."""
+    from contracts._mask import _keep_any, _plan
+
+    (_, limit) = _plan("setlinfo")[spec.field]
+    got = redact_document({"input": {"setlinfo": {spec.field: value}}})["input"]["setlinfo"]
+    assert got == {spec.field: _keep_any(value, limit)}
