@@ -16,13 +16,21 @@ The mapping, field by field:
   dagger/asterisk pair keeps its dagger half; the others are other diagnoses;
 - operations: `oprninfo` with `oprn_oprt_type = 1` (主要手术及操作) first, then the others in
   upload order; each one's `oprn_class` is NHSA's class from the bundled code tables
-  (`contracts.CodeTables`), and for a code not in them (or without `contracts`) `surgery` for
+  (`contracts.CodeTables`), and for a code not in them or whose class they do not publish
+  (the bundled 2.0 table knows it for 212 codes; an imported NHSA release with its 类别
+  column for all), `surgery` for
   the main operation and `diagnostic` for the others — a conservative guess the city's
   exclusion list and catalog correct;
 - age: `setlinfo.age` (years), `nwb_age` (days, babies under one year); ICU minutes: the sum
   of `icuinfo.scs_cutd_sum_dura` (`天/小时/分钟`); stay: `act_ipt_days`, or for 4101A (which
   leaves it out) the days between `adm_time` and `dscg_time` (at least 1);
-- discharge date: `dscg_time` (else `setl_end_date`), which also picks the clearing year.
+- discharge date: `dscg_time` (else `setl_end_date`), which also picks the clearing year;
+- fee breakdown: `iteminfo` (the national 医疗收费项目 list, `med_chrgitm` coded by
+  `med_chrgitm_type`: 05 治疗费, 06 手术费, 09 西药费, …) summed by category from `amt`, for
+  the cost-share severity tiers; a list without it has no breakdown (an item without a code
+  or a readable amount is left out);
+- incomplete stay: 4101A has no 未完整治疗 field, so `incomplete_stay` stays false and a city's
+  `[incomplete]` rule works from 离院方式 (`dscg_way`) and the stay.
 
 Personal identity fields are not decoded at all.
 """
@@ -37,7 +45,13 @@ from typing import Any
 import msgspec
 
 from adapters.runtime.errors import DipgwError
-from contracts.messages import DOCUMENT_VIEW_DECODER, Loose, SettlementView
+from contracts.messages import (
+    DOCUMENT_VIEW_DECODER,
+    DocumentView,
+    InputView,
+    Loose,
+    SettlementView,
+)
 from workers.dip import CaseFacts
 
 # 10 billion yuan: beyond any stay; keeps every derived amount inside numeric(16,2).
@@ -50,6 +64,24 @@ class MappingError(DipgwError, ValueError):
     def __init__(self, field: str, message: str, message_en: str) -> None:
         super().__init__(message_en)
         self.field, self.message, self.message_en = field, message, message_en
+
+
+class _ItemView(msgspec.Struct, kw_only=True):
+    med_chrgitm: Loose = None
+    amt: Loose = None
+
+
+class _InputWithItems(InputView, kw_only=True):
+    iteminfo: list[_ItemView] | None = None
+
+
+class _DocumentWithItems(DocumentView, kw_only=True):
+    """`DocumentView` plus the fee items (cost-share tiers): one decode for everything."""
+
+    input: _InputWithItems = msgspec.field(default_factory=_InputWithItems)
+
+
+_DECODER = msgspec.json.Decoder(_DocumentWithItems)
 
 
 def _text(value: Loose) -> str:
@@ -100,7 +132,7 @@ def oprn_class(code: str, main: bool) -> str:
     """NHSA's class of an operation code; the documented guess when the tables lack it."""
     tables = _code_tables()
     found = tables.operation(code) if tables is not None else None
-    if found is not None:
+    if found is not None and found.oprn_class is not None:  # None: not published
         return str(found.oprn_class)
     return "surgery" if main else "diagnostic"
 
@@ -144,7 +176,7 @@ def case_facts(
 ) -> CaseFacts:
     """The DIP input of one accepted upload; raises MappingError when it cannot be grouped."""
     try:
-        doc = DOCUMENT_VIEW_DECODER.decode(document)
+        doc = _DECODER.decode(document)
     except msgspec.DecodeError as exc:
         raise MappingError(
             "$", f"结算清单无法解析：{exc}", f"document not decodable: {exc}"
@@ -179,6 +211,11 @@ def case_facts(
     if fund is None:
         fund = _decimal(setl.fund_pay_sumamt)
     age_days = _int(setl.nwb_age)
+    fees: dict[str, Decimal] = {}
+    for item in doc.input.iteminfo or []:
+        kind, amount = _text(item.med_chrgitm), _decimal(item.amt)
+        if kind and amount is not None and abs(amount) < _MAX_COST:
+            fees[kind] = fees.get(kind, Decimal(0)) + amount
     return CaseFacts(
         case_key=case_key,
         fixmedins_code=fixmedins_code,
@@ -197,4 +234,5 @@ def case_facts(
         act_ipt_days=_stay_days(setl),
         discharge_date=_discharge(setl),
         dscg_way=_text(setl.dscg_way),
+        fees=fees,
     )

@@ -19,9 +19,12 @@ from workers.dip import (
     Adjustments,
     AgeBand,
     CaseFacts,
+    CciCondition,
     DeviationPolicy,
     Group,
+    Hospital,
     IcuBand,
+    IncompletePolicy,
     Level,
     Policy,
     PrimaryPolicy,
@@ -35,7 +38,6 @@ from workers.dip import (
     load_rules,
     make_ruleset,
 )
-from workers.dip._model import CciCondition, Hospital, IncompletePolicy
 
 G = Group(
     code="G",
@@ -654,7 +656,7 @@ def test_rule_files_without_the_new_options_keep_their_encoding_and_hash() -> No
 
 
 def test_national_primary_list_types_groups_the_city_left_untyped(tmp_path: Path) -> None:
-    from workers.dip._national import national_pre_groups, national_primary_care
+    from workers.dip import national_pre_groups, national_primary_care
 
     assert (len(national_primary_care()), len(national_pre_groups())) == (127, 19)
     catalog = (

@@ -36,7 +36,7 @@ def test_the_fields_dip_needs() -> None:
     assert (f.treating_admdvs, f.insured_admdvs, f.insutype) == ("440100", "440300", "390")
     assert f.total_cost == Decimal("12345.67") and f.fund_pay == Decimal("8000.10")
     others = tuple(d["diag_code"] for d in doc["input"]["diseinfo"][1:])
-    assert (f.main_diag_code, f.other_diag_codes) == ("K35.800x002", others)
+    assert (f.main_diag_code, f.other_diag_codes) == ("K35.800x001", others)
     assert f.operations == (("47.0100", "surgery"),)
     assert (f.age_years, f.act_ipt_days, f.dscg_way) == (int(setl["age"]), 6, "5")
     assert f.icu_minutes == (24 * 60 + 150) + 12 * 60
@@ -117,3 +117,23 @@ def test_no_personal_data_is_carried() -> None:
     setl = doc["input"]["setlinfo"]
     for value in (setl["psn_name"], setl["certno"], setl["psn_no"]):
         assert value not in encoded
+
+
+def test_fee_breakdown_by_charge_category() -> None:
+    doc = dip_document()
+    doc["input"]["iteminfo"] = [
+        {"med_chrgitm": "09", "amt": "1200.50"},  # 西药费
+        {"med_chrgitm": "11", "amt": 300},  # 中成药费, a JSON number
+        {"med_chrgitm": "09", "amt": "99.50"},  # a second 西药费 line adds up
+        {"med_chrgitm": "05", "amt": "800.00"},  # 治疗费
+        {"med_chrgitm": "", "amt": "5.00"},  # no category: left out
+        {"med_chrgitm": "06", "amt": "abc"},  # unreadable amount: left out
+    ]
+    # 1200.50 + 99.50 = 1300.00
+    assert facts(doc).fees == {
+        "09": Decimal("1300.00"),
+        "11": Decimal("300"),
+        "05": Decimal("800.00"),
+    }
+    del doc["input"]["iteminfo"]
+    assert facts(doc).fees == {} and not facts(doc).incomplete_stay
