@@ -684,3 +684,21 @@ def test_national_primary_list_types_groups_the_city_left_untyped(tmp_path: Path
     rs = _load(tmp_path, "", catalog)
     assert {g.kind for g in rs.groups} == {"core"}
     assert _score(_case("9800"), rs).case_score == 784.0
+
+
+def test_a_stored_rule_set_is_not_refused_later_for_an_ignored_option(tmp_path: Path) -> None:
+    """What import refuses is checked at import; a document stored earlier still scores."""
+    from workers.dip import decode_ruleset, encode_ruleset, score
+    from workers.dip._grouping import group
+
+    ok = _rules()
+    policy = msgspec.structs.replace(ok.policy, primary=PrimaryPolicy(factor=0.95))
+    stored = RuleSet(policy=policy, groups=ok.groups)  # as an earlier version stored it
+    doc = encode_ruleset(stored)
+    again = decode_ruleset(doc)
+    case = _case("3000", "J06.900")
+    # primary.coefficient "none": 300 × 1 = 300, the ignored factor stays ignored
+    assert score(group(case, again), again, case).case_score == 300.0
+    (tmp_path / "rules.json").write_bytes(doc)
+    with pytest.raises(RuleSetError, match=r"primary\.factor"):
+        load_rules(tmp_path / "rules.json")

@@ -142,7 +142,6 @@ def build_index(ruleset: RuleSet) -> Index:
             if a[0] == b[0]:
                 raise RuleSetError(f"groups {a[1].code} and {b[1].code} have the same key {key}")
 
-    check_used(policy, ruleset.groups)
     hospitals: dict[str, Hospital] = {}
     for h in policy.hospitals:
         if h.code in hospitals:

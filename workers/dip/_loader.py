@@ -20,7 +20,7 @@ import msgspec
 
 from ._codes import norm_diag, norm_oprn
 from ._columns import FUND_VALUES, KIND_VALUES, LEVEL_SEPARATORS, TREATMENT_VALUES, classify_header
-from ._index import RuleSetError, build_index
+from ._index import RuleSetError, build_index, check_used
 from ._model import Exclusion, Group, Level, Policy, RuleSet, decode_ruleset
 from ._national import on_primary_list
 
@@ -240,8 +240,10 @@ def parse_catalog(
 def make_ruleset(
     policy: Policy, groups: Iterable[Group], exclusions: Iterable[Exclusion] = ()
 ) -> RuleSet:
-    """Assemble and validate (builds the index once so inconsistencies fail at load time)."""
+    """Assemble and validate (builds the index once so inconsistencies fail at load time, and
+    refuses what the engine would ignore: `check_used`)."""
     rs = RuleSet(policy=policy, groups=tuple(groups), exclusions=tuple(exclusions))
+    check_used(rs.policy, rs.groups)
     build_index(rs)
     return rs
 
@@ -280,6 +282,7 @@ def load_rules(path: str | Path, catalog: str | Path | None = None) -> RuleSet:
             rs = decode_ruleset(p.read_bytes())
         except msgspec.ValidationError as e:
             raise RuleSetError(f"{p}: {e}") from None
+        check_used(rs.policy, rs.groups)
         build_index(rs)
         return rs
     try:
