@@ -2,17 +2,19 @@
 
 Each table is versioned and effective-dated; a record is checked against the version in force
 on its discharge date. Lookups are one dict access after picking the version (bisect on a
-handful of dates).
+handful of dates). The full 2.0 tables are bundled (data/codes, gzip-compressed CSV), with
+the legacy -> 2.0 maps that let the validator name the code to use instead of a legacy one.
 """
 
 from __future__ import annotations
 
 import bisect
 import csv
+import gzip
 import io
 import re
 import tomllib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from functools import cache
 from importlib import resources
@@ -34,7 +36,9 @@ __all__ = [
     "import_nhsa_rows",
     "is_diagnosis_format",
     "is_operation_format",
+    "maps_from_manifest",
     "normalise_code",
+    "tables_from_manifest",
 ]
 
 OprnClass = Literal["surgery", "intervention", "therapeutic", "diagnostic"]
@@ -55,8 +59,9 @@ OPRN_CLASS_CN: Final[Mapping[str, OprnClass]] = {
 # A01 / A01.0 / A01.000 / K35.800x002 / N40.x00, optional dagger/asterisk mark; morphology M8140/3
 # ASCII digits only (`\d` takes any script's), and the whole text (`$` takes a final newline)
 _DIAG_RE = re.compile(r"(?a:(?:[A-Z]\d{2}(?:\.[0-9x]{1,3}(?:x\d{3})?)?[*†]?|M\d{4,5}/\d))\Z")
-# 47.0100 / 47.0901 / 74.1x00 / 54.5100x009
-_OPRN_RE = re.compile(r"(?a:\d{2}\.[0-9x]{1,4}(?:x\d{3})?)\Z")
+# 47.0100 / 47.0901 / 74.1x00 / 54.5100x009; the 2.0 table also has five digits after the
+# point or a letter fourth (17.91100, 17.912A0) and a few four-digit extensions
+_OPRN_RE = re.compile(r"(?a:\d{2}\.(?:[0-9x]{1,4}|\d{3}[0-9A-Z]\d)(?:x\d{3,4})?)\Z")
 
 
 def normalise_code(code: str) -> str:
@@ -85,11 +90,16 @@ class DiagnosisCode(msgspec.Struct, frozen=True, gc=False):
 
 
 class OperationCode(msgspec.Struct, frozen=True, gc=False):
-    """One ICD-9-CM-3 医保版 code with NHSA's class (手术/介入治疗/治疗性操作/诊断性操作)."""
+    """One ICD-9-CM-3 医保版 code with NHSA's class (手术/介入治疗/治疗性操作/诊断性操作).
+
+    `oprn_class` is None where the source does not publish it (the bundled 2.0 table has no
+    类别 column): a record states its own operation type (`oprn_oprt_type`), and a user that
+    needs the class must say what it assumes without one.
+    """
 
     code: str
     name: str
-    oprn_class: OprnClass
+    oprn_class: OprnClass | None = None
 
 
 E = TypeVar("E", DiagnosisCode, OperationCode)
@@ -152,21 +162,27 @@ class _Versions(Generic[E]):
 
 
 class CodeTables:
-    """All versions of both tables; picks the one in force on a date."""
+    """All versions of both tables, and the legacy -> 2.0 maps; picks the version in force
+    on a date."""
 
-    __slots__ = ("_diag", "_oprn")
+    __slots__ = ("_diag", "_diag_map", "_oprn", "_oprn_map")
 
     def __init__(
         self,
         diagnosis: Iterable[CodeTable[DiagnosisCode]] = (),
         operation: Iterable[CodeTable[OperationCode]] = (),
+        *,
+        diagnosis_map: Mapping[str, str] | None = None,
+        operation_map: Mapping[str, str] | None = None,
     ) -> None:
         self._diag = _Versions(diagnosis)
         self._oprn = _Versions(operation)
+        self._diag_map: Mapping[str, str] = diagnosis_map or {}
+        self._oprn_map: Mapping[str, str] = operation_map or {}
 
     @classmethod
     def load_bundled(cls) -> CodeTables:
-        """The subsets shipped in contracts/data/codes (see contracts/README.md)."""
+        """The full 医保版 2.0 tables and maps shipped in contracts/data/codes."""
         return _bundled()
 
     def with_tables(
@@ -174,10 +190,12 @@ class CodeTables:
         diagnosis: Iterable[CodeTable[DiagnosisCode]] = (),
         operation: Iterable[CodeTable[OperationCode]] = (),
     ) -> CodeTables:
-        """A copy with more versions (e.g. imported NHSA tables) added."""
+        """A copy with more versions (e.g. imported NHSA tables) added; same maps."""
         return CodeTables(
             [*self._diag.all(), *diagnosis],
             [*self._oprn.all(), *operation],
+            diagnosis_map=self._diag_map,
+            operation_map=self._oprn_map,
         )
 
     def diagnosis(self, code: str, on: date | None = None) -> DiagnosisCode | None:
@@ -189,6 +207,15 @@ class CodeTables:
         """The operation code in force on `on` (default: the latest version)."""
         table = self._oprn.on(on)
         return None if table is None else table.get(code)
+
+    def legacy_diagnosis(self, code: str, on: date | None = None) -> DiagnosisCode | None:
+        """The code to use instead of a legacy one: `code` is not in the table in force on
+        `on` but the legacy map takes it to a code that is. None otherwise."""
+        return _legacy(self._diag.on(on), self._diag_map, code)
+
+    def legacy_operation(self, code: str, on: date | None = None) -> OperationCode | None:
+        """As `legacy_diagnosis`, for operation codes."""
+        return _legacy(self._oprn.on(on), self._oprn_map, code)
 
     def diagnosis_table(self, on: date | None = None) -> CodeTable[DiagnosisCode] | None:
         return self._diag.on(on)
@@ -209,22 +236,56 @@ class CodeTables:
         out.extend((t.kind, t.version, t.effective, len(t)) for t in self._oprn.all())
         return out
 
+    def map_sizes(self) -> tuple[int, int]:
+        """Rows of the diagnosis and operation legacy maps."""
+        return len(self._diag_map), len(self._oprn_map)
+
+
+def _legacy(table: CodeTable[E] | None, mapping: Mapping[str, str], code: str) -> E | None:
+    if table is None or not mapping or table.get(code) is not None:
+        return None
+    target = mapping.get(code)
+    if target is None:
+        target = mapping.get(normalise_code(code))
+    return None if target is None else table.get(target)
+
+
+def _rows(text: str) -> Iterator[list[str]]:
+    """The data rows of a normalised CSV (header skipped)."""
+    rows = csv.reader(io.StringIO(text))
+    next(rows, None)
+    return rows
+
 
 def diagnosis_table_from_csv(
     text: str, *, version: str, effective: date, source: str = ""
 ) -> CodeTable[DiagnosisCode]:
     """A table from the normalised CSV layout (`code,name`)."""
-    rows = csv.DictReader(io.StringIO(text))
-    entries = (DiagnosisCode(r["code"], r["name"], r["code"][:3]) for r in rows)
+    categories: dict[str, str] = {}  # one string per category, not one slice per code
+    entries = (
+        DiagnosisCode(code, name, categories.setdefault(code[:3], code[:3]))
+        for code, name, *_ in _rows(text)
+    )
     return CodeTable("diagnosis", version, effective, entries, source)
 
 
 def operation_table_from_csv(
-    text: str, *, version: str, effective: date, source: str = ""
+    text: str,
+    *,
+    version: str,
+    effective: date,
+    source: str = "",
+    classes: Mapping[str, OprnClass] | None = None,
 ) -> CodeTable[OperationCode]:
-    """A table from the normalised CSV layout (`code,name,class` with NHSA's Chinese class)."""
-    rows = csv.DictReader(io.StringIO(text))
-    entries = (OperationCode(r["code"], r["name"], _oprn_class(r["class"])) for r in rows)
+    """A table from the normalised CSV layout (`code,name[,class]`, NHSA's Chinese class or
+    empty); `classes` gives the class of codes whose row has none."""
+    extra = classes or {}
+    entries = (
+        OperationCode(
+            row[0], row[1], _oprn_class(row[2]) if len(row) > 2 and row[2] else extra.get(row[0])
+        )
+        for row in _rows(text)
+    )
     return CodeTable("operation", version, effective, entries, source)
 
 
@@ -238,10 +299,20 @@ def _oprn_class(text: str) -> OprnClass:
     raise CodeImportError(f"unknown operation class {text!r}")
 
 
+def _text(data: bytes | str, name: str) -> str:
+    """A listed file's text; `*.gz` files are gzip-compressed UTF-8."""
+    if isinstance(data, str):
+        return data
+    if name.endswith(".gz"):
+        data = gzip.decompress(data)
+    return data.decode("utf-8")
+
+
 def tables_from_manifest(
-    manifest_text: str, read: Any
+    manifest_text: str, read: Callable[[str], bytes | str]
 ) -> tuple[list[CodeTable[DiagnosisCode]], list[CodeTable[OperationCode]]]:
-    """Tables listed by a manifest.toml; `read(name) -> str` returns a listed file's text."""
+    """Tables listed by a manifest.toml; `read(name)` returns a listed file's bytes (text
+    accepted too; `*.gz` names are decompressed)."""
     manifest: dict[str, Any] = tomllib.loads(manifest_text)
     diag: list[CodeTable[DiagnosisCode]] = []
     oprn: list[CodeTable[OperationCode]] = []
@@ -251,25 +322,49 @@ def tables_from_manifest(
             "effective": date.fromisoformat(str(entry["effective"])),
             "source": str(entry.get("source", "")),
         }
-        text = read(str(entry["file"]))
+        name = str(entry["file"])
+        text = _text(read(name), name)
         if entry["kind"] == "diagnosis":
             diag.append(diagnosis_table_from_csv(text, **kw))
         elif entry["kind"] == "operation":
+            if "classes" in entry:
+                name = str(entry["classes"])
+                rows = _rows(_text(read(name), name))
+                kw["classes"] = {code: _oprn_class(cls) for code, cls, *_ in rows}
             oprn.append(operation_table_from_csv(text, **kw))
         else:
             raise CodeImportError(f"unknown table kind {entry['kind']!r}")
     return diag, oprn
 
 
+def maps_from_manifest(
+    manifest_text: str, read: Callable[[str], bytes | str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The legacy -> 2.0 maps ([[map]], CSV `source_code,yb2_code`) of a manifest.toml."""
+    manifest: dict[str, Any] = tomllib.loads(manifest_text)
+    maps: dict[str, dict[str, str]] = {"diagnosis": {}, "operation": {}}
+    for entry in manifest.get("map", []):
+        if entry["kind"] not in maps:
+            raise CodeImportError(f"unknown map kind {entry['kind']!r}")
+        name = str(entry["file"])
+        target = maps[entry["kind"]]
+        for source, code, *_ in _rows(_text(read(name), name)):
+            if source != code:
+                target[source] = code
+    return maps["diagnosis"], maps["operation"]
+
+
 @cache
 def _bundled() -> CodeTables:
     base = resources.files("contracts").joinpath("data/codes")
 
-    def read(name: str) -> str:
-        return base.joinpath(name).read_text(encoding="utf-8")
+    def read(name: str) -> bytes:
+        return base.joinpath(name).read_bytes()
 
-    diag, oprn = tables_from_manifest(read("manifest.toml"), read)
-    return CodeTables(diag, oprn)
+    manifest = base.joinpath("manifest.toml").read_text(encoding="utf-8")
+    diag, oprn = tables_from_manifest(manifest, read)
+    diag_map, oprn_map = maps_from_manifest(manifest, read)
+    return CodeTables(diag, oprn, diagnosis_map=diag_map, operation_map=oprn_map)
 
 
 # --- import of the NHSA spreadsheet / CSV layouts -----------------------------------------
@@ -304,9 +399,11 @@ def import_nhsa_rows(
     """Entries from the rows of an NHSA sheet (title rows allowed before the header row).
 
     NHSA publishes each table as a sheet with a hierarchy of columns (章, 节, 类目, 亚目 …)
-    ending in the code and its name (诊断代码/诊断名称; 手术操作代码/手术操作名称 and a 类别
-    column for operations). Only the code, the name and the class are kept; rows whose code
-    cell is empty (section headings) are skipped, a malformed code is an error.
+    ending in the code and its name (诊断代码/诊断名称; 手术操作代码/手术操作名称 and, in
+    some releases, a 类别 column for operations). Only the code, the name and the class are
+    kept; rows whose code cell is empty (section headings) are skipped, a malformed code or
+    an unknown class is an error. Without a 类别 column (or with an empty cell) the class is
+    None: not published.
     """
     it = iter(rows)
     code_i = name_i = class_i = None
@@ -321,8 +418,6 @@ def import_nhsa_rows(
             break
     if code_i is None or name_i is None:
         raise CodeImportError(f"no header row with a {kind} code and name column found")
-    if kind == "operation" and class_i is None:
-        raise CodeImportError("no 类别 (operation class) column found")
     check = is_diagnosis_format if kind == "diagnosis" else is_operation_format
     for line, row in enumerate(it, start=2):
         cells = ["" if c is None else str(c).strip() for c in row]
@@ -334,5 +429,5 @@ def import_nhsa_rows(
         if kind == "diagnosis":
             yield DiagnosisCode(code, cells[name_i], code[:3])
         else:
-            assert class_i is not None
-            yield OperationCode(code, cells[name_i], _oprn_class(cells[class_i]))
+            text = cells[class_i] if class_i is not None and class_i < len(cells) else ""
+            yield OperationCode(code, cells[name_i], _oprn_class(text) if text else None)

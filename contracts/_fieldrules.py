@@ -117,6 +117,8 @@ class FieldRules:
 
     __slots__ = (
         "_generic",
+        "_generic_checks",
+        "_generic_lists",
         "_list_required",
         "_list_values",
         "_policy",
@@ -130,6 +132,11 @@ class FieldRules:
         nodes = NODES
         self._generic = {n: tuple(_Generic(s, dicts) for s in fields_of(n)) for n in nodes}
         self._python = {n: _Python(n, dicts) for n in nodes}
+        self._generic_checks = {n: self._compile_generic(n) for n in nodes}
+        self._generic_lists = {
+            n: self._compile_list(n, self._generic_checks[n], self._generic_guard(n))
+            for n in LIST_NODES
+        }
         self._values = {(n, f): self._compile_values(n, f) for n in nodes for f in (False, True)}
         self._required = {
             (n, lg): self._compile_required(n, lg) for n in nodes for lg in (False, True)
@@ -161,7 +168,54 @@ class FieldRules:
             out.append(err)
 
     def check_generic(self, obj: Any, node: str, prefix: str, out: list[ValidationError]) -> None:
-        """REQ_FIELD (all-flavour fields), FMT_LENGTH and DICT_VALUE on one object."""
+        """REQ_FIELD (all-flavour fields), FMT_LENGTH and DICT_VALUE on one object.
+
+        Generated per node (`_compile_generic`): the full engine runs it on every object of
+        every record the strict decoder refuses, and a loop of `getattr` over the field
+        table was most of that engine's time.
+        """
+        self._generic_checks[node](obj, prefix, out)
+
+    def check_list_generic(self, entries: list[Any], node: str, out: list[ValidationError]) -> None:
+        """`check_generic` on every entry of a list node (paths `node[i].field`), each entry
+        behind a guard that proves it clean (the path is built only for an entry that is not)."""
+        self._generic_lists[node](entries, out)
+
+    def _generic_guard(self, node: str) -> str:
+        """An expression on `obj`, true only if `check_generic` would find nothing on it."""
+        return " and ".join(t for t in self._generic_terms(node) if t) or "True"
+
+    def _generic_terms(self, node: str) -> list[str | None]:
+        """Per generic field, an expression true only if that field is clean (None: it
+        cannot fail). A dictionary whose values all fit the length needs no length test."""
+        texts = {s.field for s in fields_of(node) if s.type in ("str", "duration")}
+        terms: list[str | None] = []
+        for i, g in enumerate(self._generic[node]):
+            name = g.field
+            if name not in texts:
+                terms.append(f"obj.{name} is not None" if g.required else None)
+                continue
+            tests = []
+            fits = g.length is None or all(len(v) <= g.length for v in g.values)
+            if g.length is not None and (g.dict is None or not fits):
+                tests.append(f"len(v) <= {g.length}")
+            if g.dict is not None:
+                tests.append(f"v in VALUES_{i}")
+            if g.required:
+                terms.append(f"((v := obj.{name}).__class__ is str and v != ''"
+                             + "".join(f" and {t}" for t in tests) + ")")  # fmt: skip
+            elif tests:
+                terms.append(f"((v := obj.{name}) is None or v.__class__ is str and "
+                             f"(v == '' or {' and '.join(tests)}))")  # fmt: skip
+            else:
+                terms.append(None)
+        return terms
+
+    def check_generic_reference(
+        self, obj: Any, node: str, prefix: str, out: list[ValidationError]
+    ) -> None:
+        """`check_generic` as a plain loop over the field table (what the tests compare the
+        generated checker with)."""
         for g in self._generic[node]:
             value = getattr(obj, g.field)
             if value is None or value == "":
@@ -174,6 +228,50 @@ class FieldRules:
                 self._emit(out, "FMT_LENGTH", prefix + g.field)
             if g.dict is not None and value not in g.values:
                 self._emit(out, "DICT_VALUE", prefix + g.field)
+
+    def _compile_generic(self, node: str) -> Callable[..., None]:
+        """Straight-line `check_generic` for one node: one attribute read per field, no loop;
+        the fields in chunks of eight, each chunk behind its guard (`_generic_terms`), so a
+        record with one bad field pays the exact test of eight fields, not of a hundred.
+
+        A text field tests `not v` (None or ""); another type is "" only if someone put a
+        str there, so it tests `v is None` first and the class second (`Decimal == ""` goes
+        through an ABC instance check).
+        """
+        lines = ["def check(obj, prefix, out):"]
+        scope: dict[str, Any] = {}
+        texts = {s.field for s in fields_of(node) if s.type in ("str", "duration")}
+        generic = self._generic[node]
+        terms = self._generic_terms(node)
+        scope.update((f"VALUES_{i}", g.values) for i, g in enumerate(generic) if g.dict)
+        live = [i for i, t in enumerate(terms) if t is not None]
+        for start in range(0, len(live), 8):
+            chunk = live[start : start + 8]
+            guard = " and ".join(str(terms[i]) for i in chunk)
+            lines.append(f"    if not ({guard}):")
+            for i in chunk:
+                g = generic[i]
+                name = g.field
+                lines.append(f"        v = obj.{name}")
+                if name in texts:
+                    lines.append("        if v is None or v == '':")
+                else:
+                    lines.append("        if v is None or (v.__class__ is str and v == ''):")
+                if g.required:
+                    lines.append(f"            emit(out, 'REQ_FIELD', prefix + '{name}')")
+                else:
+                    lines.append("            pass")
+                if g.length is None and g.dict is None:
+                    continue
+                lines.append("        elif isinstance(v, str):")
+                pad = " " * 16
+                if g.length is not None:
+                    lines += [f"            if len(v) > {g.length}:",
+                              f"{pad}emit(out, 'FMT_LENGTH', prefix + '{name}')"]  # fmt: skip
+                if g.dict is not None:
+                    lines += [f"            if v not in VALUES_{i}:",
+                              f"{pad}emit(out, 'DICT_VALUE', prefix + '{name}')"]  # fmt: skip
+        return self._exec(f"{node} generic", lines, scope)
 
     def check_values(
         self, obj: Any, node: str, prefix: str, out: list[ValidationError], fast: bool = False
@@ -228,12 +326,14 @@ class FieldRules:
         The common clean case costs a few C calls per field: `same_quantum` proves that a
         Decimal has the usual exponent (then `str` and `find` are not needed), one chained
         comparison proves the bounds. When the guard is false the exact checker decides, so
-        the guard can only ever be conservative. None: no guard on that path (the slow path
-        runs the exact checker directly).
+        the guard can only ever be conservative. The full engine's guard also bounds the
+        integers (the strict decoder does that on the fast path).
         """
+        terms = self._values_terms(node)
         if not fast:
-            return None
-        return " and ".join(self._values_terms(node)) or "True"
+            plan = self._python[node]
+            terms += [f"((v := obj.{n}) is None or 0 <= v < {limit})" for n, limit in plan.ints]
+        return " and ".join(terms) or "True"
 
     def _values_terms(self, node: str) -> list[str]:
         plan = self._python[node]
@@ -291,6 +391,9 @@ class FieldRules:
                 lines += [f"        if {guard}:", "            continue"]
             lines += [f"        exact(obj, f'{node}[{{i}}].', out)"]
             scope = {"exact": exact, **self._guard_scope(node)}
+            scope.update(
+                (f"VALUES_{i}", g.values) for i, g in enumerate(self._generic[node]) if g.dict
+            )
         exec(compile("\n".join(lines), f"<field rules {node} list>", "exec"), scope)
         checker: Callable[..., None] = scope["check"]
         return checker
@@ -339,6 +442,8 @@ class FieldRules:
         decode: Callable[[Any], Any],
         slow: Callable[..., tuple[Any, list[ValidationError]]],
         check: Callable[..., None],
+        diagnoses: Any = None,
+        operations: Any = None,
     ) -> Callable[..., tuple[Any, list[ValidationError]]]:
         """`Validator.validate_json` as one generated function.
 
@@ -349,6 +454,11 @@ class FieldRules:
         `check` (`RecordChecks.check`, codes trusted: generated from the cross-field rule
         registry, each rule behind its own pre-check). Same calls, same order, as
         `_values(fast=True)`, `normalise`, `_required` and `RecordChecks.run`.
+
+        `diagnoses` / `operations`: the codes of the latest tables (a container). The codes
+        are trusted (no lookup by the checks) only if every `diseinfo`, `wm_dise_code` and
+        `oprninfo` code is in them; otherwise the checks look each one up (and report it).
+        None: trusted without a test (the decoder enforces the codes).
         """
         scope: dict[str, Any] = {
             "check": check,
@@ -356,6 +466,8 @@ class FieldRules:
             "decode": decode,
             "slow": slow,
             "REFUSED": (msgspec.ValidationError, msgspec.DecodeError),
+            "DIAG": diagnoses,
+            "OPRN": operations,
         }
         scope.update(self._guard_scope("setlinfo"))
         scope["values_setlinfo"] = self._values[("setlinfo", True)]
@@ -388,6 +500,28 @@ class FieldRules:
             "    if infno == '4101':",
             "        normalise(s, infno)",
         ]
+        if diagnoses is None and operations is None:
+            lines.append("    trusted = True")
+        else:
+            # a for-else per list: no generator, no call (the common case finds every code)
+            lines += [
+                "    trusted = True",
+                "    c = sl.wm_dise_code",
+                "    if c and c not in DIAG:",
+                "        trusted = False",
+                "    else:",
+                "        for e in s.diseinfo:",
+                "            c = e.diag_code",
+                "            if c and c not in DIAG:",
+                "                trusted = False",
+                "                break",
+                "        else:",
+                "            for e in s.oprninfo:",
+                "                c = e.oprn_oprt_code",
+                "                if c and c not in OPRN:",
+                "                    trusted = False",
+                "                    break",
+            ]
         for legacy in (True, False):
             flavour = "L" if legacy else "A"
             lines.append("    if infno == '4101':" if legacy else "    else:")
@@ -402,7 +536,7 @@ class FieldRules:
                               f"            required_{flavour}_{node}(entries, out)"]  # fmt: skip
             lines.append(
                 f"        check(s, out, {legacy}, received_at, env.mdtrtarea_admvs, "
-                "env.fixmedins_code, env.insuplc_admdvs, True)"
+                "env.fixmedins_code, env.insuplc_admdvs, trusted)"
             )
         lines.append("    return env, out")
         source = "\n".join(lines)

@@ -80,14 +80,21 @@ def convert_temporal(text: str, kind: str) -> date | datetime | None:
     field (its day) and offsets (converted to CST).
     """
     raw = _ENCODE(text)
+    if kind == "date":  # the usual text of a date field first: one parse, no exception
+        try:
+            return _DATE.decode(raw)
+        except msgspec.ValidationError:
+            pass
     try:
         moment = _DATETIME.decode(raw)
     except msgspec.ValidationError:
+        if kind == "date":
+            return None
         try:
             day = _DATE.decode(raw)
         except msgspec.ValidationError:
             return None
-        return day if kind == "date" else datetime.combine(day, time())
+        return datetime.combine(day, time())
     if moment.tzinfo is not None:
         try:
             moment = moment.astimezone(CST).replace(tzinfo=None)
@@ -96,6 +103,7 @@ def convert_temporal(text: str, kind: str) -> date | datetime | None:
     return moment.date() if kind == "date" else moment
 
 
+@cache
 def _temporal(node: str) -> tuple[FieldSpec, ...]:
     return tuple(s for s in fields_of(node) if s.type in ("date", "datetime"))
 

@@ -91,7 +91,7 @@ class RuleConfig(msgspec.Struct, frozen=True, kw_only=True):
 class ConfiguredRules:
     """The rule book with one RuleConfig applied: decides and formats each emitted error."""
 
-    __slots__ = ("_cache", "_overrides", "_params", "rules")
+    __slots__ = ("_cache", "_errors", "_overrides", "_params", "rules")
 
     def __init__(self, config: RuleConfig | None = None) -> None:
         config = config or RuleConfig()
@@ -106,6 +106,8 @@ class ConfiguredRules:
             params["LAG_UPLOAD"]["days"] = config.upload_lag_days
         self._params = params
         self._cache: dict[tuple[str, str], Severity | None] = {}
+        #: formatted errors by (rule, path): a record with findings formats each once
+        self._errors: dict[tuple[str, str], ValidationError] = {}
 
     def param(self, rule: str, name: str) -> Any:
         return self._params[rule][name]
@@ -132,7 +134,15 @@ class ConfiguredRules:
         return self.severity(rule, path) is not None
 
     def error(self, rule: str, path: str, **extra: Any) -> ValidationError | None:
-        """The error for `rule` on `path`, or None when the rule is off there."""
+        """The error for `rule` on `path`, or None when the rule is off there.
+
+        Errors are frozen and depend only on (rule, path) without `extra`: those are kept
+        (a bounded number: paths carry list indexes) and handed out again.
+        """
+        if not extra:
+            hit = self._errors.get((rule, path))
+            if hit is not None:
+                return hit
         severity = self.severity(rule, path)
         if severity is None:
             return None
@@ -147,7 +157,7 @@ class ConfiguredRules:
             **self._params.get(rule, {}),
             **extra,
         }
-        return ValidationError(
+        err = ValidationError(
             rule=rule,
             field=path,
             dimension=meta.dimension,
@@ -155,3 +165,6 @@ class ConfiguredRules:
             message=meta.message.format(**fmt),
             message_en=meta.message_en.format(**fmt),
         )
+        if not extra and len(self._errors) < 10_000:
+            self._errors[(rule, path)] = err
+        return err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
@@ -13,9 +14,10 @@ from contracts._codes import CodeTables
 from contracts._crossrules import CrossRules
 from contracts._dicts import Dictionaries
 from contracts._errors import ValidationError
-from contracts._fastpath import INFNO_VALUES, strict_envelope_type
+from contracts._fastpath import INFNO_VALUES, strict_envelope_type, typed_envelope_type
 from contracts._fieldrules import FieldRules
 from contracts._fields import LIST_NODES
+from contracts._legacy import LEGACY_RULES, refine_legacy
 from contracts._model import Envelope, Settlement
 from contracts._normalise import is_legacy, normalise
 from contracts._numbers import numbers_out_of_range, out_of_range
@@ -49,11 +51,14 @@ class Validator:
 
     __slots__ = (
         "_checks",
+        "_diag_codes",
         "_fast",
         "_fields",
         "_lenient",
+        "_oprn_codes",
         "_required_nodes",
         "_strict",
+        "_typed",
         "_value_nodes",
         "codes",
         "config",
@@ -85,11 +90,20 @@ class Validator:
         # the cross-field rules (default: contracts._checks.CROSS_RULES), each behind its own
         # pre-check on both paths
         self._checks = RecordChecks(self.policy, self.codes, cross_rules)
-        strict_type = strict_envelope_type(self.policy, self.dictionaries, self.codes)
+        strict_type = strict_envelope_type(self.policy, self.dictionaries)
         self._strict = msgspec.json.Decoder(strict_type, strict=False)
+        self._typed = msgspec.json.Decoder(typed_envelope_type(), strict=False)
         self._lenient = msgspec.json.Decoder(raw_envelope_type(), strict=False)
+        diag = self.codes.diagnosis_table()
+        oprn = self.codes.operation_table()
+        self._diag_codes: Mapping[str, object] = {} if diag is None else diag.entries
+        self._oprn_codes: Mapping[str, object] = {} if oprn is None else oprn.entries
         self._fast = self._fields.compile_fast_path(
-            self._strict.decode, self._slow_json, self._checks.check
+            self._strict.decode,
+            self._slow_json,
+            self._checks.check,
+            diagnoses=self._diag_codes,
+            operations=self._oprn_codes,
         )
 
     # -- public API ----------------------------------------------------------------------
@@ -125,7 +139,10 @@ class Validator:
             mdtrtarea_admvs=mdtrtarea_admvs,
             fixmedins_code=fixmedins_code,
             insuplc_admdvs=insuplc_admdvs,
+            trusted_codes=self._codes_known(settlement),
         )
+        if out:
+            self._legacy(out, settlement)
         return out
 
     def validate_envelope(
@@ -214,20 +231,59 @@ class Validator:
         if out_of_range := numbers_out_of_range(raw):
             return None, self._out_of_range(out_of_range)
         try:
-            return self._fast(raw, received_at)
+            envelope, errors = self._fast(raw, received_at)
         except ArithmeticError:  # a number no sum can hold (1E+999999999): found, and named
             return None, self._out_of_range(numbers_out_of_range(raw, always=True) or ["$"])
+        if errors and envelope is not None:
+            self._legacy(errors, envelope.input)
+        return envelope, errors
 
     def _slow_json(
         self, raw: bytes | str, received_at: datetime | None
     ) -> tuple[Envelope | None, list[ValidationError]]:
-        """The full engine, for a document the strict decoder refused."""
-        envelope, errors = self.decode(raw)
-        if envelope is None:
-            return None, errors
-        return envelope, self.validate_decoded(envelope, errors, received_at=received_at)
+        """The full engine, for a document the strict decoder refused.
+
+        First the typed decoder (canonical types, naive timestamps: what a record refused for
+        a value still decodes into, without converting field by field), then, if even that
+        refuses, the lenient decoder, which reports unreadable timestamps and wrong types.
+        `validate_json` has already looked for numbers out of range.
+        """
+        try:
+            typed = self._typed.decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            envelope, errors = self.decode(raw)
+            if envelope is None:
+                return None, errors
+            return envelope, self.validate_decoded(envelope, errors, received_at=received_at)
+        return typed, self.validate_decoded(typed, [], received_at=received_at)
 
     # -- internals -----------------------------------------------------------------------
+
+    def _codes_known(self, s: Settlement) -> bool:
+        """Every diagnosis (`diseinfo`, `wm_dise_code`) and `oprninfo` code is in the latest
+        tables: the code rules need no lookup (the fast path's generated test, for the full
+        engine; the checks still look up when an older version is in force)."""
+        diag = self._diag_codes
+        code = s.setlinfo.wm_dise_code
+        if code and code not in diag:
+            return False
+        for d in s.diseinfo:
+            code = d.diag_code
+            if code and code not in diag:
+                return False
+        oprn = self._oprn_codes
+        for o in s.oprninfo:
+            code = o.oprn_oprt_code
+            if code and code not in oprn:
+                return False
+        return True
+
+    def _legacy(self, errors: list[ValidationError], settlement: Settlement) -> None:
+        """DIAG_UNKNOWN / OPRN_UNKNOWN of a legacy code -> DIAG_LEGACY / OPRN_LEGACY."""
+        for err in errors:
+            if err.rule in LEGACY_RULES:
+                refine_legacy(errors, settlement, self.codes, self.policy)
+                return
 
     def _decode_error(self, text: str) -> ValidationError:
         m = _AT.search(text)
@@ -274,11 +330,12 @@ class Validator:
                 out.append(err)
 
     def _generic(self, s: Settlement, out: list[ValidationError]) -> None:
-        check = self._fields.check_generic
-        check(s.setlinfo, "setlinfo", "setlinfo.", out)
+        fields = self._fields
+        fields.check_generic(s.setlinfo, "setlinfo", "setlinfo.", out)
         for node in LIST_NODES:
-            for i, entry in enumerate(getattr(s, node)):
-                check(entry, node, f"{node}[{i}].", out)
+            entries = getattr(s, node)
+            if entries:
+                fields.check_list_generic(entries, node, out)
 
     def _values(self, s: Settlement, out: list[ValidationError], fast: bool = False) -> None:
         fields = self._fields

@@ -31,7 +31,7 @@ REGIONS: tuple[tuple[str, str], ...] = (
 #: (main diagnosis, operations with their anaesthesia, sex restriction, age range, dept)
 _Case = tuple[str, str, tuple[tuple[str, str, str], ...], str | None, tuple[int, int], str]
 CASES: tuple[_Case, ...] = (
-    ("K35.800x002", "急性化脓性阑尾炎",
+    ("K35.800x001", "急性阑尾炎",
      (("47.0100", "腹腔镜下阑尾切除术", "1"), ("54.5100", "腹腔镜下腹膜粘连松解术", "1"),
       ("99.0400", "浓缩红细胞输注", "9")), None, (18, 70), "A04.01"),
     ("K80.100", "胆囊结石伴有其他胆囊炎",

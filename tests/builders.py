@@ -409,7 +409,7 @@ def new_code() -> str:
 
 
 _NAMES = {
-    "K35.800x002": "急性化脓性阑尾炎",
+    "K35.800x001": "急性阑尾炎",
     "J18.900": "肺炎",
     "I21.000": "急性前壁透壁性心肌梗死",
     "47.0100": "腹腔镜下阑尾切除术",
@@ -429,7 +429,7 @@ def dip_document(
     code: str = "H44010000001",
     area: str = "440100",
     insured: str | None = None,
-    diag: str = "K35.800x002",
+    diag: str = "K35.800x001",
     oprn: str | None = "47.0100",
     total: str = "9000.00",
     insutype: str = "310",
@@ -453,7 +453,7 @@ def dip_document(
             serial=rng.randrange(10**8),
         )
         setl = doc["input"]["setlinfo"]
-        if doc["input"]["diseinfo"][0]["diag_code"] == "K35.800x002" and int(setl["age"]) < 65:
+        if doc["input"]["diseinfo"][0]["diag_code"] == "K35.800x001" and int(setl["age"]) < 65:
             break
     setl_id = setl_id or f"DIP{uuid.uuid4().hex[:14].upper()}"
     inp = doc["input"]

@@ -3,7 +3,7 @@
 `import` reads an NHSA spreadsheet or CSV, keeps code, name (and the operation class), and
 stores it as a new effective-dated version in the code store (`--store`, default
 $DIPGW_CODES_DIR or .dipgw/codes): a normalised CSV plus a line in the store's
-manifest.toml. Validators load the bundled subset plus every stored version and check each
+manifest.toml. Validators load the bundled 2.0 tables plus every stored version and check each
 record against the version in force on its discharge date.
 """
 

@@ -71,8 +71,39 @@ def _reference_fast(v: Validator, env: Any, received_at: datetime | None) -> lis
         for i, entry in enumerate(getattr(s, node)):
             fields.check_required(entry, node, f"{node}[{i}].", legacy, out)
     envelope = (env.mdtrtarea_admvs, env.fixmedins_code, env.insuplc_admdvs)
-    out.extend(_reference_run(v._checks, s, legacy, received_at, *envelope, True))
+    trusted = _codes_in(v, s)
+    out.extend(_reference_run(v._checks, s, legacy, received_at, *envelope, trusted))
     return out
+
+
+def _codes_in(v: Validator, s: Settlement) -> bool:
+    """Every diagnosis and oprninfo code in the latest tables (or empty): what the fast path
+    may trust without a lookup."""
+    diag, oprn = v.codes.diagnosis_table(), v.codes.operation_table()
+    assert diag is not None and oprn is not None
+    codes = [s.setlinfo.wm_dise_code, *(d.diag_code for d in s.diseinfo)]
+    return all(not c or c in diag.entries for c in codes) and all(
+        not o.oprn_oprt_code or o.oprn_oprt_code in oprn.entries for o in s.oprninfo
+    )
+
+
+def _generic_both_ways(env: Any) -> None:
+    """The generated `check_generic` (chunks behind guards, list loops) equals the loop."""
+    fields = V._fields
+    got: list[ValidationError] = []
+    expected: list[ValidationError] = []
+    fields.check_generic(env, "envelope", "", got)
+    fields.check_generic_reference(env, "envelope", "", expected)
+    s = env.input
+    fields.check_generic(s.setlinfo, "setlinfo", "setlinfo.", got)
+    fields.check_generic_reference(s.setlinfo, "setlinfo", "setlinfo.", expected)
+    for node in LIST_NODES:
+        entries = getattr(s, node)
+        if entries:
+            fields.check_list_generic(entries, node, got)
+        for i, entry in enumerate(entries):
+            fields.check_generic_reference(entry, node, f"{node}[{i}].", expected)
+    assert got == expected
 
 
 def _both_ways(raw: bytes, received_at: datetime | None = RECEIVED) -> None:
@@ -87,7 +118,20 @@ def _both_ways(raw: bytes, received_at: datetime | None = RECEIVED) -> None:
         assert found == expected
         assert msgspec.json.encode(fast_env) == msgspec.json.encode(env)  # same normalise
     loose, _errors = V.decode(raw)
+    try:
+        typed = V._typed.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        typed = None
+    if typed is not None:
+        # the full engine's typed tier: what it accepts, the lenient decoder reads without a
+        # finding, and both give the same findings and the same record
+        assert loose is not None and _errors == []
+        lenient = V.validate_decoded(copy.deepcopy(loose), [], received_at=received_at)
+        found = V.validate_decoded(copy.deepcopy(typed), [], received_at=received_at)
+        assert found == lenient
+        assert msgspec.json.encode(typed) == msgspec.json.encode(loose)
     if loose is not None:
+        _generic_both_ways(loose)
         s1, s2 = copy.deepcopy(loose.input), copy.deepcopy(loose.input)
         legacy = is_legacy(loose.infno)
         normalise(s1, loose.infno)
@@ -270,4 +314,52 @@ def test_identical_constrained_diagnoses_keep_their_own_index(base: str) -> None
     raw = msgspec.json.encode(doc)
     fields = [e.field for e in check(raw) if e.rule == "SEX_DIAG"]
     assert fields == ["diseinfo[1].diag_code", "diseinfo[2].diag_code"]
+    _both_ways(raw)
+
+
+def test_codes_are_not_decoder_constraints() -> None:
+    """An unknown or legacy code leaves the record on the fast path: the strict decoder takes
+    it and the checks look the codes up (trusted only when every code is known)."""
+    for code in ("Z99.999x999", "K35.900", "BNG010"):
+        doc = golden()
+        doc["input"]["diseinfo"][1]["diag_code"] = code
+        raw = msgspec.json.encode(doc)
+        env = V._strict.decode(raw)
+        assert not _codes_in(V, env.input)
+        _both_ways(raw)
+    assert _codes_in(V, V._strict.decode(msgspec.json.encode(golden())).input)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "typed", "finds"),
+    [
+        ("input.setlinfo.gend", "7", True, "DICT_VALUE"),
+        ("input.setlinfo.psn_name", "", True, "REQ_FIELD"),
+        ("input.setlinfo.medcasno", "B" * 41, True, "FMT_LENGTH"),
+        ("input.setlinfo.lv1_nurscare_days", 10**12, True, "FMT_NUMBER"),
+        ("input.oprninfo.1.oprn_oprt_endtime", "2026/11/12 10:30", False, "FMT_DATETIME"),
+        ("input.setlinfo.adm_time", "2026-11-10T08:00:00+08:00", False, None),  # converted
+        ("input.setlinfo.adm_time", "2026-11-10", False, None),  # a bare date: midnight
+        ("input.setlinfo.lv1_nurscare_days", "many", False, "DEC_TYPE"),
+    ],
+)
+def test_the_full_engine_decodes_typed_first(
+    path: str, value: Any, typed: bool, finds: str | None
+) -> None:
+    """A record refused by the strict types for a value decodes into the typed tier (no
+    field-by-field conversion); a timestamp that needs converting or a wrong type does not,
+    and goes to the lenient decoder. Either way the findings are the lenient engine's."""
+    doc = golden()
+    at(doc, path, value)
+    raw = msgspec.json.encode(doc)
+    with pytest.raises(msgspec.ValidationError):
+        V._strict.decode(raw)
+    try:
+        V._typed.decode(raw)
+        decoded = True
+    except msgspec.ValidationError:
+        decoded = False
+    assert decoded is typed
+    found = check(raw)  # validate_json == decode + validate_decoded
+    assert [e.rule for e in found] == ([finds] if finds else [])
     _both_ways(raw)

@@ -110,7 +110,7 @@ CASES: dict[str, tuple[Callable[[Doc], Doc], Callable[[Doc], Doc], str]] = {
         "diseinfo[0].diag_code",
     ),
     "DIAG_UNKNOWN": (
-        edit(input__diseinfo__1__diag_code="I10"),
+        edit(input__diseinfo__1__diag_code="I10.x00x002"),
         edit(input__diseinfo__1__diag_code="I10.x99"),
         "diseinfo[1].diag_code",
     ),
@@ -122,6 +122,16 @@ CASES: dict[str, tuple[Callable[[Doc], Doc], Callable[[Doc], Doc], str]] = {
     "OPRN_UNKNOWN": (
         edit(input__oprninfo__1__oprn_oprt_code="47.0100"),
         edit(input__oprninfo__1__oprn_oprt_code="89.9999"),
+        "oprninfo[1].oprn_oprt_code",
+    ),
+    "DIAG_LEGACY": (
+        edit(input__diseinfo__1__diag_code="K35.800x001"),
+        edit(input__diseinfo__1__diag_code="K35.900"),
+        "diseinfo[1].diag_code",
+    ),
+    "OPRN_LEGACY": (
+        edit(input__oprninfo__1__oprn_oprt_code="00.5000x004"),
+        edit(input__oprninfo__1__oprn_oprt_code="37.8300x002"),
         "oprninfo[1].oprn_oprt_code",
     ),
     "CERTNO_CHECK": (

@@ -125,7 +125,7 @@ async def test_sigkilled_workers_leave_every_case_once_at_its_latest_revision(
     services: LocalServices, isolated: tuple[Settings, str], tmp_path: Path
 ) -> None:
     settings, dsn = isolated
-    diags = [("K35.800x002", "47.0100"), ("J18.900", None), ("I21.000", "36.0600")]
+    diags = [("K35.800x001", "47.0100"), ("J18.900", None), ("I21.000", "36.0600")]
     async with running_stack(
         settings, services.bootstrap, dsn, workers=("sink",), clock=CLOCK
     ) as gw:
