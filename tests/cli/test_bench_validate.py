@@ -17,6 +17,12 @@ def test_bench_validate_json(capsys: pytest.CaptureFixture[str]) -> None:
     ratio = result["records_per_s"] / result["decode_only_records_per_s"]
     assert abs(result["ratio"] - ratio) < 0.01
     assert 3000 <= result["avg_bytes"] <= 5000
+    # the findings set rejects every list once; lists coded from the whole tables pass
+    assert result["with_findings_rejected"] == 200 and result["with_findings_records_per_s"] > 0
+    assert result["full_tables_rejected"] == 0 and result["full_tables_records_per_s"] > 0
+    findings = result["with_findings_records_per_s"] / result["records_per_s"]
+    assert abs(result["with_findings_ratio"] - findings) < 0.01
+    assert result["codes_load_s"] > 0 and result["codes_memory_mb"] > 1
 
 
 def test_bench_without_verb_is_usage(capsys: pytest.CaptureFixture[str]) -> None:
