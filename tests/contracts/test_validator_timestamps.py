@@ -1,0 +1,198 @@
+"""Records with unreadable or unusual timestamps: `validate_json` against the lenient engine.
+
+The lenient engine (`Validator.decode`: every field as text, `to_canonical` converting each
+timestamp, then `validate_decoded`) is the reference for what a timestamp the typed decoders
+cannot read means. The hot path may reach the same result another way (issue 12: re-decoding
+only the failing fields), so these tests pin it to the reference *exactly*: same findings
+(rule, field, messages, severity) in the same order, and the same record.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from contracts import RuleConfig, ValidationError, Validator
+from contracts._fields import LIST_NODES, fields_of
+from contracts.samples import make_settlement
+from tests.builders import golden, legacy_golden
+
+V = Validator()
+NOW = datetime(2026, 11, 24, 9, 30)
+
+#: (node, field, kind) of every timestamp of the contract
+TEMPORAL = [
+    (node, s.field, s.type)
+    for node in ("envelope", "setlinfo", *LIST_NODES)
+    for s in fields_of(node)
+    if s.type in ("date", "datetime")
+]
+
+#: texts a HIS sends in timestamp fields: national, RFC 3339, offsets, bare dates, and
+#: the malformed ones (separators, impossible values, overflow in CST, full-width digits)
+ODD_TEXTS = [
+    "2026/11/12 10:30",
+    "2026-11-12 10:30",
+    "2026-13-01 00:00:00",
+    "2026-11-31",
+    "2026-11-12 25:00:00",
+    "2026-11-12 10:30:60",
+    "2026-11-12T10:30:00",
+    "2026-11-12t10:30:00",
+    "2026-11-12 10:30:00",
+    "2026-11-12T10:30:00.250",
+    "2026-11-12T10:30:00Z",
+    "2026-11-12T02:30:00+00:00",
+    "2026-11-12T10:30:00+08:00",
+    "9999-12-31T23:00:00-08:00",
+    "0001-01-01T00:00:00+08:00",
+    "2026-11-12",
+    "20261112",
+    "２０２６-11-12",
+    "2026-11-12 10:30:00 ",
+    "x",
+    "",
+    " ",
+]
+VALUES: Any = st.one_of(
+    st.sampled_from(ODD_TEXTS),
+    st.none(),
+    st.text(alphabet="0123456789-:T /Z+.", max_size=26),
+    st.integers(min_value=-5, max_value=2_000_000_000),  # a wrong JSON type: DEC_TYPE
+)
+
+
+def _reference(
+    v: Validator, raw: bytes, received_at: datetime | None
+) -> tuple[Any, list[ValidationError]]:
+    """The lenient engine: decode everything as text, convert, validate."""
+    envelope, errors = v.decode(raw)
+    if envelope is None:
+        return None, errors
+    return envelope, v.validate_decoded(envelope, errors, received_at=received_at)
+
+
+def _same_as_lenient(
+    raw: bytes, v: Validator = V, received_at: datetime | None = NOW
+) -> list[ValidationError]:
+    """`validate_json` gives the lenient engine's findings, in its order, and its record."""
+    envelope, found = v.validate_json(raw, received_at=received_at)
+    expected_env, expected = _reference(v, raw, received_at)
+    assert found == expected
+    assert msgspec.json.encode(envelope) == msgspec.json.encode(expected_env)
+    return found
+
+
+def _set(doc: dict[str, Any], node: str, index: int, field: str, value: Any) -> bool:
+    """Put `value` in one timestamp field; False when the list has no such entry."""
+    if node == "envelope":
+        doc[field] = value
+        return True
+    if node == "setlinfo":
+        doc["input"]["setlinfo"][field] = value
+        return True
+    entries = doc["input"].get(node) or []
+    if not entries:
+        return False
+    entries[index % len(entries)][field] = value
+    return True
+
+
+def _base(seed: int) -> dict[str, Any]:
+    if seed % 4 == 0:
+        return golden()
+    if seed % 4 == 1:
+        return legacy_golden()
+    rng = random.Random(seed)
+    return make_settlement(rng, infno="4101" if seed % 3 == 0 else "4101A", now=NOW)
+
+
+@pytest.mark.parametrize(("node", "field", "kind"), TEMPORAL)
+@pytest.mark.parametrize("text", ["2026/11/12 10:30", "2026-11-12T10:30:00+08:00", ""])
+def test_each_timestamp_field_alone(node: str, field: str, kind: str, text: str) -> None:
+    """One odd timestamp in each field of the contract (every entry of a list node)."""
+    del kind
+    for seed in (0, 2, 3):
+        entries = len(_base(seed)["input"].get(node) or [None]) if node in LIST_NODES else 1
+        for i in range(entries):
+            doc = _base(seed)
+            if not _set(doc, node, i, field, text):
+                continue
+            found = _same_as_lenient(msgspec.json.encode(doc))
+            if text == "2026/11/12 10:30":
+                assert any(e.rule == "FMT_DATETIME" for e in found)
+
+
+def test_the_bench_record_reports_one_unreadable_timestamp() -> None:
+    """The bench's with-findings kind (`_bad_timestamp`): one FMT_DATETIME on its path."""
+    doc = make_settlement(random.Random(7), now=NOW)
+    doc["input"]["oprninfo"][1]["oprn_oprt_endtime"] = "2026/11/12 10:30"
+    found = _same_as_lenient(msgspec.json.encode(doc))
+    bad = [e for e in found if e.rule == "FMT_DATETIME"]
+    assert [e.field for e in bad] == ["oprninfo[1].oprn_oprt_endtime"]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(min_value=0, max_value=40),
+    edits=st.lists(
+        st.tuples(st.sampled_from(TEMPORAL), st.integers(min_value=0, max_value=7), VALUES),
+        min_size=1,
+        max_size=6,
+    ),
+    other=st.sampled_from(
+        [None, ("medcasno", "B" * 41), ("adm_way", "x"), ("psn_name", ""), ("age", "many")]
+    ),
+)
+def test_odd_timestamps_give_the_lenient_findings(
+    seed: int, edits: list[tuple[tuple[str, str, str], int, Any]], other: tuple[str, str] | None
+) -> None:
+    """Any mix of odd timestamps (several fields, several entries, wrong JSON types), with
+    or without another finding on the record, reports what the lenient engine reports."""
+    doc = _base(seed)
+    for (node, field, _kind), index, value in edits:
+        _set(doc, node, index, field, value)
+    if other is not None:
+        doc["input"]["setlinfo"][other[0]] = other[1]
+    _same_as_lenient(msgspec.json.encode(doc))
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        {"FMT_DATETIME": "off"},
+        {"FMT_DATETIME@oprninfo.oprn_oprt_endtime": "off"},
+        {"FMT_DATETIME": "warn"},
+        {"REQ_FIELD@setlinfo.adm_time": "off"},
+    ],
+)
+def test_configured_timestamp_rules(rules: dict[str, str]) -> None:
+    """A switched-off or softened FMT_DATETIME (whole or per field) is honoured the same
+    way: an unreadable required timestamp is then a missing one (REQ_FIELD)."""
+    v = Validator(RuleConfig(rules=rules))
+    for seed in range(4):
+        doc = _base(seed)
+        _set(doc, "setlinfo", 0, "adm_time", "2026/11/10 08:00")
+        _set(doc, "oprninfo", 1, "oprn_oprt_endtime", "2026/11/12 10:30")
+        _set(doc, "envelope", 0, "inf_time", "2026-11-24T01:30:00Z")
+        _same_as_lenient(msgspec.json.encode(doc), v)
+
+
+@pytest.mark.parametrize("received", [None, NOW, NOW + timedelta(days=60)])
+def test_converted_timestamps_take_part_in_the_date_rules(received: datetime | None) -> None:
+    """A timestamp sent with an offset is converted to CST before the date rules compare it
+    (here: a discharge before admission once converted)."""
+    doc = golden()
+    doc["input"]["setlinfo"]["dscg_time"] = "2026-11-01T00:30:00+09:00"  # 2026-10-31 23:30
+    raw = msgspec.json.encode(doc)
+    found = _same_as_lenient(raw, received_at=received)
+    assert "setlinfo.dscg_time" in {e.field for e in found}
+    envelope, _ = V.validate_json(raw, received_at=received)
+    assert envelope is not None
+    assert envelope.input.setlinfo.dscg_time == datetime(2026, 10, 31, 23, 30)
