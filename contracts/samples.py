@@ -2,21 +2,50 @@
 
 `make_settlement(rng)` returns one upload document (a plain dict in the shape of
 docs/upload-format.md) that passes every default rule: about 8 diagnoses and 3 operations
-drawn from the bundled code tables, every coded field filled with a dictionary value, a
+from the bundled 医保版 2.0 tables, every coded field filled with a dictionary value, a
 resident ID with a correct GB 11643 check digit, hospital codes `H` + 11 digits inside the
 treating region. Names and numbers are synthetic.
+
+Costs are log-normal around an average (`COST_SIGMA`, mean = the average), not uniform: a
+DIP city then sees mostly normal cases and a few low and high ones, as in real data. The
+main diagnosis, operations and average come from `CASES` unless the caller passes a
+`case_mix` (`MixCase`s, e.g. built from a city's DIP catalog: this layer knows no catalog).
+Secondary diagnoses are drawn half from common comorbidities, half from the whole table,
+keeping only codes the contract's sex and age rules allow for the patient.
 """
 
 from __future__ import annotations
 
+import bisect
 import random
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from functools import cache
+from typing import Any, Final
 
 from contracts._certno import certno_check_char
+from contracts._codes import CodeTable, CodeTables, DiagnosisCode, normalise_code
+from contracts._diagrules import constraints_by_category
 
-__all__ = ["CASES", "REGIONS", "make_certno", "make_envelope_bytes", "make_settlement"]
+__all__ = [
+    "CASES",
+    "COST_SIGMA",
+    "REGIONS",
+    "MixCase",
+    "lognormal_cost",
+    "main_codes",
+    "make_certno",
+    "make_envelope_bytes",
+    "make_settlement",
+]
+
+#: σ of ln(cost) around a group's average. With the mean kept at the average
+#: (μ = ln(average) − σ²/2), P(cost < 0.5 × average) = Φ((ln 0.5 + σ²/2)/σ) ≈ 9.4 % and
+#: P(cost > 2 × average) ≈ 3.9 %: ~87 % normal under the usual 0.5/2 bounds, the mix DIP
+#: cities report (most cases normal, low-cost cases more frequent than high-cost ones).
+COST_SIGMA: Final = 0.45
 
 #: city region codes of one province (Guangdong) used by the generator
 REGIONS: tuple[tuple[str, str], ...] = (
@@ -28,36 +57,60 @@ REGIONS: tuple[tuple[str, str], ...] = (
     ("440500", "汕头市"),
 )
 
-#: (main diagnosis, operations with their anaesthesia, sex restriction, age range, dept)
-_Case = tuple[str, str, tuple[tuple[str, str, str], ...], str | None, tuple[int, int], str]
+#: (main diagnosis, operations with their anaesthesia, sex restriction, age range, dept,
+#: average cost in yuan — plausible 三级 hospital figures, made up)
+_Case = tuple[str, str, tuple[tuple[str, str, str], ...], str | None, tuple[int, int], str, float]
 CASES: tuple[_Case, ...] = (
     ("K35.800x001", "急性阑尾炎",
      (("47.0100", "腹腔镜下阑尾切除术", "1"), ("54.5100", "腹腔镜下腹膜粘连松解术", "1"),
-      ("99.0400", "浓缩红细胞输注", "9")), None, (18, 70), "A04.01"),
+      ("99.0400", "浓缩红细胞输注", "9")), None, (18, 70), "A04.01", 11000.0),
     ("K80.100", "胆囊结石伴有其他胆囊炎",
      (("51.2300", "腹腔镜下胆囊切除术", "1"), ("88.0100", "腹部计算机轴向断层照相术", "9"),
-      ("89.5200", "心电图", "9")), None, (25, 80), "A04.01"),
+      ("89.5200", "心电图", "9")), None, (25, 80), "A04.01", 15000.0),
     ("I21.000", "急性前壁透壁性心肌梗死",
      (("36.0700", "药物洗脱冠状动脉支架置入", "3"), ("88.5600", "用两根导管的冠状动脉造影术", "3"),
-      ("00.6600", "经皮冠状动脉腔内血管成形术", "3")), None, (40, 85), "A03.04"),
+      ("00.6600", "经皮冠状动脉腔内血管成形术", "3")), None, (40, 85), "A03.04", 42000.0),
     ("S72.000", "股骨颈骨折",
      (("81.5200", "部分髋关节置换", "22"), ("99.0400", "浓缩红细胞输注", "9"),
-      ("87.0300", "头部计算机轴向断层照相术", "9")), None, (60, 90), "A04.03"),
+      ("87.0300", "头部计算机轴向断层照相术", "9")), None, (60, 90), "A04.03", 33000.0),
     ("C34.900", "肺恶性肿瘤",
      (("32.4100", "胸腔镜下肺叶切除术", "1"), ("33.2200", "纤维支气管镜检查", "36"),
-      ("34.0400", "胸腔闭式引流", "3")), None, (45, 80), "A04.05"),
+      ("34.0400", "胸腔闭式引流", "3")), None, (45, 80), "A04.05", 45000.0),
     ("N40.x00", "前列腺增生",
      (("60.2900", "其他经尿道前列腺切除术", "21"), ("57.9400", "留置导尿管置入", "9"),
-      ("57.3200", "其他膀胱镜检查", "36")), "1", (55, 85), "A04.04"),
+      ("57.3200", "其他膀胱镜检查", "36")), "1", (55, 85), "A04.04", 16000.0),
     ("O80.000", "头位顺产",
      (("73.5900", "其他手法助产", "9"), ("73.6x00", "外阴切开术", "35"),
-      ("75.6900", "其他近期产科裂伤修补术", "35")), "2", (20, 40), "A05.01"),
+      ("75.6900", "其他近期产科裂伤修补术", "35")), "2", (20, 40), "A05.01", 5000.0),
     ("M17.900", "膝关节骨关节病",
      (("81.5400", "全膝关节置换", "1"), ("88.3800", "其他计算机轴向断层照相术", "9"),
-      ("99.0400", "浓缩红细胞输注", "9")), None, (50, 85), "A04.03"),
+      ("99.0400", "浓缩红细胞输注", "9")), None, (50, 85), "A04.03", 38000.0),
 )  # fmt: skip
 
-#: secondary diagnoses valid for any adult of either sex
+
+@dataclass(frozen=True, slots=True)
+class MixCase:
+    """One kind of case a caller wants in the feed (e.g. one DIP catalog group).
+
+    `diag` is a diagnosis code or the start of some (category `K35`, subcategory `K35.8`):
+    the main diagnosis is drawn from the table's codes under it, skipping those under any
+    `avoid` prefix (so a comprehensive group's case does not fall into a core group of the
+    same category). `operations`: main first, each slot one code or alternatives joined by
+    `|`; exactly these are coded (an extra operation could move the case to another group).
+    `mean_cost` is the average the cost is drawn around; `weight` its relative frequency;
+    `label` is the caller's name for it (e.g. the group code), not written to the document.
+    """
+
+    diag: str
+    mean_cost: float
+    operations: tuple[str, ...] = ()
+    avoid: tuple[str, ...] = ()
+    weight: float = 1.0
+    label: str = ""
+
+
+#: common comorbidities, valid for any adult of either sex (names for the reader: the
+#: document gets the table's)
 _SECONDARY: tuple[tuple[str, str], ...] = (
     ("I10.x00", "原发性高血压"),
     ("E11.900", "2型糖尿病不伴有并发症"),
@@ -89,6 +142,94 @@ def make_certno(rng: random.Random, region: str, birth: date, gend: str) -> str:
     return body + certno_check_char(body)
 
 
+def lognormal_cost(rng: random.Random, mean: float, sigma: float = COST_SIGMA) -> float:
+    """A cost whose distribution has mean `mean`: `mean` × LogNormal(−σ²/2, σ)."""
+    return mean * rng.lognormvariate(-sigma * sigma / 2, sigma)
+
+
+_ADULT: Final = (18, 85)
+#: families never drawn: pregnancy (O), perinatal (P), health-status contact reasons (Z),
+#: special purposes (U), external causes (V-Y: supplementary, not diagnoses), injuries (S, T:
+#: coded with an external cause); dagger/asterisk pairs are drawn (checked part by part)
+_NO_SECONDARY: Final = frozenset("OPZUVWXYST")
+
+
+def _categories(code: str) -> list[str]:
+    return [part.strip()[:3] for part in code.split("+")]
+
+
+def _age_range(code: str, lo: int, hi: int) -> tuple[int, int, str | None]:
+    """The patient's age range (years) and sex the contract's rules allow with `code`."""
+    sex: str | None = None
+    for cat in _categories(code):
+        for c in constraints_by_category().get(cat, ()):
+            if c.gend is not None:
+                sex = c.gend
+            if c.min_age_days is not None:
+                lo = max(lo, -(-c.min_age_days // 365))
+            if c.max_age_days is not None:
+                hi = min(hi, c.max_age_days // 365 - 1)
+    return lo, hi, sex
+
+
+@cache
+def _sorted_codes(table: CodeTable[DiagnosisCode]) -> tuple[str, ...]:
+    return tuple(sorted(table.entries))
+
+
+@cache
+def _main_codes(
+    table: CodeTable[DiagnosisCode], prefix: str, avoid: tuple[str, ...]
+) -> tuple[str, ...]:
+    codes = _sorted_codes(table)
+    start = bisect.bisect_left(codes, prefix)
+    out = []
+    for code in codes[start:]:
+        if not code.startswith(prefix):
+            break
+        if "+" in code or any(code.startswith(a) for a in avoid):
+            continue
+        lo, hi, _ = _age_range(code, *_ADULT)
+        if lo <= hi:
+            out.append(code)
+    return tuple(out)
+
+
+def main_codes(
+    prefix: str, avoid: Sequence[str] = (), tables: CodeTables | None = None
+) -> tuple[str, ...]:
+    """The codes `make_settlement` may draw as the main diagnosis of a `MixCase(prefix)`:
+    single codes (no dagger/asterisk pair) under `prefix` and no `avoid` prefix whose sex and
+    age rules an adult (18-85) can meet. Empty: such a case cannot be generated."""
+    table = (tables or CodeTables.load_bundled()).diagnosis_table()
+    if table is None:
+        return ()
+    return _main_codes(table, normalise_code(prefix), tuple(normalise_code(a) for a in avoid))
+
+
+@cache
+def _secondary_pool(table: CodeTable[DiagnosisCode], gend: str) -> tuple[str, ...]:
+    """Codes of the table a patient of sex `gend` may carry as a secondary diagnosis at any
+    adult age (every part of a pair checked, as the validator does)."""
+    out = []
+    for code in _sorted_codes(table):
+        if code[0] in _NO_SECONDARY or any(c[0] in _NO_SECONDARY for c in _categories(code)):
+            continue
+        lo, hi, sex = _age_range(code, *_ADULT)
+        if (lo, hi) == _ADULT and sex in (None, gend):
+            out.append(code)
+    return tuple(out)
+
+
+def _dept(main_code: str, sex: str | None, surgical: bool) -> str:
+    """A plausible discharge department (dictionary `dept`) for a generated case."""
+    if main_code.startswith("O"):
+        return "A05.02"  # 产科
+    if sex == "2":
+        return "A05.01"  # 妇科
+    return "A04" if surgical else "A03"  # 外科 / 内科
+
+
 def _money(value: float) -> str:
     return str(Decimal(value).quantize(_FEN, rounding=ROUND_HALF_UP))
 
@@ -106,21 +247,33 @@ def make_settlement(
     insuplc_admdvs: str | None = None,
     fixmedins_code: str | None = None,
     serial: int | None = None,
+    case_mix: Sequence[MixCase] | None = None,
 ) -> dict[str, Any]:
     """One upload document (envelope + input) that passes every default rule.
 
     `now` is the moment of upload (default 2026-11-24 09:30 CST, naive): discharge falls
-    1-6 days before it, so the timeliness rule is satisfied.
+    1-6 days before it, so the timeliness rule is satisfied. `case_mix`: draw the case from
+    these (by weight) instead of `CASES`; a `MixCase` no code can be drawn for (`main_codes`
+    empty) or naming an operation not in the table raises ValueError.
     """
     now = now or datetime(2026, 11, 24, 9, 30, 0)
     serial = rng.randrange(10**8) if serial is None else serial
     area = mdtrtarea_admvs or rng.choice(REGIONS)[0]
     insured = insuplc_admdvs or (area if rng.random() < 0.8 else rng.choice(REGIONS)[0])
     hospital = fixmedins_code or f"H{area}{rng.randrange(1, 400):05d}"
-    main_code, main_name, ops, sex, (age_lo, age_hi), dept = rng.choice(CASES)
-    gend = sex or rng.choice(("1", "2"))
     dscg = now - timedelta(days=rng.randrange(1, 6), hours=rng.randrange(0, 12))
     dscg = dscg.replace(microsecond=0)
+    tables = CodeTables.load_bundled()
+    diag_table = tables.diagnosis_table(dscg.date()) or tables.diagnosis_table()
+    assert diag_table is not None, "no diagnosis table bundled"
+    if case_mix:
+        main_code, main_name, ops, sex, (age_lo, age_hi), dept, mean_cost = _mix_case(
+            rng, case_mix, tables, dscg.date()
+        )
+    else:
+        main_code, main_name, ops, sex, (age_lo, age_hi), dept, mean_cost = rng.choice(CASES)
+        main_name = diag_table.entries[main_code].name
+    gend = sex or rng.choice(("1", "2"))
     los = rng.randrange(3, 15)
     adm = dscg - timedelta(days=los, hours=rng.randrange(0, 10))
     age = rng.randrange(age_lo, age_hi + 1)
@@ -128,7 +281,7 @@ def make_settlement(
     years = adm.year - birth.year - ((adm.month, adm.day) < (birth.month, birth.day))
     certno = make_certno(rng, insured, birth, gend)
     name = rng.choice(_SURNAMES) + "".join(rng.choice(_GIVEN) for _ in range(rng.randrange(1, 3)))
-    medfee = rng.uniform(6000, 90000)
+    medfee = lognormal_cost(rng, mean_cost)
     fund = medfee * rng.uniform(0.55, 0.8)
     acct = min(medfee - fund, rng.uniform(0, 800))
     cash = medfee - fund - acct
@@ -191,9 +344,9 @@ def make_settlement(
         "stas_type": "1",
         "hi_paymtd": "3",
         "adm_dept_codg": dept,
-        "adm_dept_name": "外科" if dept.startswith("A04") else "内科",
+        "adm_dept_name": _DEPT_NAMES[dept[:3]],
         "dscg_dept_codg": dept,
-        "dscg_dept_name": "外科" if dept.startswith("A04") else "内科",
+        "dscg_dept_name": _DEPT_NAMES[dept[:3]],
         "medfee_sumamt": _money(medfee),
         "fund_pay_sumamt": _money(fund),
         "hifp_pay": _money(fund * 0.92),
@@ -207,7 +360,7 @@ def make_settlement(
         {"diag_type": "1", "diag_code": main_code, "diag_name": main_name,
          "adm_cond_type": "1", "maindiag_flag": "1"},
     ]  # fmt: skip
-    for code, dname in rng.sample(_SECONDARY, rng.randrange(6, 9)):
+    for code, dname in _secondaries(rng, diag_table, gend, main_code, rng.randrange(6, 9)):
         diseinfo.append(
             {"diag_type": "1", "diag_code": code, "diag_name": dname,
              "adm_cond_type": rng.choice(("1", "2", "3", "4")), "maindiag_flag": "0"}
@@ -271,6 +424,52 @@ def make_settlement(
     if infno == "4101":
         _to_4101(document, rng, los)
     return document
+
+
+_DEPT_NAMES: Final = {"A03": "内科", "A04": "外科", "A05": "妇产科"}
+#: anaesthesia by operation class (None: a main operation the source does not class)
+_ANST: Final = {"surgery": "1", "intervention": "3", None: "1"}
+
+
+def _mix_case(rng: random.Random, mix: Sequence[MixCase], tables: CodeTables, day: date) -> _Case:
+    """A `CASES`-shaped case drawn from `mix`: main code under the entry's prefix, names from
+    the tables, sex and age from the code's constraints, department from the treatment."""
+    entry = rng.choices(mix, weights=[m.weight for m in mix])[0]
+    codes = main_codes(entry.diag, entry.avoid, tables)
+    if not codes:
+        raise ValueError(f"no drawable main diagnosis under {entry.diag!r} ({entry.label})")
+    main_code = rng.choice(codes)
+    found = tables.diagnosis(main_code, day)
+    assert found is not None
+    ops: list[tuple[str, str, str]] = []
+    surgical = False
+    for i, slot in enumerate(entry.operations):
+        code = rng.choice(slot.split("|"))
+        op = tables.operation(code, day)
+        if op is None:
+            raise ValueError(f"operation {code!r} of {entry.label or entry.diag} not in the table")
+        cls = op.oprn_class if op.oprn_class is not None or i == 0 else "diagnostic"
+        surgical = surgical or cls in ("surgery", "intervention", None)
+        ops.append((op.code, op.name, _ANST.get(cls, "9")))
+    lo, hi, sex = _age_range(main_code, *_ADULT)
+    dept = _dept(main_code, sex, surgical)
+    return (main_code, found.name, tuple(ops), sex, (lo, hi), dept, entry.mean_cost)
+
+
+def _secondaries(
+    rng: random.Random, table: CodeTable[DiagnosisCode], gend: str, main: str, n: int
+) -> list[tuple[str, str]]:
+    """`n` distinct secondary diagnoses: half common comorbidities, half any code of the
+    table the contract allows for an adult of sex `gend` (see `_NO_SECONDARY`)."""
+    pool = _secondary_pool(table, gend)
+    common = list(_SECONDARY)
+    rng.shuffle(common)
+    out: dict[str, str] = {}
+    while len(out) < n:
+        code = common.pop()[0] if rng.random() < 0.5 and common else rng.choice(pool)
+        if code != main and code not in out:
+            out[code] = table.entries[code].name  # the table's name, as a HIS sends it
+    return list(out.items())
 
 
 def _to_4101(document: dict[str, Any], rng: random.Random, los: int) -> None:

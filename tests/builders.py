@@ -291,7 +291,11 @@ def edge_base(name: str) -> dict[str, Any]:
     if name == "legacy":
         return legacy_golden()
     flavour = "4101" if name == "legacy sample" else "4101A"
-    return make_settlement(random.Random(4), infno=flavour, now=RECEIVED)  # with an ICU stay
+    rng = random.Random(4)
+    while True:  # the first sample with an ICU stay, so that the ICU edges apply
+        doc = make_settlement(rng, infno=flavour, now=RECEIVED)
+        if doc["input"]["icuinfo"]:
+            return doc
 
 
 # The base records of `edge_base`.
