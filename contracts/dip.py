@@ -21,6 +21,8 @@ Fields of `CaseFacts`:
   ``oprn_class`` is one of ``surgery``, ``intervention``, ``therapeutic``, ``diagnostic``.
 - ``total_cost``: 医疗总费用 (Decimal yuan); ``fund_pay``: 统筹基金支付, if known.
 - ``age_years``; ``age_days``: 天龄 for babies under one year (None otherwise).
+- ``birth_weight``: 新生儿出生体重 in grams (4101A ``setlinfo.nwb_bir_wt``), None when not
+  given; what the DIP 3.0 低出生体重儿 pre-groups (先期分组 XQ16–19) read.
 - ``icu_minutes``: total ICU time; ``act_ipt_days``: 实际住院天数.
 - ``discharge_date``: ISO date ``YYYY-MM-DD``; ``dscg_way``: 离院方式 (``"5"`` = 死亡).
 - ``fees``: the fee breakdown by national 医疗收费项目类别 (``med_chrgitm_type``: ``"05"``
@@ -46,7 +48,9 @@ __all__ = [
     "ScoreResult",
 ]
 
-GroupStatus = Literal["core", "primary", "comprehensive", "bed_day", "excluded", "ungrouped"]
+GroupStatus = Literal[
+    "pre_group", "core", "primary", "comprehensive", "bed_day", "excluded", "ungrouped"
+]
 Deviation = Literal[
     "normal", "high", "low", "extreme", "cost_fraction", "excluded", "blank", "incomplete"
 ]
@@ -79,6 +83,7 @@ class CaseFacts(msgspec.Struct, frozen=True, kw_only=True):
     dscg_way: str = ""
     fees: dict[str, Decimal] = {}
     incomplete_stay: bool = False
+    birth_weight: Decimal | None = None
 
 
 class GroupResult(msgspec.Struct, frozen=True, kw_only=True, gc=False):

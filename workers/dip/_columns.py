@@ -77,6 +77,22 @@ FIELD_ALIASES: Final[dict[str, tuple[str, ...]]] = {
     "case_count": ("病例数", "例数", "case_count", "cases", "n"),
     "cv": ("变异系数", "cv"),
     "primary_factor": ("基层系数", "基层病种系数", "primary_factor"),
+    # 先期分组 rows: the national pre-group a row prices when its own code is not XQ<n>, and
+    # whether its operations may be anywhere in the case's list (not only the main one)
+    "pre_group": (
+        "先期分组编码",
+        "国家先期分组编码",
+        "国家先期分组",
+        "national_pre_group",
+        "pre_group",
+    ),
+    "operations_anywhere": (
+        "不限定主要手术操作",
+        "不限定为主要手术操作",
+        "不限主要手术操作",
+        "operations_anywhere",
+        "any_operation",
+    ),
 }
 
 # Insurance funds in cost column suffixes (``次均费用_310``, ``次均费用_3A_职工``) → insutype.
@@ -99,6 +115,16 @@ KIND_VALUES: Final[dict[str, str]] = {
     **dict.fromkeys(("基层", "基层病种", "primary", "primary_care"), "primary"),
     **dict.fromkeys(("床日", "床日病种", "bed_day", "bedday"), "bed_day"),
     **dict.fromkeys(("排除", "排除病种", "排除表", "exclusion", "excluded"), "exclusion"),
+    **dict.fromkeys(
+        ("先期分组", "先期分组病种", "先期分组下的核心病种", "pre_group", "pregroup", "pre-group"),
+        "pre_group",
+    ),
+}
+
+# Yes/no cells (``不限定主要手术操作``); empty = no.
+BOOL_VALUES: Final[dict[str, bool]] = {
+    **dict.fromkeys(("是", "y", "yes", "true", "1", "√"), True),
+    **dict.fromkeys(("否", "n", "no", "false", "0", ""), False),
 }
 
 TREATMENT_VALUES: Final[dict[str, str]] = {

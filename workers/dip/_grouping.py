@@ -1,6 +1,9 @@
-"""Grouping: exclusions → bed-day → core/primary → comprehensive, as DIP 3.0 orders them."""
+"""Grouping: exclusions → 先期分组 → bed-day → core/primary → comprehensive, as DIP 3.0 orders
+them."""
 
 from __future__ import annotations
+
+import msgspec
 
 from contracts.dip import CaseFacts, GroupResult, GroupStatus
 
@@ -68,6 +71,44 @@ def group(case: CaseFacts, ruleset: RuleSet) -> GroupResult:
             codes.append(c)
             classes.append(cls)
 
+    note = ""
+    if (idx.pre_groups or idx.pre_unpriced) and (
+        idx.pre_always
+        or not idx.pre_codes.isdisjoint(codes)
+        or (idx.pre_newborn and (case.age_days is not None or case.birth_weight is not None))
+    ):
+        for m in idx.pre_groups:
+            if m.matches(case, diag, codes):
+                return _result(case, idx, "pre_group", m.group)
+        for m in idx.pre_unpriced:
+            if m.matches(case, diag, codes):
+                note = (
+                    f"matches national pre-group {m.group.code} ({m.group.name}), "
+                    "not in the catalog: grouped by diagnosis"
+                )
+                break
+    if note:
+        return _with_note(_ordinary(case, ruleset, idx, diag, sub, cat, codes, classes), note)
+    return _ordinary(case, ruleset, idx, diag, sub, cat, codes, classes)
+
+
+def _with_note(result: GroupResult, note: str) -> GroupResult:
+    reason = f"{note}; {result.reason}" if result.reason else note
+    return msgspec.structs.replace(result, reason=reason)
+
+
+def _ordinary(
+    case: CaseFacts,
+    ruleset: RuleSet,
+    idx: Index,
+    diag: str,
+    sub: str,
+    cat: str,
+    codes: list[str],
+    classes: list[str],
+) -> GroupResult:
+    """Bed-day → core/primary → comprehensive: the grouping by diagnosis."""
+    gp = ruleset.policy.grouping
     if idx.bed_day and case.act_ipt_days >= ruleset.policy.bed_day.min_days:
         for n in idx.bed_day_lengths:
             g = idx.bed_day.get(diag[:n])

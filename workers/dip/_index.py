@@ -9,6 +9,7 @@ from decimal import Decimal
 from ._codes import TREATMENT_RANK, norm_diag, norm_oprn
 from ._errors import DipError
 from ._model import AgeBand, Group, Hospital, IcuBand, Level, Policy, RuleSet, SeverityTier
+from ._pregroups import PreMatcher, compile_pre_groups, national_pre_group_rules
 
 
 class RuleSetError(DipError, ValueError):
@@ -46,6 +47,15 @@ class Index:
     levels: dict[str, Level] = field(default_factory=dict)
     hospitals: dict[str, Hospital] = field(default_factory=dict)
     yuan_per_point: dict[str, float] = field(default_factory=dict)
+    # 先期分组 the catalog prices, in the order they are tried; national ones it does not
+    # price (with pre_groups.national), for the grouping reason only
+    pre_groups: tuple[PreMatcher, ...] = ()
+    pre_unpriced: tuple[PreMatcher, ...] = ()
+    # a cheap gate before trying them: any of these operation codes; a pre-group without
+    # operations and conditions (always try); one without operations needing 天龄/出生体重
+    pre_codes: frozenset[str] = frozenset()
+    pre_always: bool = False
+    pre_newborn: bool = False
 
 
 def index_of(ruleset: RuleSet) -> Index:
@@ -82,6 +92,7 @@ def build_index(ruleset: RuleSet) -> Index:
     core_exact: dict[tuple[str, str], Group] = {}
     comprehensive: dict[tuple[str, str], Group] = {}
     bed_day: dict[str, Group] = {}
+    pre: list[Group] = []
 
     def put(table: dict[tuple[str, str], Group], key: tuple[str, str], g: Group) -> None:
         other = table.get(key)
@@ -111,7 +122,9 @@ def build_index(ruleset: RuleSet) -> Index:
             by_fund,
         )
         diag = norm_diag(g.diag)
-        if g.kind in ("core", "primary"):
+        if g.kind == "pre_group":
+            pre.append(g)
+        elif g.kind in ("core", "primary"):
             sub = diag[:sub_len]
             slots = _slots(g)
             if not slots:
@@ -147,6 +160,20 @@ def build_index(ruleset: RuleSet) -> Index:
         if h.code in hospitals:
             raise RuleSetError(f"hospitals: duplicate hospital {h.code}")
         hospitals[h.code] = h
+    pre_matchers = compile_pre_groups(pre)
+    seen: dict[tuple[object, ...], str] = {}
+    for m in pre_matchers:
+        same: tuple[object, ...] = (m.slots, m.anywhere, m.diag, m.diag_anywhere)
+        same += (m.age_days_below, m.min_weight, m.weight_below)
+        if same in seen:
+            raise RuleSetError(f"pre-groups {seen[same]} and {m.group.code} match the same cases")
+        seen[same] = m.group.code
+    pre_unpriced: tuple[PreMatcher, ...] = ()
+    if policy.pre_groups.national:
+        named = {g.pre_group.national for g in pre if g.pre_group is not None}
+        pre_unpriced = compile_pre_groups(
+            g for code, g in national_pre_group_rules().items() if code not in named
+        )
     oprn_rank = dict(TREATMENT_RANK)
     oprn_rank["intervention"] = TREATMENT_RANK[gp.intervention_as]
     oprn_rank.pop("conservative")
@@ -171,6 +198,13 @@ def build_index(ruleset: RuleSet) -> Index:
         levels={lv.code: lv for lv in policy.levels},
         hospitals=hospitals,
         yuan_per_point={k: float(v) for k, v in policy.deviation.yuan_per_point.items()},
+        pre_groups=pre_matchers,
+        pre_unpriced=pre_unpriced,
+        pre_codes=frozenset().union(*(m.codes for m in (*pre_matchers, *pre_unpriced))),
+        pre_always=any(m.unconditional for m in (*pre_matchers, *pre_unpriced)),
+        pre_newborn=any(
+            not m.slots and not m.unconditional for m in (*pre_matchers, *pre_unpriced)
+        ),
     )
 
 

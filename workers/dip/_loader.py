@@ -19,10 +19,18 @@ from typing import Any, cast
 import msgspec
 
 from ._codes import norm_diag, norm_oprn
-from ._columns import FUND_VALUES, KIND_VALUES, LEVEL_SEPARATORS, TREATMENT_VALUES, classify_header
+from ._columns import (
+    BOOL_VALUES,
+    FUND_VALUES,
+    KIND_VALUES,
+    LEVEL_SEPARATORS,
+    TREATMENT_VALUES,
+    classify_header,
+)
 from ._index import RuleSetError, build_index, check_used
-from ._model import Exclusion, Group, Level, Policy, RuleSet, decode_ruleset
+from ._model import Exclusion, Group, Level, Policy, PreGroupRule, RuleSet, decode_ruleset
 from ._national import on_primary_list
+from ._pregroups import ALL_DIAGNOSES, PreGroupError, national_id, resolve_pre_groups
 
 _OP_SEPARATORS = ("；", ";", "、", ",", "，")
 
@@ -157,7 +165,8 @@ def parse_catalog(
     exclusions: list[Exclusion] = []
     for n, row in enumerate(rows[start + 1 :], start=start + 2):
         code = get(row, "code")
-        diag = norm_diag(get(row, "diag"))
+        diag_text = get(row, "diag")
+        diag = norm_diag(diag_text)
         ops = _ops(get(row, "operations")) + _ops(get(row, "related"))
         kind_text = get(row, "kind").lower()
         treat_text = get(row, "treatment").lower()
@@ -179,7 +188,34 @@ def parse_catalog(
             continue
         if not code:
             raise RuleSetError(f"catalog row {n}: no group code")
-        if not diag:
+        anywhere_text = get(row, "operations_anywhere").lower()
+        anywhere = BOOL_VALUES.get(anywhere_text)
+        if anywhere is None:
+            raise RuleSetError(
+                f"catalog row {n}: 不限定主要手术操作 {anywhere_text!r} is not 是/否"
+            )
+        pre_text = get(row, "pre_group")
+        pre_rule = None
+        if kind == "pre_group":
+            if diag_text.lower() in ALL_DIAGNOSES:
+                diag = ""
+            nat = national_id(pre_text or code)
+            if pre_text and not nat:
+                raise RuleSetError(
+                    f"catalog row {n}: 先期分组编码 {pre_text!r} is not a national pre-group"
+                )
+            if any(sep in get(row, c) for c in ("operations", "related") for sep in _OP_SEPARATORS):
+                raise RuleSetError(
+                    f"catalog row {n}: pre-group {code}: write alternative operations with '|' "
+                    "and operations all required with '+' (the national list's ';' is '|' here)"
+                )
+            pre_rule = PreGroupRule(national=nat, operations_anywhere=anywhere)
+        elif anywhere or pre_text:
+            raise RuleSetError(
+                f"catalog row {n}: group {code}: 不限定主要手术操作 / 先期分组编码 are for "
+                "pre-group (先期分组) rows only"
+            )
+        if not diag and kind != "pre_group":
             raise RuleSetError(f"catalog row {n}: group {code} has no main diagnosis")
         treatment = None
         if treat_text:
@@ -232,6 +268,7 @@ def parse_catalog(
                 fund_ref_cost_all=fund_all,
                 fund_ref_costs=fund_costs,
                 primary_factor=None if primary_factor is None else float(primary_factor),
+                pre_group=pre_rule,
             )
         )
     return groups, exclusions
@@ -242,7 +279,11 @@ def make_ruleset(
 ) -> RuleSet:
     """Assemble and validate (builds the index once so inconsistencies fail at load time, and
     refuses what the engine would ignore: `check_used`)."""
-    rs = RuleSet(policy=policy, groups=tuple(groups), exclusions=tuple(exclusions))
+    try:
+        resolved = resolve_pre_groups(policy, groups)
+    except PreGroupError as e:
+        raise RuleSetError(str(e)) from None
+    rs = RuleSet(policy=policy, groups=resolved, exclusions=tuple(exclusions))
     check_used(rs.policy, rs.groups)
     build_index(rs)
     return rs

@@ -14,10 +14,30 @@ from typing import Annotated, Literal
 
 import msgspec
 
-GroupKind = Literal["core", "comprehensive", "primary", "bed_day"]
+GroupKind = Literal["core", "comprehensive", "primary", "bed_day", "pre_group"]
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 Treatment = Literal["surgery", "therapeutic", "diagnostic", "conservative"]
+
+
+class PreGroupRule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How a 先期分组 (DIP 3.0 pre-group, kind ``pre_group``) matches, besides its group's
+    ``diag`` and ``operations``.
+
+    ``national``: the national pre-group the row prices (``XQ1``…``XQ19``), '' for a city's
+    own. ``operations_anywhere``: every operation slot may be anywhere in the case's list
+    (不限定为主要手术操作); otherwise the first slot must hold the main operation and the
+    others be among the rest. ``diag_anywhere``: the diagnosis prefix may be the main or any
+    other diagnosis (不限定为主要诊断). ``age_days_below``: 天龄 known and below it.
+    ``min_birth_weight`` (≥) / ``birth_weight_below`` (<): 新生儿出生体重 in grams.
+    """
+
+    national: str = ""
+    operations_anywhere: bool = False
+    diag_anywhere: bool = False
+    age_days_below: NonNegative | None = None
+    min_birth_weight: Decimal | None = None
+    birth_weight_below: Decimal | None = None
 
 
 class Group(msgspec.Struct, frozen=True, kw_only=True):
@@ -31,7 +51,8 @@ class Group(msgspec.Struct, frozen=True, kw_only=True):
     ``fund_ref_cost_all`` are the same per insurance fund (insutype → level → cost), for cities
     that publish 职工 and 居民 averages apart. ``level_coefficients`` overrides the policy's
     level coefficient for this group (DIP 3.0 以病种设置系数); ``primary_factor`` is a 基层病种's
-    own factor (used when ``primary.coefficient = "group"``).
+    own factor (used when ``primary.coefficient = "group"``). ``pre_group``: how a 先期分组
+    (kind ``pre_group``, ``diag`` '' = 所有诊断) matches, set on pre-groups only.
     """
 
     code: str
@@ -50,6 +71,7 @@ class Group(msgspec.Struct, frozen=True, kw_only=True):
     fund_ref_cost_all: dict[str, Decimal] = {}
     fund_ref_costs: dict[str, dict[str, Decimal]] = {}
     primary_factor: Positive | None = None
+    pre_group: PreGroupRule | None = None
 
 
 class Exclusion(msgspec.Struct, frozen=True, kw_only=True):
@@ -141,6 +163,16 @@ class PrimaryPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     coefficient: Literal["none", "factor", "group"] = "none"
     factor: float = 1.0
     national_list: bool = False
+
+
+class PreGroupPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """先期分组. ``national``: a catalog row of kind 先期分组 that names a national pre-group
+    (``XQ3``) and gives no operations of its own takes the national DIP 3.0 membership
+    (``data/dip3-national-pre-groups.csv``), and a case matching a national pre-group the
+    catalog does not price says so in its grouping reason. ``false``: no membership comes
+    from the national list; every 先期分组 row states its own operations."""
+
+    national: bool = True
 
 
 class BedDayPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -273,6 +305,7 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     special_review: SpecialReviewPolicy = SpecialReviewPolicy()
     adjustments: Adjustments = Adjustments()
     incomplete: IncompletePolicy = IncompletePolicy()
+    pre_groups: PreGroupPolicy = PreGroupPolicy()
 
 
 class RuleSet(msgspec.Struct, dict=True, kw_only=True):
@@ -323,7 +356,7 @@ _decoder = msgspec.json.Decoder(RuleSet)
 # Fields added after the first stored rule sets: left out of the canonical encoding while at
 # their default, so a rules file that does not use them keeps its bytes and its content hash.
 _ADDED: dict[type, frozenset[str]] = {
-    Group: frozenset({"fund_ref_cost_all", "fund_ref_costs", "primary_factor"}),
+    Group: frozenset({"fund_ref_cost_all", "fund_ref_costs", "primary_factor", "pre_group"}),
     Level: frozenset({"fund_coefficients"}),
     DeviationPolicy: frozenset(
         {"extreme_inclusive", "low_apply_adjustment", "ratio_divides_by", "yuan_per_point"}
@@ -334,7 +367,7 @@ _ADDED: dict[type, frozenset[str]] = {
         {"max_days", "min_cost_ratio", "fee_types", "min_fee_share", "min_cci", "max_cci"}
     ),
     Adjustments: frozenset({"cci", "age_days_if_unknown"}),
-    Policy: frozenset({"hospitals", "incomplete"}),
+    Policy: frozenset({"hospitals", "incomplete", "pre_groups"}),
 }
 
 
