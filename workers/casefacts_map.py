@@ -24,6 +24,11 @@ The mapping, field by field:
 - age: `setlinfo.age` (years), `nwb_age` (days, babies under one year); ICU minutes: the sum
   of `icuinfo.scs_cutd_sum_dura` (`天/小时/分钟`); stay: `act_ipt_days`, or for 4101A (which
   leaves it out) the days between `adm_time` and `dscg_time` (at least 1);
+- birth weight: `setlinfo.nwb_bir_wt` (新生儿出生体重, grams), for the DIP 3.0 低出生体重儿
+  pre-groups (先期分组 XQ16–19); absent, unreadable or outside 0–9999.99 g → None (the case
+  then misses those pre-groups). `mul_nwb_bir_wt` (多胞胎, several weights in one field) is
+  not read: a newborn's own list carries its weight in `nwb_bir_wt`, and the pre-groups
+  also need P07 among the diagnoses and 天龄 under 29 days, which a mother's list has not;
 - discharge date: `dscg_time` (else `setl_end_date`), which also picks the clearing year;
 - fee breakdown: `iteminfo` (the national 医疗收费项目 list, `med_chrgitm` coded by
   `med_chrgitm_type`: 05 治疗费, 06 手术费, 09 西药费, …) summed by category from `amt`, for
@@ -56,6 +61,8 @@ from workers.dip import CaseFacts
 
 # 10 billion yuan: beyond any stay; keeps every derived amount inside numeric(16,2).
 _MAX_COST = Decimal(10) ** 10
+# nwb_bir_wt is decimal(6,2) grams: anything else is not a weight (the validator says so).
+_MAX_WEIGHT = Decimal("9999.99")
 
 
 class MappingError(DipgwError, ValueError):
@@ -71,12 +78,18 @@ class _ItemView(msgspec.Struct, kw_only=True):
     amt: Loose = None
 
 
+class _SettlementWithWeight(SettlementView, kw_only=True):
+    nwb_bir_wt: Loose = None
+
+
 class _InputWithItems(InputView, kw_only=True):
+    setlinfo: _SettlementWithWeight = msgspec.field(default_factory=_SettlementWithWeight)
     iteminfo: list[_ItemView] | None = None
 
 
 class _DocumentWithItems(DocumentView, kw_only=True):
-    """`DocumentView` plus the fee items (cost-share tiers): one decode for everything."""
+    """`DocumentView` plus the fee items (cost-share tiers) and the newborn's birth weight
+    (先期分组): one decode for everything."""
 
     input: _InputWithItems = msgspec.field(default_factory=_InputWithItems)
 
@@ -211,6 +224,7 @@ def case_facts(
     if fund is None:
         fund = _decimal(setl.fund_pay_sumamt)
     age_days = _int(setl.nwb_age)
+    weight = _decimal(setl.nwb_bir_wt)
     fees: dict[str, Decimal] = {}
     for item in doc.input.iteminfo or []:
         kind, amount = _text(item.med_chrgitm), _decimal(item.amt)
@@ -235,4 +249,5 @@ def case_facts(
         discharge_date=_discharge(setl),
         dscg_way=_text(setl.dscg_way),
         fees=fees,
+        birth_weight=weight if weight is not None and 0 < weight <= _MAX_WEIGHT else None,
     )

@@ -137,3 +137,18 @@ def test_fee_breakdown_by_charge_category() -> None:
     }
     del doc["input"]["iteminfo"]
     assert facts(doc).fees == {} and not facts(doc).incomplete_stay
+
+
+def test_newborn_birth_weight_for_the_low_birth_weight_pre_groups() -> None:
+    doc = dip_document()
+    setl = doc["input"]["setlinfo"]
+    setl.update(age=0, nwb_age=12, nwb_bir_wt="1250.00")  # grams, to 10 g (4101A)
+    f = facts(doc)
+    assert (f.age_days, f.birth_weight) == (12, Decimal("1250.00"))
+    setl.update(nwb_bir_wt=980)  # a JSON number
+    assert facts(doc).birth_weight == Decimal("980")
+    for missing in (None, "", "abc", "-5", "1e9"):  # absent, unreadable or out of range
+        setl.update(nwb_bir_wt=missing)
+        assert facts(doc).birth_weight is None
+    del setl["nwb_bir_wt"]
+    assert facts(doc).birth_weight is None
