@@ -20,22 +20,24 @@ with lookups (`trusted=False`), still on the strictly decoded record.
 `typed_envelope_type` is the middle tier of the full engine: the canonical Structs with
 naive timestamps only. A record the strict types refuse for a value (a dictionary code, an
 empty required field, a length) still decodes into it, and skips the lenient decoder's
-field-by-field conversion; only a timestamp the decoder cannot read as such (an offset, a
-bare date in a datetime field, `""`) or a wrong JSON type needs the lenient decoder.
+field-by-field conversion. A timestamp it cannot read as such (malformed, an offset, a bare
+date in a datetime field, `""`) is read as text in that field only
+(`relaxed_envelope_type`, then `_raw.convert_relaxed`); only a wrong JSON type needs the
+lenient decoder.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from typing import Annotated, Any, Literal
 
 import msgspec
 
 from contracts._dicts import Dictionaries
 from contracts._fieldrules import MULTI_DICT, strict_required
-from contracts._fields import FieldSpec, fields_of
+from contracts._fields import NODES, FieldSpec, fields_of
 from contracts._model import (
     Bldinfo,
     Diseinfo,
@@ -50,7 +52,14 @@ from contracts._model import (
 )
 from contracts._rulebook import ConfiguredRules
 
-__all__ = ["DURATION_STRICT", "INFNO_VALUES", "strict_envelope_type", "typed_envelope_type"]
+__all__ = [
+    "DURATION_STRICT",
+    "INFNO_VALUES",
+    "relaxed_decoder",
+    "relaxed_envelope_type",
+    "strict_envelope_type",
+    "typed_envelope_type",
+]
 
 #: 天/小时/分钟 with hours < 24 and minutes < 60, ASCII digits only (= parse_duration); the
 #: grammar of FMT_DURATION as a regex (documentation and tests: the decoder no longer uses it)
@@ -164,15 +173,26 @@ def strict_envelope_type(policy: ConfiguredRules, dicts: Dictionaries) -> type[E
     return envelope  # type: ignore[return-value]
 
 
-def _naive(name: str, base: type[msgspec.Struct], node: str, extra: list[tuple[Any, ...]]) -> Any:
-    """`base` with its datetime fields naive-only (every field in the base's order)."""
+def _naive(
+    name: str, base: type[msgspec.Struct], node: str, extra: list[tuple[Any, ...]],
+    relaxed: frozenset[str] = frozenset(),
+) -> Any:  # fmt: skip
+    """`base` with its datetime fields naive-only (every field in the base's order); the
+    timestamps named in `relaxed` (dates too) are text, for `_raw.convert_relaxed`."""
     naive: Any = Annotated[datetime, msgspec.Meta(tz=False)]
     redefined = {
         s.field: (s.field, naive | None, None) for s in fields_of(node) if s.type == "datetime"
     }
+    redefined.update((f, (f, str | None, None)) for f in relaxed)
     redefined.update((e[0], e) for e in extra)
     fields = _in_order(base, redefined)
     return msgspec.defstruct(name, fields, bases=(base,), kw_only=True, gc=False)
+
+
+@cache
+def _typed_node(node: str, relaxed: frozenset[str]) -> Any:
+    base = _LIST_NODES.get(node, Setlinfo)
+    return _naive(f"Typed{base.__name__}", base, node, [], relaxed)
 
 
 @cache
@@ -183,15 +203,40 @@ def typed_envelope_type() -> type[Envelope]:
     Structs without a finding (same JSON types; a naive timestamp parses the same way); what
     it refuses goes to them.
     """
+    return relaxed_envelope_type(frozenset())
+
+
+@lru_cache(maxsize=256)
+def relaxed_envelope_type(relaxed: frozenset[tuple[str, str]]) -> type[Envelope]:
+    """`typed_envelope_type` with the timestamps `relaxed` ((node, field) pairs) as text.
+
+    The full engine's answer to an unreadable timestamp: the typed decoder names the field
+    it refused, this type reads that field (in every entry of its node) as text, and
+    `_raw.convert_relaxed` converts only those texts, the lenient decoder's way; the rest of
+    the record decodes typed, without converting each timestamp. `Validator` asks for one
+    field, or for whole nodes (`_raw.whole_nodes`): at most 31 sets, so the cache holds them
+    all and no sender can make a process build decoders on end.
+    """
+    by_node: dict[str, frozenset[str]] = {
+        node: frozenset(f for n, f in relaxed if n == node) for node in NODES
+    }
     nodes: list[tuple[Any, ...]] = []
-    for node, base in _LIST_NODES.items():
-        typed = _naive(f"Typed{base.__name__}", base, node, [])
+    for node in _LIST_NODES:
+        typed = _typed_node(node, by_node[node])
         nodes.append((node, list[typed], msgspec.field(default_factory=list)))  # type: ignore[valid-type]
-    setlinfo = _naive("TypedSetlinfo", Setlinfo, "setlinfo", [])
+    setlinfo = _typed_node("setlinfo", by_node["setlinfo"])
     settlement_fields = [("setlinfo", setlinfo, msgspec.field(default_factory=setlinfo)), *nodes]
     settlement = msgspec.defstruct(
         "TypedSettlement", settlement_fields, bases=(Settlement,), kw_only=True, gc=False
     )
     inp = ("input", settlement, msgspec.field(default_factory=settlement))
-    envelope: type[Envelope] = _naive("TypedEnvelope", Envelope, "envelope", [inp])
+    envelope: type[Envelope] = _naive(
+        "TypedEnvelope", Envelope, "envelope", [inp], by_node["envelope"]
+    )
     return envelope
+
+
+@lru_cache(maxsize=256)
+def relaxed_decoder(relaxed: frozenset[tuple[str, str]]) -> msgspec.json.Decoder[Envelope]:
+    """The JSON decoder of `relaxed_envelope_type(relaxed)` (not strict: as the others)."""
+    return msgspec.json.Decoder(relaxed_envelope_type(relaxed), strict=False)

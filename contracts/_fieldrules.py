@@ -448,7 +448,8 @@ class FieldRules:
         """`Validator.validate_json` as one generated function.
 
         `fast(raw, received_at) -> (envelope, findings)`: the strict `decode`; if it refuses
-        the document, `slow(raw, received_at)` (the full engine); otherwise, unrolled, the
+        the document, `slow(raw, received_at, error)` (the full engine, told what the strict
+        decoder refused); otherwise, unrolled, the
         values of `setlinfo` (its guard inline), of each list node that has any,
         `normalise`, the required fields of the envelope's flavour, then the cross-field
         `check` (`RecordChecks.check`, codes trusted: generated from the cross-field rule
@@ -476,8 +477,8 @@ class FieldRules:
             "def fast(raw, received_at):",
             "    try:",
             "        env = decode(raw)",
-            "    except REFUSED:",
-            "        return slow(raw, received_at)",
+            "    except REFUSED as exc:",
+            "        return slow(raw, received_at, exc)",
             "    out = []",
             "    s = env.input",
             "    obj = sl = s.setlinfo",

@@ -3,19 +3,23 @@
 A record that the fast-path decoder refuses is decoded into these loose types (timestamps as
 plain strings), so that one malformed date becomes one FMT_DATETIME error on its field while
 the rest of the record is still checked. `to_canonical` then builds the canonical Structs.
+`convert_relaxed` converts the same way, in place, only the timestamps a relaxed typed
+decoder read as text (the full engine's usual route for a malformed timestamp); the lenient
+decoder remains the reference and the route for wrong JSON types.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import msgspec
 
 from contracts._errors import ValidationError
-from contracts._fields import LIST_NODES, FieldSpec, fields_of
+from contracts._fields import LIST_NODES, NODES, FieldSpec, fields_of
 from contracts._model import (
     Bldinfo,
     Diseinfo,
@@ -31,7 +35,14 @@ from contracts._model import (
 from contracts._rulebook import ConfiguredRules
 from contracts._timefmt import CST
 
-__all__ = ["convert_temporal", "raw_envelope_type", "to_canonical"]
+__all__ = [
+    "convert_relaxed",
+    "convert_temporal",
+    "raw_envelope_type",
+    "temporal_at",
+    "to_canonical",
+    "whole_nodes",
+]
 
 _CANONICAL: dict[str, type[msgspec.Struct]] = {
     "setlinfo": Setlinfo,
@@ -108,23 +119,92 @@ def _temporal(node: str) -> tuple[FieldSpec, ...]:
     return tuple(s for s in fields_of(node) if s.type in ("date", "datetime"))
 
 
+def _read(
+    text: str | None, spec: FieldSpec, path: str, policy: ConfiguredRules,
+    out: list[ValidationError],
+) -> date | datetime | None:  # fmt: skip
+    """One timestamp text as the canonical value; unreadable: None and FMT_DATETIME."""
+    if text is None or text == "":
+        return None
+    converted = convert_temporal(text, spec.type)
+    if converted is None:
+        err = policy.error("FMT_DATETIME", path)
+        if err is not None:
+            out.append(err)
+    return converted
+
+
 def _convert(
     obj: msgspec.Struct, node: str, cls: type[Any], prefix: str, policy: ConfiguredRules,
     out: list[ValidationError],
 ) -> Any:  # fmt: skip
     values = msgspec.structs.asdict(obj)
     for spec in _temporal(node):
-        text = values[spec.field]
-        if text is None or text == "":
-            values[spec.field] = None
-            continue
-        converted = convert_temporal(text, spec.type)
-        if converted is None:
-            err = policy.error("FMT_DATETIME", prefix + spec.field)
-            if err is not None:
-                out.append(err)
-        values[spec.field] = converted
+        values[spec.field] = _read(values[spec.field], spec, prefix + spec.field, policy, out)
     return cls(**values)
+
+
+#: `$.inf_time`, `$.input.setlinfo.adm_time`, `$.input.oprninfo[1].oprn_oprt_endtime`
+_TEMPORAL_AT = re.compile(
+    r" - at `\$(?:\.input\.(?P<node>[a-z]+)(?:\[\d+\])?)?\.(?P<field>[a-z_0-9]+)`$"
+)
+
+
+@cache
+def _temporal_pairs() -> frozenset[tuple[str, str]]:
+    return frozenset((node, s.field) for node in NODES for s in _temporal(node))
+
+
+def whole_nodes(pairs: frozenset[tuple[str, str]]) -> frozenset[tuple[str, str]]:
+    """Every timestamp of the nodes `pairs` name: what a second failing field relaxes, so
+    that a process builds at most 16 + 15 relaxed decoders (one field, or whole nodes of
+    the four that hold timestamps), whatever combinations senders get wrong."""
+    nodes = {node for node, _field in pairs}
+    return frozenset(p for p in _temporal_pairs() if p[0] in nodes)
+
+
+def temporal_at(message: str) -> tuple[str, str] | None:
+    """(node, field) of the timestamp a decoder's error message names, else None."""
+    m = _TEMPORAL_AT.search(message)
+    if m is None:
+        return None
+    pair = (m.group("node") or "envelope", m.group("field"))
+    return pair if pair in _temporal_pairs() else None
+
+
+@lru_cache(maxsize=256)
+def _relaxed_plan(
+    relaxed: frozenset[tuple[str, str]],
+) -> tuple[tuple[str, tuple[FieldSpec, ...]], ...]:
+    """(node, its relaxed timestamps) in `to_canonical`'s order: lists, setlinfo, envelope."""
+    plan = []
+    for node in (*LIST_NODES, "setlinfo", "envelope"):
+        specs = tuple(s for s in _temporal(node) if (node, s.field) in relaxed)
+        if specs:
+            plan.append((node, specs))
+    return tuple(plan)
+
+
+def convert_relaxed(
+    envelope: Any, relaxed: frozenset[tuple[str, str]], policy: ConfiguredRules,
+    out: list[ValidationError],
+) -> None:  # fmt: skip
+    """Convert, in place, the timestamps a relaxed decoder read as text (`_fastpath.
+    relaxed_envelope_type`), exactly as `to_canonical` converts them, errors in its order
+    (list nodes, setlinfo, the envelope). Every other timestamp was decoded typed, which
+    `to_canonical` would have converted to the same value without a finding."""
+    inp = envelope.input
+    for node, specs in _relaxed_plan(relaxed):
+        if node == "envelope":
+            objects = [(envelope, "")]
+        elif node == "setlinfo":
+            objects = [(inp.setlinfo, "setlinfo.")]
+        else:
+            objects = [(e, f"{node}[{i}].") for i, e in enumerate(getattr(inp, node))]
+        for obj, prefix in objects:
+            for spec in specs:
+                name = spec.field
+                setattr(obj, name, _read(getattr(obj, name), spec, prefix + name, policy, out))
 
 
 def to_canonical(raw: Any, policy: ConfiguredRules, out: list[ValidationError]) -> Envelope:

@@ -14,14 +14,25 @@ from contracts._codes import CodeTables
 from contracts._crossrules import CrossRules
 from contracts._dicts import Dictionaries
 from contracts._errors import ValidationError
-from contracts._fastpath import INFNO_VALUES, strict_envelope_type, typed_envelope_type
+from contracts._fastpath import (
+    INFNO_VALUES,
+    relaxed_decoder,
+    strict_envelope_type,
+    typed_envelope_type,
+)
 from contracts._fieldrules import FieldRules
 from contracts._fields import LIST_NODES
 from contracts._legacy import LEGACY_RULES, refine_legacy
 from contracts._model import Envelope, Settlement
 from contracts._normalise import is_legacy, normalise
 from contracts._numbers import numbers_out_of_range, out_of_range
-from contracts._raw import raw_envelope_type, to_canonical
+from contracts._raw import (
+    convert_relaxed,
+    raw_envelope_type,
+    temporal_at,
+    to_canonical,
+    whole_nodes,
+)
 from contracts._rulebook import ConfiguredRules, RuleConfig
 
 __all__ = ["Validator", "is_rejected"]
@@ -196,6 +207,10 @@ class Validator:
         """
         if out_of_range := numbers_out_of_range(raw):
             return None, self._out_of_range(out_of_range)
+        return self._decode_lenient(raw)
+
+    def _decode_lenient(self, raw: bytes | str) -> tuple[Envelope | None, list[ValidationError]]:
+        """`decode` without the look for numbers out of range (the caller did it)."""
         try:
             loose = self._lenient.decode(raw)
         except msgspec.ValidationError as exc:
@@ -239,23 +254,67 @@ class Validator:
         return envelope, errors
 
     def _slow_json(
-        self, raw: bytes | str, received_at: datetime | None
+        self,
+        raw: bytes | str,
+        received_at: datetime | None,
+        refused: msgspec.DecodeError | None = None,
     ) -> tuple[Envelope | None, list[ValidationError]]:
-        """The full engine, for a document the strict decoder refused.
+        """The full engine, for a document the strict decoder refused (`refused`, its error).
 
         First the typed decoder (canonical types, naive timestamps: what a record refused for
-        a value still decodes into, without converting field by field), then, if even that
-        refuses, the lenient decoder, which reports unreadable timestamps and wrong types.
+        a value still decodes into, without converting field by field). A timestamp it cannot
+        read (malformed, an offset, a bare date, `""`) is read again as text in that field
+        only (`_relaxed_json`); if the strict decoder already named a timestamp, the typed
+        decode is skipped. Anything else, the lenient decoder, which reports wrong types.
         `validate_json` has already looked for numbers out of range.
         """
+        if isinstance(refused, msgspec.ValidationError) and (pair := temporal_at(str(refused))):
+            return self._relaxed_json(raw, received_at, pair)
         try:
             typed = self._typed.decode(raw)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            envelope, errors = self.decode(raw)
-            if envelope is None:
-                return None, errors
-            return envelope, self.validate_decoded(envelope, errors, received_at=received_at)
+        except msgspec.ValidationError as exc:
+            if pair := temporal_at(str(exc)):
+                return self._relaxed_json(raw, received_at, pair)
+            return self._lenient_json(raw, received_at)
+        except msgspec.DecodeError:
+            return self._lenient_json(raw, received_at)
         return typed, self.validate_decoded(typed, [], received_at=received_at)
+
+    def _relaxed_json(
+        self, raw: bytes | str, received_at: datetime | None, pair: tuple[str, str]
+    ) -> tuple[Envelope | None, list[ValidationError]]:
+        """Decode with the timestamps that failed read as text, convert only those.
+
+        The first failing field alone; at a second one, every timestamp of the nodes that
+        failed (`whole_nodes`: few decoder types, built once); a refusal elsewhere, or again
+        at a relaxed field (a wrong JSON type), goes to the lenient decoder. Same record and
+        findings as the lenient path, without rebuilding every node and converting every
+        timestamp (≈ 75 µs of a 4 KB list).
+        """
+        relaxed = frozenset((pair,))
+        while True:
+            try:
+                envelope = relaxed_decoder(relaxed).decode(raw)
+            except msgspec.ValidationError as exc:
+                more = temporal_at(str(exc))
+                if more is None or more in relaxed:
+                    return self._lenient_json(raw, received_at)
+                relaxed = whole_nodes(relaxed | {more})
+                continue
+            except msgspec.DecodeError:
+                return self._lenient_json(raw, received_at)
+            errors: list[ValidationError] = []
+            convert_relaxed(envelope, relaxed, self.policy, errors)
+            return envelope, self.validate_decoded(envelope, errors, received_at=received_at)
+
+    def _lenient_json(
+        self, raw: bytes | str, received_at: datetime | None
+    ) -> tuple[Envelope | None, list[ValidationError]]:
+        """`decode` + `validate_decoded`, numbers out of range already looked for."""
+        envelope, errors = self._decode_lenient(raw)
+        if envelope is None:
+            return None, errors
+        return envelope, self.validate_decoded(envelope, errors, received_at=received_at)
 
     # -- internals -----------------------------------------------------------------------
 

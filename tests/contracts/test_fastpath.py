@@ -238,7 +238,7 @@ def test_combined_edits_both_ways(
 def test_fast_function_is_readable_source() -> None:
     source = V._fast.__doc__ or ""
     assert source.startswith("def fast(raw, received_at):")
-    assert "return slow(raw, received_at)" in source
+    assert "return slow(raw, received_at, exc)" in source  # told what was refused
     assert "normalise(s, infno)" in source and "check(s, out, True" in source
     assert "sl.psn_cashpay = sl.psn_cash_pay" in source  # normalise's alias step, inline
     assert "values_setlinfo(sl, 'setlinfo.', out)" in source
@@ -348,7 +348,8 @@ def test_the_full_engine_decodes_typed_first(
 ) -> None:
     """A record refused by the strict types for a value decodes into the typed tier (no
     field-by-field conversion); a timestamp that needs converting or a wrong type does not,
-    and goes to the lenient decoder. Either way the findings are the lenient engine's."""
+    and goes to the relaxed decoder (that field as text) or the lenient one. Either way the
+    findings are the lenient engine's."""
     doc = golden()
     at(doc, path, value)
     raw = msgspec.json.encode(doc)

@@ -19,7 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contracts import RuleConfig, ValidationError, Validator
+from contracts._fastpath import relaxed_decoder, relaxed_envelope_type
 from contracts._fields import LIST_NODES, fields_of
+from contracts._rulebook import Override
 from contracts.samples import make_settlement
 from tests.builders import golden, legacy_golden
 
@@ -172,7 +174,7 @@ def test_odd_timestamps_give_the_lenient_findings(
         {"REQ_FIELD@setlinfo.adm_time": "off"},
     ],
 )
-def test_configured_timestamp_rules(rules: dict[str, str]) -> None:
+def test_configured_timestamp_rules(rules: dict[str, Override]) -> None:
     """A switched-off or softened FMT_DATETIME (whole or per field) is honoured the same
     way: an unreadable required timestamp is then a missing one (REQ_FIELD)."""
     v = Validator(RuleConfig(rules=rules))
@@ -196,3 +198,59 @@ def test_converted_timestamps_take_part_in_the_date_rules(received: datetime | N
     envelope, _ = V.validate_json(raw, received_at=received)
     assert envelope is not None
     assert envelope.input.setlinfo.dscg_time == datetime(2026, 10, 31, 23, 30)
+
+
+class _Counting:
+    """A decoder that counts its calls (to see which tier took a record)."""
+
+    def __init__(self, decoder: Any) -> None:
+        self.decoder, self.calls = decoder, 0
+
+    def decode(self, raw: bytes) -> Any:
+        self.calls += 1
+        return self.decoder.decode(raw)
+
+
+@pytest.mark.parametrize(
+    ("edits", "lenient"),
+    [
+        ([("oprninfo", 1, "oprn_oprt_endtime", "2026/11/12 10:30")], False),  # the bench's
+        ([("setlinfo", 0, "adm_time", "2026-11-10T08:00:00+08:00")], False),
+        ([("setlinfo", 0, "brdy", ""), ("envelope", 0, "inf_time", "x")], False),
+        ([("oprninfo", 0, "oprn_oprt_date", "2026-11-12 10:00:00"),
+          ("oprninfo", 1, "anst_begntime", "2026/11/12"), ("setlinfo", 0, "dcla_time", ""),
+          ("setlinfo", 0, "setl_time", "2026-11-24T01:00:00Z")], False),  # four fields
+        ([("setlinfo", 0, f, "?") for f in ("adm_time", "dscg_time", "dcla_time", "setl_time")]
+         + [("oprninfo", 0, "oprn_oprt_endtime", "?"), ("envelope", 0, "inf_time", "")], False),
+        ([("oprninfo", 1, "oprn_oprt_endtime", 5)], True),  # a wrong type: DEC_TYPE
+        ([("setlinfo", 0, "adm_time", "?"), ("setlinfo", 0, "age", "many")], True),
+    ],
+)  # fmt: skip
+def test_only_failing_timestamps_are_read_again(
+    edits: list[tuple[str, int, str, Any]], lenient: bool
+) -> None:
+    """A record whose only trouble is timestamps skips the lenient decoder (and the rebuild
+    of every node): the field that failed is read as text and converted alone (from a
+    second one on, the timestamps of the nodes that failed). A wrong JSON type, in a
+    timestamp or elsewhere, is the lenient decoder's."""
+    v = Validator()
+    spy = _Counting(v._lenient)
+    v._lenient = spy  # type: ignore[assignment]
+    doc = golden()
+    for node, index, field, value in edits:
+        assert _set(doc, node, index, field, value)
+    _same_as_lenient(msgspec.json.encode(doc), v)
+    assert spy.calls == (2 if lenient else 1)  # the reference's own decode is one
+
+
+def test_relaxed_decoders_are_few() -> None:
+    """Whatever timestamps a sender gets wrong, the decoders built stay among the 31 sets
+    (one field, or whole nodes): no combination builds a new one for each record."""
+    rng = random.Random(12)
+    for _ in range(150):
+        doc = golden()
+        for node, field, _kind in rng.sample(TEMPORAL, rng.randint(1, 8)):
+            _set(doc, node, rng.randint(0, 3), field, rng.choice(ODD_TEXTS[:6]))
+        _same_as_lenient(msgspec.json.encode(doc))
+    assert relaxed_decoder.cache_info().currsize <= len(TEMPORAL) + 15
+    assert relaxed_envelope_type.cache_info().currsize <= len(TEMPORAL) + 16  # + the typed
