@@ -17,16 +17,18 @@ import pytest
 from tests.builders import dip_case
 from workers.dip import (
     CaseFacts,
+    Group,
     GroupResult,
+    PreGroupPolicy,
+    PreGroupRule,
     RuleSet,
     RuleSetError,
     ScoreResult,
     group,
     group_and_score,
     load_rules,
+    national_pre_group_rules,
 )
-from workers.dip._model import Group, PreGroupRule
-from workers.dip._pregroups import national_pre_group_rules
 
 TOML = """
 city = "440100"
@@ -257,7 +259,6 @@ def test_the_sample_cities_group_and_score_as_before() -> None:
     """The sample cities price no pre-group: every case (a liver transplant too) groups and
     scores exactly as with the national list off, only the reason may name the pre-group."""
     from workers.dip import SAMPLE_RULES, ScoreError, decode_cases_ndjson, score
-    from workers.dip._model import PreGroupPolicy
 
     cases = decode_cases_ndjson(
         (Path(SAMPLE_RULES["440100"]).parent / "sample-cases.ndjson").read_bytes()
@@ -386,3 +387,25 @@ def test_a_pre_group_rule_on_another_kind_is_refused() -> None:
     )
     with pytest.raises(RuleSetError, match=r"G.*pre-group"):
         make_ruleset(policy, (bad,))
+
+
+def test_two_pre_groups_matching_the_same_cases_are_refused(tmp_path: Path) -> None:
+    rows = "QT1,先期分组,,50.5901,100,1000,\nQT2,先期分组,,50.5901,200,2000,\n"
+    with pytest.raises(RuleSetError, match=r"QT1 and QT2 match the same cases"):
+        _load(tmp_path, rows)
+
+
+def test_operations_anywhere_needs_operations_of_the_row_itself(tmp_path: Path) -> None:
+    header = HEADER.rstrip("\n") + ",不限定主要手术操作\n"
+    with pytest.raises(RuleSetError, match=r"XQ3.*不限定主要手术操作"):
+        _load(tmp_path, "XQ3,先期分组,,,12000,130000,120000,是\n", header=header)
+
+
+def test_adjustments_apply_to_pre_groups_when_the_city_lists_them(tmp_path: Path) -> None:
+    icu = "[[adjustments.icu]]\nmin_days = 2\nfactor = 1.5\n"
+    case = _case("50.5901", cost="96000", icu_minutes=3 * 1440)
+    # apply_to default ("core",): 12000 × 0.8 = 9600, no ICU factor
+    assert _score(case, _load(tmp_path, XQ3_ROW, "[adjustments]\n" + icu)).case_score == 9600.0
+    extra = '[adjustments]\napply_to = ["core", "pre_group"]\n' + icu
+    # 3 ICU days ≥ 2: 12000 × 0.8 × 1.5 = 14400 (ratio 96000 / 120000 = 0.8, normal)
+    assert _score(case, _load(tmp_path, XQ3_ROW, extra)).case_score == 14400.0

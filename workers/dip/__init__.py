@@ -46,6 +46,8 @@ from ._model import (
     IncompletePolicy,
     Level,
     Policy,
+    PreGroupPolicy,
+    PreGroupRule,
     PrimaryPolicy,
     RuleSet,
     SeverityTier,
@@ -55,6 +57,7 @@ from ._model import (
     encode_ruleset,
 )
 from ._national import NationalEntry, national_pre_groups, national_primary_care
+from ._pregroups import national_pre_group_rules
 from ._routing import Route, RouteTarget, route
 from ._sample import SAMPLE_RULES, make_case_facts, rules_for_year, sample_rules
 from ._scoring import ScoreError, adjustment_factor, group_and_score, score
@@ -81,6 +84,8 @@ __all__ = [
     "Level",
     "NationalEntry",
     "Policy",
+    "PreGroupPolicy",
+    "PreGroupRule",
     "PrimaryPolicy",
     "Route",
     "RouteTarget",
@@ -107,6 +112,7 @@ __all__ = [
     "load_rules",
     "make_case_facts",
     "make_ruleset",
+    "national_pre_group_rules",
     "national_pre_groups",
     "national_primary_care",
     "parse_catalog",
