@@ -409,3 +409,15 @@ def test_adjustments_apply_to_pre_groups_when_the_city_lists_them(tmp_path: Path
     extra = '[adjustments]\napply_to = ["core", "pre_group"]\n' + icu
     # 3 ICU days ≥ 2: 12000 × 0.8 × 1.5 = 14400 (ratio 96000 / 120000 = 0.8, normal)
     assert _score(case, _load(tmp_path, XQ3_ROW, extra)).case_score == 14400.0
+
+
+def test_resolving_is_idempotent_and_a_stored_rule_set_groups_the_same(tmp_path: Path) -> None:
+    from workers.dip import decode_ruleset, encode_ruleset, make_ruleset
+
+    rules = _load(tmp_path, XQ3_ROW + P07_ROWS + VENT_ROWS)
+    again = make_ruleset(rules.policy, rules.groups, rules.exclusions)
+    stored = decode_ruleset(encode_ruleset(rules))
+    assert again.content_hash == stored.content_hash == rules.content_hash
+    for rs in (again, stored):
+        assert _group(_baby(), rs).group_code == "XQ17"
+        assert _group(_case("50.5901"), rs).group_code == "XQ3"

@@ -157,7 +157,7 @@ def resolve_pre_groups(policy: Policy, groups: Iterable[Group]) -> tuple[Group, 
                 oprn_name=g.oprn_name or national.oprn_name,
                 pre_group=national.pre_group,
             )
-        elif nat and not g.operations:
+        elif nat and not g.operations and not _has_conditions(rule):
             raise PreGroupError(
                 f"pre-group {g.code} names {nat} with a diagnosis of its own ({g.diag}) but no "
                 "operations: leave the diagnosis empty (所有诊断) for the national membership, "
