@@ -2,8 +2,10 @@
 
 Starts local Kafka + embedded PostgreSQL (unless configured), the gateway and workers; pushes
 settlement lists from several hospitals in several cities over real HTTP (some resent, some
-corrected, a few malformed); waits until every accepted list is stored; prints counts per
-stage and a few stored rows (personal data masked); stops everything it started.
+corrected, a few malformed); waits until every accepted list is stored and scored; prints
+counts per stage, the DIP deviation shares per city beside the shares the cost law predicts
+(the feed draws each case's cost log-normally around its group's average), and a few stored
+rows (personal data masked); stops everything it started.
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ from adapters.runtime.logs import configure_logging
 from contracts import mask_value
 from gateway.accounts import RegistryError
 from gateway.commands._common import UsageError, fail, settings_from
-from gateway.demo_feed import HOSPITALS, DemoFeed
+from gateway.demo_feed import HOSPITALS, DemoFeed, expected_shares
 from gateway.localkafka import KafkaError
 from gateway.runtime import LocalServices, Stack, running_stack
 from gateway.signing import signed_headers
-from workers.dip import SAMPLE_RULES
+from workers.dip import SAMPLE_RULES, rules_for_year, sample_rules
 from workers.rules_store import import_rules, read_rules_files
 
 
@@ -81,11 +83,46 @@ def _run(args: argparse.Namespace) -> int:
         )
 
 
-async def _import_sample_rules(stack: Stack) -> list[str]:
-    """The sample DIP rules (workers/dip/data) of the cities that have some, for this demo."""
+async def _import_sample_rules(stack: Stack, years: tuple[int, ...]) -> list[str]:
+    """The sample DIP rules (workers/dip/data) of the cities that have some, in force for the
+    feed's clearing years (written for 2026; the demo discharges its cases in the last days)."""
     for path in SAMPLE_RULES.values():
-        await import_rules(stack.pool, *read_rules_files([path]))
+        rules, sources = read_rules_files([path])
+        for year in years:
+            await import_rules(stack.pool, rules_for_year(rules, year), sources)
     return sorted(SAMPLE_RULES)
+
+
+#: deviation kinds shown in their own column; the rest (cost_fraction, extreme, …) as "other"
+_SHOWN = ("normal", "low", "high")
+
+
+def _share(n: int, total: int) -> str:
+    return f"{n} ({n / total:.0%})" if total else "0"
+
+
+def deviation_table(rows: list[Any]) -> Table:
+    """Deviation kinds per treating city — count and share of the city's scored cases — beside
+    the shares the feed's cost law predicts for the city's bounds (`expected_shares`)."""
+    table = Table(
+        title="DIP deviation shares by treating city (this run; expected from the cost law)"
+    )
+    for col in ("city", "scored", "normal", "low", "high", "other", "expected n / l / h"):
+        table.add_column(col, justify="right")
+    by_city: dict[str, dict[str, int]] = {}
+    for row in rows:
+        by_city.setdefault(row["city"], {})[row["kind"]] = int(row["n"])
+    for city, kinds in sorted(by_city.items()):
+        total = sum(kinds.values())
+        other = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()) if k not in _SHOWN)
+        expected = ""
+        if city in SAMPLE_RULES:
+            e = expected_shares(sample_rules(city).policy)
+            expected = f"{e['normal']:.0%} / {e['low']:.0%} / {e['high']:.0%}"
+        table.add_row(
+            city, str(total), *(_share(kinds.get(k, 0), total) for k in _SHOWN), other, expected
+        )
+    return table
 
 
 async def _wait_scored(stack: Stack, since: datetime, timeout: float) -> None:
@@ -179,15 +216,17 @@ async def _wait_stored(stack: Stack, receipts: list[str], since: datetime, timeo
 
 async def _demo(services: LocalServices, args: argparse.Namespace, console: Console) -> int:
     seed = args.seed if args.seed is not None else int(time.time())
-    feed = DemoFeed(random.Random(seed)).build(args.records)
+    demo_feed = DemoFeed(random.Random(seed))
+    feed = demo_feed.build(args.records)
     since = datetime.now(UTC)
     async with running_stack(services.settings, services.bootstrap, services.dsn) as stack:
-        imported = await _import_sample_rules(stack)
+        years = demo_feed.clearing_years
+        imported = await _import_sample_rules(stack, years)
         workers = ", ".join(t.get_name() for t in stack.tasks)
         console.print(
-            f"[green]✓[/] gateway {stack.url}; workers: {workers}; DIP rules in force for"
-            f" {', '.join(imported)} (none for 440600: its cases stay unscored, as a city"
-            " without rules would)"
+            f"[green]✓[/] gateway {stack.url}; workers: {workers}; DIP sample rules in force"
+            f" for {', '.join(imported)} (clearing year {', '.join(map(str, years))}); each"
+            " hospital's cases are drawn from its city's catalog"
         )
         t0 = time.monotonic()
         waves = [[item.body for item in feed if item.wave == w] for w in (0, 1)]
@@ -209,6 +248,13 @@ async def _demo(services: LocalServices, args: argparse.Namespace, console: Cons
                FROM scored_cases s JOIN cases c USING (fixmedins_code, setl_id)
                JOIN receipts r ON r.receipt_id = c.receipt_id
                WHERE r.received_at >= $1 GROUP BY 1 ORDER BY 1""",
+            since,
+        )
+        deviations = await stack.pool.fetch(
+            """SELECT s.treating_city AS city, s.deviation AS kind, count(*) AS n
+               FROM scored_cases s JOIN cases c USING (fixmedins_code, setl_id)
+               JOIN receipts r ON r.receipt_id = c.receipt_id
+               WHERE r.received_at >= $1 AND s.status = 'scored' GROUP BY 1, 2""",
             since,
         )
         examples = await stack.pool.fetch(
@@ -282,6 +328,7 @@ async def _demo(services: LocalServices, args: argparse.Namespace, console: Cons
             row["mix"] or "",
         )
     console.print(dip)
+    console.print(deviation_table(list(deviations)))
     top = Table(title="one scored case of each deviation kind")
     for col in ("case key", "group", "deviation", "score", "payment ¥", "scope"):
         top.add_column(col, no_wrap=True)

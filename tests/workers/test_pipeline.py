@@ -21,19 +21,19 @@ pytestmark = pytest.mark.integration
 async def test_cases_are_grouped_scored_and_routed_to_their_cities(
     stack: Stack, hospital: Client, rules: dict[str, Any]
 ) -> None:
-    foshan = await register_hospital(stack, "H44060000003", "440600")
+    zhuhai = await register_hospital(stack, "H44040000003", "440400")  # no rules
     same = dip_document()  # K35.8 + 47.0100 at a level-3 Guangzhou hospital, 9000 yuan
     cross = dip_document(insured="440300", total="25000.00", insutype="390")
     out = dip_document(insured="110105", diag="J18.900", oprn=None, total="6000.00")
     excluded_ops = dip_document(oprn="89.5200", diag="J18.900", total="6500.00")
     await push(hospital, same, cross, out, excluded_ops)
     (unruled,) = await push(
-        foshan, dip_document(code="H44060000003", area="440600", insured="440100")
+        zhuhai, dip_document(code="H44040000003", area="440400", insured="440100")
     )
     code = "H44010000001"
     docs = {"same": same, "cross": cross, "out": out, "excl": excluded_ops}
     keys = {(code, d["input"]["setlinfo"]["setl_id"]): 1 for d in docs.values()}
-    keys[("H44060000003", unruled["case_key"].split(":")[1])] = 1
+    keys[("H44040000003", unruled["case_key"].split(":")[1])] = 1
     rows = await wait_scored(stack.pool, keys)
 
     def row(name: str) -> dict[str, Any]:
@@ -80,16 +80,17 @@ async def test_cases_are_grouped_scored_and_routed_to_their_cities(
     r = row("out")
     assert (r["scope"], r["status"]) == ("out_of_province", "scored")
 
-    r = rows[("H44060000003", unruled["case_key"].split(":")[1])]
+    r = rows[("H44040000003", unruled["case_key"].split(":")[1])]
     assert (r["status"], r["unscored_rule"], r["treating_city"]) == (
         "unscored",
         "DIP_NO_RULES",
-        "440600",
+        "440400",
     )
     assert r["case_score"] is None and r["clearing_year"] == 2026
 
     # Per-city topics: Guangzhou gets all its cases as treating city, Shenzhen the cross-city
-    # one as insured city, the out-of-province channel its case, Foshan its unscored one.
+    # one as insured city, the out-of-province channel its case, Zhuhai (no sample rules) its
+    # unscored one.
     t = stack.settings.topics
     gz_keys = {f"{code}:{d['input']['setlinfo']['setl_id']}" for d in docs.values()}
     gz = await read_topic(stack.bootstrap, "dip.case.scored.440100.v1", gz_keys, expect=4)
@@ -107,11 +108,11 @@ async def test_cases_are_grouped_scored_and_routed_to_their_cities(
     out_key = f"{code}:{out['input']['setlinfo']['setl_id']}"
     oop = await read_topic(stack.bootstrap, t.out_of_province, {out_key}, expect=1)
     assert [m["role"] for m in oop] == ["out_of_province"]
-    fs = await read_topic(
-        stack.bootstrap, "dip.case.scored.440600.v1", {unruled["case_key"]}, expect=1
+    zh = await read_topic(
+        stack.bootstrap, "dip.case.scored.440400.v1", {unruled["case_key"]}, expect=1
     )
-    assert fs[0]["status"] == "unscored" and fs[0]["unscored"]["rule"] == "DIP_NO_RULES"
-    assert set(fs[0]["unscored"]) == {
+    assert zh[0]["status"] == "unscored" and zh[0]["unscored"]["rule"] == "DIP_NO_RULES"
+    assert set(zh[0]["unscored"]) == {
         "rule",
         "field",
         "dimension",
@@ -120,7 +121,7 @@ async def test_cases_are_grouped_scored_and_routed_to_their_cities(
         "message_en",
     }
     # No personal data in what cities receive.
-    for message in gz + sz + oop + fs:
+    for message in gz + sz + oop + zh:
         text = str(message)
         assert "psn_name" not in text and "certno" not in text
         assert same["input"]["setlinfo"]["certno"] not in text
