@@ -150,9 +150,27 @@ def oprn_class(code: str, main: bool) -> str:
     return "surgery" if main else "diagnostic"
 
 
-def _diag(code: str) -> str:
+def _diag(code: str, day: str) -> str:
     # `A01.001+K77.0*`: the dagger (aetiology) half is the one that groups.
-    return code.split("+", 1)[0].rstrip("*†").strip()
+    return _current("diagnosis", code.split("+", 1)[0].rstrip("*†").strip(), day)
+
+
+@cache
+def _current(kind: str, code: str, day: str) -> str:
+    """The 2.0 code a legacy code maps to (accepted with DIAG_LEGACY / OPRN_LEGACY), since a
+    city's catalog is written in 2.0 codes; any other code as it is."""
+    tables = _code_tables()
+    if tables is None:
+        return code
+    try:
+        on = date.fromisoformat(day) if day else None
+    except ValueError:
+        on = None
+    if kind == "diagnosis":
+        found = tables.legacy_diagnosis(code, on)
+    else:
+        found = tables.legacy_operation(code, on)
+    return code if found is None else str(found.code)
 
 
 def clearing_date(document: bytes) -> str:
@@ -210,12 +228,13 @@ def case_facts(
     if not diagnoses:
         raise MappingError("diseinfo", "缺少诊断", "no diagnosis")
     main = next((d for d in diagnoses if _text(d.maindiag_flag) == "1"), diagnoses[0])
-    others = tuple(_diag(_text(d.diag_code)) for d in diagnoses if d is not main)
+    day = _discharge(setl)
+    others = tuple(_diag(_text(d.diag_code), day) for d in diagnoses if d is not main)
     operations = [o for o in doc.input.oprninfo or [] if _text(o.oprn_oprt_code)]
     operations.sort(key=lambda o: _text(o.oprn_oprt_type) != "1")  # stable: main first
     ops = []
     for i, o in enumerate(operations):
-        code = _text(o.oprn_oprt_code).lower()
+        code = _current("operation", _text(o.oprn_oprt_code).lower(), day)
         ops.append((code, oprn_class(code, i == 0 and _text(o.oprn_oprt_type) == "1")))
     insured = (
         _text(insured_admdvs) or _text(doc.insuplc_admdvs) or _text(setl.insuplc) or treating_admdvs
@@ -237,7 +256,7 @@ def case_facts(
         treating_admdvs=treating_admdvs,
         insured_admdvs=insured,
         insutype=_text(setl.insutype),
-        main_diag_code=_diag(_text(main.diag_code)),
+        main_diag_code=_diag(_text(main.diag_code), day),
         other_diag_codes=others,
         operations=tuple(ops),
         total_cost=total,
@@ -246,7 +265,7 @@ def case_facts(
         age_days=age_days if age_days is not None and age_days < 366 else None,
         icu_minutes=sum(_minutes(_text(i.scs_cutd_sum_dura)) for i in doc.input.icuinfo or []),
         act_ipt_days=_stay_days(setl),
-        discharge_date=_discharge(setl),
+        discharge_date=day,
         dscg_way=_text(setl.dscg_way),
         fees=fees,
         birth_weight=weight if weight is not None and 0 < weight <= _MAX_WEIGHT else None,

@@ -152,3 +152,22 @@ def test_newborn_birth_weight_for_the_low_birth_weight_pre_groups() -> None:
         assert facts(doc).birth_weight is None
     del setl["nwb_bir_wt"]
     assert facts(doc).birth_weight is None
+
+
+def test_legacy_codes_group_as_the_2_0_codes_they_map_to() -> None:
+    """A legacy code is accepted with DIAG_LEGACY / OPRN_LEGACY naming the 2.0 code; the
+    city's catalog is in 2.0 codes, so grouping reads the 2.0 code (found: the legacy code
+    reached grouping as sent)."""
+    doc = dip_document(oprn=None)
+    doc["input"]["diseinfo"] = [
+        {"diag_code": "K35.000", "maindiag_flag": "1"},  # legacy -> K35.200
+        {"diag_code": "K35.000x004", "maindiag_flag": "0"},  # legacy -> K35.201
+        {"diag_code": "I10.x00", "maindiag_flag": "0"},  # 2.0 already
+    ]
+    doc["input"]["oprninfo"] = [
+        {"oprn_oprt_code": "37.8300x002", "oprn_oprt_type": "1"},  # legacy -> 00.5000x004
+        {"oprn_oprt_code": "99.9999", "oprn_oprt_type": "2"},  # in no table: as sent
+    ]
+    f = facts(doc)
+    assert (f.main_diag_code, f.other_diag_codes) == ("K35.200", ("K35.201", "I10.x00"))
+    assert [code for code, _ in f.operations] == ["00.5000x004", "99.9999"]
