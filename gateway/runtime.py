@@ -28,7 +28,7 @@ from tenacity import (
 
 from adapters.runtime.clock import Clock, system_clock
 from adapters.runtime.errors import DipgwError, describe_error, is_dependency_failure
-from adapters.runtime.kafka import RenewingProducer, ensure_topics, new_producer
+from adapters.runtime.kafka import RenewingProducer, client_options, ensure_topics, new_producer
 from adapters.runtime.logs import get_logger
 from adapters.runtime.metrics import WORKER_RECORDS, WORKER_RESTARTS, WORKER_UP
 from adapters.runtime.postgres import create_pool
@@ -383,6 +383,7 @@ async def supervised_worker(spec: WorkerSpec, context: WorkerContext, stop: asyn
                     max_batch=settings.worker.max_batch,
                     batch_timeout_s=settings.worker.batch_timeout_s,
                     on_batch=WORKER_RECORDS.labels(spec.name).inc,
+                    client_options=client_options(settings.kafka),
                 )
                 if not stop.is_set():
                     raise StageEnded(f"{spec.name} returned without being stopped")

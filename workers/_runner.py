@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import msgspec
@@ -34,7 +34,9 @@ async def run_consumer(
     max_batch: int = 500,
     batch_timeout_s: float = 300.0,
     on_batch: Callable[[int], Any] | None = None,
+    client_options: Mapping[str, Any] | None = None,
 ) -> None:
+    """`client_options`: the security arguments every client gets (`kafka.client_options`)."""
     consumer = AIOKafkaConsumer(
         *topics,
         bootstrap_servers=bootstrap,
@@ -44,6 +46,7 @@ async def run_consumer(
         auto_offset_reset="earliest",
         isolation_level="read_committed",
         max_poll_records=max_batch,
+        **(client_options or {}),
     )
     await consumer.start()
     log.info("worker.started", worker=name, topics=topics, group=group_id)

@@ -1,7 +1,9 @@
-"""Kafka plumbing shared by every process: the producer and topic creation.
+"""Kafka plumbing shared by every process: client security, the producer, topic creation and
+the ACLs each principal needs.
 
 The producer is idempotent with acks=all, so a write acknowledged to a hospital is on every
-in-sync replica and a retried send cannot duplicate it.
+in-sync replica and a retried send cannot duplicate it. Every client (producer, consumers,
+admin) is made with `client_options`, so one `[kafka]` security setting secures them all.
 """
 
 from __future__ import annotations
@@ -9,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import ssl
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -20,9 +24,60 @@ from aiokafka.errors import TopicAlreadyExistsError
 from adapters.runtime.errors import DipgwError
 from adapters.runtime.logs import get_logger
 from adapters.runtime.metrics import PRODUCER_RENEWALS
-from adapters.runtime.settings import Settings
+from adapters.runtime.settings import KafkaSettings, Settings
 
 log = get_logger("dipgw.bus")
+
+
+class KafkaSecurityError(DipgwError, ValueError):
+    """A secret or certificate file named by a setting could not be used."""
+
+
+def client_options(kafka: KafkaSettings) -> dict[str, Any]:
+    """The security keyword arguments of every aiokafka client (producer, consumer, admin).
+
+    Files named by `*_file` settings are read here, when a client is made, so a rotated
+    secret or certificate is used by the next client without a restart of the process."""
+    options: dict[str, Any] = {"security_protocol": kafka.security_protocol}
+    if kafka.security_protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = ssl_context(kafka)
+    if kafka.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
+        options["sasl_mechanism"] = kafka.sasl_mechanism
+        options["sasl_plain_username"] = kafka.sasl_username
+        options["sasl_plain_password"] = _secret(
+            "sasl_password", kafka.sasl_password, kafka.sasl_password_file
+        )
+    return options
+
+
+def ssl_context(kafka: KafkaSettings) -> ssl.SSLContext:
+    """TLS towards the brokers: their chain checked against `ssl_cafile` (or the system CAs),
+    their name against the address unless `ssl_check_hostname` is off; a client certificate
+    when `ssl_certfile` is set (mTLS)."""
+    try:
+        context = ssl.create_default_context(cafile=kafka.ssl_cafile or None)
+        context.check_hostname = kafka.ssl_check_hostname
+        if kafka.ssl_certfile:
+            password = _secret(
+                "ssl_key_password", kafka.ssl_key_password, kafka.ssl_key_password_file
+            )
+            context.load_cert_chain(kafka.ssl_certfile, kafka.ssl_keyfile or None, password or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise KafkaSecurityError(
+            f"kafka.ssl_cafile / ssl_certfile / ssl_keyfile: cannot be used: {exc}"
+        ) from None
+    return context
+
+
+def _secret(name: str, value: str, file: str) -> str:
+    """A secret set inline, or read from its `*_file` (one trailing newline dropped)."""
+    if not file:
+        return value
+    try:
+        text = Path(file).expanduser().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KafkaSecurityError(f"kafka.{name}_file = {file!r}: {exc}") from None
+    return text.removesuffix("\n").removesuffix("\r")
 
 
 def new_producer(
@@ -39,6 +94,7 @@ def new_producer(
         max_batch_size=1024 * 1024,
         request_timeout_ms=settings.kafka.request_timeout_ms,
         compression_type=settings.kafka.compression or None,
+        **client_options(settings.kafka),
     )
 
 
@@ -175,7 +231,9 @@ class KafkaTopicError(DipgwError, RuntimeError):
 async def ensure_topics(settings: Settings, bootstrap: str, names: list[str]) -> list[str]:
     """Create the missing topics with the configured partitions; returns those created."""
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, client_id=f"{settings.kafka.client_id}-admin"
+        bootstrap_servers=bootstrap,
+        client_id=f"{settings.kafka.client_id}-admin",
+        **client_options(settings.kafka),
     )
     await admin.start()
     try:

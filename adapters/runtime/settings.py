@@ -37,6 +37,74 @@ class KafkaSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Producer compression: a settlement list is JSON that shrinks ~10× (zstd),
     which saves the broker and the network far more than it costs here; "" = none."""
     request_timeout_ms: Positive = 15000
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    """How every client (producer, consumers, admin) talks to the brokers; a provincial
+    cluster is usually SASL_SSL with SCRAM (docs/operations.md, "Kafka security")."""
+    sasl_mechanism: Literal["", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = ""
+    """Required with SASL_PLAINTEXT / SASL_SSL."""
+    sasl_username: str = ""
+    sasl_password: str = ""
+    sasl_password_file: str = ""
+    """A file holding the password (a mounted secret): read when a client is made, so a
+    rotated secret is picked up by the next connection; set this or sasl_password."""
+    ssl_cafile: str = ""
+    """PEM CA bundle the brokers' certificates are checked against; empty = system CAs."""
+    ssl_certfile: str = ""
+    """PEM client certificate (chain) for mTLS; its key in ssl_keyfile or in the same file."""
+    ssl_keyfile: str = ""
+    ssl_key_password: str = ""
+    ssl_key_password_file: str = ""
+    """A file holding the client key's password; set this or ssl_key_password."""
+    ssl_check_hostname: bool = True
+    """Check that a broker's certificate names the host connected to; off only for a cluster
+    whose certificates name no reachable address (the chain is still verified)."""
+
+    def __post_init__(self) -> None:
+        problems = kafka_security_problems(self)
+        if problems:
+            raise ValueError("\n  ".join(problems))
+
+
+def kafka_security_problems(kafka: KafkaSettings) -> list[str]:
+    """Every inconsistent Kafka security setting, each named: a setting that would be
+    silently ignored, or a missing file, must stop the start, not fail the first connection."""
+    protocol = kafka.security_protocol
+    sasl, tls = protocol.startswith("SASL_"), protocol.endswith("SSL")
+    problems: list[str] = []
+    named = f"kafka.security_protocol = {protocol!r}"
+    if sasl:
+        if not kafka.sasl_mechanism:
+            problems.append(f"kafka.sasl_mechanism: required with {named}")
+        if not kafka.sasl_username:
+            problems.append(f"kafka.sasl_username: required with {named}")
+        if not (kafka.sasl_password or kafka.sasl_password_file):
+            problems.append(
+                f"kafka.sasl_password or kafka.sasl_password_file: required with {named}"
+            )
+    else:
+        for field in ("sasl_mechanism", "sasl_username", "sasl_password", "sasl_password_file"):
+            if getattr(kafka, field):
+                problems.append(
+                    f"kafka.{field}: only used with SASL_PLAINTEXT or SASL_SSL, not {named}"
+                )
+    files = ("ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_key_password_file")
+    if not tls:
+        for field in (*files, "ssl_key_password"):
+            if getattr(kafka, field):
+                problems.append(f"kafka.{field}: only used with SSL or SASL_SSL, not {named}")
+    elif kafka.ssl_keyfile and not kafka.ssl_certfile:
+        problems.append("kafka.ssl_keyfile: set without kafka.ssl_certfile")
+    pairs = (("sasl_password", "sasl_password_file"), ("ssl_key_password", "ssl_key_password_file"))
+    for value, from_file in pairs:
+        if getattr(kafka, value) and getattr(kafka, from_file):
+            problems.append(f"kafka.{value} and kafka.{from_file}: set one, not both")
+    for field in ("sasl_password_file", *files):
+        path = getattr(kafka, field)
+        if path and not Path(path).expanduser().is_file():
+            problems.append(f"kafka.{field} = {path!r}: no such file")
+        elif path and not os.access(Path(path).expanduser(), os.R_OK):
+            problems.append(f"kafka.{field} = {path!r}: not readable")
+    return problems
 
 
 class TopicSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -289,5 +357,5 @@ def load_settings(
         raise SettingsError(problems)
     try:
         return msgspec.convert(raw, Settings, strict=False)
-    except msgspec.ValidationError as exc:  # e.g. an unknown top-level key
-        raise SettingsError([str(exc)]) from None
+    except msgspec.ValidationError as exc:  # an unknown top-level key, a __post_init__ check
+        raise SettingsError(_reason(exc).split("\n  ")) from None
