@@ -22,8 +22,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from adapters.runtime.clock import Clock, system_clock
 from adapters.runtime.errors import describe_error, is_dependency_failure
 from adapters.runtime.logs import Throttle, get_logger
-from adapters.runtime.metrics import HTTP_REQUESTS
+from adapters.runtime.metrics import HTTP_REQUESTS, HTTP_SECONDS
 from adapters.runtime.metrics import REGISTRY as METRICS
+from adapters.runtime.metrics_http import dependency_probes, readyz_response
 from adapters.runtime.settings import LimitSettings
 from gateway import openapi, ops, params, refusals, subscriptions
 from gateway.accounts import Registry
@@ -135,20 +136,34 @@ def _finish(
     started: float,
     response: web.StreamResponse,
 ) -> web.StreamResponse:
+    elapsed = time.perf_counter() - started
     HTTP_REQUESTS.labels(route, str(response.status)).inc()
+    method = request.method if request.method in _METHODS else "other"  # the caller's text
+    HTTP_SECONDS.labels(route, method).observe(elapsed)
     response.headers["X-Request-Id"] = request_id
     log.info(
         "http.request",
         method=request.method,
         route=route,
         status=response.status,
-        ms=round((time.perf_counter() - started) * 1000, 2),
+        ms=round(elapsed * 1000, 2),
     )
     return response
 
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 async def healthz(request: web.Request) -> web.StreamResponse:
+    """Liveness: static, touches nothing (a dependency away must not get the process killed)."""
     return json_response(200, {"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.StreamResponse:
+    """Readiness: Kafka and PostgreSQL answer (each within 2 s), else 503 naming what is down
+    — a load balancer then sends hospitals to a gateway that can accept their lists."""
+    services = request.app[SERVICES]
+    return await readyz_response(dependency_probes(services.pool, services.producer))
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
@@ -228,6 +243,7 @@ def create_app(
     app.router.add_get("/v1/receipts/{receipt_id}", get_receipt)
     app.router.add_get("/v1/cases/{fixmedins_code}/{setl_id}", get_case)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi_json)
     subscriptions.add_routes(app)

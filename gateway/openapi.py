@@ -294,6 +294,16 @@ def document() -> dict[str, Any]:
                     "responses": {"200": {"description": "ok"}},
                 }
             },
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness: Kafka and PostgreSQL answer",
+                    "security": [],
+                    "responses": {
+                        "200": {"description": "ready"},
+                        "503": {"description": "a dependency is down (named under `down`)"},
+                    },
+                }
+            },
             "/metrics": {
                 "get": {
                     "summary": "Prometheus metrics (an ops or metrics token)",

@@ -1,10 +1,85 @@
-"""Prometheus metrics of the gateway and workers (one registry per process)."""
+"""Prometheus metrics of the gateway and workers (one registry per process).
+
+Every process is its own scrape target (`adapters.runtime.metrics_http`; with
+`--processes N` one port each), so counters are never summed across processes in here and
+`rate()` works per target. Label values are bounded: routes are the router's canonical
+paths, rules come from the rule book, and hospitals appear only when `metrics.per_hospital`
+is on (`configure`).
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import platform
+from importlib import metadata
+from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+ProcessCollector(registry=REGISTRY)  # process_cpu_seconds_total, _resident_memory_bytes, fds
+PlatformCollector(registry=REGISTRY)  # python_info
+GCCollector(registry=REGISTRY)  # python_gc_*
+
+
+def _version() -> str:
+    try:
+        return metadata.version("dipgw")
+    except metadata.PackageNotFoundError:  # pragma: no cover - run from a bare checkout
+        return "unknown"
+
+
+BUILD_INFO = Info("dipgw_build", "The dipgw build this process runs", registry=REGISTRY)
+BUILD_INFO.info(
+    {
+        "version": _version(),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+    }
+)
+
+_per_hospital = False
+
+
+def configure(*, per_hospital: bool) -> None:
+    """Apply `metrics.*` settings to this process's metrics (called once at start)."""
+    global _per_hospital
+    _per_hospital = per_hospital
+
+
+def per_hospital() -> bool:
+    return _per_hospital
+
+
+class _HospitalCounter(Counter):
+    """A counter whose `fixmedins_code` label is "" unless `metrics.per_hospital` is on:
+    hospitals × rules × dimensions would be tens of thousands of series in a province."""
+
+    def labels(self, *values: Any, **named: Any) -> Any:
+        if not _per_hospital:
+            if "fixmedins_code" in named:
+                named["fixmedins_code"] = ""
+            elif values:
+                position = list(self._labelnames).index("fixmedins_code")
+                values = tuple("" if i == position else v for i, v in enumerate(values))
+        return super().labels(*values, **named)
+
+
+HTTP_SECONDS = Histogram(
+    "dipgw_http_request_duration_seconds",
+    "HTTP request duration by route (the router's canonical path, never the raw one) and method",
+    ["route", "method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=REGISTRY,
+)
 
 HTTP_REQUESTS = Counter(
     "dipgw_http_requests_total",
@@ -12,15 +87,16 @@ HTTP_REQUESTS = Counter(
     ["route", "status"],
     registry=REGISTRY,
 )
-RECORDS = Counter(
+RECORDS = _HospitalCounter(
     "dipgw_records_total",
-    "Settlement lists at the gateway by outcome (accepted, duplicate, rejected) and hospital",
+    "Settlement lists at the gateway by outcome (accepted, duplicate, rejected) and hospital"
+    ' ("" unless metrics.per_hospital)',
     ["outcome", "fixmedins_code"],
     registry=REGISTRY,
 )
-REJECTIONS = Counter(
+REJECTIONS = _HospitalCounter(
     "dipgw_rejections_total",
-    "Rejecting findings by hospital, rule and quality dimension",
+    'Rejecting findings by rule, quality dimension and hospital ("" unless metrics.per_hospital)',
     ["fixmedins_code", "rule", "dimension"],
     registry=REGISTRY,
 )
