@@ -23,9 +23,7 @@ import msgspec
 
 from contracts import CST
 from contracts.samples import COST_SIGMA, MixCase, make_settlement
-from workers.dip import SAMPLE_RULES, sample_rules
-from workers.dip._model import Policy
-from workers.dip._sample import sample_case_mix
+from workers.dip import SAMPLE_RULES, Policy, sample_case_mix, sample_rules
 
 # Levels are the tier codes of each city's DIP rules (workers/dip/data): Guangzhou has five
 # tiers (3A, 3, 2M, 2C, 1), Shenzhen and Foshan three (3, 2, 1).

@@ -59,7 +59,14 @@ from ._model import (
 from ._national import NationalEntry, national_pre_groups, national_primary_care
 from ._pregroups import national_pre_group_rules
 from ._routing import Route, RouteTarget, route
-from ._sample import SAMPLE_RULES, make_case_facts, rules_for_year, sample_rules
+from ._sample import (
+    SAMPLE_RULES,
+    make_case_facts,
+    reference_cost,
+    rules_for_year,
+    sample_case_mix,
+    sample_rules,
+)
 from ._scoring import ScoreError, adjustment_factor, group_and_score, score
 
 __all__ = [
@@ -119,10 +126,12 @@ __all__ = [
     "read_history",
     "read_table",
     "reasons",
+    "reference_cost",
     "route",
     "route_case",
     "rules_for_year",
     "rules_key",
+    "sample_case_mix",
     "sample_rules",
     "score",
     "write_catalog_csv",
