@@ -13,14 +13,14 @@ import contextlib
 import functools
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.admin import AIOKafkaAdminClient
 
+from adapters.runtime import topics
 from adapters.runtime.errors import DipgwError
 from adapters.runtime.logs import get_logger
 from adapters.runtime.metrics import PRODUCER_RENEWALS
@@ -219,17 +219,9 @@ async def _stop_within(producer: AIOKafkaProducer, timeout_s: float) -> None:
         await asyncio.wait_for(producer.stop(), timeout_s)
 
 
-def _topic_configs(replication_factor: int) -> dict[str, str]:
-    """With replicas, acks=all must mean at least two copies (one may be down)."""
-    return {"min.insync.replicas": str(max(1, min(2, replication_factor - 1)))}
-
-
-class KafkaTopicError(DipgwError, RuntimeError):
-    pass
-
-
-async def ensure_topics(settings: Settings, bootstrap: str, names: list[str]) -> list[str]:
-    """Create the missing topics with the configured partitions; returns those created."""
+@contextlib.asynccontextmanager
+async def admin_client(settings: Settings, bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client (topics, configs), closed when the block ends."""
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap,
         client_id=f"{settings.kafka.client_id}-admin",
@@ -237,41 +229,14 @@ async def ensure_topics(settings: Settings, bootstrap: str, names: list[str]) ->
     )
     await admin.start()
     try:
-        existing = set(await admin.list_topics())
-        missing = [name for name in names if name not in existing]
-        if missing:
-            response = await admin.create_topics(
-                [
-                    NewTopic(
-                        name,
-                        num_partitions=settings.topics.partitions,
-                        replication_factor=settings.topics.replication_factor,
-                        topic_configs=_topic_configs(settings.topics.replication_factor),
-                    )
-                    for name in missing
-                ]
-            )
-            for topic, code, *rest in response.topic_errors:
-                # 36 = TOPIC_ALREADY_EXISTS: another process created it first, which is fine.
-                if code not in (0, TopicAlreadyExistsError.errno):
-                    raise KafkaTopicError(f"cannot create topic {topic}: error {code} {rest}")
-            await _until_led(admin, missing)
-        return missing
+        yield admin
     finally:
         await admin.close()
 
 
-async def _until_led(admin: AIOKafkaAdminClient, topics: list[str], within_s: float = 10) -> None:
-    """Wait until every partition of new topics has a leader, so the first writes to them
-    do not spin on NotLeaderForPartition (bounded: after that, producer retries take over)."""
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        described = await admin.describe_topics(topics)
-        if all(
-            t.get("error_code", 0) == 0
-            and t.get("partitions")
-            and all(p.get("leader", -1) >= 0 for p in t["partitions"])
-            for t in described
-        ):
-            return
-        await asyncio.sleep(0.1)
+async def ensure_topics(settings: Settings, bootstrap: str, names: list[str]) -> list[str]:
+    """Create the missing topics as declared (`adapters.runtime.topics`); returns those
+    created. With `topics.auto_create` off nothing is created: `topics.TopicsMissing` names
+    the missing ones."""
+    async with admin_client(settings, bootstrap) as admin:
+        return await topics.ensure(admin, settings, names)

@@ -120,7 +120,34 @@ class TopicSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     quality_alerts: str = "dip.quality.alerts.v1"
     """Ingestion-quality alerts raised by the quality worker's evaluator."""
     partitions: Positive = 6
+    """Partitions of every topic: the most processes of one worker that can share its work.
+    `dipgw topics apply` raises it on existing topics, never lowers it."""
     replication_factor: Positive = 1
+    min_insync_replicas: Annotated[int, msgspec.Meta(ge=0)] = 0
+    """0 = 2 with three or more replicas (acks=all then means two copies while one broker is
+    down), else 1. At most replication_factor."""
+    retention_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 7
+    """The pipeline's own topics (accepted, rejected, grouped, scored_all): how far back a
+    stopped worker can catch up. Keep it shorter than quality.events_keep_days."""
+    outbound_retention_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 30
+    """Topics read outside dipgw (the cities' scored topics, out_of_province, alerts): a
+    bureau's consumer may be away over a long holiday."""
+    auto_create: bool = True
+    """Processes create missing topics (development). false: they only check at start and
+    refuse to start when one is missing; `dipgw topics apply` creates them (production
+    clusters usually deny CreateTopics to applications)."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.min_insync_replicas > self.replication_factor:
+            problems.append(
+                f"topics.min_insync_replicas = {self.min_insync_replicas}: more than "
+                f"topics.replication_factor ({self.replication_factor}), no write could succeed"
+            )
+        if "{admdvs}" not in self.scored:
+            problems.append(f"topics.scored = {self.scored!r}: must contain {{admdvs}} (the city)")
+        if problems:
+            raise ValueError("\n  ".join(problems))
 
 
 class PgSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -247,25 +274,6 @@ class QualitySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     accepted and rejected topics' retention."""
 
 
-ListenAddress = Annotated[
-    str, msgspec.Meta(pattern=r"^$|^(\[[0-9A-Fa-f:.]+\]|[^:\[\]]*):[0-9]{1,5}$")
-]
-"""host:port (an IPv6 host in brackets), or empty."""
-
-
-class MetricsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """Each process's own Prometheus listener (`/metrics`, `/readyz`, `/healthz`)."""
-
-    listen: ListenAddress = ""
-    """host:port of this process's metrics listener, without a token: bind it to an address
-    only the scraper reaches. Empty = none (the gateway's token-protected `/metrics` only).
-    With `dipgw up --processes N` process i (0 = the first) listens on port + i."""
-    per_hospital: bool = False
-    """Label `dipgw_records_total` / `dipgw_rejections_total` by hospital (`fixmedins_code`).
-    Off: the label is "" — hospitals × rules would be tens of thousands of series; the
-    per-hospital figures live in the quality reports (`/ops`)."""
-
-
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     state_dir: str = ".dipgw"
     """Local broker and embedded database data, and their logs."""
@@ -280,7 +288,6 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     worker: WorkerSettings = msgspec.field(default_factory=WorkerSettings)
     quality: QualitySettings = msgspec.field(default_factory=QualitySettings)
-    metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
 
     @property
     def state_path(self) -> Path:
