@@ -31,6 +31,8 @@ from adapters.runtime.errors import DipgwError, describe_error, is_dependency_fa
 from adapters.runtime.kafka import RenewingProducer, client_options, ensure_topics, new_producer
 from adapters.runtime.logs import get_logger
 from adapters.runtime.metrics import WORKER_RECORDS, WORKER_RESTARTS, WORKER_UP
+from adapters.runtime.metrics import configure as configure_metrics
+from adapters.runtime.metrics_http import MetricsListener, dependency_probes, listen_on
 from adapters.runtime.postgres import create_pool
 from adapters.runtime.settings import Settings
 from adapters.runtime.topics import startup_topics
@@ -138,6 +140,8 @@ class Stack:
     bootstrap: str
     url: str
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    metrics_url: str = ""
+    """This process's own metrics listener (`metrics.listen`), or ""."""
 
 
 @contextlib.asynccontextmanager
@@ -155,6 +159,7 @@ async def running_stack(
     `clock` is the stack's one clock (`adapters.runtime.clock`): the gateway stamps uploads with it
     and the workers read it; tests pass a fixed one so that they do not depend on the date.
     """
+    configure_metrics(per_hospital=settings.metrics.per_hospital)
     # Kafka or PostgreSQL may come up after us (or be restarting): wait for them, with backoff.
     await _until_ready(
         "kafka topics", lambda: ensure_topics(settings, bootstrap, all_topics(settings))
@@ -181,6 +186,7 @@ async def running_stack(
         await _until_ready("kafka worker producer", worker_producer.start)
     stop = asyncio.Event()
     runner: web.AppRunner | None = None
+    listener: MetricsListener | None = None
     ingestor: Ingestor | None = None
     registry = Registry(
         pool,
@@ -198,6 +204,10 @@ async def running_stack(
         url="",
     )
     try:
+        if settings.metrics.listen:  # before the workers: a busy address fails the start
+            listener = MetricsListener(dependency_probes(pool, producer))
+            stack.metrics_url = await listen_on(listener, settings.metrics.listen)
+            log.info("metrics.listening", url=stack.metrics_url)
         context = WorkerContext(
             settings=settings,
             pool=pool,
@@ -272,6 +282,8 @@ async def running_stack(
             # A worker stuck in a retry backoff is cancelled: its uncommitted batch replays.
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, timeout=15)
+        if listener is not None:
+            await listener.stop()
         await producer.stop()
         if worker_producer is not producer:
             await worker_producer.stop()

@@ -274,6 +274,25 @@ class QualitySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     accepted and rejected topics' retention."""
 
 
+ListenAddress = Annotated[
+    str, msgspec.Meta(pattern=r"^$|^(\[[0-9A-Fa-f:.]+\]|[^:\[\]]*):[0-9]{1,5}$")
+]
+"""host:port (an IPv6 host in brackets), or empty."""
+
+
+class MetricsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Each process's own Prometheus listener (`/metrics`, `/readyz`, `/healthz`)."""
+
+    listen: ListenAddress = ""
+    """host:port of this process's metrics listener, without a token: bind it to an address
+    only the scraper reaches. Empty = none (the gateway's token-protected `/metrics` only).
+    With `dipgw up --processes N` process i (0 = the first) listens on port + i."""
+    per_hospital: bool = False
+    """Label `dipgw_records_total` / `dipgw_rejections_total` by hospital (`fixmedins_code`).
+    Off: the label is "" — hospitals × rules would be tens of thousands of series; the
+    per-hospital figures live in the quality reports (`/ops`)."""
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     state_dir: str = ".dipgw"
     """Local broker and embedded database data, and their logs."""
@@ -288,6 +307,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     worker: WorkerSettings = msgspec.field(default_factory=WorkerSettings)
     quality: QualitySettings = msgspec.field(default_factory=QualitySettings)
+    metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
 
     @property
     def state_path(self) -> Path:

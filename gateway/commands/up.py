@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 from adapters.runtime.logs import get_logger
+from adapters.runtime.metrics_http import MetricsListenError, nth_listen
 from adapters.runtime.topics import TopicsMissing
 from gateway.commands._common import UsageError, fail, settings_from
 from gateway.localkafka import KafkaError, die_with_parent
@@ -34,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=int,
         default=1,
         help="gateway processes sharing the port with SO_REUSEPORT (default 1; needs a fixed "
-        "http.port). Extra processes serve HTTP only; workers run in this one.",
+        "http.port). Extra processes serve HTTP only; workers run in this one. Each has its "
+        "own metrics listener: process i on metrics.listen's port + i.",
     )
     parser.set_defaults(func=_run)
 
@@ -45,8 +47,10 @@ def _spawn_gateways(
     """Extra gateway-only processes on the same port; they die with this one (PDEATHSIG).
 
     They read the same settings as this process: its config file and its environment, plus
-    the services it started (environment variables win over the file)."""
+    the services it started (environment variables win over the file), and each its own
+    metrics address (port + its index): the shared port reaches a random process."""
     env = dict(os.environ)
+    listen = services.settings.metrics.listen
     env.update(
         DIPGW_KAFKA_BOOTSTRAP=services.bootstrap,
         DIPGW_PG_DSN=services.dsn,
@@ -66,11 +70,11 @@ def _spawn_gateways(
                 "--workers",
                 "",
             ],
-            env=env,
+            env={**env, **({"DIPGW_METRICS_LISTEN": nth_listen(listen, i)} if listen else {})},
             stdin=subprocess.DEVNULL,
             preexec_fn=die_with_parent,
         )
-        for _ in range(count)
+        for i in range(1, count + 1)
     ]
 
 
@@ -87,9 +91,10 @@ async def _serve(services: LocalServices, args: argparse.Namespace) -> None:
         gateway=not args.no_gateway,
         workers=workers,
     ) as stack:
+        metrics = f", metrics {stack.metrics_url}" if stack.metrics_url else ""
         print(
             f"dipgw is up: gateway {stack.url or '(off)'}, workers {list(workers)}, "
-            f"kafka {services.bootstrap}. Ctrl-C stops.",
+            f"kafka {services.bootstrap}{metrics}. Ctrl-C stops.",
             flush=True,
         )
         await stop.wait()
@@ -117,7 +122,7 @@ def _run(args: argparse.Namespace) -> int:
                     proc.wait(30)
     except KafkaError as exc:
         return fail(str(exc), 1)
-    except MasterKeyError as exc:  # the start-up report: what to set, no traceback
+    except (MasterKeyError, MetricsListenError) as exc:  # the start-up report, no traceback
         return fail(str(exc))
     except TopicsMissing as exc:  # topics.auto_create = false and a topic is absent
         return fail(str(exc), 1)
