@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what dipgw needs from the OS when it is missing: Java 17+ (runs the Kafka broker)
-# and Maven (fetches the broker from Maven Central), and Chromium for the /ops page test.
-# Called by `make`; a no-op when present.
+# and Maven (fetches the broker from Maven Central), Chromium for the /ops page test, and promtool
+# (Debian's prometheus package) for the alert rules' tests. Called by `make`; a no-op when present.
 set -euo pipefail
 need=()
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
@@ -14,6 +14,18 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ] && command -v a
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
       --no-install-recommends chromium fonts-noto-cjk; } ||
     echo "chromium could not be installed: the /ops page test will fail" >&2
+fi
+# promtool (Debian's prometheus package) runs the alert rules' unit tests
+# (tests/deploy/test_prometheus_rules.py); only the tool is wanted, so the package's service is
+# stopped and disabled where systemd runs it. Where it cannot be installed, that test fails.
+if ! command -v promtool >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing prometheus (for promtool) with apt-get" >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends prometheus; } ||
+    echo "prometheus could not be installed: the alert-rule tests will fail" >&2
+  if [ -d /run/systemd/system ]; then
+    systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+  fi
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then

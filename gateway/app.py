@@ -17,14 +17,12 @@ from typing import Any
 import asyncpg
 import structlog
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from adapters.runtime.clock import Clock, system_clock
 from adapters.runtime.errors import describe_error, is_dependency_failure
 from adapters.runtime.logs import Throttle, get_logger
 from adapters.runtime.metrics import HTTP_REQUESTS, HTTP_SECONDS
-from adapters.runtime.metrics import REGISTRY as METRICS
-from adapters.runtime.metrics_http import dependency_probes, readyz_response
+from adapters.runtime.metrics_http import dependency_probes, metrics_response, readyz_response
 from adapters.runtime.settings import LimitSettings
 from gateway import openapi, ops, params, refusals, subscriptions
 from gateway.accounts import Registry
@@ -177,9 +175,8 @@ async def metrics(request: web.Request) -> web.StreamResponse:
             allowed_en="ops and metrics tokens",
             action_en="read metrics",
         )
-    return web.Response(
-        body=generate_latest(METRICS), headers={"Content-Type": CONTENT_TYPE_LATEST}
-    )
+    services = request.app[SERVICES]
+    return await metrics_response(dependency_probes(services.pool, services.producer))
 
 
 async def openapi_json(request: web.Request) -> web.StreamResponse:

@@ -155,6 +155,13 @@ WORKER_RESTARTS = Counter(
     ["worker", "cause"],
     registry=REGISTRY,
 )
+DEPENDENCY_UP = Gauge(
+    "dipgw_dependency_up",
+    "1 when the dependency (kafka, postgres) answered this process's last readiness check"
+    " (run by /readyz and by every scrape of /metrics), else 0",
+    ["dependency"],
+    registry=REGISTRY,
+)
 WORKER_UP = Gauge(
     "dipgw_worker_up",
     "1 while a worker stage's consumer loop runs, 0 while it waits to restart or has stopped",

@@ -18,7 +18,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from adapters.runtime.errors import DipgwError, describe_error
-from adapters.runtime.metrics import REGISTRY
+from adapters.runtime.metrics import DEPENDENCY_UP, REGISTRY
 
 Probe = Callable[[], Awaitable[object]]
 """A readiness check: returns when its dependency answered, raises when not."""
@@ -45,7 +45,8 @@ def dependency_probes(pool: Any, producer: Any) -> dict[str, Probe]:
 async def readiness(
     probes: Mapping[str, Probe], timeout_s: float = READY_TIMEOUT_S
 ) -> dict[str, str]:
-    """Every check at once, each within `timeout_s`: name → "ok" or what failed."""
+    """Every check at once, each within `timeout_s`: name → "ok" or what failed; also
+    `dipgw_dependency_up`, so that a failing readiness can alert from the scraped series."""
 
     async def one(probe: Probe) -> str:
         try:
@@ -59,6 +60,8 @@ async def readiness(
 
     names = list(probes)
     results = await asyncio.gather(*(one(probes[name]) for name in names))
+    for name, result in zip(names, results, strict=True):
+        DEPENDENCY_UP.labels(name).set(1 if result == "ok" else 0)
     return dict(zip(names, results, strict=True))
 
 
@@ -70,7 +73,10 @@ async def readyz_response(probes: Mapping[str, Probe]) -> web.Response:
     return web.json_response(body, status=503 if down else 200)
 
 
-def metrics_response() -> web.Response:
+async def metrics_response(probes: Mapping[str, Probe]) -> web.Response:
+    """The registry, after a readiness check (bounded by its timeout) has refreshed
+    `dipgw_dependency_up`: Prometheus sees the dependencies as this process sees them."""
+    await readiness(probes)
     return web.Response(
         body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )
@@ -132,7 +138,7 @@ class MetricsListener:
             self._runner = None
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        return metrics_response()
+        return await metrics_response(self._probes)
 
     async def _readyz(self, request: web.Request) -> web.Response:
         return await readyz_response(self._probes)

@@ -96,6 +96,7 @@ async def test_a_worker_only_process_serves_metrics_and_readiness_on_its_own_add
         series = _series(text)
         assert series['dipgw_worker_up{worker="sink"}'] == 1
         assert series["process_cpu_seconds_total"] > 0
+        assert series['dipgw_dependency_up{dependency="postgres"}'] == 1
         assert "process_resident_memory_bytes" in series
         build = next(name for name in series if name.startswith("dipgw_build_info{"))
         assert 'version="' in build and 'python="3.' in build
@@ -121,6 +122,10 @@ async def test_readyz_is_503_naming_postgresql_when_it_does_not_answer(stack: St
         assert answer["checks"]["kafka"] == "ok"
         assert "ConnectionRefused" in answer["checks"]["postgres"]
         assert (await _get(url + "/healthz"))[0] == 200  # liveness never asks
+        status, text = await _get(url + "/metrics")  # what the alert rules see
+        series = _series(text)
+        assert series['dipgw_dependency_up{dependency="postgres"}'] == 0
+        assert series['dipgw_dependency_up{dependency="kafka"}'] == 1
     finally:
         await listener.stop()
         await dead.close()
