@@ -105,14 +105,20 @@ def test_up_runs_several_gateway_processes_on_one_port(scratch_dir: Path) -> Non
     tmp_path = scratch_dir
     import socket
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    ports = []
+    for _ in range(2):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+    port, metrics_port = ports  # metrics: this port and the next two, one per process
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIPGW_")}
     env.update(DIPGW_STATE_DIR=str(tmp_path / "state"))
     # Settings from a file, one of them not the default: every process must run with them.
     config = tmp_path / "dipgw.toml"
-    config.write_text(f"[http]\nport = {port}\nmax_body_bytes = 1000\n")
+    config.write_text(
+        f"[http]\nport = {port}\nmax_body_bytes = 1000\n"
+        f'[metrics]\nlisten = "127.0.0.1:{metrics_port}"\n'
+    )
     command = ["--config", str(config), "up", "--processes", "3", "--workers", ""]
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", *command],
@@ -136,6 +142,23 @@ def test_up_runs_several_gateway_processes_on_one_port(scratch_dir: Path) -> Non
                 break
             time.sleep(0.2)
         assert len(listeners) == 3, listeners
+        # Each process on its own metrics port (the shared one reaches a random process).
+        owners = set()
+        for i in range(3):
+            ss = ""
+            for _ in range(100):
+                ss = subprocess.run(
+                    ["ss", "-Hltnp", f"sport = :{metrics_port + i}"], capture_output=True, text=True
+                ).stdout
+                if "pid=" in ss:
+                    break
+                time.sleep(0.2)
+            owners.update(re.findall(r"pid=(\d+)", ss))
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{metrics_port + i}/metrics", timeout=5
+            ) as resp:
+                assert b"dipgw_build_info{" in resp.read()
+        assert owners == listeners, (owners, listeners)
         for _ in range(6):
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
                 assert resp.status == 200
