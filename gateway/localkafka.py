@@ -11,6 +11,12 @@ restarted node comes back where its peers and clients expect it.
 Nodes started with `owned=True` get PR_SET_PDEATHSIG, so they die with the process that
 started them even on SIGKILL: `dipgw up`, the demo and the tests never leave an orphan JVM.
 `dipgw kafka up` starts them detached on purpose; `dipgw kafka down` stops them by pid file.
+
+With `security=LocalSecurity(...)` the cluster is secured as a province's would be: clients
+connect over SASL_SSL (SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN; SCRAM users created at format
+time), and ACLs are enforced (StandardAuthorizer, nothing allowed without an ACL). The nodes
+talk to each other (inter-broker and controller listeners) over mutual TLS with the broker's
+own certificate, whose subject is a super user; no listener is left without authentication.
 """
 
 from __future__ import annotations
@@ -20,13 +26,15 @@ import contextlib
 import ctypes
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from adapters.runtime.errors import DipgwError
@@ -160,6 +168,86 @@ def _kafka_uuid() -> str:
             return value
 
 
+_SAFE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_SCRAM_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256")
+STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+
+
+@dataclass(frozen=True)
+class LocalSecurity:
+    """A SASL_SSL client listener, SCRAM users and ACLs for a local cluster.
+
+    `cert_file` / `key_file` (PEM; the key unencrypted PKCS#8) are the brokers' certificate,
+    signed by `ca_file`: it must name 127.0.0.1 (clients check the host name) and its subject
+    is the nodes' own principal (`broker_principal`, a super user, for the mutual-TLS
+    inter-broker and controller listeners). `users` (name → password, [A-Za-z0-9_.-]) get
+    SCRAM-SHA-512 and SCRAM-SHA-256 credentials at format time and may also log in with PLAIN;
+    `super_users` bypass ACLs (the administrator that creates topics and ACLs).
+    """
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+    users: Mapping[str, str] = field(default_factory=dict)
+    super_users: tuple[str, ...] = ("admin",)
+    broker_principal: str = "CN=dipgw-local-broker"
+
+    def __post_init__(self) -> None:
+        for name, password in self.users.items():
+            if not (_SAFE.fullmatch(name) and _SAFE.fullmatch(password)):
+                raise KafkaError(
+                    f"local Kafka user {name!r}: names and passwords are 1-64 of [A-Za-z0-9_.-]"
+                )
+        for path in (self.ca_file, self.cert_file, self.key_file):
+            if not Path(path).is_file():
+                raise KafkaError(f"local Kafka security: {path} is not a file")
+
+    def format_args(self) -> list[str]:
+        """StorageTool's `--add-scram` for every user and both SCRAM mechanisms."""
+        return [
+            arg
+            for name, password in self.users.items()
+            for mechanism in _SCRAM_MECHANISMS
+            for arg in ("--add-scram", f"{mechanism}=[name={name},password={password}]")
+        ]
+
+    def properties(self, ports: dict[str, int]) -> list[str]:
+        """server.properties lines: the listeners, TLS material inline (PEM), SASL, ACLs."""
+        jaas_scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        jaas_plain = "org.apache.kafka.common.security.plain.PlainLoginModule required " + " ".join(
+            f'user_{name}="{password}"' for name, password in self.users.items()
+        )
+        supers = [f"User:{name}" for name in self.super_users] + [f"User:{self.broker_principal}"]
+        return [
+            f"listeners=CLIENT://127.0.0.1:{ports['broker']},"
+            f"INTERNAL://127.0.0.1:{ports['internal']},"
+            f"CONTROLLER://127.0.0.1:{ports['controller']}",
+            f"advertised.listeners=CLIENT://127.0.0.1:{ports['broker']},"
+            f"INTERNAL://127.0.0.1:{ports['internal']}",
+            "inter.broker.listener.name=INTERNAL",
+            "listener.security.protocol.map=CLIENT:SASL_SSL,INTERNAL:SSL,CONTROLLER:SSL",
+            "ssl.keystore.type=PEM",
+            "ssl.keystore.key=" + _property_value(Path(self.key_file).read_text()),
+            "ssl.keystore.certificate.chain=" + _property_value(Path(self.cert_file).read_text()),
+            "ssl.truststore.type=PEM",
+            "ssl.truststore.certificates=" + _property_value(Path(self.ca_file).read_text()),
+            "listener.name.internal.ssl.client.auth=required",
+            "listener.name.controller.ssl.client.auth=required",
+            "listener.name.client.sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,PLAIN",
+            f"listener.name.client.scram-sha-512.sasl.jaas.config={jaas_scram}",
+            f"listener.name.client.scram-sha-256.sasl.jaas.config={jaas_scram}",
+            f"listener.name.client.plain.sasl.jaas.config={jaas_plain};",
+            f"authorizer.class.name={STANDARD_AUTHORIZER}",
+            "allow.everyone.if.no.acl.found=false",
+            "super.users=" + ";".join(supers),
+        ]
+
+
+def _property_value(pem: str) -> str:
+    """A PEM text as one java.util.Properties value (its newlines escaped)."""
+    return pem.strip().replace("\\", "\\\\").replace("\n", "\\n")
+
+
 @dataclass(frozen=True)
 class KafkaNode:
     """One combined broker+controller: its directory (config, data, log, pid, ports) and JVM.
@@ -204,7 +292,9 @@ class KafkaNode:
             "log": str(self.log_file),
         }
 
-    def configure(self, quorum: dict[int, dict[str, int]]) -> None:
+    def configure(
+        self, quorum: dict[int, dict[str, int]], security: LocalSecurity | None = None
+    ) -> None:
         """Write server.properties and log4j2.yaml; `quorum` maps every node id to its ports."""
         ports = quorum[self.node_id]
         replicas = len(quorum)
@@ -213,17 +303,26 @@ class KafkaNode:
         controllers = ",".join(f"127.0.0.1:{p['controller']}" for p in quorum.values())
         self.home.mkdir(parents=True, exist_ok=True)
         (self.home / "ports.json").write_text(json.dumps(ports))
-        (self.home / "server.properties").write_text(
+        listeners = (
+            security.properties(ports)
+            if security is not None
+            else [
+                f"listeners=PLAINTEXT://127.0.0.1:{ports['broker']},"
+                f"CONTROLLER://127.0.0.1:{ports['controller']}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{ports['broker']}",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            ]
+        )
+        properties = self.home / "server.properties"
+        properties.touch(mode=0o600)  # it may hold the brokers' private key
+        properties.write_text(
             "\n".join(
                 [
                     "process.roles=broker,controller",
                     f"node.id={self.node_id}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{ports['broker']},"
-                    f"CONTROLLER://127.0.0.1:{ports['controller']}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{ports['broker']}",
+                    *listeners,
                     "controller.listener.names=CONTROLLER",
                     f"controller.quorum.bootstrap.servers={controllers}",
-                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
                     f"log.dirs={self.home / 'data'}",
                     "num.partitions=1",
                     f"default.replication.factor={replicas}",
@@ -243,7 +342,9 @@ class KafkaNode:
         )
         (self.home / "log4j2.yaml").write_text(_LOG4J2.format(log=self.log_file))
 
-    def format_args(self, cluster_id: str, initial_controllers: str) -> list[str]:
+    def format_args(
+        self, cluster_id: str, initial_controllers: str, extra: list[str] | None = None
+    ) -> list[str]:
         return [
             f"-Dlog4j2.configurationFile={self.home / 'log4j2.yaml'}",
             "kafka.tools.StorageTool",
@@ -252,6 +353,7 @@ class KafkaNode:
             cluster_id,
             "--initial-controllers",
             initial_controllers,
+            *(extra or []),
             "-c",
             str(self.home / "server.properties"),
         ]
@@ -376,6 +478,8 @@ class LocalKafkaCluster:
     version: str = DEFAULT_VERSION
     heap_mb: int = 512
     cache_dir: str = ""
+    security: LocalSecurity | None = None
+    """SASL_SSL for clients and ACLs (see the module's docstring); fixed at format time."""
 
     def __post_init__(self) -> None:
         if self.brokers not in (1, 3):
@@ -394,6 +498,12 @@ class LocalKafkaCluster:
         if (self.home / "data" / "meta.properties").exists():
             return 1  # formatted by a single-broker dipgw, before cluster.json
         return None
+
+    def _formatted_secure(self) -> bool:
+        try:
+            return bool(json.loads(self._cluster_file.read_text()).get("secure", False))
+        except (OSError, ValueError):
+            return False
 
     @property
     def nodes(self) -> list[KafkaNode]:
@@ -446,6 +556,11 @@ class LocalKafkaCluster:
                 f"{self.home} holds a {formatted}-node Kafka cluster, not {self.brokers}:"
                 f" ask for {formatted} or remove the directory to format anew"
             )
+        elif self._formatted_secure() != (self.security is not None):
+            raise KafkaError(
+                f"{self.home} holds a{' secured' if self._formatted_secure() else 'n unsecured'}"
+                " Kafka cluster: start it as it was formatted or remove the directory"
+            )
         self._launch_and_wait(
             [node for node in self.nodes if node.pid() is None], owned=owned, timeout=timeout
         )
@@ -481,10 +596,9 @@ class LocalKafkaCluster:
 
     def _format(self, libs: Path) -> None:
         nodes = self._layout(self.brokers)
-        ports = iter(free_ports(2 * len(nodes)))
-        quorum = {
-            node.node_id: {"broker": next(ports), "controller": next(ports)} for node in nodes
-        }
+        names = ["broker", "controller"] + (["internal"] if self.security else [])
+        ports = iter(free_ports(len(names) * len(nodes)))
+        quorum = {node.node_id: {name: next(ports) for name in names} for node in nodes}
         directory_ids = {node.node_id: _kafka_uuid() for node in nodes}
         initial_controllers = ",".join(
             f"{i}@127.0.0.1:{quorum[i]['controller']}:{directory_ids[i]}" for i in quorum
@@ -492,10 +606,15 @@ class LocalKafkaCluster:
         cluster_id = _kafka_uuid()
         for node in nodes:
             shutil.rmtree(node.home / "data", ignore_errors=True)
-            node.configure(quorum)
-        _java(libs, [node.format_args(cluster_id, initial_controllers) for node in nodes])
+            node.configure(quorum, self.security)
+        scram = self.security.format_args() if self.security else []
+        _java(libs, [node.format_args(cluster_id, initial_controllers, scram) for node in nodes])
         # Written last: a home without it was never completely formatted.
-        self._cluster_file.write_text(json.dumps({"cluster_id": cluster_id, "nodes": len(nodes)}))
+        self._cluster_file.write_text(
+            json.dumps(
+                {"cluster_id": cluster_id, "nodes": len(nodes), "secure": bool(self.security)}
+            )
+        )
 
     def _launch_and_wait(self, nodes: list[KafkaNode], *, owned: bool, timeout: float) -> None:
         """Launch together (three controllers need a majority up to elect), wait for each."""

@@ -13,12 +13,14 @@ import contextlib
 import functools
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.protocol.admin import CreateAclsRequest
 
 from adapters.runtime import topics
 from adapters.runtime.errors import DipgwError
@@ -240,3 +242,108 @@ async def ensure_topics(settings: Settings, bootstrap: str, names: list[str]) ->
     the missing ones."""
     async with admin_client(settings, bootstrap) as admin:
         return await topics.ensure(admin, settings, names)
+
+
+# -- ACLs ------------------------------------------------------------------------------------
+
+AclOperation = Literal["READ", "WRITE", "CREATE", "DESCRIBE"]
+AclResource = Literal["TOPIC", "GROUP"]
+# Kafka's wire codes (org.apache.kafka.common.acl / resource): aiokafka has no enums for them.
+_RESOURCE = {"TOPIC": 2, "GROUP": 3}
+_OPERATION = {"READ": 3, "WRITE": 4, "CREATE": 5, "DESCRIBE": 8}
+_PATTERN = {"LITERAL": 3, "PREFIXED": 4}
+_ALLOW = 3
+
+
+@dataclass(frozen=True, order=True)
+class Acl:
+    """One ALLOW binding: `principal` (User:name) may `operation` on a resource, any host."""
+
+    principal: str
+    resource: AclResource
+    name: str
+    operation: AclOperation
+    pattern: Literal["LITERAL", "PREFIXED"] = "LITERAL"
+
+    def __str__(self) -> str:
+        prefix = " (prefix)" if self.pattern == "PREFIXED" else ""
+        return f"{self.principal} {self.operation} {self.resource.lower()} {self.name!r}{prefix}"
+
+
+def acl_plan(
+    settings: Settings,
+    *,
+    gateway: str,
+    workers: str,
+    cities: Mapping[str, str],
+    can_create: bool = True,
+) -> list[Acl]:
+    """The least-privilege ACLs of dipgw's principals, derived from the topic settings.
+
+    `gateway` and `workers` are the SASL user names of the gateway processes and the worker
+    processes; `cities` maps a city (admdvs) to its bureau's user name. With a process of both
+    roles (`dipgw up`), give its user both lists. `can_create`: the workers create a city's
+    scored topic at its first case, and the quality alerts topic; False when every topic is
+    created beforehand by the operator. Idempotent producers need no IDEMPOTENT_WRITE in Kafka
+    3+ (WRITE on a topic implies it) and no transactional id is used, so none is granted.
+    """
+    t, w = settings.topics, settings.worker
+    scored_prefix = t.scored.split("{admdvs}", 1)[0]
+    if not scored_prefix or "{admdvs}" not in t.scored:
+        raise KafkaSecurityError(
+            f"topics.scored = {t.scored!r}: the ACL plan needs a fixed prefix before {{admdvs}}"
+        )
+    gw, wk = f"User:{gateway}", f"User:{workers}"
+    fixed = [t.accepted, t.rejected, t.grouped, t.scored_all, t.out_of_province, t.quality_alerts]
+    acls: list[Acl] = []
+    for user in (gw, wk):  # every process checks the topics it needs at start (metadata)
+        acls += [Acl(user, "TOPIC", name, "DESCRIBE") for name in fixed]
+        acls.append(Acl(user, "TOPIC", scored_prefix, "DESCRIBE", "PREFIXED"))
+    acls += [Acl(gw, "TOPIC", name, "WRITE") for name in (t.accepted, t.rejected)]
+    consumed = [t.accepted, t.rejected, t.grouped, t.scored_all]
+    acls += [Acl(wk, "TOPIC", name, "READ") for name in consumed]
+    acls += [Acl(wk, "TOPIC", name, "WRITE") for name in (t.grouped, t.quality_alerts)]
+    # the cities' topics, scored_all and out_of_province share the scored prefix
+    acls.append(Acl(wk, "TOPIC", scored_prefix, "WRITE", "PREFIXED"))
+    acls.append(Acl(wk, "GROUP", f"{w.group_prefix}.", "READ", "PREFIXED"))
+    if can_create:
+        acls.append(Acl(wk, "TOPIC", scored_prefix, "CREATE", "PREFIXED"))
+        acls.append(Acl(wk, "TOPIC", t.quality_alerts, "CREATE"))
+    for city, user in sorted(cities.items()):
+        acls.append(Acl(f"User:{user}", "TOPIC", t.scored.format(admdvs=city), "READ"))
+        acls.append(Acl(f"User:{user}", "GROUP", city_group_prefix(city), "READ", "PREFIXED"))
+    return sorted(set(acls))
+
+
+def city_group_prefix(admdvs: str) -> str:
+    """The consumer groups a city's bureau may use: `dipgw.city.<admdvs>` and any suffix."""
+    return f"dipgw.city.{admdvs}"
+
+
+async def create_acls(settings: Settings, bootstrap: str, acls: list[Acl]) -> None:
+    """Create the bindings (idempotent: an existing one is kept) as the configured user, which
+    must be a super user or hold ALTER on the cluster. aiokafka has no ACL API: the request is
+    Kafka's CreateAcls (v1), one binding each."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        client_id=f"{settings.kafka.client_id}-acls",
+        **client_options(settings.kafka),
+    )
+    await admin.start()
+    try:
+        for acl in acls:
+            request = CreateAclsRequest(
+                resource_type=_RESOURCE[acl.resource],
+                resource_name=acl.name,
+                resource_pattern_type_filter=_PATTERN[acl.pattern],
+                principal=acl.principal,
+                host="*",
+                operation=_OPERATION[acl.operation],
+                permission_type=_ALLOW,
+            )
+            response = await admin._send_request(request)
+            for code, message in response.creation_responses:
+                if code != 0:
+                    raise KafkaSecurityError(f"cannot create ACL {acl}: error {code} {message}")
+    finally:
+        await admin.close()

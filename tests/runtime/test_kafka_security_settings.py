@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.runtime.kafka import KafkaSecurityError, client_options
+from adapters.runtime.kafka import KafkaSecurityError, acl_plan, client_options
 from adapters.runtime.settings import SettingsError, load_settings
 
 SCRAM = {
@@ -112,3 +112,26 @@ def test_hostname_check_can_be_turned_off_but_the_chain_is_still_verified() -> N
     ).kafka
     context = client_options(kafka)["ssl_context"]
     assert context.check_hostname is False and context.verify_mode == ssl.CERT_REQUIRED
+
+
+def test_acl_plan_gives_each_principal_only_what_it_uses() -> None:
+    settings = load_settings(environ={})
+    plan = acl_plan(settings, gateway="gw", workers="wk", cities={"440100": "gz"})
+    by_user: dict[str, set[str]] = {}
+    for acl in plan:
+        by_user.setdefault(acl.principal, set()).add(str(acl))
+    assert by_user["User:gz"] == {
+        "User:gz READ topic 'dip.case.scored.440100.v1'",
+        "User:gz READ group 'dipgw.city.440100' (prefix)",
+    }
+    gateway = {a for a in by_user["User:gw"] if "DESCRIBE" not in a}
+    assert gateway == {
+        "User:gw WRITE topic 'dip.settlement.accepted.v1'",
+        "User:gw WRITE topic 'dip.settlement.rejected.v1'",
+    }
+    workers = by_user["User:wk"]
+    assert "User:wk READ group 'dipgw.' (prefix)" in workers
+    assert "User:wk WRITE topic 'dip.case.scored.' (prefix)" in workers
+    assert not any("WRITE topic 'dip.settlement" in a for a in workers)
+    no_create = acl_plan(settings, gateway="gw", workers="wk", cities={}, can_create=False)
+    assert not any(a.operation == "CREATE" for a in no_create)
