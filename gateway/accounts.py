@@ -2,7 +2,8 @@
 
 Everything lives in PostgreSQL, so any gateway process on any host can authenticate any
 hospital; each process keeps a short-lived copy (`auth.cache_ttl_s`) to spare the database a
-query per request.
+query per request. Tokens expire (`auth.token_ttl_days`): a token handed to a bureau years ago
+and forgotten must not read a city's cases for ever.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 import asyncpg
 from cachetools import TTLCache
 from cryptography.exceptions import InvalidTag
 
+from adapters.runtime.clock import Clock, system_clock
 from adapters.runtime.errors import DipgwError
 from contracts import city_of
 from gateway.sealing import MasterKeyError, Sealer, check_keys
@@ -81,6 +83,18 @@ def _token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
+TOKEN_ID_BYTES = 6
+DEFAULT_TOKEN_TTL = timedelta(days=90)
+TokenRefused = Literal["unknown", "expired"]
+"""Why a bearer token is refused: unknown (never issued, or revoked) or past its expiry."""
+
+
+def token_id(token: str) -> str:
+    """A token's public name (12 hex digits of its hash): listed, and revoked by, without the
+    token itself ever being shown again."""
+    return _token_hash(token)[:TOKEN_ID_BYTES].hex()
+
+
 POSITIVE_ENTRIES = 20_000
 """Hospitals (a province has a few thousand) and tokens a process keeps, least recently used
 dropped first."""
@@ -93,14 +107,23 @@ class Registry:
     """Hospitals and tokens, from PostgreSQL, each copy kept for at most `cache_ttl_s`: the
     bound on how late a disable, rotation or revocation reaches a process."""
 
-    def __init__(self, pool: asyncpg.Pool, sealer: Sealer, *, cache_ttl_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        sealer: Sealer,
+        *,
+        cache_ttl_s: float = 5.0,
+        clock: Clock = system_clock,
+    ) -> None:
         self._pool = pool
         self._sealer = sealer
+        self._clock = clock  # token expiry: set from it and judged by it
         ttl = max(cache_ttl_s, 1e-9)  # 0: every lookup asks the database
         self._hospitals: TTLCache[str, Hospital] = TTLCache(POSITIVE_ENTRIES, ttl)
         self._hospitals_absent: TTLCache[str, bool] = TTLCache(NEGATIVE_ENTRIES, ttl)
-        self._tokens: TTLCache[bytes, Principal] = TTLCache(POSITIVE_ENTRIES, ttl)
-        self._tokens_absent: TTLCache[bytes, bool] = TTLCache(NEGATIVE_ENTRIES, ttl)
+        # a token's holder with the moment it expires (judged on every hit, not only on a miss)
+        self._tokens: TTLCache[bytes, tuple[Principal, datetime]] = TTLCache(POSITIVE_ENTRIES, ttl)
+        self._tokens_absent: TTLCache[bytes, TokenRefused] = TTLCache(NEGATIVE_ENTRIES, ttl)
 
     # -- hospitals -------------------------------------------------------------------------
 
@@ -302,7 +325,18 @@ class Registry:
 
     # -- tokens ----------------------------------------------------------------------------
 
-    async def issue_token(self, role: str, label: str, admdvs: str | None = None) -> str:
+    async def issue_token(
+        self,
+        role: str,
+        label: str,
+        admdvs: str | None = None,
+        *,
+        ttl: timedelta = DEFAULT_TOKEN_TTL,
+    ) -> str:
+        """A new token, valid for `ttl` from now (the registry's clock); shown once, stored
+        as its SHA-256 hash."""
+        if ttl <= timedelta(0):
+            raise RegistryError("a token's lifetime must be positive")
         if role not in ("city", "ops", "metrics"):
             raise RegistryError("a token's role is city, ops or metrics")
         if role == "city":
@@ -310,22 +344,46 @@ class Registry:
                 raise RegistryError("a city token needs the city's 6-digit admdvs")
             _known_region(admdvs, "the city (admdvs)")
         token = f"dipgw_{role}_{secrets.token_urlsafe(32)}"
+        now = self._clock()
         await self._pool.execute(
-            "INSERT INTO api_tokens (token_sha256, role, admdvs, label) VALUES ($1, $2, $3, $4)",
+            """INSERT INTO api_tokens (token_sha256, role, admdvs, label, created_at, expires_at)
+               VALUES ($1, $2, $3, $4, $5, $6)""",
             _token_hash(token),
             role,
             admdvs if role == "city" else None,
             label,
+            now,
+            now + ttl,
         )
         return token
 
     async def revoke_token(self, label: str) -> int:
+        """Revoke every live token with this label; returns how many."""
         revoked = await self._pool.execute(
-            "UPDATE api_tokens SET revoked_at = now() WHERE label = $1 AND revoked_at IS NULL",
+            "UPDATE api_tokens SET revoked_at = $2 WHERE label = $1 AND revoked_at IS NULL",
             label,
+            self._clock(),
         )
         self._tokens.clear()
         return int(revoked.split()[-1])
+
+    async def revoke_token_id(self, ident: str) -> int:
+        """Revoke the token with this id (`token_id`, as `list_tokens` shows it); returns 1,
+        or 0 when it was already revoked. `RegistryError` for an id no token has."""
+        if not re.fullmatch(rf"[0-9a-f]{{{2 * TOKEN_ID_BYTES}}}", ident):
+            raise RegistryError(f"{ident!r}: a token id is {2 * TOKEN_ID_BYTES} hex digits")
+        rows = await self._pool.fetch(
+            """UPDATE api_tokens SET revoked_at = coalesce(revoked_at, $2)
+               WHERE substring(token_sha256 FROM 1 FOR $3) = $1
+               RETURNING revoked_at = $2 AS now_revoked""",
+            bytes.fromhex(ident),
+            self._clock(),
+            TOKEN_ID_BYTES,
+        )
+        if not rows:
+            raise RegistryError(f"no token has id {ident} (see `dipgw tokens list`)")
+        self._tokens.clear()
+        return sum(1 for row in rows if row["now_revoked"])
 
     async def open_session(self, token: str, lifetime: timedelta) -> str | None:
         """A session of its own for the holder of a valid bureau or ops token (the /ops page's
@@ -335,10 +393,12 @@ class Registry:
         opened = await self._pool.fetchval(
             """INSERT INTO ops_sessions (session_sha256, token_sha256, expires_at)
                SELECT $1, token_sha256, now() + $3 FROM api_tokens
-               WHERE token_sha256 = $2 AND revoked_at IS NULL RETURNING true""",
+               WHERE token_sha256 = $2 AND revoked_at IS NULL AND expires_at > $4
+               RETURNING true""",
             _token_hash(session),
             _token_hash(token),
             lifetime,
+            self._clock(),
         )
         return session if opened else None
 
@@ -361,36 +421,63 @@ class Registry:
         return int(deleted.split()[-1])
 
     async def list_tokens(self) -> list[dict[str, Any]]:
+        """Every token without the token itself: its id, holder, role, city, times, state."""
         rows = await self._pool.fetch(
-            "SELECT label, role, admdvs, created_at, revoked_at FROM api_tokens ORDER BY created_at"
+            """SELECT substring(token_sha256 FROM 1 FOR $2) AS id, label, role, admdvs,
+                      created_at, expires_at, last_used_at, revoked_at,
+                      CASE WHEN revoked_at IS NOT NULL THEN 'revoked'
+                           WHEN expires_at <= $1 THEN 'expired' ELSE 'active' END AS state
+               FROM api_tokens ORDER BY created_at, label""",
+            self._clock(),
+            TOKEN_ID_BYTES,
         )
-        return [dict(row) for row in rows]
+        return [{**dict(row), "id": row["id"].hex()} for row in rows]
 
     async def token(self, token: str) -> Principal | None:
         """The holder of a token, or of an /ops session (`open_session`); None if neither."""
+        found = await self.check_token(token)
+        return found if isinstance(found, Principal) else None
+
+    async def check_token(self, token: str) -> Principal | TokenRefused:
+        """The holder of a live token or /ops session, or why it is refused. Expiry is judged
+        on every call; a revocation reaches this process within `cache_ttl_s`."""
         key = _token_hash(token)
+        now = self._clock()
         cached = self._tokens.get(key)
         if cached is not None:
-            return cached
-        if key in self._tokens_absent:
-            return None
+            principal, expires_at = cached
+            return principal if expires_at > now else "expired"
+        refused = self._tokens_absent.get(key)
+        if refused is not None:
+            return refused
         if token.startswith(SESSION_PREFIX):
             row = await self._pool.fetchrow(
-                """SELECT t.role, t.admdvs FROM ops_sessions s
+                """SELECT t.role, t.admdvs, t.expires_at FROM ops_sessions s
                    JOIN api_tokens t USING (token_sha256)
                    WHERE s.session_sha256 = $1 AND s.expires_at > now()
-                     AND s.revoked_at IS NULL AND t.revoked_at IS NULL""",
+                     AND s.revoked_at IS NULL AND t.revoked_at IS NULL
+                     AND t.expires_at > $2""",
                 key,
+                now,
             )
         else:
+            # One round trip: the lookup, and the token's last use recorded to the hour.
             row = await self._pool.fetchrow(
-                """SELECT role, admdvs FROM api_tokens
+                """WITH seen AS (
+                       UPDATE api_tokens SET last_used_at = $2
+                       WHERE token_sha256 = $1 AND revoked_at IS NULL AND expires_at > $2
+                         AND (last_used_at IS NULL OR last_used_at < $2 - interval '1 hour'))
+                   SELECT role, admdvs, expires_at FROM api_tokens
                    WHERE token_sha256 = $1 AND revoked_at IS NULL""",
                 key,
+                now,
             )
         if row is None:
-            self._tokens_absent[key] = True
-            return None
+            self._tokens_absent[key] = "unknown"
+            return "unknown"
+        if row["expires_at"] <= now:
+            self._tokens_absent[key] = "expired"
+            return "expired"
         found = Principal(role=row["role"], admdvs=row["admdvs"])
-        self._tokens[key] = found
+        self._tokens[key] = (found, row["expires_at"])
         return found

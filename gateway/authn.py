@@ -118,8 +118,10 @@ async def _principal(request: web.Request) -> Principal | web.Response:
         return Principal(role="hospital", fixmedins_code=hospital.code, admdvs=hospital.admdvs)
     authorization = params.header(request.headers.get("Authorization"), "Authorization") or ""
     if authorization.startswith("Bearer "):
-        principal = await registry.token(authorization[len("Bearer ") :].strip())
-        if principal is None:
+        principal = await registry.check_token(authorization[len("Bearer ") :].strip())
+        if principal == "expired":
+            return _unauthorised(refusals.AUTH_TOKEN_EXPIRED)
+        if not isinstance(principal, Principal):
             return _unauthorised(refusals.AUTH_TOKEN)
         return principal
     return _unauthorised(refusals.AUTH_MISSING)

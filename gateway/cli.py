@@ -13,6 +13,9 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from adapters.runtime.settings import SettingsError
+from gateway.sealing import MasterKeyError
+
 # One line per command module; keep sorted.
 _COMMAND_MODULES: tuple[str, ...] = (
     "gateway.commands.bench",
@@ -31,6 +34,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "gateway.commands.rescore",
     "gateway.commands.rules",
     "gateway.commands.score",
+    "gateway.commands.topics",
     "gateway.commands.up",
     "gateway.commands.validate",
 )
@@ -59,6 +63,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(func(args))
+    except (SettingsError, MasterKeyError) as exc:
+        # The start-up report, whichever command met the bad setting first: the setting's
+        # name and what to do, exit 2, no traceback (commands report them themselves too).
+        print(f"dipgw: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -79,6 +79,13 @@ AUTH_TOKEN: Final = Refusal(
     message="令牌无效或已吊销",
     message_en="token invalid or revoked",
 )
+AUTH_TOKEN_EXPIRED: Final = Refusal(
+    rule="AUTH_TOKEN_EXPIRED",
+    status=401,
+    field="Authorization",
+    message="令牌已过期，请向省平台申请新令牌",
+    message_en="token expired: ask the province's operators for a new one",
+)
 AUTH_DISABLED: Final = Refusal(
     rule="AUTH_DISABLED",
     status=403,

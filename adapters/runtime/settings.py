@@ -8,7 +8,10 @@ once, each with its path and what was expected, so an operator fixes a file in o
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -193,6 +196,54 @@ class AuthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     window_s: Annotated[int, msgspec.Meta(ge=30, le=3600)] = 300
     cache_ttl_s: Annotated[float, msgspec.Meta(ge=0, le=300)] = 5.0
     """How long a process trusts its copy of a hospital or token (disable takes effect after)."""
+    token_ttl_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 90
+    """Lifetime of a bureau, ops or metrics token from `dipgw tokens issue` (--expires-in
+    overrides it per token)."""
+
+    def __post_init__(self) -> None:
+        problems = master_key_problems(self)
+        if problems:
+            raise ValueError("\n  ".join(problems))
+
+
+def _key_problem(text: str) -> str | None:
+    """What is wrong with a base64url AES-256 key, or None (the value itself never shown)."""
+    text = text.strip()
+    try:
+        key = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        return "not base64url text"
+    if len(key) != 32:
+        return f"must be 32 bytes (base64url), got {len(key)}"
+    return None
+
+
+def master_key_problems(auth: AuthSettings) -> list[str]:
+    """Every master key setting that could not seal or open a secret, each named, found when
+    settings are read: a mistyped key stops every command at start with one report, never a
+    traceback or a failure at the first hospital's request."""
+    problems: list[str] = []
+    if auth.master_key:
+        problem = _key_problem(auth.master_key)
+        if problem:
+            problems.append(f"auth.master_key: {problem} (DIPGW_AUTH_MASTER_KEY)")
+    elif auth.master_key_file:
+        path = Path(auth.master_key_file).expanduser()
+        try:
+            text = path.read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not ASCII"
+            problems.append(f"auth.master_key_file = {str(path)!r}: unreadable ({reason})")
+        else:
+            problem = _key_problem(text)
+            if problem:
+                problems.append(f"auth.master_key_file = {str(path)!r}: its key is {problem}")
+    previous = [t for t in auth.previous_master_keys.split(",") if t.strip()]
+    for i, text in enumerate(previous):
+        problem = _key_problem(text)
+        if problem:
+            problems.append(f"auth.previous_master_keys[{i}]: {problem}")
+    return problems
 
 
 class LimitSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -369,6 +420,7 @@ def _check_each(raw: dict[str, Any], problems: list[str]) -> None:
                 problems.append(f"{key}: expected a table, got {type(value).__name__}")
                 continue
             fields = {f.name: f.type for f in msgspec.structs.fields(_SECTIONS[key])}
+            fitting: dict[str, Any] = {}
             for field, field_value in value.items():
                 if field not in fields:
                     problems.append(f"{key}.{field}: unknown setting")
@@ -376,7 +428,18 @@ def _check_each(raw: dict[str, Any], problems: list[str]) -> None:
                 try:
                     msgspec.convert(field_value, fields[field], strict=False)
                 except msgspec.ValidationError as exc:
-                    problems.append(f"{key}.{field} = {field_value!r}: {_reason(exc)}")
+                    shown = "(hidden)" if _SECRET.search(field) else repr(field_value)
+                    problems.append(f"{key}.{field} = {shown}: {_reason(exc)}")
+                else:
+                    fitting[field] = field_value
+            try:  # the section's own checks (a key, fields together) on the values that fit
+                msgspec.convert(fitting, _SECTIONS[key], strict=False)
+            except msgspec.ValidationError as exc:
+                problems.extend(_reason(exc).split("\n  "))
+
+
+_SECRET = re.compile(r"key|password|secret|token(?!_ttl)", re.IGNORECASE)
+"""Settings whose values a report never shows (a mistyped key is still most of a key)."""
 
 
 def _reason(exc: msgspec.ValidationError) -> str:

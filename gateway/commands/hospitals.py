@@ -1,14 +1,15 @@
 """`dipgw hospitals add|list|rotate-secret|reseal|new-key|disable|enable` and
 `dipgw tokens issue|list|revoke`.
 
-A new or rotated secret is printed once, on standard output only, and is never logged.
+A new or rotated secret or token is printed once, on standard output only, and is never
+logged; tokens are listed and revoked by their id (a hash prefix), never by the token.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -16,7 +17,8 @@ from rich.console import Console
 from rich.table import Table
 
 from adapters.runtime.settings import Settings
-from gateway.accounts import Registry, RegistryError
+from contracts import CST
+from gateway.accounts import Registry, RegistryError, token_id
 from gateway.commands._common import UsageError, fail, settings_from, with_pool
 from gateway.sealing import MasterKeyError, decode_key, key_id, new_key, sealer_for
 
@@ -68,12 +70,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     issue.add_argument("--admdvs", help="the city (a known 6-digit region code) for --role city")
     issue.add_argument("--label", required=True, help="who holds it (to revoke by)")
+    issue.add_argument(
+        "--expires-in",
+        type=int,
+        metavar="DAYS",
+        help="lifetime in days (default auth.token_ttl_days, 90); e.g. 7 for a contractor",
+    )
     issue.set_defaults(func=_run, action=_issue)
     tlist = tverbs.add_parser("list", help="list tokens (never the tokens themselves)")
     tlist.add_argument("--json", action="store_true")
     tlist.set_defaults(func=_run, action=_tokens)
-    revoke = tverbs.add_parser("revoke", help="revoke the tokens with a label")
-    revoke.add_argument("--label", required=True)
+    revoke = tverbs.add_parser("revoke", help="revoke a token by its id, or every one of a label")
+    which = revoke.add_mutually_exclusive_group(required=True)
+    which.add_argument("id", nargs="?", help="the token's id, as `dipgw tokens list` shows it")
+    which.add_argument("--label", help="revoke every live token with this label")
     revoke.set_defaults(func=_run, action=_revoke)
 
 
@@ -132,18 +142,38 @@ async def _status(registry: Registry, args: argparse.Namespace) -> int:
 
 
 async def _issue(registry: Registry, args: argparse.Namespace) -> int:
-    token = await registry.issue_token(args.role, args.label, args.admdvs)
-    print(f"issued {args.role} token {args.label!r}, shown once:\n{token}")
+    days = args.token_ttl_days if args.expires_in is None else args.expires_in
+    if not 1 <= days <= 3650:
+        raise RegistryError("--expires-in: 1 to 3650 days")
+    token = await registry.issue_token(args.role, args.label, args.admdvs, ttl=timedelta(days=days))
+    listed = {row["id"]: row for row in await registry.list_tokens()}[token_id(token)]
+    print(
+        f"issued {args.role} token {args.label!r} (id {token_id(token)}, expires "
+        f"{_cst(listed['expires_at'])}), shown once:\n{token}"
+    )
     return 0
 
 
+def _cst(moment: datetime | None) -> str | None:
+    """A moment as the province reads it, its offset shown (+08:00)."""
+    return None if moment is None else moment.astimezone(CST).isoformat(timespec="minutes")
+
+
 async def _tokens(registry: Registry, args: argparse.Namespace) -> int:
-    _table(await registry.list_tokens(), args.json, "tokens")
+    rows = [
+        {k: _cst(v) if isinstance(v, datetime) or k.endswith("_at") else v for k, v in r.items()}
+        for r in await registry.list_tokens()
+    ]
+    _table(rows, args.json, "tokens (times in China Standard Time, +08:00)")
     return 0
 
 
 async def _revoke(registry: Registry, args: argparse.Namespace) -> int:
-    print(f"revoked {await registry.revoke_token(args.label)} token(s)")
+    if args.id is not None:
+        revoked = await registry.revoke_token_id(args.id)
+        print(f"revoked token {args.id}" if revoked else f"token {args.id} was already revoked")
+    else:
+        print(f"revoked {await registry.revoke_token(args.label)} token(s)")
     return 0
 
 
@@ -156,6 +186,8 @@ def _run(args: argparse.Namespace) -> int:
         sealer = sealer_for(settings.auth, settings.state_path)
     except MasterKeyError as exc:
         return fail(str(exc))
+
+    args.token_ttl_days = settings.auth.token_ttl_days
 
     async def work(pool: asyncpg.Pool) -> int:
         registry = Registry(pool, sealer, cache_ttl_s=0)

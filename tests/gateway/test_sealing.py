@@ -16,7 +16,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from adapters.runtime.postgres import create_pool, migrate
-from adapters.runtime.settings import AuthSettings
+from adapters.runtime.settings import AuthSettings, SettingsError, load_settings
 from gateway.accounts import Registry
 from gateway.sealing import (
     MasterKeyError,
@@ -59,14 +59,26 @@ def test_configured_key_wins_and_must_be_32_bytes(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("configured", "said"),
-    [("not base64!!", "not base64url"), (_text(b"x" * 16), "got 16"), ("", "required")],
+    ("configured", "said"), [("not base64!!", "not base64url"), (_text(b"x" * 16), "got 16")]
 )
-def test_a_bad_or_missing_key_is_a_start_up_report_naming_the_setting(
+def test_a_bad_key_is_a_start_up_report_naming_the_setting(
     tmp_path: Path, configured: str, said: str
 ) -> None:
-    auth = AuthSettings(master_key=configured, require_master_key=True)
-    with pytest.raises(MasterKeyError, match=said) as caught:
+    """Found when settings are read, before any command makes or opens anything."""
+    environ = {"DIPGW_AUTH_MASTER_KEY": configured, "DIPGW_STATE_DIR": str(tmp_path)}
+    with pytest.raises(SettingsError, match=said) as caught:
+        load_settings(environ=environ)
+    (problem,) = caught.value.problems
+    assert problem.startswith("auth.master_key: ")
+    assert "DIPGW_AUTH_MASTER_KEY" in str(caught.value) and configured not in str(caught.value)
+    assert not (tmp_path / "master.key").exists()
+
+
+def test_a_missing_required_key_is_a_start_up_report_naming_the_setting(
+    tmp_path: Path,
+) -> None:
+    auth = AuthSettings(require_master_key=True)
+    with pytest.raises(MasterKeyError, match="required") as caught:
         sealer_for(auth, tmp_path)
     assert str(caught.value).startswith("auth.master_key")
     assert not (tmp_path / "master.key").exists()

@@ -1,0 +1,137 @@
+"""`dipgw tokens …` and the start-up report, as an operator meets them: the real CLI in a
+subprocess, on the session's database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from gateway.runtime import LocalServices
+
+ROOT = Path(__file__).parents[2]
+
+
+def _dipgw(
+    services: LocalServices | None, *args: str, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIPGW_")}
+    env.update(DIPGW_LOG_LEVEL="warning", **extra)
+    if services is not None:
+        env.update(DIPGW_PG_DSN=services.dsn, DIPGW_STATE_DIR=str(services.settings.state_path))
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.integration
+def test_issue_list_and_revoke_by_id_never_showing_the_token(services: LocalServices) -> None:
+    issued = _dipgw(
+        services, "tokens", "issue", "--role", "ops", "--label", "cli-ops", "--expires-in", "7"
+    )
+    assert issued.returncode == 0, issued.stderr
+    token = issued.stdout.strip().splitlines()[-1]
+    default = _dipgw(
+        services, "tokens", "issue", "--role", "city", "--admdvs", "440100", "--label", "cli-gz"
+    )
+    assert default.returncode == 0, default.stderr
+
+    listing = _dipgw(services, "tokens", "list", "--json")
+    assert listing.returncode == 0, listing.stderr
+    assert token not in listing.stdout and token.rsplit("_", 1)[-1] not in listing.stdout
+    rows = {row["label"]: row for row in json.loads(listing.stdout)}
+    mine, gz = rows["cli-ops"], rows["cli-gz"]
+    assert f"(id {mine['id']}," in issued.stdout
+    created, expires = (datetime.fromisoformat(mine[k]) for k in ("created_at", "expires_at"))
+    assert mine["created_at"].endswith("+08:00") and mine["expires_at"].endswith("+08:00")
+    assert expires - created == timedelta(days=7)
+    gz_created, gz_expires = (datetime.fromisoformat(gz[k]) for k in ("created_at", "expires_at"))
+    assert gz_expires - gz_created == timedelta(days=90)  # auth.token_ttl_days
+    assert (mine["role"], mine["state"], gz["admdvs"]) == ("ops", "active", "440100")
+    table = _dipgw(services, "tokens", "list")
+    assert "+08:00" in table.stdout and token not in table.stdout
+
+    revoked = _dipgw(services, "tokens", "revoke", mine["id"])
+    assert revoked.returncode == 0 and f"revoked token {mine['id']}" in revoked.stdout
+    rows = {
+        row["label"]: row for row in json.loads(_dipgw(services, "tokens", "list", "--json").stdout)
+    }
+    assert (rows["cli-ops"]["state"], rows["cli-gz"]["state"]) == ("revoked", "active")
+    unknown = _dipgw(services, "tokens", "revoke", "0123456789ab")
+    assert unknown.returncode == 1 and "no token has id" in unknown.stderr
+    too_long = _dipgw(
+        services, "tokens", "issue", "--role", "ops", "--label", "x", "--expires-in", "0"
+    )
+    assert too_long.returncode == 1 and "--expires-in" in too_long.stderr
+    ttl = _dipgw(
+        services, "tokens", "issue", "--role", "ops", "--label", "cli-short",
+        DIPGW_AUTH_TOKEN_TTL_DAYS="30",
+    )  # fmt: skip
+    assert ttl.returncode == 0, ttl.stderr
+    short = next(r for r in json.loads(_dipgw(services, "tokens", "list", "--json").stdout)
+                 if r["label"] == "cli-short")  # fmt: skip
+    lifetime = datetime.fromisoformat(short["expires_at"]) - datetime.fromisoformat(
+        short["created_at"]
+    )
+    assert lifetime == timedelta(days=30)
+
+
+@pytest.mark.parametrize(
+    ("command", "setting", "named"),
+    [
+        (("tokens", "list"), {"DIPGW_AUTH_MASTER_KEY": "not-a-key!"}, "auth.master_key"),
+        (("db", "status"), {"DIPGW_AUTH_MASTER_KEY": "c2hvcnQ"}, "DIPGW_AUTH_MASTER_KEY"),
+        (("up", "--no-gateway"), {"DIPGW_AUTH_MASTER_KEY": "c2hvcnQ"}, "auth.master_key"),
+        (
+            ("hospitals", "list"),
+            {"DIPGW_AUTH_MASTER_KEY_FILE": "/nonexistent/master.key"},
+            "auth.master_key_file = '/nonexistent/master.key': unreadable",
+        ),
+        (
+            ("tokens", "list"),
+            {"DIPGW_AUTH_PREVIOUS_MASTER_KEYS": "c2hvcnQ"},
+            "auth.previous_master_keys[0]: must be 32 bytes",
+        ),
+    ],
+)
+def test_a_bad_master_key_is_a_start_up_report_naming_the_setting(
+    command: tuple[str, ...], setting: dict[str, str], named: str, tmp_path: Path
+) -> None:
+    """Every command stops before touching anything (no database or broker is configured
+    here: none is reached), exit 2, the setting named, no traceback, the key never echoed."""
+    result = _dipgw(None, *command, DIPGW_STATE_DIR=str(tmp_path), **setting)
+    assert result.returncode == 2, result.stderr
+    assert named in result.stderr and "Traceback" not in result.stderr
+    assert all(value not in result.stderr for value in setting.values() if "/" not in value)
+    assert not (tmp_path / "pgdata").exists()
+
+
+def test_every_bad_setting_is_reported_at_once(tmp_path: Path) -> None:
+    result = _dipgw(
+        None,
+        "tokens",
+        "list",
+        DIPGW_STATE_DIR=str(tmp_path),
+        DIPGW_AUTH_MASTER_KEY="c2hvcnQ",
+        DIPGW_AUTH_TOKEN_TTL_DAYS="0",
+        DIPGW_HTTP_PORT="eighty",
+        DIPGW_AUTH_NO_SUCH="1",
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    for named in (
+        "auth.master_key: must be 32 bytes",
+        "auth.token_ttl_days",
+        "http.port",
+        "DIPGW_AUTH_NO_SUCH: unknown setting auth.no_such",
+    ):
+        assert named in result.stderr, result.stderr
