@@ -112,7 +112,11 @@ async def test_a_token_expires_after_the_default_90_days_even_when_cached(
     clock.now = START + timedelta(days=90) - timedelta(seconds=1)
     principal = await registry.check_token(token)
     assert isinstance(principal, Principal) and principal.admdvs == "440100"
+    session = await registry.open_session(token, timedelta(hours=8))
+    assert session is not None and await registry.token(session) is not None
     clock.now = START + timedelta(days=90)  # still in the process's copy: refused all the same
+    assert await registry.open_session(token, timedelta(hours=8)) is None
+    assert await Registry(pool, Sealer(os.urandom(32)), clock=clock).token(session) is None
     assert await registry.check_token(token) == "expired"
     assert await Registry(pool, Sealer(os.urandom(32)), clock=clock).check_token(token) == (
         "expired"
