@@ -319,7 +319,21 @@ async def apply(admin: Any, settings: Settings) -> list[Difference]:
             for code, message, _type, name in response.resources:
                 if code:
                     raise TopicApplyError(f"cannot alter topic {name}: error {code} {message}")
+    if grow or alter:
+        await _until_applied(admin, list(declared.values()))
     return found
+
+
+async def _until_applied(admin: Any, declared: list[TopicSpec], within_s: float = 10) -> None:
+    """Wait until the cluster reports what was applied: a change is accepted by the controller
+    and reaches the brokers' metadata a moment later, and a `plan` right after `apply` must
+    not show it again (bounded: a slow cluster is shown as it is)."""
+    deadline = time.monotonic() + within_s
+    names = [spec.name for spec in declared]
+    while time.monotonic() < deadline:
+        if all(not d.applies for d in differences(declared, await observe(admin, names))):
+            return
+        await asyncio.sleep(0.1)
 
 
 async def ensure(admin: Any, settings: Settings, names: list[str]) -> list[str]:

@@ -1,0 +1,131 @@
+"""`dipgw topics plan|apply [--json]`: the declared topics (`adapters.runtime.topics`) against
+the configured Kafka.
+
+`plan` prints what differs (missing topics, partition counts, replication factors, configs);
+`apply` creates missing topics, raises partition counts and sets configs, and reports what it
+will not change: fewer partitions than a topic has (a key's records would change partition,
+so its order would be lost) and another replication factor (a reassignment, the cluster
+operators' decision). Run it before processes with `topics.auto_create = false`, and again
+after changing `[topics]` settings or the province.
+
+Exit codes: 0 the cluster matches (after `apply`: everything `apply` can do is done),
+1 differences remain (or Kafka is unreachable, or refused a change), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+import msgspec
+from rich.console import Console
+from rich.table import Table
+
+from adapters.runtime import topics
+from adapters.runtime.errors import describe_error, is_dependency_failure
+from adapters.runtime.kafka import admin_client
+from adapters.runtime.settings import Settings
+from gateway.commands._common import UsageError, fail, settings_from
+from gateway.localkafka import KafkaError, LocalKafka
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("topics", help="declared Kafka topics: plan and apply")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for verb, text in (
+        ("plan", "print how the cluster's topics differ from the declared ones"),
+        ("apply", "create missing topics, raise partitions, set configs"),
+    ):
+        sub = verbs.add_parser(verb, help=text)
+        sub.add_argument("--json", action="store_true", help="one JSON document on stdout")
+        sub.set_defaults(func=_run, verb=verb)
+
+
+def _bootstrap(settings: Settings) -> tuple[str, LocalKafka | None]:
+    """The configured cluster; else the local broker (started for the command if `dipgw up`
+    does not run it, and stopped after)."""
+    if settings.kafka.bootstrap:
+        return settings.kafka.bootstrap, None
+    local = LocalKafka(
+        settings.state_path / "kafka",
+        version=settings.kafka.local_version,
+        heap_mb=settings.kafka.local_heap_mb,
+        cache_dir=settings.cache_dir,
+    )
+    if local.pid() is not None:
+        return local.bootstrap, None
+    return local.start(owned=True), local
+
+
+async def _work(settings: Settings, bootstrap: str, verb: str) -> list[topics.Difference]:
+    async with admin_client(settings, bootstrap) as admin:
+        if verb == "apply":
+            return await topics.apply(admin, settings)
+        return await topics.plan(admin, settings)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        settings = settings_from(args)
+    except UsageError as exc:
+        return fail(str(exc))
+    try:
+        bootstrap, started = _bootstrap(settings)
+    except KafkaError as exc:
+        return fail(str(exc), 1)
+    try:
+        found = asyncio.run(_work(settings, bootstrap, args.verb))
+    except topics.TopicApplyError as exc:
+        return fail(str(exc), 1)
+    except Exception as exc:
+        if not is_dependency_failure(exc):
+            raise
+        return fail(f"Kafka at {bootstrap} did not answer: {describe_error(exc)}", 1)
+    finally:
+        if started is not None:
+            started.stop()
+    declared = len(topics.declared_topics(settings))
+    remaining = [d for d in found if args.verb == "plan" or not d.applies]
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "verb": args.verb,
+                    "bootstrap": bootstrap,
+                    "declared": declared,
+                    "differences": msgspec.to_builtins(found),
+                    "remaining": msgspec.to_builtins(remaining),
+                },
+                ensure_ascii=False,
+            )
+        )
+    else:
+        _print(args.verb, found, declared)
+    return 1 if remaining else 0
+
+
+def _print(verb: str, found: list[topics.Difference], declared: int) -> None:
+    if not found:
+        print(f"{declared} declared topics: the cluster matches.")
+        return
+    title = "differences" if verb == "plan" else "applied, and left for the operator"
+    table = Table(title=f"{len(found)} {title} ({declared} declared topics)")
+    for column in ("topic", "what", "declared", "cluster", "apply"):
+        table.add_column(column)
+    for d in found:
+        action = ("done" if verb == "apply" else _will(d)) if d.applies else _why_not(d)
+        table.add_row(d.topic, d.setting, d.declared, d.actual, action)
+    console = Console() if sys.stdout.isatty() else Console(width=200)
+    console.print(table)
+
+
+def _will(d: topics.Difference) -> str:
+    return {"missing": "create", "partitions": "add partitions"}.get(d.kind, "set")
+
+
+def _why_not(d: topics.Difference) -> str:
+    if d.kind == "partitions_decrease":
+        return "not applied: partitions are never lowered (ordering by key)"
+    return "not applied: replication is changed by reassignment"
