@@ -248,6 +248,7 @@ async def test_a_case_key_that_cannot_be_stored_is_not_found(stack: Stack, ops: 
 
 READS: dict[str, tuple[str, ...]] = {
     "/healthz": (),
+    "/readyz": (),
     "/metrics": (),
     "/openapi.json": (),
     "/v1/receipts/{receipt_id}": (),
