@@ -316,8 +316,9 @@ def acl_plan(
 
 
 def city_group_prefix(admdvs: str) -> str:
-    """The consumer groups a city's bureau may use: `dipgw.city.<admdvs>` and any suffix."""
-    return f"dipgw.city.{admdvs}"
+    """The consumer groups a city's bureau may use: `city.<admdvs>.` and any suffix (apart
+    from the workers' `worker.group_prefix`, so neither can join the other's groups)."""
+    return f"city.{admdvs}."
 
 
 async def create_acls(settings: Settings, bootstrap: str, acls: list[Acl]) -> None:

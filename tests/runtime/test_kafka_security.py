@@ -231,7 +231,7 @@ async def test_gateway_and_workers_run_as_least_privilege_principals(
 
     # The city reads its own topic, with a group of its own prefix ...
     city = as_user(settings, secured, CITIES["440100"])
-    reader = consumer(city, cities[0], group="dipgw.city.440100.test")
+    reader = consumer(city, cities[0], group="city.440100.bureau")
     await reader.start()
     try:
         found = False
@@ -243,7 +243,7 @@ async def test_gateway_and_workers_run_as_least_privilege_principals(
 
     # ... and another city is denied it.
     other = as_user(settings, secured, CITIES["440300"])
-    denied = consumer(other, cities[0], group="dipgw.city.440300.test")
+    denied = consumer(other, cities[0], group="city.440300.bureau")
     with pytest.raises(TopicAuthorizationFailedError):
         await denied.start()
         await denied.getmany(timeout_ms=5000)

@@ -122,7 +122,7 @@ def test_acl_plan_gives_each_principal_only_what_it_uses() -> None:
         by_user.setdefault(acl.principal, set()).add(str(acl))
     assert by_user["User:gz"] == {
         "User:gz READ topic 'dip.case.scored.440100.v1'",
-        "User:gz READ group 'dipgw.city.440100' (prefix)",
+        "User:gz READ group 'city.440100.' (prefix)",
     }
     gateway = {a for a in by_user["User:gw"] if "DESCRIBE" not in a}
     assert gateway == {
