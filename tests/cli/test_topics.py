@@ -119,3 +119,18 @@ async def test_plan_prints_a_table_and_a_clear_error_without_kafka(
     code, out, err = await dipgw("topics", "plan", env=env)
     assert code == 1
     assert "Kafka at 127.0.0.1:1 did not answer" in err and "Traceback" not in err
+
+
+async def test_up_refuses_to_start_without_its_topics(
+    services: LocalServices, tmp_path: Path
+) -> None:
+    tag = "tc" + uuid.uuid4().hex[:8]
+    env = {
+        **cli_env(services.dsn, services.bootstrap, tmp_path / "state"),
+        **topic_env(tag, auto_create="false"),
+        "DIPGW_HTTP_PORT": "0",
+    }
+    code, _, err = await dipgw("up", "--workers", "", env=env)
+    assert code == 1
+    assert f"Kafka topics missing: {tag}.accepted, {tag}.rejected" in err
+    assert "run `dipgw topics apply`" in err and "Traceback" not in err
