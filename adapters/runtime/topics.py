@@ -82,7 +82,7 @@ class TopicsMissing(DipgwError, RuntimeError):
 
 
 class TopicApplyError(DipgwError, RuntimeError):
-    """The cluster refused a change `apply` asked for."""
+    """The cluster refused what `plan` or `apply` asked for (a change, or reading a config)."""
 
 
 def min_insync_replicas(settings: Settings) -> int:
@@ -248,6 +248,11 @@ async def observe(admin: Any, names: list[str]) -> dict[str, Observed]:
     configs: dict[str, dict[str, str]] = {}
     for response in responses:
         for resource in response.to_object()["resources"]:
+            if resource["error_code"]:
+                raise TopicApplyError(
+                    f"cannot read the configs of topic {resource['resource_name']}: error "
+                    f"{resource['error_code']} {resource['error_message']} (DESCRIBE_CONFIGS)"
+                )
             configs[resource["resource_name"]] = {
                 e["config_names"]: e["config_value"] for e in resource["config_entries"]
             }

@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from adapters.runtime import topics
-from adapters.runtime.errors import describe_error, is_dependency_failure
+from adapters.runtime.errors import DipgwError, describe_error, is_dependency_failure
 from adapters.runtime.kafka import admin_client
 from adapters.runtime.settings import Settings
 from gateway.commands._common import UsageError, fail, settings_from
@@ -77,7 +77,7 @@ def _run(args: argparse.Namespace) -> int:
         return fail(str(exc), 1)
     try:
         found = asyncio.run(_work(settings, bootstrap, args.verb))
-    except topics.TopicApplyError as exc:
+    except DipgwError as exc:  # refused by the cluster, or a secret file that cannot be read
         return fail(str(exc), 1)
     except Exception as exc:
         if not is_dependency_failure(exc):
