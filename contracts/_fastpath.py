@@ -127,11 +127,13 @@ def _field(spec: FieldSpec, policy: ConfiguredRules, dicts: Dictionaries) -> tup
 
 def _strict(
     name: str, base: type[msgspec.Struct], node: str, policy: ConfiguredRules, dicts: Dictionaries,
-    extra: list[tuple[Any, ...]] | None = None,
+    extra: list[tuple[Any, ...]] | None = None, relaxed: frozenset[str] = frozenset(),
 ) -> type[msgspec.Struct]:  # fmt: skip
     strict = {f[0]: f for f in (_field(s, policy, dicts) for s in fields_of(node)) if f}
     for f in extra or []:
         strict[f[0]] = f
+    for text_field in relaxed:  # timestamps read as text (`_raw.convert_relaxed`), required or not
+        strict[text_field] = (text_field, str | None, None)
     return msgspec.defstruct(name, _in_order(base, strict), bases=(base,), kw_only=True, gc=False)
 
 
@@ -153,13 +155,33 @@ def _in_order(base: type[msgspec.Struct], redefined: dict[str, tuple[Any, ...]])
     return fields
 
 
-def strict_envelope_type(policy: ConfiguredRules, dicts: Dictionaries) -> type[Envelope]:
-    """The fast-path Envelope type for one rule configuration and dictionary version."""
+def strict_envelope_type(
+    policy: ConfiguredRules,
+    dicts: Dictionaries,
+    relaxed: frozenset[tuple[str, str]] = frozenset(),
+    nodes_built: dict[tuple[str, frozenset[str]], Any] | None = None,
+) -> type[Envelope]:
+    """The fast-path Envelope type for one rule configuration and dictionary version.
+
+    `relaxed`: timestamps ((node, field) pairs) read as text, every other constraint kept:
+    a record the strict types refused only for those decodes, and once they are converted
+    needs only the python-side rules (`Validator._strict_relaxed_json`). `nodes_built`: the
+    caller's cache of node types (a variant rebuilds only the nodes it relaxes).
+    """
+    built = {} if nodes_built is None else nodes_built
+
+    def node_type(node: str, base: type[msgspec.Struct]) -> Any:
+        fields = frozenset(f for n, f in relaxed if n == node)
+        key = (node, fields)
+        if key not in built:
+            built[key] = _strict(f"Strict{base.__name__}", base, node, policy, dicts, None, fields)
+        return built[key]
+
     nodes: list[tuple[Any, ...]] = []
     for node, base in _LIST_NODES.items():
-        strict = _strict(f"Strict{base.__name__}", base, node, policy, dicts)
+        strict = node_type(node, base)
         nodes.append((node, list[strict], msgspec.field(default_factory=list)))  # type: ignore[valid-type]
-    setlinfo = _strict("StrictSetlinfo", Setlinfo, "setlinfo", policy, dicts)
+    setlinfo = node_type("setlinfo", Setlinfo)
     settlement = msgspec.defstruct(
         "StrictSettlement",
         [("setlinfo", setlinfo), *nodes],
@@ -167,9 +189,11 @@ def strict_envelope_type(policy: ConfiguredRules, dicts: Dictionaries) -> type[E
         kw_only=True,
         gc=False,
     )
+    envelope_relaxed = frozenset(f for n, f in relaxed if n == "envelope")
     envelope = _strict(
-        "StrictEnvelope", Envelope, "envelope", policy, dicts, [("input", settlement)]
-    )
+        "StrictEnvelope", Envelope, "envelope", policy, dicts, [("input", settlement)],
+        envelope_relaxed,
+    )  # fmt: skip
     return envelope  # type: ignore[return-value]
 
 

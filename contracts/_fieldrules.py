@@ -116,6 +116,7 @@ class FieldRules:
     """The field-level rules of one rule configuration and one dictionary version."""
 
     __slots__ = (
+        "_checked",
         "_generic",
         "_generic_checks",
         "_generic_lists",
@@ -129,6 +130,7 @@ class FieldRules:
 
     def __init__(self, policy: ConfiguredRules, dicts: Dictionaries) -> None:
         self._policy = policy
+        self._checked: Callable[..., tuple[Any, list[ValidationError]]] | None = None
         nodes = NODES
         self._generic = {n: tuple(_Generic(s, dicts) for s in fields_of(n)) for n in nodes}
         self._python = {n: _Python(n, dicts) for n in nodes}
@@ -473,12 +475,14 @@ class FieldRules:
         scope.update(self._guard_scope("setlinfo"))
         scope["values_setlinfo"] = self._values[("setlinfo", True)]
         guard = "\n        and ".join(self._values_terms("setlinfo")) or "True"
-        lines = [
+        head = [
             "def fast(raw, received_at):",
             "    try:",
             "        env = decode(raw)",
             "    except REFUSED as exc:",
             "        return slow(raw, received_at, exc)",
+        ]
+        lines = [
             "    out = []",
             "    s = env.input",
             "    obj = sl = s.setlinfo",
@@ -540,11 +544,23 @@ class FieldRules:
                 "env.fixmedins_code, env.insuplc_admdvs, trusted)"
             )
         lines.append("    return env, out")
-        source = "\n".join(lines)
+        source = "\n".join(head + lines)
+        # the same body without the decode: for a record decoded strictly by other means
+        # (`Validator._strict_relaxed_json`)
+        checked_source = "\n".join(["def checked(env, received_at):", *lines])
         exec(compile(source, "<fast path>", "exec"), scope)
+        exec(compile(checked_source, "<fast path checks>", "exec"), scope)
         fast: Callable[..., tuple[Any, list[ValidationError]]] = scope["fast"]
         fast.__doc__ = source  # readable when debugging: `validator._fast.__doc__`
+        self._checked = scope["checked"]
         return fast
+
+    def checks_after_decode(self) -> Callable[..., tuple[Any, list[ValidationError]]]:
+        """`checked(env, received_at) -> (env, findings)`: the fast path of the last
+        `compile_fast_path` after its decode, for a record that satisfies the strict types."""
+        if self._checked is None:
+            raise RuntimeError("compile_fast_path first")
+        return self._checked
 
     def _exec(self, node: str, lines: list[str], scope: dict[str, Any]) -> Callable[..., None]:
         lines.append("    return None")

@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 
 from contracts._errors import ValidationError
+from contracts._fieldrules import strict_required
 from contracts._fields import LIST_NODES, NODES, FieldSpec, fields_of
 from contracts._model import (
     Bldinfo,
@@ -39,6 +40,7 @@ __all__ = [
     "convert_relaxed",
     "convert_temporal",
     "raw_envelope_type",
+    "required_present",
     "temporal_at",
     "to_canonical",
     "whole_nodes",
@@ -205,6 +207,27 @@ def convert_relaxed(
             for spec in specs:
                 name = spec.field
                 setattr(obj, name, _read(getattr(obj, name), spec, prefix + name, policy, out))
+
+
+def required_present(envelope: Any, relaxed: frozenset[tuple[str, str]]) -> bool:
+    """No relaxed timestamp that the strict types require is left None by the conversion
+    (the strict types would have refused it: the full engine reports REQ_FIELD or not)."""
+    inp = envelope.input
+    for node, specs in _relaxed_plan(relaxed):
+        required = [s.field for s in specs if strict_required(s)]
+        if not required:
+            continue
+        if node == "envelope":
+            objects: list[Any] = [envelope]
+        elif node == "setlinfo":
+            objects = [inp.setlinfo]
+        else:
+            objects = getattr(inp, node)
+        for obj in objects:
+            for name in required:
+                if getattr(obj, name) is None:
+                    return False
+    return True
 
 
 def to_canonical(raw: Any, policy: ConfiguredRules, out: list[ValidationError]) -> Envelope:

@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 
@@ -29,6 +30,7 @@ from contracts._numbers import numbers_out_of_range, out_of_range
 from contracts._raw import (
     convert_relaxed,
     raw_envelope_type,
+    required_present,
     temporal_at,
     to_canonical,
     whole_nodes,
@@ -61,6 +63,7 @@ class Validator:
     """
 
     __slots__ = (
+        "_checked",
         "_checks",
         "_diag_codes",
         "_fast",
@@ -69,6 +72,8 @@ class Validator:
         "_oprn_codes",
         "_required_nodes",
         "_strict",
+        "_strict_nodes",
+        "_strict_relaxed",
         "_typed",
         "_value_nodes",
         "codes",
@@ -101,7 +106,13 @@ class Validator:
         # the cross-field rules (default: contracts._checks.CROSS_RULES), each behind its own
         # pre-check on both paths
         self._checks = RecordChecks(self.policy, self.codes, cross_rules)
-        strict_type = strict_envelope_type(self.policy, self.dictionaries)
+        self._strict_nodes: dict[tuple[str, frozenset[str]], Any] = {}
+        strict_type = strict_envelope_type(
+            self.policy, self.dictionaries, nodes_built=self._strict_nodes
+        )
+        # strict decoders with some timestamps as text: one field, or whole nodes
+        # (`whole_nodes`): at most 31, built when first needed
+        self._strict_relaxed: dict[frozenset[tuple[str, str]], msgspec.json.Decoder[Any]] = {}
         self._strict = msgspec.json.Decoder(strict_type, strict=False)
         self._typed = msgspec.json.Decoder(typed_envelope_type(), strict=False)
         self._lenient = msgspec.json.Decoder(raw_envelope_type(), strict=False)
@@ -116,6 +127,7 @@ class Validator:
             diagnoses=self._diag_codes,
             operations=self._oprn_codes,
         )
+        self._checked = self._fields.checks_after_decode()
 
     # -- public API ----------------------------------------------------------------------
 
@@ -269,6 +281,9 @@ class Validator:
         `validate_json` has already looked for numbers out of range.
         """
         if isinstance(refused, msgspec.ValidationError) and (pair := temporal_at(str(refused))):
+            found = self._strict_relaxed_json(raw, received_at, pair)
+            if found is not None:
+                return found
             return self._relaxed_json(raw, received_at, pair)
         try:
             typed = self._typed.decode(raw)
@@ -279,6 +294,55 @@ class Validator:
         except msgspec.DecodeError:
             return self._lenient_json(raw, received_at)
         return typed, self.validate_decoded(typed, [], received_at=received_at)
+
+    def _strict_relaxed_json(
+        self, raw: bytes | str, received_at: datetime | None, pair: tuple[str, str]
+    ) -> tuple[Envelope | None, list[ValidationError]] | None:
+        """A record the strict types refused only for timestamps: the fast path's checks.
+
+        Decoded by the strict types with the failing timestamps as text (one field; from a
+        second on, whole nodes), those converted (FMT_DATETIME as the lenient path reports
+        them), then the fast path after its decode (`checked`): the generic field checks of
+        the full engine have nothing to find on such a record. What the full engine would
+        report differently goes back to it: a required timestamp left empty (its REQ_FIELD
+        is a generic check), a number no sum can hold. None: the strict types refuse more.
+        """
+        relaxed = frozenset((pair,))
+        while True:
+            try:
+                envelope: Any = self._strict_relaxed_decoder(relaxed).decode(raw)
+            except msgspec.ValidationError as exc:
+                more = temporal_at(str(exc))
+                if more is None or more in relaxed:
+                    return None
+                relaxed = whole_nodes(relaxed | {more})
+                continue
+            except msgspec.DecodeError:
+                return None
+            errors: list[ValidationError] = []
+            convert_relaxed(envelope, relaxed, self.policy, errors)
+            if not required_present(envelope, relaxed):
+                return envelope, self.validate_decoded(envelope, errors, received_at=received_at)
+            try:
+                envelope, found = self._checked(envelope, received_at)
+            except ArithmeticError:
+                return None
+            bad = {e.field for e in errors if e.rule == "FMT_DATETIME"}
+            errors.extend(e for e in found if not (e.rule == "REQ_FIELD" and e.field in bad))
+            return envelope, errors
+
+    def _strict_relaxed_decoder(
+        self, relaxed: frozenset[tuple[str, str]]
+    ) -> msgspec.json.Decoder[Any]:
+        decoder = self._strict_relaxed.get(relaxed)
+        if decoder is None:
+            strict_type = strict_envelope_type(
+                self.policy, self.dictionaries, relaxed, nodes_built=self._strict_nodes
+            )
+            decoder = self._strict_relaxed[relaxed] = msgspec.json.Decoder(
+                strict_type, strict=False
+            )
+        return decoder
 
     def _relaxed_json(
         self, raw: bytes | str, received_at: datetime | None, pair: tuple[str, str]

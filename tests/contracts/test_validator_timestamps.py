@@ -254,3 +254,33 @@ def test_relaxed_decoders_are_few() -> None:
         _same_as_lenient(msgspec.json.encode(doc))
     assert relaxed_decoder.cache_info().currsize <= len(TEMPORAL) + 15
     assert relaxed_envelope_type.cache_info().currsize <= len(TEMPORAL) + 16  # + the typed
+
+
+@pytest.mark.parametrize(
+    ("other", "value"),
+    [
+        (None, None),
+        ("setlinfo.medfee_sumamt", "1E+999999999"),  # a number no sum can hold
+        ("setlinfo.medfee_sumamt", 1e300),
+        ("setlinfo.adm_time", None),  # a required timestamp left empty
+        ("setlinfo.adm_time", "?"),  # ... or unreadable
+        ("setlinfo.brdy", ""),
+        ("setlinfo.medcasno", "B" * 41),  # a value the strict types refuse as well
+    ],
+)
+def test_strict_apart_from_timestamps_takes_the_fast_checks(other: str | None, value: Any) -> None:
+    """A record the strict types refuse only for an unreadable optional timestamp is decoded
+    strictly with that field as text: the typed decoder is not needed (the fast path's
+    checks run). Anything the full engine reports differently is left to it; the findings
+    are the lenient engine's either way."""
+    v = Validator()
+    typed = _Counting(v._typed)
+    v._typed = typed  # type: ignore[assignment]
+    doc = make_settlement(random.Random(3), now=NOW)
+    doc["input"]["oprninfo"][1]["oprn_oprt_endtime"] = "2026/11/12 10:30"
+    if other is not None:
+        node, field = other.split(".")
+        doc["input"][node][field] = value
+    raw = msgspec.json.encode(doc).replace(b'"1E+999999999"', b"1E+999999999")  # a number
+    _same_as_lenient(raw, v)
+    assert typed.calls == (1 if other == "setlinfo.medcasno" else 0)
