@@ -5,7 +5,10 @@ build and process metrics; hospitals as a label only when `metrics.per_hospital`
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -22,6 +25,7 @@ from adapters.runtime.metrics_http import (
     nth_listen,
 )
 from adapters.runtime.settings import MetricsSettings, Settings, load_settings
+from gateway.children import child_env, spawn_up, stop_all
 from gateway.runtime import LocalServices, Stack, running_stack
 from tests.builders import document
 from tests.clock import CLOCK
@@ -205,3 +209,37 @@ async def test_hospitals_are_a_metrics_label_only_when_enabled(hospital: Client)
         metrics.configure(per_hospital=False)
     assert grew[rejected("H44010000001")] == 1
     assert grew.get(rejected(""), 0) == 0
+
+
+@pytest.mark.integration
+def test_dipgw_up_names_its_metrics_address_or_says_why_it_cannot(
+    services: LocalServices, scratch_dir: Path
+) -> None:
+    """A worker-only `dipgw up` prints where it is scraped; a taken address is a one-line
+    start-up report naming the setting, not a traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = f"127.0.0.1:{taken.getsockname()[1]}"
+        env = child_env(
+            str(scratch_dir), services.bootstrap, services.dsn, DIPGW_METRICS_LISTEN=busy
+        )
+        run = subprocess.run(
+            [sys.executable, "-m", "gateway.cli", "up", "--no-gateway", "--workers", ""],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert f"dipgw: metrics.listen = '{busy}': cannot listen there" in run.stderr
+    assert "Traceback" not in run.stderr
+    free = f"127.0.0.1:{_free_port()}"
+    env["DIPGW_METRICS_LISTEN"] = free
+    proc = spawn_up(env, "--no-gateway", "--workers", "")
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("dipgw is up: gateway (off),") and f"metrics http://{free}." in line
+    finally:
+        stop_all([proc])
