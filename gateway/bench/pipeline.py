@@ -6,7 +6,7 @@
    gateway and the workers as two `dipgw up` processes (one event loop each, so both cores
    are used), and signed batches (`POST /v1/settlements/batch`) of valid settlement lists
    (`contracts.samples`) from the demo hospitals of the cities that have DIP rules (the
-   bundled samples, 440100 and 440300) over loopback. Measured:
+   bundled samples: 440100, 440300 and 440600) over loopback. Measured:
    - the p50/p99 latency at a steady 1,000 cases/s, open loop: from the moment each push was
      *scheduled* (not when the generator got round to it) to `scored_cases.stored_at`, over
      scored rows; and the rate actually achieved against the target (flagged below 95 %);
