@@ -132,7 +132,7 @@ def _strict(
     strict = {f[0]: f for f in (_field(s, policy, dicts) for s in fields_of(node)) if f}
     for f in extra or []:
         strict[f[0]] = f
-    for text_field in relaxed:  # timestamps read as text (`_raw.convert_relaxed`), required or not
+    for text_field in relaxed:  # unconstrained text, required or not (see strict_envelope_type)
         strict[text_field] = (text_field, str | None, None)
     return msgspec.defstruct(name, _in_order(base, strict), bases=(base,), kw_only=True, gc=False)
 
@@ -163,8 +163,9 @@ def strict_envelope_type(
 ) -> type[Envelope]:
     """The fast-path Envelope type for one rule configuration and dictionary version.
 
-    `relaxed`: timestamps ((node, field) pairs) read as text, every other constraint kept:
-    a record the strict types refused only for those decodes, and once they are converted
+    `relaxed`: fields ((node, field) pairs) left unconstrained, `str | None` (timestamps
+    read as text, text fields as sent), every other constraint kept: a record the strict
+    types refused only for those decodes, and once they are converted and checked alone
     needs only the python-side rules (`Validator._strict_relaxed_json`). `nodes_built`: the
     caller's cache of node types (a variant rebuilds only the nodes it relaxes).
     """

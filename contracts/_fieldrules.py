@@ -231,6 +231,30 @@ class FieldRules:
             if g.dict is not None and value not in g.values:
                 self._emit(out, "DICT_VALUE", prefix + g.field)
 
+    def check_generic_field(
+        self, entries: list[Any], node: str, field: str, out: list[ValidationError]
+    ) -> None:
+        """`check_generic_reference` for one field, on `setlinfo` (`[obj]`) or each entry of
+        a list node: what the full engine finds on a record the strict types accept but for
+        that field."""
+        g = next(g for g in self._generic[node] if g.field == field)
+        for i, obj in enumerate(entries):
+            value = getattr(obj, field)
+            if value is None or value == "":
+                if g.required:
+                    self._emit(out, "REQ_FIELD", self._path(node, i, field))
+                continue
+            if not isinstance(value, str):
+                continue
+            if g.length is not None and len(value) > g.length:
+                self._emit(out, "FMT_LENGTH", self._path(node, i, field))
+            if g.dict is not None and value not in g.values:
+                self._emit(out, "DICT_VALUE", self._path(node, i, field))
+
+    @staticmethod
+    def _path(node: str, i: int, field: str) -> str:
+        return f"setlinfo.{field}" if node == "setlinfo" else f"{node}[{i}].{field}"
+
     def _compile_generic(self, node: str) -> Callable[..., None]:
         """Straight-line `check_generic` for one node: one attribute read per field, no loop;
         the fields in chunks of eight, each chunk behind its guard (`_generic_terms`), so a

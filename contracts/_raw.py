@@ -39,6 +39,8 @@ from contracts._timefmt import CST
 __all__ = [
     "convert_relaxed",
     "convert_temporal",
+    "field_at",
+    "is_temporal",
     "raw_envelope_type",
     "required_present",
     "temporal_at",
@@ -165,13 +167,23 @@ def whole_nodes(pairs: frozenset[tuple[str, str]]) -> frozenset[tuple[str, str]]
     return frozenset(p for p in _temporal_pairs() if p[0] in nodes)
 
 
-def temporal_at(message: str) -> tuple[str, str] | None:
-    """(node, field) of the timestamp a decoder's error message names, else None."""
+def field_at(message: str) -> tuple[str, str] | None:
+    """(node, field) of the field a decoder's error message names, else None."""
     m = _TEMPORAL_AT.search(message)
     if m is None:
         return None
-    pair = (m.group("node") or "envelope", m.group("field"))
+    return (m.group("node") or "envelope", m.group("field"))
+
+
+def temporal_at(message: str) -> tuple[str, str] | None:
+    """(node, field) of the timestamp a decoder's error message names, else None."""
+    pair = field_at(message)
     return pair if pair in _temporal_pairs() else None
+
+
+def is_temporal(pair: tuple[str, str]) -> bool:
+    """Whether (node, field) is a timestamp of the contract."""
+    return pair in _temporal_pairs()
 
 
 @lru_cache(maxsize=256)

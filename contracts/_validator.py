@@ -22,13 +22,15 @@ from contracts._fastpath import (
     typed_envelope_type,
 )
 from contracts._fieldrules import FieldRules
-from contracts._fields import LIST_NODES
+from contracts._fields import LIST_NODES, fields_of
 from contracts._legacy import LEGACY_RULES, refine_legacy
 from contracts._model import Envelope, Settlement
 from contracts._normalise import is_legacy, normalise
 from contracts._numbers import numbers_out_of_range, out_of_range
 from contracts._raw import (
     convert_relaxed,
+    field_at,
+    is_temporal,
     raw_envelope_type,
     required_present,
     temporal_at,
@@ -40,6 +42,8 @@ from contracts._rulebook import ConfiguredRules, RuleConfig
 __all__ = ["Validator", "is_rejected"]
 
 _AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+#: strict decoders with relaxed fields per Validator (≈ 2 ms to build each)
+_RELAXED_AT_MOST = 128
 
 
 def is_rejected(errors: list[ValidationError]) -> bool:
@@ -70,6 +74,7 @@ class Validator:
         "_fields",
         "_lenient",
         "_oprn_codes",
+        "_relaxable_texts",
         "_required_nodes",
         "_strict",
         "_strict_nodes",
@@ -113,6 +118,14 @@ class Validator:
         # strict decoders with some timestamps as text: one field, or whole nodes
         # (`whole_nodes`): at most 31, built when first needed
         self._strict_relaxed: dict[frozenset[tuple[str, str]], msgspec.json.Decoder[Any]] = {}
+        # text fields whose strict constraints are generic checks only (length, dictionary,
+        # required): one of them refused is checked alone (`_strict_relaxed_json`)
+        self._relaxable_texts = frozenset(
+            (node, s.field)
+            for node in ("setlinfo", *LIST_NODES)
+            for s in fields_of(node)
+            if s.type in ("str", "duration")
+        )
         self._strict = msgspec.json.Decoder(strict_type, strict=False)
         self._typed = msgspec.json.Decoder(typed_envelope_type(), strict=False)
         self._lenient = msgspec.json.Decoder(raw_envelope_type(), strict=False)
@@ -280,11 +293,13 @@ class Validator:
         decode is skipped. Anything else, the lenient decoder, which reports wrong types.
         `validate_json` has already looked for numbers out of range.
         """
-        if isinstance(refused, msgspec.ValidationError) and (pair := temporal_at(str(refused))):
-            found = self._strict_relaxed_json(raw, received_at, pair)
-            if found is not None:
-                return found
-            return self._relaxed_json(raw, received_at, pair)
+        if isinstance(refused, msgspec.ValidationError) and (pair := field_at(str(refused))):
+            if is_temporal(pair) or pair in self._relaxable_texts:
+                found = self._strict_relaxed_json(raw, received_at, pair)
+                if found is not None:
+                    return found
+            if is_temporal(pair):
+                return self._relaxed_json(raw, received_at, pair)
         try:
             typed = self._typed.decode(raw)
         except msgspec.ValidationError as exc:
@@ -298,31 +313,44 @@ class Validator:
     def _strict_relaxed_json(
         self, raw: bytes | str, received_at: datetime | None, pair: tuple[str, str]
     ) -> tuple[Envelope | None, list[ValidationError]] | None:
-        """A record the strict types refused only for timestamps: the fast path's checks.
+        """A record the strict types refused only for timestamps and at most one text field:
+        the fast path's checks.
 
         Decoded by the strict types with the failing timestamps as text (one field; from a
-        second on, whole nodes), those converted (FMT_DATETIME as the lenient path reports
-        them), then the fast path after its decode (`checked`): the generic field checks of
-        the full engine have nothing to find on such a record. What the full engine would
-        report differently goes back to it: a required timestamp left empty (its REQ_FIELD
-        is a generic check), a number no sum can hold. None: the strict types refuse more.
+        second on, whole nodes) and the text field unconstrained; the timestamps converted
+        (FMT_DATETIME as the lenient path reports them), the text field checked alone
+        (`check_generic_field`: length, dictionary, required), then the fast path after its
+        decode (`checked`): the full engine's generic checks have nothing else to find on
+        such a record, and report in that order. What the full engine would report
+        differently goes back to it: a required timestamp left empty (its REQ_FIELD is a
+        generic check), a number no sum can hold. None: the strict types refuse more (a
+        second text field, a number, a wrong type), or the decoders built are many.
         """
         relaxed = frozenset((pair,))
         while True:
+            decoder = self._strict_relaxed_decoder(relaxed)
+            if decoder is None:
+                return None
             try:
-                envelope: Any = self._strict_relaxed_decoder(relaxed).decode(raw)
+                envelope: Any = decoder.decode(raw)
             except msgspec.ValidationError as exc:
-                more = temporal_at(str(exc))
-                if more is None or more in relaxed:
+                more = field_at(str(exc))
+                if more is None or more in relaxed or not is_temporal(more):
                     return None
-                relaxed = whole_nodes(relaxed | {more})
+                times = frozenset(p for p in relaxed if is_temporal(p))
+                relaxed = whole_nodes(times | {more}) | (relaxed - times)
                 continue
             except msgspec.DecodeError:
                 return None
             errors: list[ValidationError] = []
-            convert_relaxed(envelope, relaxed, self.policy, errors)
-            if not required_present(envelope, relaxed):
+            times = frozenset(p for p in relaxed if is_temporal(p))
+            convert_relaxed(envelope, times, self.policy, errors)
+            if not required_present(envelope, times):
                 return envelope, self.validate_decoded(envelope, errors, received_at=received_at)
+            for node, field in relaxed - times:
+                inp = envelope.input
+                entries = [inp.setlinfo] if node == "setlinfo" else getattr(inp, node)
+                self._fields.check_generic_field(entries, node, field, errors)
             try:
                 envelope, found = self._checked(envelope, received_at)
             except ArithmeticError:
@@ -333,9 +361,13 @@ class Validator:
 
     def _strict_relaxed_decoder(
         self, relaxed: frozenset[tuple[str, str]]
-    ) -> msgspec.json.Decoder[Any]:
+    ) -> msgspec.json.Decoder[Any] | None:
+        """The strict decoder with `relaxed` unconstrained; None once `_RELAXED_AT_MOST`
+        are built (a sender cycling through fields cannot make a Validator build on end)."""
         decoder = self._strict_relaxed.get(relaxed)
         if decoder is None:
+            if len(self._strict_relaxed) >= _RELAXED_AT_MOST:
+                return None
             strict_type = strict_envelope_type(
                 self.policy, self.dictionaries, relaxed, nodes_built=self._strict_nodes
             )

@@ -265,22 +265,80 @@ def test_relaxed_decoders_are_few() -> None:
         ("setlinfo.adm_time", None),  # a required timestamp left empty
         ("setlinfo.adm_time", "?"),  # ... or unreadable
         ("setlinfo.brdy", ""),
-        ("setlinfo.medcasno", "B" * 41),  # a value the strict types refuse as well
+        ("setlinfo.medcasno", "B" * 41),  # one refused text field as well
+        ("setlinfo.medcasno setlinfo.adm_way", "x" * 41),  # two: the typed decoder
+        ("setlinfo.age", "many"),  # a wrong type: the typed decoder, then the lenient one
     ],
 )
 def test_strict_apart_from_timestamps_takes_the_fast_checks(other: str | None, value: Any) -> None:
-    """A record the strict types refuse only for an unreadable optional timestamp is decoded
-    strictly with that field as text: the typed decoder is not needed (the fast path's
-    checks run). Anything the full engine reports differently is left to it; the findings
-    are the lenient engine's either way."""
+    """A record the strict types refuse only for an unreadable optional timestamp (and at
+    most one text field) is decoded strictly with those fields unconstrained: the typed
+    decoder is not needed (the fast path's checks run). Anything the full engine reports
+    differently is left to it; the findings are the lenient engine's either way."""
     v = Validator()
     typed = _Counting(v._typed)
     v._typed = typed  # type: ignore[assignment]
     doc = make_settlement(random.Random(3), now=NOW)
     doc["input"]["oprninfo"][1]["oprn_oprt_endtime"] = "2026/11/12 10:30"
-    if other is not None:
-        node, field = other.split(".")
+    for path in (other or "").split():
+        node, field = path.split(".")
         doc["input"][node][field] = value
     raw = msgspec.json.encode(doc).replace(b'"1E+999999999"', b"1E+999999999")  # a number
     _same_as_lenient(raw, v)
-    assert typed.calls == (1 if other == "setlinfo.medcasno" else 0)
+    assert typed.calls == (1 if other and (" " in other or value == "many") else 0)
+
+
+# -- one refused value: the strict types with that field relaxed ----------------------------
+
+#: (node, field) of the text fields a strict type constrains (length, dictionary, required)
+TEXTS = [
+    (node, s.field)
+    for node in ("setlinfo", *LIST_NODES)
+    for s in fields_of(node)
+    if s.type in ("str", "duration")
+]
+TEXT_VALUES: Any = st.one_of(
+    st.sampled_from(["", "x", "9", "1", "B" * 41, "B" * 501, "１", "2/3/4", "99/99/99"]),
+    st.none(),
+    st.text(max_size=8),
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(min_value=0, max_value=40),
+    values=st.lists(
+        st.tuples(st.sampled_from(TEXTS), st.integers(min_value=0, max_value=7), TEXT_VALUES),
+        min_size=1,
+        max_size=3,
+    ),
+    times=st.lists(
+        st.tuples(st.sampled_from(TEMPORAL), st.integers(min_value=0, max_value=7), VALUES),
+        max_size=2,
+    ),
+)
+def test_refused_values_give_the_full_engines_findings(
+    seed: int,
+    values: list[tuple[tuple[str, str], int, Any]],
+    times: list[tuple[tuple[str, str, str], int, Any]],
+) -> None:
+    """Values the strict types refuse (dictionary, length, empty required field), alone or
+    with others and odd timestamps: the full engine's findings, in its order, and its record."""
+    doc = _base(seed)
+    for (node, field), index, value in values:
+        _set(doc, node, index, field, value)
+    for (node, field, _kind), index, value in times:
+        _set(doc, node, index, field, value)
+    _same_as_lenient(msgspec.json.encode(doc))
+
+
+@pytest.mark.parametrize(("node", "field"), TEXTS)
+def test_each_text_field_refused_alone(node: str, field: str) -> None:
+    """Each constrained text field alone, empty and too long, in every entry."""
+    for seed in (0, 1, 2):
+        entries = len(_base(seed)["input"].get(node) or [None]) if node in LIST_NODES else 1
+        for i in range(min(entries, 3)):
+            for value in ("", "Z" * 501, "?"):
+                doc = _base(seed)
+                if _set(doc, node, i, field, value):
+                    _same_as_lenient(msgspec.json.encode(doc))
