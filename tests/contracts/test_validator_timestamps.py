@@ -1,10 +1,12 @@
-"""Records with unreadable or unusual timestamps: `validate_json` against the lenient engine.
+"""Records the strict types refuse (unreadable or unusual timestamps, refused text values):
+`validate_json` against the lenient engine.
 
 The lenient engine (`Validator.decode`: every field as text, `to_canonical` converting each
-timestamp, then `validate_decoded`) is the reference for what a timestamp the typed decoders
-cannot read means. The hot path may reach the same result another way (issue 12: re-decoding
-only the failing fields), so these tests pin it to the reference *exactly*: same findings
-(rule, field, messages, severity) in the same order, and the same record.
+timestamp, then `validate_decoded`) is the reference for what such a record means. The hot
+path reaches the same result other ways (issue 12: re-decoding only the failing fields, the
+strict types with them unconstrained and the fast path's checks), so these tests pin it to
+the reference *exactly*: same findings (rule, field, messages, severity) in the same order,
+and the same record.
 """
 
 from __future__ import annotations
