@@ -170,7 +170,7 @@ async def ops(stack: Stack) -> Client:
 
 @pytest.fixture(scope="session")
 async def rules(stack: Stack) -> dict[str, Any]:
-    """The sample DIP rules of 440100, 440300 and 440600 (clearing year 2026), stored and in force."""
+    """The sample DIP rules of 440100, 440300 and 440600 (clearing year 2026), stored, in force."""
     from workers.dip import SAMPLE_RULES
     from workers.rules_store import import_rules, read_rules_files
 
