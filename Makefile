@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install kafka demo up test lint check clean
+.PHONY: install kafka demo up test lint check clean image image-test
 
 $(STAMP): pyproject.toml
 	@PYTHON=$(PYTHON) deploy/bootstrap.sh
@@ -36,6 +36,16 @@ lint: $(STAMP)
 # every test against the real Kafka broker and PostgreSQL.
 test: lint kafka
 	$(BIN)/python -m pytest
+
+# The container image (deploy/container: Debian bookworm base made with debootstrap, podman with
+# runc) and its smoke test: the image's gateway and workers against the local Kafka and
+# PostgreSQL, one list pushed and scored. Not part of `make test` (the first build takes
+# minutes: debootstrap, apt-get, PyPI).
+image:
+	deploy/container/build.sh
+
+image-test: image $(STAMP) kafka
+	deploy/container/smoke.sh
 
 clean:
 	rm -rf $(VENV) .dipgw .pytest_cache .mypy_cache .ruff_cache
