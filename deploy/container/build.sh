@@ -65,13 +65,13 @@ SOURCES
 fi
 
 # The build context: the package's sources only (no .venv, .dipgw, .git), the Containerfile,
-# and this machine's CA bundle, which pip needs to reach PyPI here (build stage only).
+# the image's default settings (dipgw.toml), and this machine's CA bundle, which pip needs to reach PyPI here (build stage only).
 ctx="$(mktemp -d)"
 trap 'rm -rf "$ctx"' EXIT
 mkdir -p "$ctx/src"
 tar -C "$root" --exclude=__pycache__ --exclude='*.pyc' -c \
   pyproject.toml README.md gateway contracts adapters workers | tar -C "$ctx/src" -x
-cp "$here/Containerfile" "$ctx/Containerfile"
+cp "$here/Containerfile" "$here/dipgw.toml" "$ctx/"
 ca="${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}"
 if [ -f "$ca" ]; then cp "$ca" "$ctx/build-ca.crt"; else : >"$ctx/build-ca.crt"; fi
 if [ ! -s "$ctx/build-ca.crt" ]; then

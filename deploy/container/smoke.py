@@ -72,9 +72,10 @@ class Image:
             raise SystemExit(f"dipgw {' '.join(command)} failed:\n{done.stdout}{done.stderr}")
         return done.stdout.strip().splitlines()[-1]
 
-    def start(self, *command: str) -> None:
+    def start(self, *command: str, read_only: bool = False) -> None:
+        extra = ["--read-only", "--tmpfs", "/tmp", "-e", "DIPGW_STATE_DIR=/tmp/dipgw"]
         subprocess.run(
-            [*self.args("-d", "--name", CONTAINER), *command],
+            [*self.args("-d", "--name", CONTAINER, *(extra if read_only else [])), *command],
             check=True,
             capture_output=True,
             timeout=120,
@@ -190,7 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             say("city token issued (dipgw tokens issue)")
             try:
-                image.start("up")
+                # as deploy/compose and deploy/k8s run it: read-only root, state in a tmpfs
+                image.start("up", read_only=True)
                 url = f"http://127.0.0.1:{port}"
                 asyncio.run(wait_ready(url, deadline))
                 say(f"container {CONTAINER}: dipgw up (gateway + workers) ready at {url}")
