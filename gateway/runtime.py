@@ -28,7 +28,13 @@ from tenacity import (
 
 from adapters.runtime.clock import Clock, system_clock
 from adapters.runtime.errors import DipgwError, describe_error, is_dependency_failure
-from adapters.runtime.kafka import RenewingProducer, client_options, ensure_topics, new_producer
+from adapters.runtime.kafka import (
+    RenewingProducer,
+    authenticated,
+    client_options,
+    ensure_topics,
+    new_producer,
+)
 from adapters.runtime.logs import get_logger
 from adapters.runtime.metrics import WORKER_RECORDS, WORKER_RESTARTS, WORKER_UP
 from adapters.runtime.metrics import configure as configure_metrics
@@ -161,8 +167,12 @@ async def running_stack(
     """
     configure_metrics(per_hospital=settings.metrics.per_hospital)
     # Kafka or PostgreSQL may come up after us (or be restarting): wait for them, with backoff.
+    # refused credentials end the start at once (KafkaAuthenticationError is not retried)
     await _until_ready(
-        "kafka topics", lambda: ensure_topics(settings, bootstrap, all_topics(settings))
+        "kafka topics",
+        lambda: authenticated(
+            settings, bootstrap, lambda: ensure_topics(settings, bootstrap, all_topics(settings))
+        ),
     )
     pool = await _until_ready(
         "postgres",
@@ -174,7 +184,7 @@ async def running_stack(
         ),
     )
     producer = RenewingProducer(lambda: new_producer(settings, bootstrap), purpose="ingest")
-    await _until_ready("kafka producer", producer.start)
+    await _until_ready("kafka producer", lambda: authenticated(settings, bootstrap, producer.start))
     # Workers get a producer of their own: a stage stalled on one of its topics (a city topic
     # whose leader is still being elected, say) must never hold up hospitals' uploads, and
     # the idempotent producer sends one request per broker at a time.

@@ -13,13 +13,15 @@ import contextlib
 import functools
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.conn import collect_hosts, create_conn
+from aiokafka.errors import KafkaConnectionError, KafkaError, SaslAuthenticationFailed
 from aiokafka.protocol.admin import CreateAclsRequest
 
 from adapters.runtime import topics
@@ -30,9 +32,15 @@ from adapters.runtime.settings import KafkaSettings, Settings
 
 log = get_logger("dipgw.bus")
 
+T = TypeVar("T")
+
 
 class KafkaSecurityError(DipgwError, ValueError):
     """A secret or certificate file named by a setting could not be used."""
+
+
+class KafkaAuthenticationError(KafkaSecurityError):
+    """The brokers refused the configured SASL user or password: retrying cannot help."""
 
 
 def client_options(kafka: KafkaSettings) -> dict[str, Any]:
@@ -80,6 +88,52 @@ def _secret(name: str, value: str, file: str) -> str:
     except (OSError, UnicodeDecodeError) as exc:
         raise KafkaSecurityError(f"kafka.{name}_file = {file!r}: {exc}") from None
     return text.removesuffix("\n").removesuffix("\r")
+
+
+async def authentication_refused(settings: Settings, bootstrap: str) -> str | None:
+    """Why the brokers refuse the configured SASL credentials, or None when they do not (or
+    cannot be reached, or SASL is not used). aiokafka's bootstrap only logs the broker's
+    SaslAuthenticationFailed and raises a general "Unable to bootstrap", which looks like a
+    Kafka that is away; one direct connection tells the two apart."""
+    kafka = settings.kafka
+    if kafka.security_protocol not in ("SASL_PLAINTEXT", "SASL_SSL"):
+        return None
+    options = client_options(kafka)
+    for host, port, _family in collect_hosts(bootstrap):
+        try:
+            conn = await create_conn(
+                host,
+                port,
+                client_id=f"{kafka.client_id}-auth-check",
+                request_timeout_ms=kafka.request_timeout_ms,
+                **options,
+            )
+        except SaslAuthenticationFailed as exc:
+            return (
+                f"kafka.sasl_username / kafka.sasl_password (or sasl_password_file): the broker"
+                f" {host}:{port} refused user {kafka.sasl_username!r} with"
+                f" {kafka.sasl_mechanism}: {exc}"
+            )
+        except (TimeoutError, OSError, KafkaError):
+            continue  # this broker is away: another one may answer
+        conn.close()
+        return None
+    return None
+
+
+async def authenticated(
+    settings: Settings, bootstrap: str, attempt: Callable[[], Awaitable[T]]
+) -> T:
+    """`await attempt()` (a Kafka client's start, say); when it cannot bootstrap because the
+    brokers refuse the credentials, `KafkaAuthenticationError` instead of the general
+    connection error, so the caller stops at once rather than waiting for Kafka."""
+    try:
+        return await attempt()
+    except KafkaConnectionError:
+        reason = await authentication_refused(settings, bootstrap)
+        if reason is not None:
+            raise KafkaAuthenticationError(reason) from None
+        raise
 
 
 def new_producer(

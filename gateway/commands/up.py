@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 
+from adapters.runtime.kafka import KafkaSecurityError
 from adapters.runtime.logs import get_logger
 from adapters.runtime.metrics_http import MetricsListenError, nth_listen
 from adapters.runtime.topics import TopicsMissing
@@ -124,6 +125,8 @@ def _run(args: argparse.Namespace) -> int:
         return fail(str(exc), 1)
     except (MasterKeyError, MetricsListenError) as exc:  # the start-up report, no traceback
         return fail(str(exc))
+    except KafkaSecurityError as exc:  # refused credentials, an unreadable secret or CA file
+        return fail(str(exc), 1)
     except TopicsMissing as exc:  # topics.auto_create = false and a topic is absent
         return fail(str(exc), 1)
     except KeyboardInterrupt:

@@ -8,9 +8,13 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import logging
+import os
 import secrets
 import shutil
+import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +28,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from adapters.runtime.kafka import acl_plan, client_options, create_acls, ensure_topics
+from adapters.runtime.kafka import (
+    KafkaAuthenticationError,
+    acl_plan,
+    client_options,
+    create_acls,
+    ensure_topics,
+)
 from adapters.runtime.settings import Settings
 from gateway.localkafka import LocalKafkaCluster, LocalSecurity
 from gateway.runtime import all_topics, running_stack
@@ -200,6 +210,61 @@ async def test_wrong_password_is_refused(
     await producer.stop()
     # aiokafka raises "Unable to bootstrap"; the broker's reason is in its log line
     assert "SaslAuthenticationFailed" in caplog.text and "invalid credentials" in caplog.text
+
+
+async def test_a_process_with_a_wrong_password_stops_at_once(
+    secured: Secured, settings: Settings, fresh_dsn: str
+) -> None:
+    """Refused credentials are not a Kafka that is away: the start ends at once (not after
+    the 120 s of waiting for dependencies) naming the settings to fix."""
+    intruder = as_user(settings, secured, "admin")
+    Path(intruder.kafka.sasl_password_file).write_text("not-the-password")
+    started = time.monotonic()
+    with pytest.raises(KafkaAuthenticationError) as refused:
+        async with running_stack(intruder, secured.bootstrap, fresh_dsn, clock=CLOCK):
+            pass
+    assert time.monotonic() - started < 20
+    message = str(refused.value)
+    assert "kafka.sasl_username" in message and "kafka.sasl_password" in message
+    assert "'admin'" in message and "SCRAM-SHA-512" in message
+    assert "not-the-password" not in message
+
+
+def test_dipgw_up_with_a_wrong_password_exits_with_one_line(
+    secured: Secured, fresh_dsn: str, tmp_path: Path
+) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("not-the-password\n")
+    config = tmp_path / "dipgw.toml"
+    config.write_text(
+        f"""state_dir = "{tmp_path / "state"}"
+[kafka]
+bootstrap = "{secured.bootstrap}"
+security_protocol = "SASL_SSL"
+sasl_mechanism = "SCRAM-SHA-256"
+sasl_username = "admin"
+sasl_password_file = "{secret}"
+ssl_cafile = "{secured.ca_file}"
+[pg]
+dsn = "{fresh_dsn}"
+"""
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIPGW_")}
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "--config", str(config), "up"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert time.monotonic() - started < 30
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    error_lines = [line for line in proc.stderr.splitlines() if line.startswith("dipgw: ")]
+    assert len(error_lines) == 1, proc.stderr
+    assert "kafka.sasl_password" in error_lines[0] and "'admin'" in error_lines[0]
+    assert "Traceback" not in proc.stderr
 
 
 async def test_gateway_and_workers_run_as_least_privilege_principals(
