@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.conn import collect_hosts, create_conn
 from aiokafka.errors import KafkaConnectionError, KafkaError, SaslAuthenticationFailed
-from aiokafka.protocol.admin import CreateAclsRequest
+from aiokafka.protocol.admin import CreateAclsRequest, DescribeAclsRequest
 
 from adapters.runtime import topics
 from adapters.runtime.errors import DipgwError
@@ -375,17 +375,56 @@ def city_group_prefix(admdvs: str) -> str:
     return f"city.{admdvs}."
 
 
+_ANY = 1  # the ANY of resource type, pattern type, operation and permission in a filter
+
+
+async def describe_acls(settings: Settings, bootstrap: str) -> set[Acl]:
+    """The cluster's ALLOW bindings for any host on topics and groups (the kind `acl_plan`
+    declares), read as the configured user, which must hold DESCRIBE on the cluster (a super
+    user does). Kafka's DescribeAcls with a match-everything filter; other bindings (DENY,
+    one host, the cluster resource, other operations) are left out."""
+    resources = {code: name for name, code in _RESOURCE.items()}
+    operations = {code: name for name, code in _OPERATION.items()}
+    patterns = {code: name for name, code in _PATTERN.items()}
+    request = DescribeAclsRequest(
+        resource_type=_ANY,
+        resource_name=None,  # null: any name (principal, host too)
+        resource_pattern_type_filter=_ANY,
+        principal=None,
+        host=None,
+        operation=_ANY,
+        permission_type=_ANY,
+    )
+    async with admin_client(settings, bootstrap) as admin:
+        response = await admin._send_request(request)
+    if response.error_code != 0:
+        raise KafkaSecurityError(
+            f"cannot describe the cluster's ACLs as {settings.kafka.sasl_username!r}:"
+            f" error {response.error_code} {response.error_message}"
+        )
+    found: set[Acl] = set()
+    for resource_type, name, pattern, bindings in response.resources:
+        if resource_type not in resources or pattern not in patterns:
+            continue
+        for principal, host, operation, permission in bindings:
+            if host == "*" and permission == _ALLOW and operation in operations:
+                found.add(
+                    Acl(
+                        principal,
+                        resources[resource_type],  # type: ignore[arg-type]
+                        name,
+                        operations[operation],  # type: ignore[arg-type]
+                        patterns[pattern],  # type: ignore[arg-type]
+                    )
+                )
+    return found
+
+
 async def create_acls(settings: Settings, bootstrap: str, acls: list[Acl]) -> None:
     """Create the bindings (idempotent: an existing one is kept) as the configured user, which
     must be a super user or hold ALTER on the cluster. aiokafka has no ACL API: the request is
     Kafka's CreateAcls (v1), one binding each."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap,
-        client_id=f"{settings.kafka.client_id}-acls",
-        **client_options(settings.kafka),
-    )
-    await admin.start()
-    try:
+    async with admin_client(settings, bootstrap) as admin:
         for acl in acls:
             request = CreateAclsRequest(
                 resource_type=_RESOURCE[acl.resource],
@@ -400,5 +439,3 @@ async def create_acls(settings: Settings, bootstrap: str, acls: list[Acl]) -> No
             for code, message in response.creation_responses:
                 if code != 0:
                     raise KafkaSecurityError(f"cannot create ACL {acl}: error {code} {message}")
-    finally:
-        await admin.close()

@@ -46,8 +46,20 @@ pytestmark = pytest.mark.integration
 
 GATEWAY, WORKERS = "dipgw-gateway", "dipgw-workers"
 CITIES = {"440100": "city-440100", "440300": "city-440300"}
+# A second principal set, granted only by `dipgw kafka acls apply`.
+ACL_USERS = {"gateway": "acl-gateway", "workers": "acl-workers", "city": "acl-city-{admdvs}"}
+ACL_CITY_USERS = [ACL_USERS["city"].format(admdvs=city) for city in CITIES]
 PASSWORDS = {
-    name: secrets.token_urlsafe(18) for name in ("admin", GATEWAY, WORKERS, *CITIES.values())
+    name: secrets.token_urlsafe(18)
+    for name in (
+        "admin",
+        GATEWAY,
+        WORKERS,
+        *CITIES.values(),
+        ACL_USERS["gateway"],
+        ACL_USERS["workers"],
+        *ACL_CITY_USERS,
+    )
 }
 
 
@@ -320,3 +332,110 @@ async def test_gateway_and_workers_run_as_least_privilege_principals(
         await snoop.start()
         await snoop.getmany(timeout_ms=5000)
     await snoop.stop()
+
+
+def dipgw(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIPGW_")}
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "--config", str(config), *args],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def test_kafka_acls_plan_and_apply_grant_exactly_what_each_principal_needs(
+    secured: Secured, settings: Settings, tmp_path: Path
+) -> None:
+    admin = as_user(settings, secured, "admin")
+    t = settings.topics
+    city_topics = [t.scored.format(admdvs=city) for city in CITIES]
+    await ensure_topics(admin, secured.bootstrap, [*all_topics(settings), *city_topics])
+    config = tmp_path / "dipgw.toml"
+    config.write_text(
+        f"""state_dir = "{tmp_path / "state"}"
+[kafka]
+bootstrap = "{secured.bootstrap}"
+security_protocol = "SASL_SSL"
+sasl_mechanism = "SCRAM-SHA-512"
+sasl_username = "admin"
+sasl_password_file = "{admin.kafka.sasl_password_file}"
+ssl_cafile = "{secured.ca_file}"
+[topics]
+auto_create = false
+"""
+    )
+    users = ["--gateway-user", ACL_USERS["gateway"], "--workers-user", ACL_USERS["workers"]]
+    users += ["--city-user", ACL_USERS["city"], *(f"--city={city}" for city in CITIES)]
+
+    before = dipgw(config, "kafka", "acls", "plan", "--json", *users)
+    assert before.returncode == 1, before.stderr
+    planned = msgspec.json.decode(before.stdout)
+    expected = acl_plan(
+        settings,
+        gateway=ACL_USERS["gateway"],
+        workers=ACL_USERS["workers"],
+        cities={city: ACL_USERS["city"].format(admdvs=city) for city in CITIES},
+        can_create=False,  # topics.auto_create = false: nobody may create topics
+    )
+    assert planned["missing"] == len(expected) == len(planned["bindings"])
+    assert {(b["principal"], b["operation"], b["resource_name"]) for b in planned["bindings"]} == {
+        (acl.principal, acl.operation, acl.name) for acl in expected
+    }
+    assert not any(b["operation"] == "CREATE" for b in planned["bindings"])
+    assert {b["state"] for b in planned["bindings"]} == {"missing"}
+
+    applied = dipgw(config, "kafka", "acls", "apply", *users)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert f"{len(expected)} created, 0 missing" in applied.stdout
+
+    after = dipgw(config, "kafka", "acls", "plan", "--json", *users)
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert msgspec.json.decode(after.stdout)["missing"] == 0
+
+    # The gateway user writes the accepted topic, but may not read it.
+    gateway = as_user(settings, secured, ACL_USERS["gateway"])
+    producer = AIOKafkaProducer(
+        bootstrap_servers=secured.bootstrap, acks="all", **client_options(gateway.kafka)
+    )
+    await producer.start()
+    try:
+        await producer.send_and_wait(t.accepted, b"acl-probe")
+        # nor write a city's scored topic (only the workers do)
+        with pytest.raises(TopicAuthorizationFailedError):
+            await producer.send_and_wait(city_topics[0], b"forged")
+    finally:
+        await producer.stop()
+    snoop = consumer(gateway, t.accepted)
+    with pytest.raises(TopicAuthorizationFailedError):
+        await snoop.start()
+        await snoop.getmany(timeout_ms=5000)
+    await snoop.stop()
+
+    # The workers read it in a group of their prefix.
+    workers = as_user(settings, secured, ACL_USERS["workers"])
+    reader = consumer(workers, t.accepted, group=f"{settings.worker.group_prefix}.acl-probe")
+    await reader.start()
+    try:
+        seen = False
+        while not seen:
+            batch = await reader.getmany(timeout_ms=1000)
+            seen = any(r.value == b"acl-probe" for rs in batch.values() for r in rs)
+    finally:
+        await reader.stop()
+
+    # A city reads its own scored topic and is denied the other city's.
+    city, other = ACL_CITY_USERS
+    own = consumer(as_user(settings, secured, city), city_topics[0], group="city.440100.acl")
+    await own.start()
+    try:
+        await own.getmany(timeout_ms=2000)  # authorised: no error
+    finally:
+        await own.stop()
+    denied = consumer(as_user(settings, secured, other), city_topics[0], group="city.440300.x")
+    with pytest.raises(TopicAuthorizationFailedError):
+        await denied.start()
+        await denied.getmany(timeout_ms=5000)
+    await denied.stop()
