@@ -7,6 +7,7 @@ instead of the local ones.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -20,6 +21,7 @@ import aiohttp
 import asyncpg
 import msgspec
 import pytest
+import structlog
 
 from adapters.runtime.settings import Settings, load_settings
 from gateway.accounts import RegistryError
@@ -36,6 +38,21 @@ def _scratch(prefix: str) -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _logging_put_back() -> Iterator[None]:
+    """A test that runs `dipgw` in-process (`gateway.cli.main`) configures logging on the
+    stderr pytest captured for it, which pytest closes afterwards: every later log line of the
+    session would raise (found: the drills' gateway dropped connections after
+    tests/cli/test_topics). Each test's logging configuration is put back after it."""
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    structlog.configure(**saved)
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")
