@@ -14,6 +14,7 @@ from adapters.runtime.errors import DipgwError
 from adapters.runtime.logs import configure_logging
 from adapters.runtime.postgres import create_pool
 from adapters.runtime.settings import Settings, SettingsError, load_settings
+from gateway.localkafka import LocalKafka
 from gateway.localpg import EmbeddedPostgres
 
 
@@ -59,3 +60,19 @@ def with_pool(settings: Settings, work: Callable[[asyncpg.Pool], Awaitable[T]]) 
         return asyncio.run(run(pg.start()))
     finally:
         pg.stop()
+
+
+def kafka_bootstrap(settings: Settings) -> tuple[str, LocalKafka | None]:
+    """The configured cluster; else the local broker: the one a running `dipgw up` started
+    (used and left running), or one started for the command, returned to be stopped after."""
+    if settings.kafka.bootstrap:
+        return settings.kafka.bootstrap, None
+    local = LocalKafka(
+        settings.state_path / "kafka",
+        version=settings.kafka.local_version,
+        heap_mb=settings.kafka.local_heap_mb,
+        cache_dir=settings.cache_dir,
+    )
+    if local.pid() is not None:
+        return local.bootstrap, None
+    return local.start(owned=True), local

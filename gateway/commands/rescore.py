@@ -16,10 +16,9 @@ import json
 import asyncpg
 
 from adapters.runtime.kafka import new_producer
-from adapters.runtime.settings import Settings
-from gateway.commands._common import UsageError, fail, with_pool
+from gateway.commands._common import UsageError, fail, kafka_bootstrap, with_pool
 from gateway.commands.rules import city_year_settings
-from gateway.localkafka import KafkaError, LocalKafka
+from gateway.localkafka import KafkaError
 from workers.rescore import rescore
 
 
@@ -33,27 +32,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=_run)
 
 
-def _bootstrap(settings: Settings) -> tuple[str, LocalKafka | None]:
-    if settings.kafka.bootstrap:
-        return settings.kafka.bootstrap, None
-    local = LocalKafka(
-        settings.state_path / "kafka",
-        version=settings.kafka.local_version,
-        heap_mb=settings.kafka.local_heap_mb,
-        cache_dir=settings.cache_dir,
-    )
-    if local.pid() is not None:
-        return local.bootstrap, None  # `dipgw up` runs it: use it, leave it running
-    return local.start(owned=True), local
-
-
 def _run(args: argparse.Namespace) -> int:
     try:
         settings = city_year_settings(args)
     except UsageError as exc:
         return fail(str(exc))
     try:
-        bootstrap, started = _bootstrap(settings)
+        bootstrap, started = kafka_bootstrap(settings)
     except KafkaError as exc:
         return fail(str(exc), 1)
 

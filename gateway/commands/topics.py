@@ -27,8 +27,8 @@ from adapters.runtime import topics
 from adapters.runtime.errors import DipgwError, describe_error, is_dependency_failure
 from adapters.runtime.kafka import admin_client
 from adapters.runtime.settings import Settings
-from gateway.commands._common import UsageError, fail, settings_from
-from gateway.localkafka import KafkaError, LocalKafka
+from gateway.commands._common import UsageError, fail, kafka_bootstrap, settings_from
+from gateway.localkafka import KafkaError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,22 +41,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         sub = verbs.add_parser(verb, help=text)
         sub.add_argument("--json", action="store_true", help="one JSON document on stdout")
         sub.set_defaults(func=_run, verb=verb)
-
-
-def _bootstrap(settings: Settings) -> tuple[str, LocalKafka | None]:
-    """The configured cluster; else the local broker (started for the command if `dipgw up`
-    does not run it, and stopped after)."""
-    if settings.kafka.bootstrap:
-        return settings.kafka.bootstrap, None
-    local = LocalKafka(
-        settings.state_path / "kafka",
-        version=settings.kafka.local_version,
-        heap_mb=settings.kafka.local_heap_mb,
-        cache_dir=settings.cache_dir,
-    )
-    if local.pid() is not None:
-        return local.bootstrap, None
-    return local.start(owned=True), local
 
 
 async def _work(settings: Settings, bootstrap: str, verb: str) -> list[topics.Difference]:
@@ -72,7 +56,7 @@ def _run(args: argparse.Namespace) -> int:
     except UsageError as exc:
         return fail(str(exc))
     try:
-        bootstrap, started = _bootstrap(settings)
+        bootstrap, started = kafka_bootstrap(settings)
     except KafkaError as exc:
         return fail(str(exc), 1)
     try:

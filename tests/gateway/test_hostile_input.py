@@ -28,16 +28,15 @@ def q(text: str) -> str:
     return urllib.parse.quote(text, safe="")
 
 
-async def raw_get(
-    stack: Stack, target: str, headers: list[tuple[str, bytes]], *, status_only: bool = False
+async def raw_exchange(
+    stack: Stack, request: bytes, *, status_only: bool = False
 ) -> tuple[int, dict[str, str], bytes]:
-    """One GET of `target` (already percent-encoded) with these exact header bytes."""
+    """Send these exact bytes as the request; the answer's status, header fields (lower-case
+    names) and body (dechunked), read until the server closes."""
     host, port = urllib.parse.urlsplit(stack.url).netloc.rsplit(":", 1)
     reader, writer = await asyncio.open_connection(host, int(port))
     try:
-        head = f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n".encode()
-        head += b"".join(name.encode() + b": " + value + b"\r\n" for name, value in headers)
-        writer.write(head + b"\r\n")
+        writer.write(request)
         await writer.drain()
         status_line = await asyncio.wait_for(reader.readline(), 30)
         status = int(status_line.split()[1])
@@ -54,6 +53,16 @@ async def raw_get(
     if fields.get("transfer-encoding") == "chunked":
         body = _dechunk(body)
     return status, fields, body
+
+
+async def raw_get(
+    stack: Stack, target: str, headers: list[tuple[str, bytes]], *, status_only: bool = False
+) -> tuple[int, dict[str, str], bytes]:
+    """One GET of `target` (already percent-encoded) with these exact header bytes."""
+    host = urllib.parse.urlsplit(stack.url).hostname
+    head = f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n".encode()
+    head += b"".join(name.encode() + b": " + value + b"\r\n" for name, value in headers)
+    return await raw_exchange(stack, head + b"\r\n", status_only=status_only)
 
 
 def _dechunk(data: bytes) -> bytes:
@@ -169,25 +178,6 @@ async def test_a_hostile_header_value_is_a_400(
     routes = ("/v1/quality/report", "/ops") if name == "Cookie" else ("/v1/scored", "/ops")
     for route in routes:
         await refused_400(stack, route, headers, field)
-
-
-async def raw_exchange(stack: Stack, request: bytes) -> tuple[int, dict[str, str], bytes]:
-    """Send these exact bytes as the request; the whole answer (the server closes)."""
-    host, port = urllib.parse.urlsplit(stack.url).netloc.rsplit(":", 1)
-    reader, writer = await asyncio.open_connection(host, int(port))
-    try:
-        writer.write(request)
-        await writer.drain()
-        data = await asyncio.wait_for(reader.read(), 30)
-    finally:
-        writer.close()
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    fields = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        fields[name.strip().lower()] = value.strip()
-    return int(lines[0].split()[1]), fields, body
 
 
 @pytest.mark.parametrize(
