@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import msgspec
@@ -131,6 +131,11 @@ def _minutes(text: str) -> int:
     return (days * 24 + hours) * 60 + minutes
 
 
+# Per-code answers are remembered, bounded: codes come from hospitals' lists (and dates from
+# their discharges), so an unbounded memo would grow with whatever a feed sends.
+_CODE_MEMO = 65_536
+
+
 @cache
 def _code_tables() -> Any:
     try:
@@ -140,7 +145,7 @@ def _code_tables() -> Any:
     return CodeTables.load_bundled()
 
 
-@cache
+@lru_cache(maxsize=_CODE_MEMO)
 def oprn_class(code: str, main: bool) -> str:
     """NHSA's class of an operation code; the documented guess when the tables lack it."""
     tables = _code_tables()
@@ -155,7 +160,7 @@ def _diag(code: str, day: str) -> str:
     return _current("diagnosis", code.split("+", 1)[0].rstrip("*†").strip(), day)
 
 
-@cache
+@lru_cache(maxsize=_CODE_MEMO)
 def _current(kind: str, code: str, day: str) -> str:
     """The 2.0 code a legacy code maps to (accepted with DIAG_LEGACY / OPRN_LEGACY), since a
     city's catalog is written in 2.0 codes; any other code as it is."""
