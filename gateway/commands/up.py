@@ -42,44 +42,70 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=_run)
 
 
-def _spawn_gateways(
-    services: LocalServices, count: int, config: str | None
-) -> list[subprocess.Popen[bytes]]:
+class ExtraGateways:
     """Extra gateway-only processes on the same port; they die with this one (PDEATHSIG).
 
     They read the same settings as this process: its config file and its environment, plus
     the services it started (environment variables win over the file), and each its own
-    metrics address (port + its index): the shared port reaches a random process."""
-    env = dict(os.environ)
-    listen = services.settings.metrics.listen
-    env.update(
-        DIPGW_KAFKA_BOOTSTRAP=services.bootstrap,
-        DIPGW_PG_DSN=services.dsn,
-        DIPGW_STATE_DIR=str(services.settings.state_path),
-        # the local cluster's replication (LocalServices sets it): topics a child creates
-        # first must be as replicated as the parent's
-        DIPGW_TOPICS_REPLICATION_FACTOR=str(services.settings.topics.replication_factor),
-    )
-    return [
-        subprocess.Popen(
+    metrics address (port + its index): the shared port reaches a random process. One that
+    exits while this process runs is logged and started again: the port it shared keeps
+    being served by as many processes as the operator asked for."""
+
+    def __init__(self, services: LocalServices, count: int, config: str | None) -> None:
+        env = dict(os.environ)
+        env.update(
+            DIPGW_KAFKA_BOOTSTRAP=services.bootstrap,
+            DIPGW_PG_DSN=services.dsn,
+            DIPGW_STATE_DIR=str(services.settings.state_path),
+            # the local cluster's replication (LocalServices sets it): topics a child creates
+            # first must be as replicated as the parent's
+            DIPGW_TOPICS_REPLICATION_FACTOR=str(services.settings.topics.replication_factor),
+        )
+        self._env = env
+        self._listen = services.settings.metrics.listen
+        self._config = config
+        self.processes = [self._start(i) for i in range(1, count + 1)]
+
+    def _start(self, index: int) -> subprocess.Popen[bytes]:
+        metrics = {"DIPGW_METRICS_LISTEN": nth_listen(self._listen, index)} if self._listen else {}
+        return subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "gateway.cli",
-                *(["--config", config] if config else []),
+                *(["--config", self._config] if self._config else []),
                 "up",
                 "--workers",
                 "",
             ],
-            env={**env, **({"DIPGW_METRICS_LISTEN": nth_listen(listen, i)} if listen else {})},
+            env={**self._env, **metrics},
             stdin=subprocess.DEVNULL,
             preexec_fn=die_with_parent,
         )
-        for i in range(1, count + 1)
-    ]
+
+    async def supervise(self, stopping: asyncio.Event, period_s: float = 1.0) -> None:
+        """Restart any process that exited, at most once per `period_s` each, until stopping
+        (Ctrl-C reaches the whole process group: those exits are not restarted)."""
+        while not stopping.is_set():
+            await asyncio.sleep(period_s)
+            for slot, proc in enumerate(self.processes):
+                if stopping.is_set():
+                    return
+                code = proc.poll()
+                if code is not None:
+                    log.error("up.gateway_process_exited", index=slot + 1, pid=proc.pid, code=code)
+                    self.processes[slot] = self._start(slot + 1)
+
+    def stop(self) -> None:
+        for proc in self.processes:
+            proc.terminate()
+        for proc in self.processes:
+            proc.wait(30)
 
 
-async def _serve(services: LocalServices, args: argparse.Namespace) -> None:
+async def _serve(
+    services: LocalServices, args: argparse.Namespace, extra: ExtraGateways | None
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -98,8 +124,11 @@ async def _serve(services: LocalServices, args: argparse.Namespace) -> None:
             f"kafka {services.bootstrap}{metrics}. Ctrl-C stops.",
             flush=True,
         )
+        supervisor = asyncio.create_task(extra.supervise(stop)) if extra else None
         await stop.wait()
         log.info("up.stopping")
+        if supervisor:
+            supervisor.cancel()
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -109,18 +138,16 @@ def _run(args: argparse.Namespace) -> int:
         return fail(str(exc))
     if args.processes < 1 or (args.processes > 1 and settings.http.port == 0):
         return fail("--processes must be ≥ 1, and > 1 needs a fixed http.port")
-    extra: list[subprocess.Popen[bytes]] = []
     try:
         with LocalServices(settings) as services:
+            extra = None
             if args.processes > 1 and not args.no_gateway:
-                extra = _spawn_gateways(services, args.processes - 1, args.config)
+                extra = ExtraGateways(services, args.processes - 1, args.config)
             try:
-                asyncio.run(_serve(services, args))
+                asyncio.run(_serve(services, args, extra))
             finally:
-                for proc in extra:
-                    proc.terminate()
-                for proc in extra:
-                    proc.wait(30)
+                if extra:
+                    extra.stop()
     except KafkaError as exc:
         return fail(str(exc), 1)
     except (MasterKeyError, MetricsListenError) as exc:  # the start-up report, no traceback

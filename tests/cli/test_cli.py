@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import main
-from gateway.localkafka import pid_alive
+from gateway.localkafka import free_ports, pid_alive
 from gateway.localpg import stop_server
 
 ROOT = Path(__file__).parents[2]
@@ -100,17 +101,43 @@ def test_up_serves_and_ctrl_c_stops_everything_it_started(scratch_dir: Path) -> 
     assert str(tmp_path / "state") not in ps  # no broker, no postgres left behind
 
 
+def _port_and_three_free_ports() -> tuple[int, int]:
+    """An HTTP port and the first of three consecutive free ones (metrics: port + index)."""
+    import socket
+
+    for _ in range(50):
+        port, first = free_ports(2)
+        try:
+            with contextlib.ExitStack() as held:
+                for candidate in (first + 1, first + 2):
+                    sock = held.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        if port not in (first + 1, first + 2):
+            return port, first
+    raise AssertionError("no three consecutive free ports")
+
+
+def _listeners(port: int, count: int, without: str = "") -> set[str]:
+    """PIDs listening on `port`, waited for (up to 60 s) until `count` without `without`."""
+    listeners: set[str] = set()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ss = subprocess.run(
+            ["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True
+        ).stdout
+        listeners = set(re.findall(r"pid=(\d+)", ss))
+        if len(listeners) == count and without not in listeners:
+            break
+        time.sleep(0.2)
+    return listeners
+
+
 @pytest.mark.integration
 def test_up_runs_several_gateway_processes_on_one_port(scratch_dir: Path) -> None:
     tmp_path = scratch_dir
-    import socket
-
-    ports = []
-    for _ in range(2):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            ports.append(probe.getsockname()[1])
-    port, metrics_port = ports  # metrics: this port and the next two, one per process
+    port, metrics_port = _port_and_three_free_ports()  # metrics: one port per process
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIPGW_")}
     env.update(DIPGW_STATE_DIR=str(tmp_path / "state"))
     # Settings from a file, one of them not the default: every process must run with them.
@@ -132,16 +159,12 @@ def test_up_runs_several_gateway_processes_on_one_port(scratch_dir: Path) -> Non
         assert proc.stdout is not None
         line = proc.stdout.readline()
         assert line.startswith("dipgw is up"), line + (tmp_path / "stderr.log").read_text()[-3000:]
-        listeners: set[str] = set()
-        for _ in range(100):  # the extra processes come up on their own
-            ss = subprocess.run(
-                ["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True
-            ).stdout
-            listeners = set(re.findall(r"pid=(\d+)", ss))
-            if len(listeners) == 3:
-                break
-            time.sleep(0.2)
-        assert len(listeners) == 3, listeners
+
+        def stderr_tail() -> str:
+            return (tmp_path / "stderr.log").read_text()[-3000:]
+
+        listeners = _listeners(port, 3)  # the extra processes come up on their own
+        assert len(listeners) == 3, (listeners, stderr_tail())
         # Each process on its own metrics port (the shared one reaches a random process).
         owners = set()
         for i in range(3):
@@ -181,6 +204,12 @@ def test_up_runs_several_gateway_processes_on_one_port(scratch_dir: Path) -> Non
             except urllib.error.HTTPError as exc:
                 statuses.add(exc.code)
         assert statuses == {413}, statuses
+        # An extra gateway killed: the parent logs it and starts another in its place.
+        killed = min(listeners - {str(proc.pid)})
+        os.kill(int(killed), signal.SIGKILL)
+        listeners = _listeners(port, 3, without=killed)
+        assert len(listeners) == 3 and killed not in listeners, (listeners, stderr_tail())
+        assert "up.gateway_process_exited" in stderr_tail()
         children = listeners - {str(proc.pid)}
         proc.send_signal(signal.SIGKILL)  # the extra gateways must not outlive it
         proc.wait(10)
