@@ -56,7 +56,7 @@ from contracts._national import (
 from contracts._normalise import normalise
 from contracts._regions import city_of
 from contracts._rulebook import RuleConfig, RuleMeta, rulebook
-from contracts._timefmt import CST, parse_date, parse_duration, parse_time
+from contracts._timefmt import CST, parse_date, parse_duration, parse_time, shown
 from contracts._timeliness import LAG_BUCKETS, LAG_EDGES_H, lag_bucket, lag_percentile
 from contracts._validator import Validator, is_rejected
 
@@ -121,6 +121,7 @@ __all__ = [
     "parse_time",
     "redact_document",
     "rulebook",
+    "shown",
     "spec_of",
     "tables_from_manifest",
 ]

@@ -17,9 +17,23 @@ __all__ = [
     "parse_date",
     "parse_duration",
     "parse_time",
+    "shown",
 ]
 
 CST = timezone(timedelta(hours=8), "CST")
+
+
+def shown(moment: datetime, timespec: str = "seconds") -> str:
+    """A moment as people and API answers see it: ISO 8601 in China Standard Time, the
+    offset always written (`2026-11-30T23:15:10+08:00`). One clock for people: whatever zone a
+    moment was stored or computed in (UTC in PostgreSQL), it is shown through here.
+
+    A naive moment is refused: it is a bug upstream (which zone was it?), never guessed."""
+    if moment.tzinfo is None:
+        raise ValueError("a moment shown to people must be aware")
+    return moment.astimezone(CST).isoformat(timespec=timespec)
+
+
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 DATETIME_PATTERN = r"^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}:\d{2})?$"
 DURATION_PATTERN = r"^\d{1,4}/\d{1,2}/\d{1,2}$"

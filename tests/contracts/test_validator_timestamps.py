@@ -344,3 +344,18 @@ def test_each_text_field_refused_alone(node: str, field: str) -> None:
                 doc = _base(seed)
                 if _set(doc, node, i, field, value):
                     _same_as_lenient(msgspec.json.encode(doc))
+
+
+def test_shown_writes_every_moment_in_china_standard_time_with_its_offset() -> None:
+    from datetime import UTC, datetime
+
+    from contracts import shown
+
+    assert shown(datetime(2026, 11, 30, 16, 15, 10, 123456, tzinfo=UTC)) == (
+        "2026-12-01T00:15:10+08:00"  # UTC 16:15 is already the next day in the province
+    )
+    assert shown(datetime(2026, 11, 30, 16, 15, 10, 123456, tzinfo=UTC), "milliseconds") == (
+        "2026-12-01T00:15:10.123+08:00"
+    )
+    with pytest.raises(ValueError, match="aware"):
+        shown(datetime(2026, 11, 30, 15, 15, 10))
