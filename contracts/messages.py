@@ -11,17 +11,32 @@ computed, with the rule-set version that produced it. A case that cannot be grou
 is never dropped: it travels on marked `unscored`, with the reason in the one error shape, so
 `dipgw rescore` can pick it up when the city's rules arrive. No personal data: the case key
 identifies the case; names and ID numbers are never decoded.
+
+One clock, one way of writing numbers, in the Structs themselves (`__post_init__`, which runs
+on construction and on decoding, so a producer or a stored message that forgets cannot leak):
+
+- every moment is aware and in China Standard Time (+08:00, written with its offset), whatever
+  clock or database (timestamptz reads come back in UTC) it came from; a moment without an
+  offset is refused. The zone is fixed, not a setting: the whole province is one zone, and a
+  process-wide zone switch at the bottom layer would be global state for no user;
+- money (`total_cost`, `estimated_payment`) is Decimal with exactly two decimals, as text on the
+  wire (`"12000.00"`); a point value (yuan per point, a rate) has at least two and keeps the
+  city's own precision (`"12.35"`, `"13.4567"`);
+- ratios and coefficients (`ratio`, `level_coefficient`, `adjustment`) are rounded half-even to
+  `RATIO_DIGITS` (4) decimals; `group_score` is the catalog's and `case_score` is already
+  rounded to the city's `score_decimals` by the DIP core, so both travel as computed.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
 import msgspec
 
 from contracts._errors import Problem
+from contracts._timefmt import CST
 from contracts.dip import CaseFacts, GroupResult, Role, Scope
 
 CONTRACT_VERSION = "4101A-2023.08+dipgw.1"
@@ -30,6 +45,35 @@ CONTRACT_VERSION = "4101A-2023.08+dipgw.1"
 def case_key(fixmedins_code: str, setl_id: str) -> str:
     """The Kafka key of every message about one case: all revisions land in one partition."""
     return f"{fixmedins_code}:{setl_id}"
+
+
+RATIO_DIGITS = 4
+"""Decimals of ratios and coefficients on the wire (`ratio`, `level_coefficient`, `adjustment`)."""
+_CENT = Decimal("0.01")
+
+
+def in_cst(moment: datetime) -> datetime:
+    """`moment` in China Standard Time (+08:00); a naive moment is refused (which zone?)."""
+    if moment.tzinfo is None:
+        raise ValueError("a moment without a UTC offset")
+    return moment.astimezone(CST)
+
+
+def money(amount: Decimal | None) -> Decimal | None:
+    """An amount of yuan with exactly two decimals (half up), e.g. `Decimal("12000.00")`."""
+    return None if amount is None else amount.quantize(_CENT, ROUND_HALF_UP)
+
+
+def rate(value: Decimal | None) -> Decimal | None:
+    """Yuan per point: at least two decimals, more kept when the city states more."""
+    if value is None or value.as_tuple().exponent <= -2:  # type: ignore[operator]
+        return value
+    return value.quantize(_CENT)
+
+
+def ratio(value: float | None) -> float | None:
+    """A ratio or coefficient rounded to `RATIO_DIGITS` decimals."""
+    return None if value is None else round(value, RATIO_DIGITS)
 
 
 class CaseProvenance(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
@@ -41,6 +85,9 @@ class CaseProvenance(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
     setl_id: str
     revision: int
     received_at: datetime
+
+    def __post_init__(self) -> None:
+        self.received_at = in_cst(self.received_at)
 
 
 class AcceptedSettlement(CaseProvenance, kw_only=True, forbid_unknown_fields=False):
@@ -69,6 +116,9 @@ class RejectedSettlement(msgspec.Struct, kw_only=True, forbid_unknown_fields=Fal
     errors: list[Problem] = msgspec.field(default_factory=list)
     document: msgspec.Raw = msgspec.Raw(b"null")
 
+    def __post_init__(self) -> None:
+        self.received_at = in_cst(self.received_at)
+
 
 class GroupedCase(CaseProvenance, kw_only=True, forbid_unknown_fields=False):
     """`dip.case.grouped.v1`: an accepted case mapped to its DIP facts and grouped under the
@@ -86,11 +136,18 @@ class GroupedCase(CaseProvenance, kw_only=True, forbid_unknown_fields=False):
     catalog_version: str | None = None
     unscored: Problem | None = None
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.grouped_at = in_cst(self.grouped_at)
+
 
 class ScoredCase(CaseProvenance, kw_only=True, forbid_unknown_fields=False):
-    """`dip.case.scored.<admdvs>.v1`, `dip.case.scored.out_of_province.v1` and the internal
-    `dip.case.scored.all.v1`: one scored case for one recipient: the treating city, the insured
-    city or the out-of-province channel (`role`). Money is Decimal, as text on the wire."""
+    """`dip.case.scored.<admdvs>.v1` and `dip.case.scored.out_of_province.v1`: one scored case
+    for one recipient: the treating city, the insured city or the out-of-province channel
+    (`role`). Money is Decimal, as text on the wire (two decimals). `group_name` is the
+    group's 病种名称 in the treating city's catalog (diagnosis name, then the operation's after
+    ` / ` when the group has one); `treatment` is null when the group has none. No internal
+    field: the case facts travel only on the internal copy (`InternalScoredCase`)."""
 
     scored_at: datetime
     role: Role
@@ -108,6 +165,7 @@ class ScoredCase(CaseProvenance, kw_only=True, forbid_unknown_fields=False):
     operations: list[str] = msgspec.field(default_factory=list)
     group_status: str | None = None
     group_code: str | None = None
+    group_name: str | None = None
     treatment: str | None = None
     deviation: str | None = None
     ratio: float | None = None
@@ -122,8 +180,27 @@ class ScoredCase(CaseProvenance, kw_only=True, forbid_unknown_fields=False):
     ruleset_version: str | None = None
     catalog_version: str | None = None
     unscored: Problem | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.scored_at = in_cst(self.scored_at)
+        self.total_cost = money(self.total_cost)
+        self.estimated_payment = money(self.estimated_payment)
+        self.point_value = rate(self.point_value)
+        self.ratio = ratio(self.ratio)
+        self.level_coefficient = ratio(self.level_coefficient)
+        self.adjustment = ratio(self.adjustment)
+
+
+class InternalScoredCase(ScoredCase, kw_only=True, forbid_unknown_fields=False):
+    """`dip.case.scored.all.v1`, internal (the scored sink stores it): the treating-role
+    scored case with the case facts `dipgw rescore` re-scores from."""
+
     facts: CaseFacts | None = None
-    """Only on the internal `scored_all` copy: what `dipgw rescore` re-scores from."""
+
+    def public(self) -> ScoredCase:
+        """The same case as the cities receive it: without the facts."""
+        return ScoredCase(**{name: getattr(self, name) for name in ScoredCase.__struct_fields__})
 
 
 # --- reading a carried document --------------------------------------------------------------
@@ -222,6 +299,9 @@ class QualityAlert(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
     message_en: str
     raised_at: datetime
 
+    def __post_init__(self) -> None:
+        self.raised_at = in_cst(self.raised_at)
+
 
 ENCODER = msgspec.json.Encoder(decimal_format="string")
 """The one JSON encoder of every topic (and of the gateway's JSON answers): Decimal as text."""
@@ -229,6 +309,7 @@ ACCEPTED_DECODER = msgspec.json.Decoder(AcceptedSettlement)
 REJECTED_DECODER = msgspec.json.Decoder(RejectedSettlement)
 GROUPED_DECODER = msgspec.json.Decoder(GroupedCase)
 SCORED_DECODER = msgspec.json.Decoder(ScoredCase)
+SCORED_ALL_DECODER = msgspec.json.Decoder(InternalScoredCase)
 QUALITY_ALERT_DECODER = msgspec.json.Decoder(QualityAlert)
 DOCUMENT_VIEW_DECODER = msgspec.json.Decoder(DocumentView)
 DOCUMENT_HEAD_DECODER = msgspec.json.Decoder(DocumentHead)
@@ -238,7 +319,7 @@ TOPIC_TYPES: dict[str, type[msgspec.Struct]] = {
     "rejected": RejectedSettlement,
     "grouped": GroupedCase,
     "scored": ScoredCase,
-    "scored_all": ScoredCase,
+    "scored_all": InternalScoredCase,
     "out_of_province": ScoredCase,
     "quality_alerts": QualityAlert,
 }

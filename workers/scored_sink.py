@@ -13,11 +13,10 @@ import uuid
 from typing import TYPE_CHECKING
 
 import asyncpg
-import msgspec
 from aiokafka import ConsumerRecord
 
 from adapters.runtime.logs import get_logger
-from contracts.messages import ENCODER, SCORED_DECODER, ScoredCase
+from contracts.messages import ENCODER, SCORED_ALL_DECODER, InternalScoredCase
 from workers._deadletter import apply_each_or_dead_letter
 from workers._runner import decode_each
 
@@ -74,8 +73,9 @@ WHERE scored_cases.revision < EXCLUDED.revision
 """
 
 
-def row_of(case: ScoredCase) -> tuple[object, ...]:
-    public = msgspec.structs.replace(case, facts=None)
+def row_of(case: InternalScoredCase) -> tuple[object, ...]:
+    """The table row of one case; `message` is what the cities received (no facts)."""
+    public = case.public()
     return (
         case.fixmedins_code,
         case.setl_id,
@@ -106,12 +106,12 @@ def row_of(case: ScoredCase) -> tuple[object, ...]:
     )
 
 
-async def store_scored(pool: asyncpg.Pool, cases: list[ScoredCase]) -> None:
+async def store_scored(pool: asyncpg.Pool, cases: list[InternalScoredCase]) -> None:
     """Upsert scored cases (latest revision, latest scoring wins) in one transaction."""
     if not cases:
         return
     # Within one batch keep only each case's newest message: fewer writes, same end state.
-    newest: dict[str, ScoredCase] = {}
+    newest: dict[str, InternalScoredCase] = {}
     for case in cases:
         seen = newest.get(case.case_key)
         if seen is None or (case.revision, case.scored_at) >= (seen.revision, seen.scored_at):
@@ -136,5 +136,5 @@ class ScoredSink:
         await apply_each_or_dead_letter(self._pool, "scored_sink", records, self._apply)
 
     async def _apply(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        cases = [c for _, c in decode_each(records, SCORED_DECODER, "scored_sink")]
+        cases = [c for _, c in decode_each(records, SCORED_ALL_DECODER, "scored_sink")]
         await store_scored(self._pool, cases)

@@ -26,10 +26,24 @@ from adapters.runtime.kafka import ensure_topics
 from adapters.runtime.logs import get_logger
 from adapters.runtime.settings import Settings
 from contracts import Problem, city_of
-from contracts.messages import ENCODER, GROUPED_DECODER, GroupedCase, ScoredCase
+from contracts.messages import (
+    ENCODER,
+    GROUPED_DECODER,
+    GroupedCase,
+    InternalScoredCase,
+    ScoredCase,
+)
 from workers._deadletter import apply_each_or_dead_letter
 from workers._runner import decode_each
-from workers.dip import Route, ScoreResult, assess, reasons, route_case, rules_key
+from workers.dip import (
+    Route,
+    ScoreResult,
+    assess,
+    group_name,
+    reasons,
+    route_case,
+    rules_key,
+)
 from workers.grouping import given
 from workers.rules_store import RulesStore, StoredRules
 
@@ -58,8 +72,9 @@ def scored_fields(score: ScoreResult) -> dict[str, object]:
     }
 
 
-Outgoing = tuple[ScoredCase, Route | None]
-"""A treating-role scored case and its route (None: it cannot be routed, `DIP_ROUTE`)."""
+Outgoing = tuple[InternalScoredCase, Route | None]
+"""A treating-role scored case (with its facts) and its route (None: it cannot be routed,
+`DIP_ROUTE`)."""
 
 
 def score_grouped(
@@ -90,8 +105,8 @@ def score_grouped(
     if facts is None or g.clearing_year is None:  # not mapped: the grouping stage said why
         routed = route_case(g.insured_admdvs, g.treating_admdvs, province, template)
         if isinstance(routed, Problem):
-            return ScoredCase(**out, scope="same_city", unscored=routed), None
-        return ScoredCase(**out, scope=routed.scope, unscored=g.unscored), routed
+            return InternalScoredCase(**out, scope="same_city", unscored=routed), None
+        return InternalScoredCase(**out, scope=routed.scope, unscored=g.unscored), routed
     out.update(
         hospital_level=facts.hospital_level,
         insutype=facts.insutype,
@@ -113,9 +128,9 @@ def score_grouped(
         log.exception("scoring.failed", case_key=g.case_key)
         routed = route_case(g.insured_admdvs, g.treating_admdvs, province, template)
         if isinstance(routed, Problem):
-            return ScoredCase(**out, scope="same_city", unscored=routed), None
+            return InternalScoredCase(**out, scope="same_city", unscored=routed), None
         internal = reasons.INTERNAL.problem(detail=type(exc).__name__)
-        return ScoredCase(**out, scope=routed.scope, unscored=internal), routed
+        return InternalScoredCase(**out, scope=routed.scope, unscored=internal), routed
     out["scope"] = a.route.scope if a.route is not None else "same_city"
     if a.rules is not None and a.grouping is not None and stored is not None:
         out.update(
@@ -124,22 +139,23 @@ def score_grouped(
             catalog_version=a.rules.catalog_version,
             group_status=a.grouping.status,
             group_code=a.grouping.group_code,
-            treatment=a.grouping.treatment,
+            group_name=group_name(a.rules, a.grouping.group_code),
+            treatment=a.grouping.treatment or None,
         )
     if a.score is None:
-        return ScoredCase(**out, unscored=a.reason), a.route
+        return InternalScoredCase(**out, unscored=a.reason), a.route
     out.update(scored_fields(a.score), status="scored")
-    return ScoredCase(**out), a.route
+    return InternalScoredCase(**out), a.route
 
 
 def destinations(
-    scored: ScoredCase, route: Route | None, settings: Settings
+    scored: InternalScoredCase, route: Route | None, settings: Settings
 ) -> list[tuple[str, ScoredCase]]:
     """(topic, message) for every recipient of a treating-role scored case along its route,
-    the internal `scored_all` copy (with facts) included; the recipients' copies carry no
-    facts. No route (`DIP_ROUTE`): the internal copy only."""
-    public = msgspec.structs.replace(scored, facts=None)
-    out = [(settings.topics.scored_all, scored)]
+    the internal `scored_all` copy (with facts) included; the recipients' copies are the
+    public type, without facts. No route (`DIP_ROUTE`): the internal copy only."""
+    public = scored.public()
+    out: list[tuple[str, ScoredCase]] = [(settings.topics.scored_all, scored)]
     if route is None:
         return out
     for target in route.targets:

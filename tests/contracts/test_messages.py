@@ -3,6 +3,7 @@ the `TopicSettings` field naming the topic), and a message of each type round-tr
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -18,10 +19,12 @@ from contracts.messages import (
     GROUPED_DECODER,
     QUALITY_ALERT_DECODER,
     REJECTED_DECODER,
+    SCORED_ALL_DECODER,
     SCORED_DECODER,
     TOPIC_TYPES,
     AcceptedSettlement,
     GroupedCase,
+    InternalScoredCase,
     QualityAlert,
     RejectedSettlement,
     ScoredCase,
@@ -92,7 +95,7 @@ SAMPLES: dict[str, msgspec.Struct] = {
         point_value=Decimal("15.2"),
         estimated_payment=Decimal("12350.00"),
     ),
-    "scored_all": ScoredCase(
+    "scored_all": InternalScoredCase(
         **ENVELOPE,
         scored_at=AT,
         role="treating",
@@ -140,7 +143,7 @@ def test_every_topic_of_the_settings_has_one_message_type() -> None:
         "rejected": REJECTED_DECODER,
         "grouped": GROUPED_DECODER,
         "scored": SCORED_DECODER,
-        "scored_all": SCORED_DECODER,
+        "scored_all": SCORED_ALL_DECODER,
         "out_of_province": SCORED_DECODER,
         "quality_alerts": QUALITY_ALERT_DECODER,
     }
@@ -158,4 +161,54 @@ def test_a_message_of_each_topic_round_trips(topic: str) -> None:
 
 def test_money_travels_as_text() -> None:
     doc = msgspec.json.decode(ENCODER.encode(SAMPLES["scored"]))
-    assert doc["estimated_payment"] == "12350.00" and doc["point_value"] == "15.2"
+    assert doc["estimated_payment"] == "12350.00" and doc["point_value"] == "15.20"
+
+
+def test_money_has_two_decimals_and_ratios_four_however_made() -> None:
+    case = msgspec.structs.replace(
+        SAMPLES["scored"],
+        total_cost=Decimal("12000.0"),
+        estimated_payment=Decimal("9876.545"),
+        point_value=Decimal("13.4567"),
+        ratio=1.2345678,
+        level_coefficient=1.15,
+        adjustment=0.333333333,
+        case_score=812.123456,  # rounded by the DIP core to the city's score_decimals
+    )
+    doc = msgspec.json.decode(ENCODER.encode(case))
+    assert (doc["total_cost"], doc["estimated_payment"], doc["point_value"]) == (
+        "12000.00",
+        "9876.55",
+        "13.4567",  # a rate keeps the city's precision
+    )
+    assert (doc["ratio"], doc["level_coefficient"], doc["adjustment"]) == (1.2346, 1.15, 0.3333)
+    assert doc["case_score"] == 812.123456
+    # a stored message written before the rule is read the same way
+    old = ENCODER.encode(SAMPLES["scored"]).replace(b'"12350.00"', b'"12350.0"')
+    assert SCORED_DECODER.decode(old).estimated_payment == Decimal("12350.00")
+    assert str(SCORED_DECODER.decode(old).estimated_payment) == "12350.00"
+
+
+@pytest.mark.parametrize("topic", sorted(TOPIC_TYPES))
+def test_every_moment_is_written_in_china_standard_time(topic: str) -> None:
+    text = ENCODER.encode(SAMPLES[topic]).decode()
+    moments = re.findall(r'"\d{4}-\d{2}-\d{2}T[^"]*"', text)
+    assert moments and all(m.endswith('+08:00"') for m in moments), moments
+    assert "2026-03-01T16:30:00+08:00" in text  # AT, 08:30 UTC
+
+
+def test_a_moment_without_an_offset_is_refused() -> None:
+    data = ENCODER.encode(SAMPLES["rejected"]).replace(b"+08:00", b"")
+    with pytest.raises(msgspec.ValidationError, match="offset"):
+        REJECTED_DECODER.decode(data)
+
+
+def test_city_copies_carry_no_internal_fields() -> None:
+    internal = SAMPLES["scored_all"]
+    assert isinstance(internal, InternalScoredCase) and internal.facts is not None
+    public = internal.public()
+    assert type(public) is ScoredCase
+    doc = msgspec.json.decode(ENCODER.encode(public))
+    assert "facts" not in doc
+    assert doc == {k: v for k, v in msgspec.json.decode(ENCODER.encode(internal)).items()
+                   if k != "facts"}  # fmt: skip

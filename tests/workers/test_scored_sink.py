@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from contracts.messages import ENCODER, ScoredCase
+from contracts.messages import ENCODER, InternalScoredCase
 from gateway.runtime import Stack
 from tests.builders import handled
 from tests.clock import now as clock_now
@@ -20,7 +20,7 @@ from tests.clock import now as clock_now
 pytestmark = pytest.mark.integration
 
 
-def scored(setl_id: str, revision: int, at: datetime, **kw: Any) -> ScoredCase:
+def scored(setl_id: str, revision: int, at: datetime, **kw: Any) -> InternalScoredCase:
     fields: dict[str, Any] = {
         "receipt_id": str(uuid.uuid4()),
         "case_key": f"H44010000001:{setl_id}",
@@ -40,10 +40,10 @@ def scored(setl_id: str, revision: int, at: datetime, **kw: Any) -> ScoredCase:
         "case_score": 100.0 * revision,
         "estimated_payment": Decimal("1000.00") * revision,
     }
-    return ScoredCase(**(fields | kw))
+    return InternalScoredCase(**(fields | kw))
 
 
-async def send(stack: Stack, *cases: ScoredCase) -> list[Any]:
+async def send(stack: Stack, *cases: InternalScoredCase) -> list[Any]:
     """Send in order (same key → same partition → this order); the records' positions."""
     return [
         await stack.producer.send_and_wait(

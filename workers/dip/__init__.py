@@ -30,7 +30,7 @@ from ._catalog import BuildOptions, CatalogBuild, build_catalog, read_history, w
 from ._errors import DipError
 from ._facts import decode_cases_json, decode_cases_ndjson
 from ._grouping import group
-from ._index import RuleSetError
+from ._index import RuleSetError, group_name
 from ._loader import load_rules, make_ruleset, parse_catalog, read_table
 from ._model import (
     Adjustments,
@@ -116,6 +116,7 @@ __all__ = [
     "encode_ruleset",
     "group",
     "group_and_score",
+    "group_name",
     "load_rules",
     "make_case_facts",
     "make_ruleset",

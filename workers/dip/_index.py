@@ -68,6 +68,17 @@ def index_of(ruleset: RuleSet) -> Index:
     return cached
 
 
+def group_name(ruleset: RuleSet, code: str) -> str | None:
+    """A group's 病种名称 as the city's catalog states it: the diagnosis name, then the main
+    operation's name after ` / ` when the group has one; None for a code the catalog does not
+    name (a national pre-group it does not price, an ungrouped case)."""
+    ref = index_of(ruleset).groups.get(code)
+    if ref is None:
+        return None
+    names = [n for n in (ref.group.name, ref.group.oprn_name) if n]
+    return " / ".join(names) or None
+
+
 def _slots(group: Group) -> list[list[str]]:
     return [[norm_oprn(alt) for alt in slot.split("|") if alt.strip()] for slot in group.operations]
 
