@@ -26,7 +26,7 @@ import msgspec
 from adapters.runtime.errors import DipgwError, describe_error
 from adapters.runtime.logs import Throttle, get_logger
 from contracts import ValidationError
-from contracts.messages import ENCODER, AcceptedSettlement, case_key
+from contracts.messages import ENCODER, AcceptedSettlement, case_key, in_cst
 from gateway.errors import NonceReused
 
 log = get_logger("dipgw.ingest")
@@ -90,10 +90,16 @@ class _Slot:
 
 # One round trip: see migrations/0005_reserve_function.sql for the rules it applies.
 _RESERVE = "SELECT * FROM dipgw_reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+# The mark comes a few milliseconds after the acknowledgement (batched), so the sink may have
+# stored the record first and set `accepted_at` itself (no later than its `stored_at`): that
+# one is kept, never overwritten by this later moment. `received_at` is the gateway's clock,
+# the others the database's; GREATEST keeps a receipt in causal order (received ≤ accepted ≤
+# stored) however far the two clocks disagree.
 _ACCEPT = """
 UPDATE receipts r
 SET status = CASE WHEN r.status = 'pending' THEN 'accepted' ELSE r.status END,
-    accepted_at = now(), kafka_topic = $4, kafka_partition = u.p, kafka_offset = u.o
+    accepted_at = COALESCE(r.accepted_at, GREATEST(clock_timestamp(), r.received_at)),
+    kafka_topic = $4, kafka_partition = u.p, kafka_offset = u.o
 FROM unnest($1::uuid[], $2::int[], $3::bigint[]) AS u(id, p, o)
 WHERE r.receipt_id = u.id
 """
@@ -103,13 +109,19 @@ class Ingestor:
     """Reserve → produce → accept, for a batch of uploads."""
 
     def __init__(
-        self, pool: asyncpg.Pool, producer: Producer, topic: str, *, ack_timeout_s: float = 10.0
+        self,
+        pool: asyncpg.Pool,
+        producer: Producer,
+        topic: str,
+        *,
+        ack_timeout_s: float = 10.0,
+        accept_delay_s: float = 0.005,
     ) -> None:
         self._pool = pool
         self._producer = producer
         self._topic = topic
         self._ack_timeout_s = ack_timeout_s
-        self._accepts = AcceptWriter(pool, topic)
+        self._accepts = AcceptWriter(pool, topic, delay_s=accept_delay_s)
         self._running: set[asyncio.Future[list[Receipt | Unavailable]]] = set()
 
     async def close(self) -> None:
@@ -117,7 +129,7 @@ class Ingestor:
         marks (call before the pool closes)."""
         if self._running:
             await asyncio.wait(list(self._running), timeout=self._ack_timeout_s + 5)
-        await self._accepts.flush()
+        await self._accepts.close()
 
     async def submit(self, upload: Upload, received_at: datetime) -> Receipt:
         (result,) = await self.submit_many([upload], received_at)
@@ -308,6 +320,7 @@ class AcceptWriter:
         self._delay_s = delay_s
         self._pending: list[tuple[uuid.UUID, int, int]] = []
         self._task: asyncio.Task[None] | None = None
+        self._waiting = False
 
     def add(self, marks: list[tuple[uuid.UUID, int, int]]) -> None:
         self._pending.extend(marks)
@@ -315,7 +328,22 @@ class AcceptWriter:
             self._task = asyncio.get_running_loop().create_task(self._later())
 
     async def _later(self) -> None:
-        await asyncio.sleep(self._delay_s)
+        self._waiting = True
+        try:
+            await asyncio.sleep(self._delay_s)
+        finally:
+            self._waiting = False
+        await self.flush()
+
+    async def close(self) -> None:
+        """Write the marks gathered so far now, not after the delay (a write under way is
+        let finish)."""
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            if self._waiting:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self.flush()
 
     async def flush(self) -> None:
@@ -342,6 +370,7 @@ def _consume_outcome(future: asyncio.Future[Any]) -> None:
 
 
 async def receipt_status(pool: asyncpg.Pool, receipt_id: uuid.UUID) -> dict[str, Any] | None:
+    """A receipt's row, its moments in China Standard Time (PostgreSQL answers in UTC)."""
     row = await pool.fetchrow(
         """SELECT receipt_id, fixmedins_code, setl_id, revision, status, mdtrtarea_admvs,
                   insuplc_admdvs, received_at, accepted_at, stored_at,
@@ -349,4 +378,9 @@ async def receipt_status(pool: asyncpg.Pool, receipt_id: uuid.UUID) -> dict[str,
            FROM receipts WHERE receipt_id = $1""",
         receipt_id,
     )
-    return None if row is None else dict(row)
+    return None if row is None else in_cst_row(row)
+
+
+def in_cst_row(row: Any) -> dict[str, Any]:
+    """A database row as a dict, every moment in it in China Standard Time."""
+    return {k: in_cst(v) if isinstance(v, datetime) else v for k, v in dict(row).items()}

@@ -66,11 +66,15 @@ class Sink:
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.executemany(_UPSERT, rows)
             # Where the record is in Kafka is known here too: a receipt is complete once
-            # stored, whether or not the gateway's batched 'accepted' mark came first.
+            # stored, whether or not the gateway's batched 'accepted' mark came first. Its
+            # moments stay in causal order (received ≤ accepted ≤ stored) whichever clock
+            # stamped them and whichever write came first (see gateway.ingest._ACCEPT).
             await conn.execute(
                 """UPDATE receipts r
-                   SET status = 'stored', stored_at = COALESCE(r.stored_at, now()),
-                       accepted_at = COALESCE(r.accepted_at, now()),
+                   SET status = 'stored',
+                       stored_at = COALESCE(
+                           r.stored_at, GREATEST(now(), r.received_at, r.accepted_at)),
+                       accepted_at = COALESCE(r.accepted_at, GREATEST(now(), r.received_at)),
                        kafka_topic = COALESCE(r.kafka_topic, u.t),
                        kafka_partition = COALESCE(r.kafka_partition, u.p),
                        kafka_offset = COALESCE(r.kafka_offset, u.o)
