@@ -11,12 +11,18 @@ day (`LAG_EDGES_H`): counts add up exactly across days, hospitals and cities, pe
 interpolated inside a bucket (one-day resolution up to 15 days), and the share within N ≤ 15
 days (上传及时率) is exact.
 
+Each rejected list is also kept for the `/ops` message browser (`rejected_messages`): its
+findings and its document as the rejected topic carries it (already masked by the gateway),
+under its original Kafka position, added with the rollups in the same transaction and pruned
+after `quality.events_keep_days`.
+
 The worker also runs the alert evaluator (`workers.quality_alerts`) for as long as it runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -34,7 +40,7 @@ from contracts.messages import (
     REJECTED_DECODER,
     DocumentHead,
 )
-from workers._deadletter import apply_each_or_dead_letter
+from workers._deadletter import apply_each_or_dead_letter, replayed_from
 
 log = get_logger("dipgw.quality")
 
@@ -68,6 +74,18 @@ def _discharged(doc: DocumentHead | None) -> datetime | None:
 
 
 @dataclass(slots=True)
+class Kept:
+    """A rejected list for the `/ops` message browser: where it is in Kafka (the original's
+    position for a replayed copy), its findings and its document, masked as the topic has it."""
+
+    topic: str
+    partition: int
+    offset: int
+    errors: bytes
+    document: bytes | None
+
+
+@dataclass(slots=True)
 class Fact:
     """What one message contributes to the rollups; no personal data."""
 
@@ -81,6 +99,7 @@ class Fact:
     revision: int = 1
     lag_hours: float | None = None
     findings: list[tuple[str, str, str]] = field(default_factory=list)  # rule, severity, dim
+    kept: Kept | None = None  # a rejected list, as the message browser keeps it
 
     @property
     def day(self) -> date:
@@ -107,16 +126,29 @@ def fact_of(record: Record, accepted_topic: str) -> Fact | None:
             )
         else:
             rej = REJECTED_DECODER.decode(value)
-            doc = _head(bytes(rej.document))
+            document = bytes(rej.document)
+            doc = _head(document)
+            # A replayed copy counts as its original: it is the same message.
+            origin = replayed_from(record)
+            topic, partition, offset = (
+                origin[1:] if origin else (record.topic, record.partition, record.offset)
+            )
             fact = Fact(
-                key=f"rejected:{record.topic}:{record.partition}:{record.offset}",
-                ref=f"rejected:{record.partition}/{record.offset}",
+                key=f"rejected:{topic}:{partition}:{offset}",
+                ref=f"rejected:{partition}/{offset}",
                 fixmedins_code=rej.fixmedins_code,
                 region=doc.mdtrtarea_admvs if doc else None,
                 received_at=rej.received_at,
                 accepted=False,
                 case_key=rej.case_key,
                 findings=[(e.rule, e.severity, e.dimension) for e in rej.errors],
+                kept=Kept(
+                    topic,
+                    partition,
+                    offset,
+                    msgspec.json.encode(rej.errors),
+                    None if document in (b"", b"null") else document,
+                ),
             )
     except (msgspec.DecodeError, ValueError) as exc:
         log.error(
@@ -340,7 +372,44 @@ async def apply_facts(conn: asyncpg.Connection, facts: list[Fact]) -> int:
         if code not in latest or d.last_seen > latest[code][1]:
             latest[code] = (d.city, d.last_seen)
     await conn.executemany(_HOSPITAL_UPSERT, [(code, *v) for code, v in sorted(latest.items())])
+    kept = [
+        (
+            f.kept.topic,
+            f.kept.partition,
+            f.kept.offset,
+            f.fixmedins_code,
+            cities.get(f.fixmedins_code) or city_of(f.region) or UNKNOWN_CITY,
+            f.case_key,
+            f.received_at,
+            sorted({rule for rule, _, _ in f.findings}),
+            f.kept.errors.decode(),
+            None if f.kept.document is None else f.kept.document.decode(),
+        )
+        for f in new
+        if f.kept is not None
+    ]
+    if kept:
+        await conn.executemany(_KEEP_REJECTED, sorted(kept, key=lambda row: row[:3]))
     return len(new)
+
+
+_KEEP_REJECTED = """
+INSERT INTO rejected_messages (topic, "partition", "offset", fixmedins_code, city, case_key,
+                               received_at, rules, errors, document)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+ON CONFLICT DO NOTHING
+"""
+PRUNE_EVERY_S = 600.0
+
+
+async def prune_rejected_messages(pool: asyncpg.Pool, keep_days: int) -> int:
+    """Forget rejected lists kept longer than `keep_days` (the browser's bounded retention);
+    aged on the database's clock, which stamped them. Returns how many were removed."""
+    status = await pool.execute(
+        "DELETE FROM rejected_messages WHERE kept_at < now() - make_interval(days => $1)",
+        keep_days,
+    )
+    return int(status.rsplit(" ", 1)[-1])
 
 
 class Quality:
@@ -349,6 +418,8 @@ class Quality:
     def __init__(self, ctx: Any) -> None:
         self._pool: asyncpg.Pool = ctx.pool
         self._accepted: str = ctx.settings.topics.accepted
+        self._keep_days: int = ctx.settings.quality.events_keep_days
+        self._pruned = -PRUNE_EVERY_S
         self._alerts: asyncio.Task[None] | None = None
         from workers.quality_alerts import run_evaluator
 
@@ -366,3 +437,6 @@ class Quality:
             return
         async with self._pool.acquire() as conn, conn.transaction():
             await apply_facts(conn, facts)
+        if time.monotonic() - self._pruned >= PRUNE_EVERY_S:
+            self._pruned = time.monotonic()
+            await prune_rejected_messages(self._pool, self._keep_days)

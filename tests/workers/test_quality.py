@@ -17,7 +17,8 @@ from gateway.runtime import Stack
 from tests.builders import new_code, push_mix, wait_received, wait_stored
 from tests.clock import now as clock_now
 from tests.conftest import register_hospital
-from workers.quality import Fact, apply_facts, fact_of
+from workers._deadletter import REPLAY_HEADER, apply_each_or_dead_letter, replay_header
+from workers.quality import Fact, apply_facts, fact_of, prune_rejected_messages
 
 # -- pure ---------------------------------------------------------------------------------
 
@@ -43,7 +44,9 @@ def test_lag_percentiles_interpolate_inside_a_bucket_and_merge_by_adding() -> No
     assert lag_percentile(late, 0.5) == LAG_EDGES_H[-1]  # a floor in the open bucket
 
 
-def _rejected_record(document: bytes) -> ConsumerRecord[bytes, bytes]:
+def _rejected_record(
+    document: bytes, offset: int = 7, headers: list[tuple[str, bytes]] | None = None
+) -> ConsumerRecord[bytes, bytes]:
     value = (
         b'{"fixmedins_code":"H44010000001","received_at":"2026-11-24T09:30:00+08:00",'
         b'"errors":[{"rule":"DEC_SHAPE","field":"$","dimension":"\xe8\xa7\x84\xe8\x8c\x83'
@@ -53,7 +56,7 @@ def _rejected_record(document: bytes) -> ConsumerRecord[bytes, bytes]:
     return ConsumerRecord(
         "rejected",
         0,
-        7,
+        offset,
         0,
         0,
         None,
@@ -61,7 +64,7 @@ def _rejected_record(document: bytes) -> ConsumerRecord[bytes, bytes]:
         None,
         0,
         len(value),
-        [],  # type: ignore[arg-type]
+        headers or [],  # type: ignore[arg-type]
     )
 
 
@@ -234,3 +237,92 @@ async def test_a_batch_rolled_back_midway_is_counted_once_when_redelivered(
         "SELECT last_seen FROM quality_hospitals WHERE fixmedins_code = $1", code
     )
     assert abs(last - now) < timedelta(seconds=1)
+
+
+# -- the /ops message browser and replays ---------------------------------------------------
+
+
+def test_a_replayed_copy_counts_as_its_original_and_is_kept_under_its_position() -> None:
+    """A dead letter replayed from /ops arrives at a new offset with the original's position
+    in its header: counted and kept as the original, so a second copy adds nothing."""
+    original = fact_of(_rejected_record(b'{"input": {}}'), "accepted")
+    copy = fact_of(
+        _rejected_record(
+            b'{"input": {}}', 99, [(REPLAY_HEADER, replay_header("quality", "rejected", 0, 7))]
+        ),
+        "accepted",
+    )
+    assert original is not None and copy is not None
+    assert copy.key == original.key == "rejected:rejected:0:7"
+    assert copy.kept is not None and (copy.kept.topic, copy.kept.partition, copy.kept.offset) == (
+        "rejected",
+        0,
+        7,
+    )
+    assert b"DEC_SHAPE" in copy.kept.errors and copy.kept.document == b'{"input": {}}'
+    plain = fact_of(_rejected_record(b'{"input": {}}', 99), "accepted")
+    assert plain is not None and plain.key == "rejected:rejected:0:99"
+
+
+async def test_a_replayed_copy_reaches_only_the_worker_that_dead_lettered_it() -> None:
+    """The other workers of the topic applied the original: they skip the copy."""
+    for_sink = _rejected_record(b"null", 8, [(REPLAY_HEADER, b"sink/rejected/0/1")])
+    for_quality = _rejected_record(b"null", 9, [(REPLAY_HEADER, b"quality/rejected/0/2")])
+    forged = _rejected_record(b"null", 10, [(REPLAY_HEADER, b"not a position")])
+    plain = _rejected_record(b"null", 11)
+    applied: list[int] = []
+
+    async def apply(records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        applied.extend(r.offset for r in records)
+
+    pool: Any = None  # nothing fails: no dead letter is written
+    assert (
+        await apply_each_or_dead_letter(
+            pool, "quality", [for_sink, for_quality, forged, plain], apply
+        )
+        == 0
+    )
+    assert applied == [9, 11]
+    applied.clear()
+    await apply_each_or_dead_letter(pool, "quality", [for_sink], apply)
+    assert applied == []  # an empty batch is not applied at all
+
+
+def test_the_gateway_writes_the_header_the_workers_read() -> None:
+    from gateway.ops.messages import REPLAY_HEADER as WRITTEN
+
+    assert WRITTEN == REPLAY_HEADER
+
+
+@pytest.mark.integration
+async def test_rejected_lists_are_kept_masked_once_and_pruned(stack: Stack) -> None:
+    code = new_code()
+    client = await register_hospital(stack, code, "440100")
+    await push_mix(client, code)
+    await wait_received(stack.pool, code, 9)
+    rows = await stack.pool.fetch(
+        """SELECT topic, city, rules, errors, document, case_key FROM rejected_messages
+           WHERE fixmedins_code = $1 ORDER BY case_key""",
+        code,
+    )
+    assert [r["case_key"] for r in rows] == [f"{code}:QR0", f"{code}:QR1"]
+    for row in rows:
+        assert row["topic"] == stack.settings.topics.rejected and row["city"] == "440100"
+        assert row["rules"] == ["REQ_FIELD"] and "REQ_FIELD" in row["errors"]
+        assert '"setl_id"' in row["document"] and "张三" not in row["document"]
+    # Applied again (a redelivery): kept once.
+    records = [r for r in await _replay(stack, code) if r.topic == stack.settings.topics.rejected]
+    facts = [f for f in (fact_of(r, stack.settings.topics.accepted) for r in records) if f]
+    async with stack.pool.acquire() as conn, conn.transaction():
+        assert await apply_facts(conn, facts) == 0
+    count = "SELECT count(*) FROM rejected_messages WHERE fixmedins_code = $1"
+    assert await stack.pool.fetchval(count, code) == 2
+    # Bounded retention: older than the kept days, gone; younger, kept.
+    await stack.pool.execute(
+        """UPDATE rejected_messages SET kept_at = now() - interval '31 days'
+           WHERE fixmedins_code = $1 AND case_key = $2""",
+        code,
+        f"{code}:QR0",
+    )
+    assert await prune_rejected_messages(stack.pool, 30) >= 1
+    assert await stack.pool.fetchval(count, code) == 1
