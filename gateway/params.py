@@ -9,9 +9,11 @@ arbitrary text). Pure functions of strings, no HTTP: handlers pass `request.quer
 - integers (ids, positions, counts, limits): ASCII digits only (no sign, space, `_`, `²` or
   other Unicode digits), at most 20 characters, within a range that never leaves PostgreSQL's
   bigint;
-- moments: ISO-8601 with a UTC offset, within `EARLIEST`..`LATEST`, returned in UTC. The
-  range is checked on the wall-clock time before converting: near year 1 or 9999 an offset
-  of ±14:00 overflows `datetime` (that was a 500, and a broken event stream);
+- moments: ISO-8601 date and time, within `EARLIEST`..`LATEST`, returned in UTC; without an
+  offset it is China Standard Time (+08:00, the one clock shown to people: a bureau's clerk
+  types the time on the wall). The range is checked on the wall-clock time before
+  converting: near year 1 or 9999 an offset of ±14:00 overflows `datetime` (that was a 500,
+  and a broken event stream);
 - days: `YYYY-MM-DD` within `FIRST_DAY`..`LAST_DAY`, so that day arithmetic cannot overflow;
 - enumerations and codes (`choice`, `code`): exactly one of the allowed values or patterns;
 - header values (`header`): printable ASCII, bounded length; path keys (`key`): no control
@@ -26,7 +28,7 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Final, overload
 
-from contracts import city_of
+from contracts import CST, city_of
 from gateway.errors import BadQuery
 
 BIGINT_MAX: Final = 2**63 - 1
@@ -79,21 +81,27 @@ def integer(
 def moment(
     text: str | None, field: str, *, low: datetime = EARLIEST, high: datetime = LATEST
 ) -> datetime | None:
-    """An ISO-8601 date-time with a UTC offset, in `low..high` (both included), in UTC."""
+    """An ISO-8601 date and time in `low..high` (both included), in UTC; one without an
+    offset is read in China Standard Time (+08:00). A date alone is refused (which hour?)."""
     if text is None or text == "":
         return None
-    shape = f"must be an ISO-8601 time with a UTC offset, {low:%Y-%m-%d}..{high:%Y-%m-%d}"
-    shape_cn = f"应为带时区的 ISO-8601 时间，{low:%Y-%m-%d} 至 {high:%Y-%m-%d}"
+    shape = (
+        f"must be an ISO-8601 date and time (without an offset: +08:00), "
+        f"{low:%Y-%m-%d}..{high:%Y-%m-%d}"
+    )
+    shape_cn = (
+        f"应为 ISO-8601 日期时间（不带时区即北京时间 +08:00），{low:%Y-%m-%d} 至 {high:%Y-%m-%d}"
+    )
     if " " in text:  # an unencoded "+08:00" arrives as " 08:00"
         shape, shape_cn = f"{shape} (send + as %2B)", f"{shape_cn}（+ 应编码为 %2B）"
-    if len(text) > _MAX_MOMENT_CHARS or not _printable_ascii(text):
+    if len(text) > _MAX_MOMENT_CHARS or len(text) <= 10 or not _printable_ascii(text):
         raise _bad(field, shape, shape_cn)
     try:
         value = datetime.fromisoformat(text)
     except (ValueError, OverflowError):
         raise _bad(field, shape, shape_cn) from None
     if value.tzinfo is None or value.utcoffset() is None:
-        raise _bad(field, f"needs a UTC offset (+08:00 or Z); {shape}", f"须带时区；{shape_cn}")
+        value = value.replace(tzinfo=CST)
     # The wall-clock time first: converting one near year 1 or 9999 to UTC overflows.
     wall = value.replace(tzinfo=None)
     if not low.replace(tzinfo=None) - _SLACK <= wall <= high.replace(tzinfo=None) + _SLACK:

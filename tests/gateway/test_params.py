@@ -50,8 +50,7 @@ HOSTILE_MOMENTS = [
     "2100-01-01T00:00:01Z",
     "2099-12-31T23:00:00-14:00",  # wall clock in range, past LATEST in UTC
     "2000-01-01T00:00:00+14:00",  # wall clock in range, before EARLIEST in UTC
-    "2026-01-01T00:00:00",  # no offset
-    "2026-01-01",
+    "2026-01-01",  # a date alone: which hour?
     "2026-01-01T00:00:00 08:00",  # "+" sent unencoded
     "２０２６-01-01T00:00:00Z",
     "2026-01-01T00:00:00+24:00",
@@ -112,8 +111,17 @@ def test_moment_reads_an_offset_time_into_utc() -> None:
     assert params.moment("2100-01-01T14:00:00+14:00", "until") == params.LATEST
 
 
+def test_a_moment_without_an_offset_is_read_in_china_standard_time() -> None:
+    expected = datetime(2025, 12, 31, 16, tzinfo=UTC)
+    assert params.moment("2026-01-01T00:00:00", "since") == expected
+    assert params.moment("2026-01-01 00:00:00", "since") == expected  # the national shape
+    assert params.moment("2000-01-01T08:00:00", "since") == params.EARLIEST
+    with bad("since"):
+        params.moment("2000-01-01T07:59:59", "since")  # 23:59:59 UTC the day before
+
+
 @pytest.mark.parametrize("text", HOSTILE_MOMENTS)
-def test_moment_refuses_what_is_not_an_offset_time_in_range(text: str) -> None:
+def test_moment_refuses_what_is_not_a_time_in_range(text: str) -> None:
     with bad("since") as refused:
         params.moment(text, "since")
     assert refused.value.field == "since"
