@@ -124,23 +124,36 @@ async def test_paging_by_position_and_time(
     city = "city=440300"
     status, whole = await page(ops, f"after={scene['start']}&{city}&limit=1000")
     assert status == 200 and not whole["has_more"] and whole["items"]
-    keys, after = [], scene["start"]
+    keys, after, more = [], scene["start"], True
     for _ in range(1000):
         status, body = await page(ops, f"after={after}&{city}&limit=1")
         assert status == 200 and len(body["items"]) <= 1
+        # has_more is exact: the previous page said whether this one has an item
+        assert more == bool(body["items"]), (keys, body)
         if not body["items"]:
             assert body["next_after"] == after and not body["has_more"]
             break
-        assert body["has_more"] and body["next_after"] == body["items"][0]["pos"] > after
+        assert body["next_after"] == body["items"][0]["pos"] > after
         keys.append(body["items"][0]["case_key"])
-        after = body["next_after"]
+        after, more = body["next_after"], body["has_more"]
     assert keys == [i["case_key"] for i in whole["items"]]
+    assert not more  # the last full page (one item) said there was no other
 
     status, body = await page(ops, "since=2099-01-01T00:00:00%2B08:00")
     assert status == 200 and body["items"] == []
-    first = whole["items"][0]["stored_at"].replace("+", "%2B")
+    stored = whole["items"][0]["stored_at"]
+    assert stored.endswith("+08:00")  # one clock: China Standard Time, labelled
+    first = stored.replace("+", "%2B")
     status, body = await page(ops, f"since={first}&{city}&limit=1000")
     assert {i["case_key"] for i in whole["items"]} <= {i["case_key"] for i in body["items"]}
+    # the same moment without its offset is read in +08:00
+    status, body = await page(ops, f"since={stored.removesuffix('+08:00')}&{city}&limit=1000")
+    assert {i["case_key"] for i in whole["items"]} <= {i["case_key"] for i in body["items"]}
+    later = whole["items"][-1]["stored_at"].removesuffix("+08:00")
+    status, body = await page(ops, f"since={later}&{city}&limit=1000")
+    assert status == 200 and whole["items"][-1]["case_key"] in {
+        i["case_key"] for i in body["items"]
+    }
 
     for bad in ("limit=abc", "limit=0", "since=yesterday", "role=payer", "city=44"):
         status, body = await page(ops, bad)
