@@ -3,6 +3,13 @@
 Hospitals sign requests (HMAC-SHA256 or HMAC-SM3, see `gateway.signing`) or present a client
 certificate naming them (mTLS); city bureaus and ops present a bearer token. Failures answer
 401/403 with a reason code and never say whether another hospital exists.
+
+A refused signed request is told which part failed, in this order: a signing header missing
+(named), the timestamp (with the server's time, +08:00, and the window), the nonce's format,
+then the signature, where an unknown hospital and a wrong key get one answer (the SHA-256 of
+the server's canonical string, built from the request alone), and last a reused nonce.
+Hospital codes are public (the national 定点医药机构 list) but whether one is registered here
+is not told before its key is proven.
 """
 
 from __future__ import annotations
@@ -34,8 +41,14 @@ PUBLIC = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _unauthorised(refusal: Refusal, *, window: int = 0) -> web.Response:
-    return http_error(refusal, headers={"WWW-Authenticate": "DIPGW-HMAC"}, window=window)
+def _unauthorised(refusal: Refusal) -> web.Response:
+    return http_error(refusal, headers={"WWW-Authenticate": "DIPGW-HMAC"})
+
+
+def _refused(why: signing.Refused) -> web.Response:
+    return http_error(
+        why.refusal, field=why.header, headers={"WWW-Authenticate": "DIPGW-HMAC"}, **why.values
+    )
 
 
 def _cert_common_name(request: web.Request) -> str | None:
@@ -59,10 +72,13 @@ async def _hospital_by_signature(request: web.Request) -> Principal | web.Respon
     given = headers.get(signing.SIGNATURE, "")
     timestamp = headers.get(signing.TIMESTAMP, "")
     nonce = headers.get(signing.NONCE, "")
+    missing = signing.check_headers(headers)
+    if missing is not None:
+        return _refused(missing)
     window = request.app[WINDOW]
-    reason = signing.check_fresh(timestamp, nonce, now=time.time(), window_s=window)
-    if reason is not None:
-        return _unauthorised(reason, window=window)
+    stale = signing.check_fresh(timestamp, nonce, now=time.time(), window_s=window)
+    if stale is not None:
+        return _refused(stale)
     hospital = await registry.hospital(code) if signing_code_ok(code) else None
     body = await request.read()
     # An unknown hospital costs the same work as a known one (the body read and signed), so
@@ -77,7 +93,7 @@ async def _hospital_by_signature(request: web.Request) -> Principal | web.Respon
     )
     if hospital is None or not verified:
         # The same answer for an unknown hospital and a wrong signature.
-        return _unauthorised(refusals.AUTH_SIGNATURE)
+        return _refused(signing.mismatch(request.method, request.path_qs, timestamp, nonce, body))
     if hospital.status != "active":
         return http_error(refusals.AUTH_DISABLED)
     if request.method == "POST":
@@ -124,6 +140,9 @@ async def _principal(request: web.Request) -> Principal | web.Response:
         if not isinstance(principal, Principal):
             return _unauthorised(refusals.AUTH_TOKEN)
         return principal
+    partly_signed = signing.check_headers(request.headers)
+    if partly_signed is not None and any(request.headers.get(h) for h in signing.HEADERS):
+        return _refused(partly_signed)  # some signing headers, but not the signature
     return _unauthorised(refusals.AUTH_MISSING)
 
 

@@ -35,26 +35,51 @@ AUTH_MISSING: Final = Refusal(
     message="缺少身份认证信息",
     message_en="no credentials: sign the request or send a token",
 )
+AUTH_HEADER_MISSING: Final = Refusal(
+    rule="AUTH_HEADER_MISSING",
+    status=401,
+    field="$",
+    message="签名请求缺少报文头：{names}（须带 X-Dipgw-Hospital、X-Dipgw-Timestamp、"
+    "X-Dipgw-Nonce、X-Dipgw-Signature）",
+    message_en="a signed request carries X-Dipgw-Hospital, X-Dipgw-Timestamp, X-Dipgw-Nonce "
+    "and X-Dipgw-Signature; missing or empty: {names}",
+)
 AUTH_TIMESTAMP: Final = Refusal(
     rule="AUTH_TIMESTAMP",
     status=401,
     field="X-Dipgw-Timestamp",
-    message="时间戳缺失或超出 ±{window} 秒",
-    message_en="timestamp missing or outside ±{window}s",
+    message="时间戳 {given}（{given_time}）与服务端时间 {server_time}（Unix {server_unix}）相差 "
+    "{skew} 秒，超出 ±{window} 秒：请用 NTP 校准 HIS 时钟，并在发送时签名",
+    message_en="timestamp {given} ({given_time}) is {skew} s from the server's time "
+    "{server_time} (Unix {server_unix}), outside ±{window} s: set the HIS clock by NTP and "
+    "sign each request when it is sent",
+)
+AUTH_TIMESTAMP_FORMAT: Final = Refusal(
+    rule="AUTH_TIMESTAMP_FORMAT",
+    status=401,
+    field="X-Dipgw-Timestamp",
+    message="时间戳须为 Unix 秒数（1–12 位 ASCII 数字；服务端时间 {server_unix}，{server_time}）",
+    message_en="timestamp must be Unix seconds in 1–12 ASCII digits (the server's time is "
+    "{server_unix}, {server_time})",
 )
 AUTH_NONCE: Final = Refusal(
     rule="AUTH_NONCE",
     status=401,
     field="X-Dipgw-Nonce",
-    message="随机串格式错误（16–64 位字母数字）",
-    message_en="nonce must be 16–64 of [A-Za-z0-9_-]",
+    message="随机串格式错误（须为 16–64 位字母、数字、_ 或 -；收到 {length} 位）",
+    message_en="nonce must be 16–64 of [A-Za-z0-9_-] (the one sent has {length} characters)",
 )
 AUTH_SIGNATURE: Final = Refusal(
     rule="AUTH_SIGNATURE",
     status=401,
     field="X-Dipgw-Signature",
-    message="签名校验失败",
-    message_en="signature does not verify",
+    message="签名校验失败：机构编码未登记或密钥不符，或所签字符串与服务端不同。服务端待签字符串为 "
+    "{shape}（路径 {path}），其 SHA-256 为 {canonical_sha256}（末行报文体摘要 {body_sha256}）；"
+    "HMAC-SM3 机构（报文体摘要用 SM3）为 {canonical_sha256_sm3}（末行 {body_sm3}）",
+    message_en="signature does not verify: unknown hospital or wrong key, or the string signed "
+    "differs from the server's. The server's string is {shape} (path {path}); its SHA-256 is "
+    "{canonical_sha256} (last line, the body digest: {body_sha256}); for HMAC-SM3 (SM3 body "
+    "digest) {canonical_sha256_sm3} (last line {body_sm3})",
 )
 AUTH_NONCE_REUSED: Final = Refusal(
     rule="AUTH_NONCE_REUSED",

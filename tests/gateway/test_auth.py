@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import re
 import ssl
 import time
 import uuid
@@ -48,14 +50,93 @@ async def test_unsigned_and_badly_signed_requests_are_refused(hospital: Client) 
     status, payload = await _post_signed(hospital, doc, **{signing.SIGNATURE: "00" * 32})
     assert (status, _rule(payload)) == (401, "AUTH_SIGNATURE")
 
-    # An unknown hospital gets exactly the same answer as a wrong signature: nothing leaks.
+    # An unknown hospital gets the answer of a wrong signature (for the same request, the
+    # very same bytes: test_a_signature_mismatch_shows_the_servers_canonical_string).
     stranger = Client(hospital.stack, hospital="H99999999999", secret="guess")
     status2, payload2 = await stranger.post("/v1/settlements", document("X1", code="H99999999999"))
-    assert (status2, payload2) == (status, payload)
+    assert (status2, _rule(payload2)) == (status, _rule(payload))
 
     old = str(int(time.time()) - 301)
     status, payload = await _post_signed(hospital, doc, **{signing.TIMESTAMP: old})
     assert (status, _rule(payload)) == (401, "AUTH_TIMESTAMP")
+
+
+async def test_a_refused_signature_says_which_part_failed(hospital: Client) -> None:
+    """Issue 14 point 5: each part of a signed request gets its own answer, over real HTTP."""
+    doc = document(f"H{uuid.uuid4().hex[:10]}")
+    status, payload = await _post_signed(hospital, doc, **{signing.NONCE: ""})
+    assert (status, _rule(payload), payload["errors"][0]["field"]) == (
+        401,
+        "AUTH_HEADER_MISSING",
+        "X-Dipgw-Nonce",
+    )
+    # signing headers without the signature are not taken for "no credentials"
+    body = msgspec.json.encode(doc)
+    partial = hospital.headers("POST", "/v1/settlements", body)
+    del partial[signing.SIGNATURE]
+    status, payload, _ = await Client(hospital.stack).request(
+        "POST", "/v1/settlements", body, headers=partial
+    )
+    assert (status, _rule(payload)) == (401, "AUTH_HEADER_MISSING")
+    assert payload["errors"][0]["message_en"].endswith("missing or empty: X-Dipgw-Signature")
+
+    ahead = str(int(time.time()) + 3600)
+    status, payload = await _post_signed(hospital, doc, **{signing.TIMESTAMP: ahead})
+    message = payload["errors"][0]["message_en"]
+    assert (status, _rule(payload)) == (401, "AUTH_TIMESTAMP")
+    assert re.search(rf"timestamp {ahead} \(\S+\+08:00\) is \+(3599|3600) s from", message)
+    assert "+08:00 (Unix " in message and "outside ±300 s" in message
+    status, payload = await _post_signed(hospital, doc, **{signing.TIMESTAMP: "soon"})
+    assert (status, _rule(payload)) == (401, "AUTH_TIMESTAMP_FORMAT")
+    status, payload = await _post_signed(hospital, doc, **{signing.NONCE: "n-7"})
+    assert (status, _rule(payload)) == (401, "AUTH_NONCE")
+
+
+async def test_a_signature_mismatch_shows_the_servers_canonical_string(hospital: Client) -> None:
+    """The SHA-256 of the string the server built (both body digests), the path it saw and
+    the shape of the lines; never the secret or the signature it expected. An unknown code
+    gets the same answer for the same request."""
+    doc = document(f"C{uuid.uuid4().hex[:10]}")
+    body = msgspec.json.encode(doc)
+    path = "/v1/settlements?note=proxy"
+    headers = hospital.headers("POST", "/v1/settlements", body)  # signed without the query
+    anonymous = Client(hospital.stack)
+    status, payload, _ = await anonymous.request("POST", path, body, headers=headers)
+    assert (status, _rule(payload)) == (401, "AUTH_SIGNATURE")
+    message = payload["errors"][0]["message_en"]
+    timestamp, nonce = headers[signing.TIMESTAMP], headers[signing.NONCE]
+    for sign_type in ("HMAC-SHA256", "HMAC-SM3"):
+        server = signing.canonical_request("POST", path, timestamp, nonce, body, sign_type)
+        assert hashlib.sha256(server).hexdigest() in message
+        assert hashlib.sha256(server).hexdigest() in payload["errors"][0]["message"]
+    mine = signing.canonical_request(
+        "POST", "/v1/settlements", timestamp, nonce, body, "HMAC-SHA256"
+    )
+    assert hashlib.sha256(mine).hexdigest() not in message
+    assert f"(path {path})" in message and hashlib.sha256(body).hexdigest() in message
+    assert "METHOD\\npath?query\\ntimestamp\\nnonce\\nhex(digest(body))" in message
+    assert hospital.secret is not None and hospital.secret not in message
+    expected = signing.signature(
+        hospital.secret.encode(), "HMAC-SHA256", "POST", path, timestamp, nonce, body
+    )
+    assert expected not in message and expected.upper() not in message
+
+    stranger = dict(headers, **{signing.HOSPITAL: "H99999999997"})
+    status2, payload2, _ = await anonymous.request("POST", path, body, headers=stranger)
+    assert (status2, payload2) == (status, payload)
+
+
+async def test_a_signature_in_uppercase_hex_is_accepted(hospital: Client) -> None:
+    """docs/upload-format.md: X-Dipgw-Signature in either case (the body digest inside the
+    signed string is lowercase)."""
+    doc = document(f"U{uuid.uuid4().hex[:10]}")
+    body = msgspec.json.encode(doc)
+    headers = hospital.headers("POST", "/v1/settlements", body)
+    headers[signing.SIGNATURE] = headers[signing.SIGNATURE].upper()
+    status, payload, _ = await Client(hospital.stack).request(
+        "POST", "/v1/settlements", body, headers=headers
+    )
+    assert status == 202, payload
 
 
 async def test_an_unknown_hospital_costs_the_same_work_as_a_known_one(

@@ -74,22 +74,98 @@ def test_any_change_breaks_the_signature() -> None:
         ("1300", "a" * 16, None),
         ("1301", "a" * 16, "AUTH_TIMESTAMP"),
         ("699", "a" * 16, "AUTH_TIMESTAMP"),
-        ("", "a" * 16, "AUTH_TIMESTAMP"),
-        ("-5", "a" * 16, "AUTH_TIMESTAMP"),
+        ("", "a" * 16, "AUTH_TIMESTAMP_FORMAT"),
+        ("-5", "a" * 16, "AUTH_TIMESTAMP_FORMAT"),
         ("1000", "short", "AUTH_NONCE"),
         ("1000", "a" * 65, "AUTH_NONCE"),
         ("1000", "a" * 15 + "/", "AUTH_NONCE"),
         # Hostile timestamps (issue 11): digits to str.isdigit() that int() refuses, and a
         # number past int()'s 4,300-digit limit, were 500s before any credential was checked.
-        ("²", "a" * 16, "AUTH_TIMESTAMP"),
-        ("١٠٠٠", "a" * 16, "AUTH_TIMESTAMP"),
-        ("1" * 4301, "a" * 16, "AUTH_TIMESTAMP"),
-        ("0" * 30 + "1000", "a" * 16, "AUTH_TIMESTAMP"),
+        ("²", "a" * 16, "AUTH_TIMESTAMP_FORMAT"),
+        ("١٠٠٠", "a" * 16, "AUTH_TIMESTAMP_FORMAT"),
+        ("1" * 4301, "a" * 16, "AUTH_TIMESTAMP_FORMAT"),
+        ("0" * 30 + "1000", "a" * 16, "AUTH_TIMESTAMP_FORMAT"),
+        ("999999999999", "a" * 16, "AUTH_TIMESTAMP"),  # past year 9999: no +08:00 form
     ],
 )
 def test_freshness_window_and_nonce_format(timestamp: str, nonce: str, reason: str | None) -> None:
     found = signing.check_fresh(timestamp, nonce, now=1000, window_s=300)
-    assert (found.rule if found is not None else None) == reason
+    assert (found.refusal.rule if found is not None else None) == reason
+    if found is not None:  # every template filled: the answer is never a 500
+        found.refusal.problem(found.header, **found.values)
+
+
+def test_a_stale_timestamp_is_shown_against_the_servers_time_in_china_standard_time() -> None:
+    """Issue 14 point 5: the integrator sees both clocks, +08:00 and labelled, and the skew."""
+    now = 1_795_484_000  # 2026-11-24T01:33:20Z
+    found = signing.check_fresh(str(now + 412), "n" * 16, now=now + 0.9, window_s=300)
+    assert found is not None
+    problem = found.refusal.problem(found.header, **found.values)
+    assert (problem.rule, problem.field) == ("AUTH_TIMESTAMP", "X-Dipgw-Timestamp")
+    assert problem.message_en == (
+        "timestamp 1795484412 (2026-11-24T09:40:12+08:00) is +412 s from the server's time "
+        "2026-11-24T09:33:20+08:00 (Unix 1795484000), outside ±300 s: set the HIS clock by NTP "
+        "and sign each request when it is sent"
+    )
+    assert "2026-11-24T09:33:20+08:00" in problem.message
+
+
+def test_a_malformed_timestamp_or_nonce_says_so() -> None:
+    bad_time = signing.check_fresh("17954840OO", "n" * 16, now=1_795_484_000, window_s=300)
+    assert bad_time is not None
+    text = bad_time.refusal.problem(**bad_time.values).message_en
+    assert "1795484000, 2026-11-24T09:33:20+08:00" in text and "17954840OO" not in text
+    bad_nonce = signing.check_fresh("1795484000", "n" * 8, now=1_795_484_000, window_s=300)
+    assert bad_nonce is not None
+    assert "has 8 characters" in bad_nonce.refusal.problem(**bad_nonce.values).message_en
+
+
+@pytest.mark.parametrize(
+    ("present", "named"),
+    [
+        ({signing.SIGNATURE: "ab"}, "X-Dipgw-Hospital, X-Dipgw-Timestamp, X-Dipgw-Nonce"),
+        ({signing.HOSPITAL: "H1", signing.TIMESTAMP: "1", signing.NONCE: "n"}, "X-Dipgw-Signature"),
+        (
+            {
+                signing.HOSPITAL: "H1",
+                signing.TIMESTAMP: "",
+                signing.NONCE: "n",
+                signing.SIGNATURE: "a",
+            },
+            "X-Dipgw-Timestamp",
+        ),
+    ],
+)
+def test_missing_signing_headers_are_named(present: dict[str, str], named: str) -> None:
+    found = signing.check_headers(present)
+    assert found is not None and found.refusal.rule == "AUTH_HEADER_MISSING"
+    problem = found.refusal.problem(found.header, **found.values)
+    assert problem.field == named.split(", ")[0]
+    assert problem.message_en.endswith(f"missing or empty: {named}")
+    full = dict.fromkeys(signing.HEADERS, "x")
+    assert signing.check_headers(full) is None
+
+
+def test_a_mismatch_shows_the_servers_canonical_string_by_its_sha256() -> None:
+    body = b'{"infno":"4101A"}'
+    args = ("POST", "/v1/settlements?dry=1", "1795484000", "n" * 16)
+    found = signing.mismatch(*args, body)
+    problem = found.refusal.problem(found.header, **found.values)
+    assert (problem.rule, problem.field) == ("AUTH_SIGNATURE", "X-Dipgw-Signature")
+    for sign_type, key in (
+        ("HMAC-SHA256", "canonical_sha256"),
+        ("HMAC-SM3", "canonical_sha256_sm3"),
+    ):
+        canonical = signing.canonical_request(*args, body, sign_type)
+        assert found.values[key] == hashlib.sha256(canonical).hexdigest()
+        assert found.values[key] in problem.message_en
+        assert canonical.decode().rsplit("\n", 1)[1] in problem.message_en  # the body digest
+    assert found.values["body_sha256"] == hashlib.sha256(body).hexdigest()
+    assert "METHOD\\npath?query\\ntimestamp\\nnonce\\nhex(digest(body))" in problem.message_en
+    assert "(path /v1/settlements?dry=1)" in problem.message_en
+    assert "unknown hospital or wrong key" in problem.message_en
+    # built from the request alone: nothing about the hospital, its key or the expected HMAC
+    assert signing.mismatch(*args, body) == found
 
 
 @pytest.mark.parametrize("given", ["é" * 64, "签名", "\udcff" * 64, "ab\x00cd"])
