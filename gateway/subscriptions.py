@@ -1,10 +1,9 @@
 """City subscriptions over HTTP, for bureaus without Kafka access: scored cases by page or stream.
 
 - `GET /v1/scored` — a page of scored cases in change order: `after` (a position from the
-  previous page's `next_after`), `since`/`until` (ISO-8601 times, 2000..2100, the row was
-  stored; without an offset +08:00), `city`, `role` (`treating`/`insured`), `status`
-  (`scored`/`unscored`), `limit` (≤ 1000); each bounded by `gateway.params`, a bad one
-  answered 400 `BAD_QUERY`. `has_more` is exact: one more row than the page is read.
+  previous page's `next_after`), `since`/`until` (ISO-8601 times with a UTC offset, 2000..2100,
+  the row was stored), `city`, `role` (`treating`/`insured`), `status` (`scored`/`unscored`),
+  `limit` (≤ 1000); each bounded by `gateway.params`, a bad one answered 400 `BAD_QUERY`.
 - `GET /v1/scored/stream` — the same filters as server-sent events (`id:` = position, so a
   reconnecting EventSource resumes with `Last-Event-ID`); a stream ends before the gateway's
   request timeout (`max_seconds`) or after `max_events`, and clients reconnect. Every
@@ -13,10 +12,7 @@
 Who sees what: a city token its own city's cases — as treating city, and cross-city cases where
 it is the insured city (role `insured`); ops everything; a hospital its own cases. Positions
 are committed in order (see workers.scored_sink), so paging by position never skips a row.
-Rows carry the case key, never identity (no name, ID number, address or phone). Items are
-the messages the cities received (`contracts.messages.ScoredCase`, decoded again, so moments
-in +08:00 and money with two decimals even in rows stored before that rule), plus `pos` and
-`stored_at` (+08:00).
+Rows carry the case key, never identity (no name, ID number, address or phone).
 """
 
 from __future__ import annotations
@@ -32,7 +28,7 @@ import msgspec
 from aiohttp import web
 
 from contracts import city_of
-from contracts.messages import ENCODER, SCORED_DECODER, in_cst
+from contracts.messages import ENCODER, SCORED_DECODER
 from gateway import params, refusals
 from gateway.accounts import Principal
 from gateway.authn import principal_of
@@ -75,11 +71,8 @@ def parse_query(request: web.Request, principal: Principal, after: int | None = 
     )
 
 
-async def fetch_page(
-    pool: Any, principal: Principal, query: Query
-) -> tuple[list[dict[str, Any]], bool]:
-    """Rows after `query.after` that `principal` may see, as the messages they received, and
-    whether there are more (one row beyond the page is read to know it)."""
+async def fetch_page(pool: Any, principal: Principal, query: Query) -> list[dict[str, Any]]:
+    """Rows after `query.after` that `principal` may see, as the messages they received."""
     conds = ["pos > $1"]
     args: list[Any] = [query.after]
 
@@ -104,22 +97,22 @@ async def fetch_page(
         where("stored_at >= $?", query.since)
     if query.until is not None:
         where("stored_at < $?", query.until)
-    args.append(query.limit + 1)
+    args.append(query.limit)
     rows = await pool.fetch(
         f"""SELECT pos, stored_at, treating_city, insured_city, message::text AS message
             FROM scored_cases WHERE {" AND ".join(conds)} ORDER BY pos LIMIT ${len(args)}""",
         *args,
     )
     out = []
-    for row in rows[: query.limit]:
+    for row in rows:
         case = SCORED_DECODER.decode(row["message"])
         if query.city is not None and row["treating_city"] != query.city:
             case = msgspec.structs.replace(case, role="insured")
         item: dict[str, Any] = msgspec.structs.asdict(case)
         item["pos"] = row["pos"]
-        item["stored_at"] = in_cst(row["stored_at"])
+        item["stored_at"] = row["stored_at"]
         out.append(item)
-    return out, len(rows) > query.limit
+    return out
 
 
 def _pool(request: web.Request) -> Any:
@@ -154,13 +147,13 @@ async def get_scored(request: web.Request) -> web.StreamResponse:
         return exc.response()
     except PermissionError as exc:
         return _forbidden(str(exc))
-    items, more = await fetch_page(_pool(request), principal, query)
+    items = await fetch_page(_pool(request), principal, query)
     return json_response(
         200,
         {
             "items": items,
             "next_after": items[-1]["pos"] if items else query.after,
-            "has_more": more,
+            "has_more": len(items) == query.limit,
         },
     )
 
@@ -215,7 +208,7 @@ async def _stream(
     beat = time.monotonic() + _HEARTBEAT_S
     sent = 0
     while time.monotonic() < deadline:
-        items, _ = await fetch_page(pool, principal, query)
+        items = await fetch_page(pool, principal, query)
         for item in items:
             query.after = item["pos"]
             await response.write(
@@ -246,9 +239,9 @@ def _parameters(*extra: dict[str, Any]) -> list[dict[str, Any]]:
         param("after", {"type": "integer", "minimum": 0, "maximum": params.BIGINT_MAX},
               "position: cases changed after it (the previous page's next_after)"),
         param("since", {"type": "string", "format": "date-time"},
-              "stored at or after (ISO 8601; without an offset +08:00; 2000..2100)"),
+              "stored at or after (with a UTC offset; 2000..2100)"),
         param("until", {"type": "string", "format": "date-time"},
-              "stored before (ISO 8601; without an offset +08:00; 2000..2100)"),
+              "stored before (with a UTC offset; 2000..2100)"),
         param("limit", {"type": "integer", "minimum": 1, "maximum": _MAX_LIMIT},
               "page size (100)"),
         *extra,
@@ -256,21 +249,16 @@ def _parameters(*extra: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _openapi() -> dict[str, Any]:
-    from gateway.openapi import error_responses  # the app imports this module: at call time
+    # the app imports this module: at call time
+    from gateway.openapi import error_responses, example_scored_event, example_scored_page
 
     reader = [{"hmac": []}, {"mtls": []}, {"bearer": []}]
-    page = {
-        "type": "object",
-        "required": ["items", "next_after", "has_more"],
-        "properties": {
-            "items": {"type": "array", "items": {"type": "object"}},
-            "next_after": {"type": "integer"},
-            "has_more": {"type": "boolean"},
-        },
-    }
+    page = {"$ref": "#/components/schemas/ScoredPage"}
     return {
         "/v1/scored": {
             "get": {
+                "operationId": "getScored",
+                "tags": ["subscriptions"],
                 "summary": "Scored cases in change order: a city's own (as treating or "
                 "insured city), ops all, a hospital its own",
                 "security": reader,
@@ -278,7 +266,9 @@ def _openapi() -> dict[str, Any]:
                 "responses": {
                     "200": {
                         "description": "One page; items are dip.case.scored messages",
-                        "content": {"application/json": {"schema": page}},
+                        "content": {
+                            "application/json": {"schema": page, "example": example_scored_page()}
+                        },
                     },
                     **error_responses(400, 401, 403, 503),
                 },
@@ -286,6 +276,8 @@ def _openapi() -> dict[str, Any]:
         },
         "/v1/scored/stream": {
             "get": {
+                "operationId": "streamScored",
+                "tags": ["subscriptions"],
                 "summary": "The same as server-sent events (id = position; resumes with "
                 "Last-Event-ID)",
                 "security": reader,
@@ -313,7 +305,12 @@ def _openapi() -> dict[str, Any]:
                 "responses": {
                     "200": {
                         "description": "event: case, data: one item per changed case",
-                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                        "content": {
+                            "text/event-stream": {
+                                "schema": {"type": "string"},
+                                "example": example_scored_event(),
+                            }
+                        },
                     },
                     **error_responses(400, 401, 403, 503),
                 },
