@@ -1,9 +1,10 @@
 """City subscriptions over HTTP, for bureaus without Kafka access: scored cases by page or stream.
 
 - `GET /v1/scored` — a page of scored cases in change order: `after` (a position from the
-  previous page's `next_after`), `since`/`until` (ISO-8601 times with a UTC offset, 2000..2100,
-  the row was stored), `city`, `role` (`treating`/`insured`), `status` (`scored`/`unscored`),
-  `limit` (≤ 1000); each bounded by `gateway.params`, a bad one answered 400 `BAD_QUERY`.
+  previous page's `next_after`), `since`/`until` (ISO-8601 times, 2000..2100, the row was
+  stored; without an offset +08:00), `city`, `role` (`treating`/`insured`), `status`
+  (`scored`/`unscored`), `limit` (≤ 1000); each bounded by `gateway.params`, a bad one
+  answered 400 `BAD_QUERY`. `has_more` is exact: one more row than the page is read.
 - `GET /v1/scored/stream` — the same filters as server-sent events (`id:` = position, so a
   reconnecting EventSource resumes with `Last-Event-ID`); a stream ends before the gateway's
   request timeout (`max_seconds`) or after `max_events`, and clients reconnect. Every
@@ -12,7 +13,10 @@
 Who sees what: a city token its own city's cases — as treating city, and cross-city cases where
 it is the insured city (role `insured`); ops everything; a hospital its own cases. Positions
 are committed in order (see workers.scored_sink), so paging by position never skips a row.
-Rows carry the case key, never identity (no name, ID number, address or phone).
+Rows carry the case key, never identity (no name, ID number, address or phone). Items are
+the messages the cities received (`contracts.messages.ScoredCase`, decoded again, so moments
+in +08:00 and money with two decimals even in rows stored before that rule), plus `pos` and
+`stored_at` (+08:00).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import msgspec
 from aiohttp import web
 
 from contracts import city_of
-from contracts.messages import ENCODER, SCORED_DECODER
+from contracts.messages import ENCODER, SCORED_DECODER, in_cst
 from gateway import params, refusals
 from gateway.accounts import Principal
 from gateway.authn import principal_of
@@ -71,8 +75,11 @@ def parse_query(request: web.Request, principal: Principal, after: int | None = 
     )
 
 
-async def fetch_page(pool: Any, principal: Principal, query: Query) -> list[dict[str, Any]]:
-    """Rows after `query.after` that `principal` may see, as the messages they received."""
+async def fetch_page(
+    pool: Any, principal: Principal, query: Query
+) -> tuple[list[dict[str, Any]], bool]:
+    """Rows after `query.after` that `principal` may see, as the messages they received, and
+    whether there are more (one row beyond the page is read to know it)."""
     conds = ["pos > $1"]
     args: list[Any] = [query.after]
 
@@ -97,22 +104,22 @@ async def fetch_page(pool: Any, principal: Principal, query: Query) -> list[dict
         where("stored_at >= $?", query.since)
     if query.until is not None:
         where("stored_at < $?", query.until)
-    args.append(query.limit)
+    args.append(query.limit + 1)
     rows = await pool.fetch(
         f"""SELECT pos, stored_at, treating_city, insured_city, message::text AS message
             FROM scored_cases WHERE {" AND ".join(conds)} ORDER BY pos LIMIT ${len(args)}""",
         *args,
     )
     out = []
-    for row in rows:
+    for row in rows[: query.limit]:
         case = SCORED_DECODER.decode(row["message"])
         if query.city is not None and row["treating_city"] != query.city:
             case = msgspec.structs.replace(case, role="insured")
         item: dict[str, Any] = msgspec.structs.asdict(case)
         item["pos"] = row["pos"]
-        item["stored_at"] = row["stored_at"]
+        item["stored_at"] = in_cst(row["stored_at"])
         out.append(item)
-    return out
+    return out, len(rows) > query.limit
 
 
 def _pool(request: web.Request) -> Any:
@@ -147,13 +154,13 @@ async def get_scored(request: web.Request) -> web.StreamResponse:
         return exc.response()
     except PermissionError as exc:
         return _forbidden(str(exc))
-    items = await fetch_page(_pool(request), principal, query)
+    items, more = await fetch_page(_pool(request), principal, query)
     return json_response(
         200,
         {
             "items": items,
             "next_after": items[-1]["pos"] if items else query.after,
-            "has_more": len(items) == query.limit,
+            "has_more": more,
         },
     )
 
@@ -208,7 +215,7 @@ async def _stream(
     beat = time.monotonic() + _HEARTBEAT_S
     sent = 0
     while time.monotonic() < deadline:
-        items = await fetch_page(pool, principal, query)
+        items, _ = await fetch_page(pool, principal, query)
         for item in items:
             query.after = item["pos"]
             await response.write(
@@ -239,9 +246,9 @@ def _parameters(*extra: dict[str, Any]) -> list[dict[str, Any]]:
         param("after", {"type": "integer", "minimum": 0, "maximum": params.BIGINT_MAX},
               "position: cases changed after it (the previous page's next_after)"),
         param("since", {"type": "string", "format": "date-time"},
-              "stored at or after (with a UTC offset; 2000..2100)"),
+              "stored at or after (ISO 8601; without an offset +08:00; 2000..2100)"),
         param("until", {"type": "string", "format": "date-time"},
-              "stored before (with a UTC offset; 2000..2100)"),
+              "stored before (ISO 8601; without an offset +08:00; 2000..2100)"),
         param("limit", {"type": "integer", "minimum": 1, "maximum": _MAX_LIMIT},
               "page size (100)"),
         *extra,
