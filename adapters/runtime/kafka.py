@@ -4,6 +4,9 @@ the ACLs each principal needs.
 The producer is idempotent with acks=all, so a write acknowledged to a hospital is on every
 in-sync replica and a retried send cannot duplicate it. Every client (producer, consumers,
 admin) is made with `client_options`, so one `[kafka]` security setting secures them all.
+Every record a producer of `new_producer` sends carries its topic's schema headers
+(`contracts.schemas.message_headers`: schema id and version, content type), whichever code
+sends it: the headers are derived from the topic name here, not at each send site.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import re
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -28,7 +32,9 @@ from adapters.runtime import topics
 from adapters.runtime.errors import DipgwError
 from adapters.runtime.logs import get_logger
 from adapters.runtime.metrics import PRODUCER_RENEWALS
-from adapters.runtime.settings import KafkaSettings, Settings
+from adapters.runtime.settings import KafkaSettings, Settings, TopicSettings
+from contracts.messages import TOPIC_TYPES
+from contracts.schemas import message_headers
 
 log = get_logger("dipgw.bus")
 
@@ -136,10 +142,72 @@ async def authenticated(
         raise
 
 
+Headers = list[tuple[str, bytes]]
+
+
+class SchemaHeaders:
+    """The schema headers of a record, from its topic's name as the settings declare it.
+
+    A fixed name maps to its topic; a name made from a template with `{admdvs}` (the cities'
+    scored topics) matches it with any city code. A topic dipgw does not declare gets none."""
+
+    def __init__(self, topics: TopicSettings) -> None:
+        self._exact: dict[str, str] = {}
+        self._patterns: list[tuple[re.Pattern[str], str]] = []
+        for topic in TOPIC_TYPES:
+            name: str = getattr(topics, topic)
+            if "{admdvs}" in name:
+                before, after = name.split("{admdvs}", 1)
+                pattern = re.compile(re.escape(before) + r"[^.]+" + re.escape(after))
+                self._patterns.append((pattern, topic))
+            else:
+                self._exact[name] = topic
+        self._known: dict[str, Headers] = {}
+
+    def topic_of(self, name: str) -> str | None:
+        """Which topic (its `TopicSettings` field) a topic name is, if any."""
+        if name in self._exact:  # first: a fixed name may also fit a template
+            return self._exact[name]
+        return next((topic for p, topic in self._patterns if p.fullmatch(name)), None)
+
+    def __call__(self, name: str) -> Headers:
+        headers = self._known.get(name)
+        if headers is None:
+            topic = self.topic_of(name)
+            headers = self._known[name] = message_headers(topic) if topic is not None else []
+        return headers
+
+
+def with_schema_headers(producer: Any, headers_for: Callable[[str], Headers]) -> Any:
+    """`producer` whose `send` (and so `send_and_wait`) adds the topic's headers to those the
+    caller gives (a caller's header of the same name wins). The method is replaced on the
+    instance rather than subclassed, so every construction of `AIOKafkaProducer` stays here."""
+    send = producer.send
+
+    async def send_with_headers(
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: Headers | None = None,
+    ) -> Any:
+        extra = headers_for(topic)
+        if headers:
+            given = {name for name, _ in headers}
+            extra = [*headers, *(h for h in extra if h[0] not in given)]
+        return await send(topic, value, key, partition, timestamp_ms, extra or None)
+
+    producer.send = send_with_headers
+    return producer
+
+
 def new_producer(
     settings: Settings, bootstrap: str, *, purpose: str = "ingest"
 ) -> AIOKafkaProducer:
-    return AIOKafkaProducer(
+    """The one way dipgw makes a producer (idempotent, acks=all, schema headers on every
+    record); `RenewingProducer` and `dipgw rescore` make theirs with it."""
+    producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         client_id=f"{settings.kafka.client_id}-{purpose}",
         acks="all",
@@ -152,6 +220,7 @@ def new_producer(
         compression_type=settings.kafka.compression or None,
         **client_options(settings.kafka),
     )
+    return with_schema_headers(producer, SchemaHeaders(settings.topics))
 
 
 class RenewingProducer:
