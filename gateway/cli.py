@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import sys
 from collections.abc import Sequence
 
@@ -40,6 +41,18 @@ _COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+def version_text() -> str:
+    """`dipgw --version`: the installed package and the settlement contract it speaks (what
+    an integrator or a bureau needs to match their side against)."""
+    from contracts.messages import CONTRACT_VERSION
+
+    try:
+        package = importlib.metadata.version("dipgw")
+    except importlib.metadata.PackageNotFoundError:  # run from a tree that is not installed
+        package = "unknown (not installed)"
+    return f"dipgw {package} (contract {CONTRACT_VERSION})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dipgw",
@@ -48,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config", metavar="FILE", help="TOML settings file (default: $DIPGW_CONFIG or none)"
     )
+    parser.add_argument("--version", action="version", version=version_text())
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)

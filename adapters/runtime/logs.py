@@ -44,6 +44,9 @@ def mask_personal_data(
 
 
 def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None) -> None:
+    """Our lines and the libraries' (aiokafka, asyncio, aiohttp: stdlib `logging`) through one
+    structlog chain onto one stream: JSON lines off a terminal, each with level, logger, event
+    and timestamp, personal data and secrets masked, so a log shipper reads every line alike."""
     stream = stream or sys.stderr
     as_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
     renderer: Any = (
@@ -51,15 +54,14 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None
         if as_json
         else structlog.dev.ConsoleRenderer(colors=stream.isatty())
     )
+    # The traceback becomes text first, so that masking reaches it too.
+    tail = [structlog.processors.format_exc_info, mask_personal_data, renderer]
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            # the traceback becomes text first, so that masking reaches it too
-            structlog.processors.format_exc_info,
-            mask_personal_data,
-            renderer,
+            *tail,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
@@ -67,26 +69,29 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None
         logger_factory=structlog.PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
-    # Libraries log through the standard library; keep them quiet and on the same stream.
-    # A client retrying an absent broker repeats one line many times a second: let one through
-    # every few seconds per line, saying how many were held back.
-    logging.basicConfig(level=logging.WARNING, stream=stream, force=True)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RepeatFilter())
-        handler.addFilter(MaskFilter())
-
-
-class MaskFilter(logging.Filter):
-    """Library lines (stdlib logging) masked as our own are: the message with its arguments
-    and any traceback, as text (`contracts.mask_personal` on a string masks ID-like runs)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = mask_personal(record.getMessage())
-        record.args = None
-        if record.exc_info:
-            record.exc_text = mask_personal(logging.Formatter().formatException(record.exc_info))
-            record.exc_info = None
-        return True
+    # Libraries log through the standard library: their records run the same chain (the
+    # logger's name added), quiet below warnings. A client retrying an absent broker repeats
+    # one line many times a second: let one through every few seconds per line, saying how
+    # many were held back.
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.contextvars.merge_contextvars,
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+            ],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail],
+        )
+    )
+    handler.addFilter(RepeatFilter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+        old.close()
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
 
 
 class Throttle:

@@ -14,12 +14,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from rich.console import Console
-from rich.table import Table
 
 from adapters.runtime.errors import DipgwError
 from adapters.runtime.settings import SettingsError, load_settings
 from gateway.commands._common import fail
+from gateway.commands._output import print_table
 from workers.dip import CaseFacts, RuleSet, RuleSetError, load_rules
 from workers.dip._offline import CaseFileError, Outcome, RulesBook, load_case_file, outcome_json
 
@@ -103,30 +102,26 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         emit_json("group", rulesets, outcomes)
     else:
-        table = Table(title="DIP grouping", show_lines=False)
-        for col in ("case", "status", "group", "score", "treatment", "route", "note"):
-            table.add_column(col, justify="right" if col == "score" else "left")
+        rows: list[list[str]] = []
         for o in outcomes:
             g = o.grouped
             if g is None:
-                table.add_row(o.case_key, "-", "", "", "", "", _note(o))
+                rows.append([o.case_key, "-", "", "", "", "", _note(o)])
                 continue
-            table.add_row(
-                o.case_key,
-                g.status,
-                g.group_code,
-                f"{g.group_score:g}" if g.group_code else "",
-                g.treatment,
-                o.route_scope or "",
-                _note(o) or g.reason,
+            rows.append(
+                [
+                    o.case_key,
+                    g.status,
+                    g.group_code,
+                    f"{g.group_score:g}" if g.group_code else "",
+                    g.treatment,
+                    o.route_scope or "",
+                    _note(o) or g.reason,
+                ]
             )
-        console().print(table)
+        columns = ("case", "status", "group", "score", "treatment", "route", "note")
+        print_table("DIP grouping", columns, rows, right={"score"})
     return 1 if any(o.error is not None for o in outcomes) else 0
-
-
-def console() -> Console:
-    """A terminal gets rich's own width; a pipe or file gets wide rows, never truncated cells."""
-    return Console() if sys.stdout.isatty() else Console(width=200)
 
 
 def _note(o: Outcome) -> str:

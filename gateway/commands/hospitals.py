@@ -13,13 +13,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
-from rich.console import Console
-from rich.table import Table
 
 from adapters.runtime.settings import Settings
-from contracts import CST
+from contracts import shown
 from gateway.accounts import Registry, RegistryError, token_id
 from gateway.commands._common import UsageError, fail, settings_from, with_pool
+from gateway.commands._output import print_table
 from gateway.sealing import MasterKeyError, decode_key, key_id, new_key, sealer_for
 
 
@@ -101,19 +100,17 @@ async def _add(registry: Registry, args: argparse.Namespace) -> int:
 
 
 def _table(rows: list[dict[str, Any]], as_json: bool, title: str) -> None:
+    """Rows as JSON or a table; every moment in them shown in +08:00, its offset written."""
+    rows = [{k: _cst(v) if isinstance(v, datetime) else v for k, v in r.items()} for r in rows]
     if as_json:
         print(json.dumps(rows, default=str, ensure_ascii=False, indent=2))
         return
-    table = Table(title=title)
-    for column in rows[0] if rows else ["(none)"]:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row.values()))
-    Console().print(table)
+    columns = list(rows[0]) if rows else ["(none)"]
+    print_table(title, columns, [["" if v is None else str(v) for v in r.values()] for r in rows])
 
 
 async def _list(registry: Registry, args: argparse.Namespace) -> int:
-    _table(await registry.list_hospitals(), args.json, "hospitals")
+    _table(await registry.list_hospitals(), args.json, "hospitals (times in +08:00)")
     return 0
 
 
@@ -156,15 +153,11 @@ async def _issue(registry: Registry, args: argparse.Namespace) -> int:
 
 def _cst(moment: datetime | None) -> str | None:
     """A moment as the province reads it, its offset shown (+08:00)."""
-    return None if moment is None else moment.astimezone(CST).isoformat(timespec="minutes")
+    return None if moment is None else shown(moment, "minutes")
 
 
 async def _tokens(registry: Registry, args: argparse.Namespace) -> int:
-    rows = [
-        {k: _cst(v) if isinstance(v, datetime) or k.endswith("_at") else v for k, v in r.items()}
-        for r in await registry.list_tokens()
-    ]
-    _table(rows, args.json, "tokens (times in China Standard Time, +08:00)")
+    _table(await registry.list_tokens(), args.json, "tokens (times in +08:00)")
     return 0
 
 

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+from datetime import datetime
 from typing import Any
 
 import asyncpg
-from rich.console import Console
-from rich.table import Table
 
-from contracts import city_of
+from contracts import city_of, shown
 from gateway.commands._common import UsageError, fail, settings_from, with_pool
+from gateway.commands._output import Cell, add_csv_arguments, print_table, write_csv
 from gateway.errors import BadQuery
 from gateway.ops.reports import GROUPINGS, period, report, to_csv
 
@@ -33,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     rep.add_argument("--timely-days", type=int, default=7, help="及时率 threshold (1..15)")
     out = rep.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true")
-    out.add_argument("--csv", action="store_true")
+    add_csv_arguments(rep, out)
     rep.set_defaults(func=_report)
 
 
@@ -45,16 +44,21 @@ def _hours(value: float | None) -> str:
     return "—" if value is None else f"{value:.0f} h"
 
 
+def _seen(value: str | None) -> str:
+    """A report's moment (ISO 8601, any offset) as the province reads it, its offset written."""
+    return "" if not value else shown(datetime.fromisoformat(value), "minutes")
+
+
 def _print_table(result: dict[str, Any]) -> None:
     by = result["by"]
     title = f"数据质量 quality by {by}, {result['from']} — {result['to']}"
-    table = Table(title=title)
     rows = result["rows"]
+    body: list[list[Cell]]
     if by == "rule":
-        for column in ("rule", "dimension", "severity", "records", "findings", "share", "example"):
-            table.add_column(column)
-        for r in rows:
-            table.add_row(
+        columns = ["rule", "dimension", "severity", "records", "findings", "share", "example"]
+        right = {"records", "findings", "share"}
+        body = [
+            [
                 r["rule"],
                 r["dimension"],
                 r["severity"],
@@ -62,25 +66,18 @@ def _print_table(result: dict[str, Any]) -> None:
                 str(r["findings"]),
                 _pct(r["share"]),
                 (r["examples"] or [""])[0],
-            )
+            ]
+            for r in rows
+        ]
     else:
         key = {"hospital": "fixmedins_code", "city": "city", "day": "day"}[by]
-        columns = [key, *(["name", "city"] if by == "hospital" else [])]
-        for column in (
-            *columns,
-            "received",
-            "rejected",
-            "warned",
-            "规范率",
-            "及时率",
-            "lag p50",
-            "lag p90",
-            "last seen",
-        ):
-            table.add_column(column, justify="right" if column not in columns else "left")
-        for r in rows:
-            table.add_row(
-                *(str(r.get(c) or "") for c in columns),
+        keys = [key, *(["name", "city"] if by == "hospital" else [])]
+        figures = ["received", "rejected", "warned", "规范率", "及时率", "lag p50", "lag p90"]
+        columns = [*keys, *figures, "last seen"]
+        right = set(figures)
+        body = [
+            [
+                *(str(r.get(c) or "") for c in keys),
                 str(r["received"]),
                 str(r["rejected"]),
                 str(r["warned"]),
@@ -88,11 +85,12 @@ def _print_table(result: dict[str, Any]) -> None:
                 _pct(r["timely_rate"]),
                 _hours(r["lag_p50_h"]),
                 _hours(r["lag_p90_h"]),
-                (r["last_seen"] or "")[:16].replace("T", " "),
-            )
-    if not rows:
-        table.caption = "no data in this period"
-    Console().print(table)
+                _seen(r["last_seen"]),
+            ]
+            for r in rows
+        ]
+    caption = None if rows else "no data in this period"
+    print_table(title, columns, body, right=right, caption=caption)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -124,7 +122,7 @@ def _report(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
     elif args.csv:
-        sys.stdout.write(to_csv(result))
+        write_csv(to_csv(result), bom=not args.no_bom)
     else:
         _print_table(result)
     return 0

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from rich.console import Console
-from rich.table import Table
+import msgspec
 
 from adapters.runtime.settings import Settings
-from contracts import city_of
+from contracts import city_of, shown
 from gateway.commands._common import UsageError, fail, settings_from, with_pool
+from gateway.commands._output import print_table, to_toml
 from workers.dip import RuleSetError
 from workers.rules_store import (
     StoredRules,
@@ -77,7 +77,7 @@ def summary(stored: StoredRules) -> dict[str, Any]:
         "catalog_version": rules.catalog_version,
         "content_sha256": rules.content_hash,
         "version_id": rules.version_id,
-        "imported_at": stored.imported_at.isoformat(),
+        "imported_at": shown(stored.imported_at),
         "groups": len(rules.groups),
         "group_kinds": kinds,
         "exclusions": len(rules.exclusions),
@@ -127,37 +127,71 @@ def _show(args: argparse.Namespace) -> int:
 
     async def work(pool: asyncpg.Pool) -> int:
         stored = await rules_in_force(pool, args.city, args.year)
-        history = await rules_history(pool, args.city, args.year)
+        history = [
+            {**h, "imported_at": shown(h["imported_at"])}
+            for h in await rules_history(pool, args.city, args.year)
+        ]
         if args.json:
-            doc = {
-                "in_force": None if stored is None else summary(stored),
-                "history": [{**h, "imported_at": h["imported_at"].isoformat()} for h in history],
-            }
-            print(json.dumps(doc, ensure_ascii=False))
+            in_force = None
+            if stored is not None:
+                in_force = {**summary(stored), "policy": policy_doc(stored)}
+            print(json.dumps({"in_force": in_force, "history": history}, ensure_ascii=False))
         elif stored is None:
             print(f"no DIP rules for {args.city}, clearing year {args.year}")
         else:
-            s = summary(stored)
-            console = Console()
-            console.print(
-                f"[bold]{s['city']}/{s['clearing_year']}[/] in force: seq {s['seq']},"
-                f" {s['version']}, catalog {s['catalog_version']}, {s['groups']} groups"
-                f" {s['group_kinds']}, {s['exclusions']} exclusions"
-            )
-            console.print(f"levels {s['levels']}; point values {s['point_values']}")
-            table = Table(title="history")
-            for col in ("seq", "version", "catalog", "sha256", "groups", "imported_at"):
-                table.add_column(col)
-            for h in history:
-                table.add_row(
-                    str(h["seq"]),
-                    h["version"],
-                    h["catalog_version"],
-                    h["content_sha256"][:12],
-                    str(h["groups"]),
-                    h["imported_at"].isoformat(timespec="seconds"),
-                )
-            console.print(table)
+            _print_in_force(stored, history)
         return 0 if stored is not None else 1
 
     return with_pool(settings, work)
+
+
+def policy_doc(stored: StoredRules) -> dict[str, Any]:
+    """The policy in force as plain data (what the city's TOML says, defaults filled in)."""
+    doc = msgspec.to_builtins(stored.rules.policy)
+    assert isinstance(doc, dict)
+    return doc
+
+
+def _print_in_force(stored: StoredRules, history: list[dict[str, Any]]) -> None:
+    """The version in force as `key: value` lines, its policy as TOML (the form a city's
+    policy is imported in), then the history; times in +08:00."""
+    s = summary(stored)
+    name = stored.rules.policy.city_name
+    print(f"{s['city']} {name}, clearing year {s['clearing_year']}: DIP rules in force".strip())
+    kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(s["group_kinds"].items()))
+    facts = {
+        "seq": str(s["seq"]),
+        "version": s["version"],
+        "catalog": s["catalog_version"],
+        "groups": f"{s['groups']} ({kinds})" if kinds else str(s["groups"]),
+        "exclusions": str(s["exclusions"]),
+        "sha256": s["content_sha256"],
+        "imported": s["imported_at"],
+        **{f"source {i}": _source(src) for i, src in enumerate(s["sources"], 1)},
+    }
+    width = max(len(k) for k in facts)
+    for key, value in facts.items():
+        print(f"  {key + ':':<{width + 1}} {value}")
+    print("\n# policy in force (TOML, defaults filled in)")
+    print(to_toml(policy_doc(stored)), end="")
+    print()
+    rows = [
+        [
+            str(h["seq"]),
+            h["version"],
+            h["catalog_version"],
+            h["content_sha256"][:12],
+            str(h["groups"]),
+            h["imported_at"],
+        ]
+        for h in history
+    ]
+    columns = ("seq", "version", "catalog", "sha256", "groups", "imported (+08:00)")
+    print_table("history", columns, rows, right={"seq", "groups"})
+
+
+def _source(source: dict[str, str]) -> str:
+    digest = source.get("sha256", "")
+    return (
+        f"{source.get('file', '?')} (sha256 {digest[:12]})" if digest else source.get("file", "?")
+    )

@@ -9,16 +9,11 @@ from __future__ import annotations
 
 import argparse
 
-from rich.table import Table
+from rich.text import Text
 
 from gateway.commands._common import fail
-from gateway.commands.group import (
-    InputError,
-    add_common_arguments,
-    console,
-    emit_json,
-    execute,
-)
+from gateway.commands._output import Cell, print_table
+from gateway.commands.group import InputError, add_common_arguments, emit_json, execute
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,26 +30,26 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         emit_json("score", rulesets, outcomes)
     else:
-        table = Table(title="DIP scoring")
-        for col in ("case", "group", "deviation", "ratio", "score", "payment", "review", "route"):
-            right = col in ("ratio", "score", "payment")
-            table.add_column(col, justify="right" if right else "left")
+        rows: list[list[Cell]] = []
         for o in outcomes:
             s = o.scored
             if s is None:
                 note = o.error["message_en"] if o.error else ""
                 g = o.grouped.group_code if o.grouped else ""
-                table.add_row(o.case_key, g, f"[red]{note}[/red]", "", "", "", "", "")
+                rows.append([o.case_key, g, Text(note, style="red"), "", "", "", "", ""])
                 continue
-            table.add_row(
-                o.case_key,
-                s.group_code or s.status,
-                s.deviation,
-                "" if s.ratio is None else f"{s.ratio:.3f}",
-                f"{s.case_score:.4f}".rstrip("0").rstrip("."),
-                "" if s.estimated_payment is None else f"{s.estimated_payment:,.2f}",
-                "yes" if s.special_review else "",
-                o.route_scope or "",
+            rows.append(
+                [
+                    o.case_key,
+                    s.group_code or s.status,
+                    s.deviation,
+                    "" if s.ratio is None else f"{s.ratio:.3f}",
+                    f"{s.case_score:.4f}".rstrip("0").rstrip("."),
+                    "" if s.estimated_payment is None else f"{s.estimated_payment:,.2f}",
+                    "yes" if s.special_review else "",
+                    o.route_scope or "",
+                ]
             )
-        console().print(table)
+        columns = ("case", "group", "deviation", "ratio", "score", "payment", "review", "route")
+        print_table("DIP scoring", columns, rows, right={"ratio", "score", "payment"})
     return 1 if any(o.error is not None for o in outcomes) else 0

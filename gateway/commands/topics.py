@@ -17,17 +17,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 
 import msgspec
-from rich.console import Console
-from rich.table import Table
 
 from adapters.runtime import topics
 from adapters.runtime.errors import DipgwError, describe_error, is_dependency_failure
 from adapters.runtime.kafka import admin_client
 from adapters.runtime.settings import Settings
 from gateway.commands._common import UsageError, fail, kafka_bootstrap, settings_from
+from gateway.commands._output import print_table
 from gateway.localkafka import KafkaError
 
 
@@ -95,14 +93,18 @@ def _print(verb: str, found: list[topics.Difference], declared: int) -> None:
         print(f"{declared} declared topics: the cluster matches.")
         return
     title = "differences" if verb == "plan" else "applied, and left for the operator"
-    table = Table(title=f"{len(found)} {title} ({declared} declared topics)")
-    for column in ("topic", "what", "declared", "cluster", "apply"):
-        table.add_column(column)
-    for d in found:
-        action = ("done" if verb == "apply" else _will(d)) if d.applies else _why_not(d)
-        table.add_row(d.topic, d.setting, d.declared, d.actual, action)
-    console = Console() if sys.stdout.isatty() else Console(width=200)
-    console.print(table)
+    rows = [
+        [
+            d.topic,
+            d.setting,
+            d.declared,
+            d.actual,
+            ("done" if verb == "apply" else _will(d)) if d.applies else _why_not(d),
+        ]
+        for d in found
+    ]
+    columns = ("topic", "what", "declared", "cluster", "apply")
+    print_table(f"{len(found)} {title} ({declared} declared topics)", columns, rows)
 
 
 def _will(d: topics.Difference) -> str:

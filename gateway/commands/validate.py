@@ -110,54 +110,39 @@ def build_report(records: list[RecordReport]) -> dict[str, Any]:
 
 
 def _print_tables(records: list[RecordReport], report: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from rich.text import Text
 
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=max(console.width, 160))
+    from gateway.commands._output import Cell, print_table
+
     several = len({r.file for r in records}) > 1
-    table = Table(title="records", show_lines=False)
-    table.add_column("record", no_wrap=True)
-    table.add_column("case", overflow="fold")
-    table.add_column("result", no_wrap=True)
-    table.add_column("rule", no_wrap=True)
-    table.add_column("field", no_wrap=True)
-    table.add_column("severity", no_wrap=True)
-    table.add_column("dimension", no_wrap=True)
-    table.add_column("message", overflow="fold")
+    rows: list[list[Cell]] = []
     for r in records:
-        result = "[green]accepted[/]" if r.accepted else "[red]rejected[/]"
+        result = Text("accepted", style="green") if r.accepted else Text("rejected", style="red")
         where = f"{Path(r.file).name} {r.position}" if several else r.position
-        head = (where, r.case_key or "-", result)
+        head: list[Cell] = [where, r.case_key or "-", result]
         if not r.errors:
-            table.add_row(*head, "", "", "", "", "")
+            rows.append([*head, "", "", "", "", ""])
         for i, e in enumerate(r.errors):
             colour = "red" if e.severity == "reject" else "yellow"
-            table.add_row(
-                *(head if i == 0 else ("", "", "")),
-                e.rule,
-                e.field,
-                f"[{colour}]{e.severity}[/]",
-                e.dimension,
-                e.message,
+            rows.append(
+                [
+                    *(head if i == 0 else ["", "", ""]),
+                    e.rule,
+                    e.field,
+                    Text(e.severity, style=colour),
+                    e.dimension,
+                    e.message,
+                ]
             )
-    console.print(table)
+    columns = ("record", "case", "result", "rule", "field", "severity", "dimension", "message")
+    print_table("records", columns, rows)
     summary = report["summary"]
-    rules = Table(title="by rule")
-    rules.add_column("rule")
-    rules.add_column("count", justify="right")
-    for rule, count in summary["by_rule"].items():
-        rules.add_row(rule, str(count))
-    dims = Table(title="by dimension")
-    dims.add_column("dimension")
-    dims.add_column("count", justify="right")
-    for dim, count in summary["by_dimension"].items():
-        dims.add_row(dim, str(count))
     if summary["by_rule"]:
-        console.print(rules)
-        console.print(dims)
-    console.print(
+        by_rule = [[rule, str(n)] for rule, n in summary["by_rule"].items()]
+        print_table("by rule", ("rule", "count"), by_rule, right={"count"})
+        by_dim = [[dim, str(n)] for dim, n in summary["by_dimension"].items()]
+        print_table("by dimension", ("dimension", "count"), by_dim, right={"count"})
+    print(
         f"{summary['records']} records: {summary['accepted']} accepted, "
         f"{summary['rejected']} rejected"
     )

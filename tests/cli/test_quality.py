@@ -69,12 +69,20 @@ async def test_report_as_json_csv_and_a_terminal_table(
         services, "quality", "report", "--by", "rule", "--hospital", code, "--csv", *day
     )
     assert rc == 0, err
-    rules = {r["rule"]: r for r in csv.DictReader(io.StringIO(out))}
+    # Opened by a byte-order mark: Excel on Chinese Windows reads the file as UTF-8.
+    assert out.startswith("\ufeffrule,")
+    rules = {r["rule"]: r for r in csv.DictReader(io.StringIO(out.removeprefix("\ufeff")))}
     assert rules["REQ_FIELD"]["records"] == "2" and rules["REQ_FIELD"]["dimension"] == "完整性"
+    rc, plain, err = await _dipgw(
+        services, "quality", "report", "--by", "rule", "--hospital", code, "--csv", "--no-bom", *day
+    )
+    assert rc == 0, err
+    assert plain == out.removeprefix("\ufeff")
 
     rc, out, err = await _dipgw(services, "quality", "report", "--hospital", code, *day)
     assert rc == 0, err
     assert code in out and "77.8%" in out and "规范率" in out
+    assert "+08:00" in out  # last seen, in the province's time and labelled
 
     rc, out, err = await _dipgw(services, "quality", "report", "--from", "2026-99-01")
     assert rc == 2 and "YYYY-MM-DD" in err

@@ -4,6 +4,7 @@ catalogs given apart from the policy, and refusals of files that are not what th
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -55,9 +56,24 @@ async def test_import_show_and_history(services: LocalServices, tmp_path: Path) 
     assert shown["in_force"]["seq"] == 2
     assert shown["in_force"]["version_id"] == second["version_id"]
     assert [h["seq"] for h in shown["history"]] == [2, 1]
+    assert shown["in_force"]["policy"]["clearing_year"] == 2024
+    # Times in the province's zone, the offset written.
+    assert shown["in_force"]["imported_at"].endswith("+08:00")
+    assert all(h["imported_at"].endswith("+08:00") for h in shown["history"])
 
     code, out, err = await dipgw("rules", "show", "440300", "2024", env=env)
-    assert code == 0 and "seq 2" in out
+    assert code == 0, err
+    assert "{'" not in out  # readable: no Python dict reprs
+    lines = out.splitlines()
+    assert any(line.split() == ["seq:", "2"] for line in lines)
+    assert any(line.split()[:1] == ["imported:"] and "+08:00" in line for line in lines)
+    # The policy as TOML, as a city's policy file is written: it reads back.
+    start = lines.index("# policy in force (TOML, defaults filled in)") + 1
+    end = next(i for i in range(start, len(lines)) if lines[i].strip() == "history")
+    policy = tomllib.loads("\n".join(lines[start:end]))
+    assert (policy["city"], policy["clearing_year"]) == ("440300", 2024)
+    assert policy["point_values"] == shown["in_force"]["policy"]["point_values"]
+    assert {lv["code"]: lv["coefficient"] for lv in policy["levels"]} == first["levels"]
 
 
 async def test_refuses_mismatched_or_unreadable_rules(

@@ -94,3 +94,55 @@ def test_library_lines_are_masked_too() -> None:
     logging.getLogger("aiohttp.server").error("Error handling request %s", "11010519491231002X")
     out = stream.getvalue()
     assert "Error handling request" in out and "11010519491231002X" not in out
+
+
+def test_an_aiokafka_record_is_one_json_object_with_level_logger_and_event() -> None:
+    """aiokafka logs through the standard library: its lines were plain text inside the JSON
+    stream, unreadable to a log shipper."""
+    stream = io.StringIO()
+    configure_logging(level="info", fmt="json", stream=stream)
+    structlog.contextvars.bind_contextvars(worker="scoring")
+    try:
+        logging.getLogger("aiokafka.consumer.group_coordinator").warning(
+            "Heartbeat failed for group %s because it is rebalancing", "dipgw-scoring"
+        )
+        logging.getLogger("aiokafka.conn").info("below the libraries' level: dropped")
+    finally:
+        structlog.contextvars.clear_contextvars()
+    (line,) = stream.getvalue().splitlines()
+    record = json.loads(line)
+    assert record["event"] == "Heartbeat failed for group dipgw-scoring because it is rebalancing"
+    assert record["level"] == "warning"
+    assert record["logger"] == "aiokafka.consumer.group_coordinator"
+    assert record["worker"] == "scoring" and record["timestamp"].endswith("Z")
+
+
+def test_a_library_traceback_is_json_and_masked() -> None:
+    """asyncio's "Task exception was never retrieved" carries a traceback: it is one JSON
+    object, the traceback a field, and an ID number in it masked like our own lines."""
+    stream = io.StringIO()
+    configure_logging(level="info", fmt="json", stream=stream)
+    try:
+        raise ValueError("no such patient 11010519491231002X")
+    except ValueError:
+        logging.getLogger("asyncio").error(
+            "Task exception was never retrieved for %s", "44010519800101123X", exc_info=True
+        )
+    (line,) = stream.getvalue().splitlines()
+    record = json.loads(line)
+    assert record["logger"] == "asyncio" and record["level"] == "error"
+    assert record["event"].startswith("Task exception was never retrieved")
+    assert "ValueError" in record["exception"] and "Traceback" in record["exception"]
+    assert "11010519491231002X" not in line and "44010519800101123X" not in line
+
+
+def test_library_lines_on_a_terminal_are_readable_not_json() -> None:
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Tty()
+    configure_logging(level="info", fmt="console", stream=stream)
+    logging.getLogger("aiokafka").warning("Topic %s not found in cluster metadata", "dip.x")
+    out = stream.getvalue()
+    assert "Topic dip.x not found in cluster metadata" in out and not out.startswith("{")
