@@ -24,7 +24,7 @@ from adapters.runtime.logs import Throttle, get_logger
 from adapters.runtime.metrics import HTTP_REQUESTS, HTTP_SECONDS
 from adapters.runtime.metrics_http import dependency_probes, metrics_response, readyz_response
 from adapters.runtime.settings import LimitSettings
-from gateway import openapi, ops, params, refusals, subscriptions
+from gateway import openapi, ops, params, refusals, routes_national, subscriptions
 from gateway.accounts import Registry
 from gateway.authn import PUBLIC, REGISTRY, WINDOW, authenticate, nonce_reused, principal_of
 from gateway.checks import Checker
@@ -32,7 +32,7 @@ from gateway.errors import BadQuery, NonceReused, http_error, json_response, rat
 from gateway.ingest import Ingestor
 from gateway.offload import FileWorkers
 from gateway.ratelimit import budgets
-from gateway.routes_ingest import post_batch, post_file, post_national, post_settlement
+from gateway.routes_ingest import post_batch, post_file, post_settlement
 from gateway.routes_query import get_case, get_receipt
 from gateway.services import SERVICES, Services
 
@@ -236,7 +236,7 @@ def create_app(
     app.router.add_post("/v1/settlements", post_settlement)
     app.router.add_post("/v1/settlements/batch", post_batch)
     app.router.add_post("/v1/settlements/file", post_file)
-    app.router.add_post(r"/fsi/api/{infno:4101A?}", post_national)
+    routes_national.add_routes(app)
     app.router.add_get("/v1/receipts/{receipt_id}", get_receipt)
     app.router.add_get("/v1/cases/{fixmedins_code}/{setl_id}", get_case)
     app.router.add_get("/healthz", healthz)

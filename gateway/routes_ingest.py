@@ -44,7 +44,6 @@ from gateway.errors import (
     rate_limited,
 )
 from gateway.ingest import Receipt, Unavailable
-from gateway.national import national_response
 from gateway.offload import FileWorkersUnavailable
 from gateway.services import SERVICES, Services
 
@@ -330,61 +329,3 @@ async def post_file(request: web.Request) -> web.StreamResponse:
     if fmt is None:
         return http_error(refusals.HTTP415, allowed=", ".join(_FILE_TYPES.media_types()))
     return await _post_many(request, fmt.name)
-
-
-async def post_national(request: web.Request) -> web.StreamResponse:
-    """The national platform's 4101/4101A call, answered in its response shape.
-
-    Business outcomes (accepted or rejected) answer HTTP 200 with `infcode` 0 or -1, as the
-    national platform does, so a HIS built for it needs no change; only 'retry later' is 503.
-    """
-    received_at = request.app[SERVICES].clock()
-    infno = request.match_info["infno"]
-    principal = require_hospital(request)
-    if isinstance(principal, web.Response):
-        return principal
-    if request.content_type not in ("application/json", "text/plain"):
-        return http_error(refusals.HTTP415, allowed="application/json")
-    if (limited := _limit(request, principal)) is not None:
-        return limited
-    _charge_records(request, principal, 1)
-    try:
-        checked = request.app[SERVICES].checker.check_one(
-            await request.read(), received_at, infno=infno
-        )
-    except Rejected as whole:  # a refusal of the request, in the gateway's shape (like 413)
-        return _refused(whole)
-    if foreign := _foreign(principal, [checked]):
-        return _forbidden_foreign(foreign)
-    (outcome,) = await _ingest(request, principal, [checked], received_at)
-    if outcome.unavailable:
-        return json_response(
-            503,
-            national_response(
-                received_at,
-                errors=["暂时无法受理，请稍后重试"],
-                admdvs=principal.admdvs,
-                responded_at=request.app[SERVICES].clock(),
-            ),
-            {"Retry-After": "5"},
-        )
-    if outcome.receipt is None:
-        return json_response(
-            200,
-            national_response(
-                received_at,
-                errors=outcome.errors or [],
-                admdvs=principal.admdvs,
-                responded_at=request.app[SERVICES].clock(),
-            ),
-        )
-    return json_response(
-        200,
-        national_response(
-            received_at,
-            receipt=outcome.receipt,
-            admdvs=principal.admdvs,
-            warnings=outcome.warnings or [],
-            responded_at=request.app[SERVICES].clock(),
-        ),
-    )
