@@ -11,11 +11,10 @@ import tempfile
 from typing import Any
 
 import msgspec
-from rich.console import Console
-from rich.table import Table
 
 from gateway.bench.common import settings_rows
 from gateway.commands._common import UsageError, fail, settings_from
+from gateway.commands._output import print_table
 from gateway.commands.bench import add_verb
 
 
@@ -85,7 +84,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data))
     else:
-        Console().print(_table(figures))
+        print_figures(figures)
     if not figures.single_rate_met:
         print(
             f"dipgw: single-record load reached {figures.single_achieved_rps:.1f} of "
@@ -100,56 +99,55 @@ def _counts(counts: dict[str, int]) -> str:
     return " · ".join(f"{k} {v:,}" for k, v in counts.items() if v) or "none"
 
 
-def _table(figures: Any) -> Table:
-    table = Table(
-        title=f"dipgw bench ingest — {figures.cores} cores, "
+def print_figures(figures: Any) -> None:
+    """The figures as a two-column table (`key: value` lines on a narrow terminal)."""
+    title = (
+        f"dipgw bench ingest — {figures.cores} cores, "
         f"{figures.gateway_processes} gateway process(es), "
         f"{figures.settings.get('brokers')} broker(s) × "
         f"{figures.settings.get('replication_factor')} replica(s), "
         f"min ISR {figures.settings.get('min_insync_replicas')}"
     )
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    table.add_row(
-        f"batched ({figures.batch_size}/request × {figures.concurrency} clients) "
-        "accepted records/s",
-        f"{figures.batched_records_per_s:,.0f}",
-    )
-    table.add_row("batched records by outcome", _counts(figures.batched_records))
-    table.add_row("batched answers by HTTP status", _counts(figures.batched_answers))
-    table.add_row(
-        "batched p50 / p99 ms (200 answers)", _pair(figures.batched_p50_ms, figures.batched_p99_ms)
-    )
+    print_table(title, ("figure", "value"), _rows(figures), right={"value"})
+
+
+def _rows(figures: Any) -> list[list[str]]:
     met = "" if figures.single_rate_met else "  ⚠ below 95 % of target"
-    table.add_row(
-        f"single: target req/s → achieved{met}",
-        f"{figures.single_target_rps:.0f} → {figures.single_achieved_rps:.1f}",
-    )
-    table.add_row("single 202 answers/s (did it keep up)", f"{figures.single_answered_per_s:.1f}")
-    table.add_row("single records by outcome", _counts(figures.single_records))
-    table.add_row("single answers by HTTP status", _counts(figures.single_answers))
-    table.add_row("single p50 ms (from scheduled send, 202 only)", f"{figures.single_p50_ms:.2f}")
-    table.add_row("single p90 ms", f"{figures.single_p90_ms:.2f}")
-    table.add_row("single p99 ms", f"{figures.single_p99_ms:.2f}")
-    table.add_row("single max ms", f"{figures.single_max_ms:.2f}")
-    table.add_row("single generator send lag p99 ms", f"{figures.single_send_lag_p99_ms:.2f}")
-    table.add_row(
-        "errors: non-200 batched / non-202 single",
-        f"{figures.batched_errors} / {figures.single_errors}",
-    )
-    for name in figures.batched_cpu_ms_per_record:
-        table.add_row(
-            f"CPU ms/accepted record batched · {name}",
-            f"{figures.batched_cpu_ms_per_record[name]:.3f}",
-        )
-    for name in figures.single_cpu_ms_per_request:
-        table.add_row(
-            f"CPU ms/request single · {name}", f"{figures.single_cpu_ms_per_request[name]:.3f}"
-        )
-    table.add_section()
-    for name, value in settings_rows(figures.settings):
-        table.add_row(f"setting · {name}", value)
-    return table
+    rows = [
+        [
+            f"batched ({figures.batch_size}/request × {figures.concurrency} clients) "
+            "accepted records/s",
+            f"{figures.batched_records_per_s:,.0f}",
+        ],
+        ["batched records by outcome", _counts(figures.batched_records)],
+        ["batched answers by HTTP status", _counts(figures.batched_answers)],
+        [
+            "batched p50 / p99 ms (200 answers)",
+            _pair(figures.batched_p50_ms, figures.batched_p99_ms),
+        ],
+        [
+            f"single: target req/s → achieved{met}",
+            f"{figures.single_target_rps:.0f} → {figures.single_achieved_rps:.1f}",
+        ],
+        ["single 202 answers/s (did it keep up)", f"{figures.single_answered_per_s:.1f}"],
+        ["single records by outcome", _counts(figures.single_records)],
+        ["single answers by HTTP status", _counts(figures.single_answers)],
+        ["single p50 ms (from scheduled send, 202 only)", f"{figures.single_p50_ms:.2f}"],
+        ["single p90 ms", f"{figures.single_p90_ms:.2f}"],
+        ["single p99 ms", f"{figures.single_p99_ms:.2f}"],
+        ["single max ms", f"{figures.single_max_ms:.2f}"],
+        ["single generator send lag p99 ms", f"{figures.single_send_lag_p99_ms:.2f}"],
+        [
+            "errors: non-200 batched / non-202 single",
+            f"{figures.batched_errors} / {figures.single_errors}",
+        ],
+    ]
+    for name, value in figures.batched_cpu_ms_per_record.items():
+        rows.append([f"CPU ms/accepted record batched · {name}", f"{value:.3f}"])
+    for name, value in figures.single_cpu_ms_per_request.items():
+        rows.append([f"CPU ms/request single · {name}", f"{value:.3f}"])
+    rows.extend([f"setting · {name}", value] for name, value in settings_rows(figures.settings))
+    return rows
 
 
 def _pair(a: float, b: float) -> str:

@@ -128,6 +128,19 @@ def test_figures_count_accepted_only_and_keep_errors_out_of_latency() -> None:
     assert figures.settings == {"brokers": 1}
 
 
+def test_the_figures_print_whole_in_a_pipe(capsys: pytest.CaptureFixture[str]) -> None:
+    """The one table helper (gateway/commands/_output.py): no figure cut in a CI log."""
+    from gateway.commands.bench_ingest import print_figures
+
+    batched = _Batched(2.0, {"accepted": 300}, {"200": 2}, [10.0, 30.0], {"gateway": 0.25})
+    single = _Single([(50.0, 50.0, 50.01)], [50.0], 50.0, {"accepted": 1}, {"202": 1}, {})
+    print_figures(_figures(1, 200, 4, 10.0, batched, single, {"brokers": 1}))
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if "accepted records/s" in line)
+    assert "batched (200/request × 4 clients) accepted records/s" in row and "150" in row
+    assert "CPU ms/accepted record batched · gateway" in out and "…" not in out
+
+
 def test_percentile_of_nothing_is_nan() -> None:
     assert percentile([], 0.99) != percentile([], 0.99)
     assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0
