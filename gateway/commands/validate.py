@@ -212,6 +212,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--received-at",
         metavar="ISO",
-        help="reception time for the timeliness rules (default: now)",
+        help="reception time for the timeliness rules, ISO 8601 (no offset: +08:00; default now)",
     )
     parser.set_defaults(func=_run)
