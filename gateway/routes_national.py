@@ -100,7 +100,7 @@ async def _serve(request: web.Request, infno: str | None) -> web.StreamResponse:
         except RecursionError:
             return _refused(too_deep())
         except msgspec.ValidationError as exc:
-            return await _refuse(call, [national.NAT_INPUT.problem("infno", detail=exc)])
+            return await _refuse(call, [national.NAT_INPUT.problem("$", detail=exc)])
         except msgspec.DecodeError as exc:
             return await _refuse(call, [refusals.DEC_JSON.problem(detail=exc)])
         if given not in national.TRANSACTIONS:
@@ -109,11 +109,14 @@ async def _serve(request: web.Request, infno: str | None) -> web.StreamResponse:
             problem = national.NAT_INFNO.problem(given=shown, supported=supported)
             return await _refuse(call, [problem])
         call.infno = given
-    if call.infno in national.UPLOADS:
-        return await _upload(call)
-    if call.infno == "4102":
-        return await _status(call)
-    return await _query(call)
+    try:
+        if call.infno in national.UPLOADS:
+            return await _upload(call)
+        if call.infno == "4102":
+            return await _status(call)
+        return await _query(call)
+    except Rejected as whole:  # a body nested too deeply to read: the request is refused
+        return _refused(whole)
 
 
 async def _refuse(call: _Call, problems: list[Problem]) -> web.Response:
@@ -495,7 +498,7 @@ def _operation(
                     "shape, or the gateway's error list",
                     "content": {"application/json": {"schema": {"type": "object"}}},
                 },
-                **openapi.error_responses(400, 401, 403, 413, 415, 429),
+                **openapi.error_responses(400, 401, 403, 413, 415, 422, 429),
             },
         }
     }

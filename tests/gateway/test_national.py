@@ -18,6 +18,7 @@ from contracts import CST
 from contracts.samples import make_settlement
 from gateway import national, refusals
 from gateway.runtime import Stack
+from tests.adapters.bombs import deep_array
 from tests.builders import document, wait_stored
 from tests.clock import naive_now
 from tests.conftest import Client, register_hospital
@@ -385,3 +386,21 @@ async def test_openapi_describes_the_national_routes(hospital: Client) -> None:
         body = operation["requestBody"]["content"]["application/json"]
         assert body["schema"] and body["example"]["infno"] in national.TRANSACTIONS
         assert operation["responses"]["200"]["content"]["application/json"]["example"]
+
+
+@integration
+async def test_a_body_too_deep_or_of_the_wrong_shape_is_refused_clearly(hospital: Client) -> None:
+    deep = deep_array(100_000)
+    for path, body in (
+        ("/fsi/api", b'{"x": ' + deep + b', "infno": "4102"}'),
+        ("/fsi/api/4102", b'{"infno": "4102", "input": {"x": ' + deep + b"}}"),
+        ("/fsi/api/4103", b'{"input": {"data": {"x": ' + deep + b"}}}"),
+    ):
+        status, answer = await hospital.post(path, body)
+        assert status == 422 and answer["errors"][0]["rule"] == "JSON_TOO_DEEP", (path, answer)
+    status, answer = await hospital.post("/fsi/api", b"[]")
+    assert status == 200 and answer["infcode"] == -1
+    assert answer["output"]["errors"][0]["rule"] == "NAT_INPUT"
+    status, answer = await hospital.post("/fsi/api/4103", _envelope("4103", {"setl_id": [1]}))
+    (error,) = answer["output"]["errors"]
+    assert error["rule"] == "NAT_INPUT" and "$.input.data.setl_id" in error["message_en"]
