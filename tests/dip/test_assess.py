@@ -125,8 +125,17 @@ def test_scoring_uses_the_grouping_and_routes_once(monkeypatch: pytest.MonkeyPat
     settings = Settings()
     scored, route = score_grouped(same, stored, settings, AT)
     assert (scored.status, scored.group_code, scored.scope) == ("scored", "GZ-C002", "cross_city")
+    assert scored.group_name == "其他和未特指的急性阑尾炎 / 腹腔镜下阑尾切除术"  # the catalog's
+    assert scored.treatment is None  # GZ-C002 states none: null, not ""
     assert route is not None
-    topics = [t for t, _ in destinations(scored, route, settings)]
+    sent = destinations(scored, route, settings)
+    assert [type(m).__name__ for _, m in sent] == [
+        "InternalScoredCase",  # scored_all, with the facts
+        "ScoredCase",
+        "ScoredCase",
+    ]
+    assert sent[0][1] is scored and all(m.group_name == scored.group_name for _, m in sent)
+    topics = [t for t, _ in sent]
     assert topics == [
         settings.topics.scored_all,
         "dip.case.scored.440100.v1",
