@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what dipgw needs from the OS when it is missing: Java 17+ (runs the Kafka broker)
 # and Maven (fetches the broker from Maven Central), Chromium for the /ops page test, and promtool
-# (Debian's prometheus package) for the alert rules' tests. Called by `make`; a no-op when present.
+# (Debian's prometheus package) for the alert rules' tests, Mono's mcs for the C# signing snippet's
+# test. Called by `make`; a no-op when present.
 set -euo pipefail
 need=()
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
@@ -26,6 +27,15 @@ if ! command -v promtool >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ] && command -v a
   if [ -d /run/systemd/system ]; then
     systemctl disable --now prometheus.service >/dev/null 2>&1 || true
   fi
+fi
+# Mono's C# compiler runs the C# signing snippet in its test (tests/gateway/test_examples.py,
+# docs/examples/signing/Sign.cs): mono-mcs and System.Net.Http, about 20 s once. Where it cannot
+# be installed, that test fails and says so.
+if ! command -v mcs >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing mono-mcs (for the C# signing snippet) with apt-get" >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends mono-mcs libmono-system-net-http4.0-cil; } ||
+    echo "mono-mcs could not be installed: the C# signing snippet test will fail" >&2
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
