@@ -14,6 +14,7 @@ import sys
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import IO, Any
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -45,10 +46,9 @@ def _text(cell: Cell) -> Text:
 def _extent(text: Text) -> tuple[int, int]:
     """(longest word, longest line) in terminal cells: a column's narrowest and widest."""
     plain = text.plain
-    lines = plain.splitlines() or [""]
-    widest = max(Text(line).cell_len for line in lines)
-    words = plain.split()
-    return (max((Text(w).cell_len for w in words), default=1), max(widest, 1))
+    widest = max((cell_len(line) for line in plain.splitlines()), default=0)
+    longest_word = max((cell_len(word) for word in plain.split()), default=1)
+    return longest_word, max(widest, 1)
 
 
 def _widths(columns: Sequence[str], rows: Sequence[Sequence[Text]]) -> list[tuple[int, int]]:
@@ -96,8 +96,9 @@ def print_table(
     texts = [[_text(c) for c in row] for row in rows]
     extents = _widths(columns, texts)
     frame = _PAD * len(columns) + len(columns) + 1  # padding and the vertical rules
-    fixed: list[int] | None = None
-    if sum(high for _, high in extents) + frame > width:
+    # Widths measured here are given to rich (which would measure every cell again).
+    fixed = [high for _, high in extents]
+    if sum(fixed) + frame > width:
         if sum(low for low, _ in extents) + frame > width:
             _print_records(title, columns, texts, caption, console)
             return
@@ -108,7 +109,7 @@ def print_table(
             name,
             justify="right" if name in right else "left",
             overflow="fold",
-            width=None if fixed is None else fixed[i],
+            width=fixed[i],
         )
     for row in texts:
         table.add_row(*row)
