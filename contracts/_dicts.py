@@ -10,7 +10,12 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-__all__ = ["Dictionaries"]
+__all__ = ["ALLOWED_IN_FULL", "Dictionaries"]
+
+#: a dictionary of at most this many values is listed whole in a DICT_VALUE message; a larger
+#: one (科室代码 222, 国家地区代码 240) by its first values and where to read the rest
+ALLOWED_IN_FULL = 20
+_ALLOWED_SHOWN = 8
 
 
 class Dictionaries:
@@ -83,6 +88,29 @@ class Dictionaries:
     def name(self, code: str) -> str | None:
         """The Chinese name of a code set."""
         return self._names.get(code)
+
+    def entries(self, code: str) -> tuple[tuple[str, str], ...]:
+        """(value, label) of one code set in the order of its source file (empty if unknown)."""
+        return tuple(self._labels.get(code, {}).items())
+
+    def allowed(self, code: str) -> tuple[str, str]:
+        """The allowed values of a code set as a DICT_VALUE message names them (Chinese with
+        labels, English values only): all of them up to `ALLOWED_IN_FULL`, else the first
+        few, the count and the endpoint that lists them (`GET /v1/dictionaries/{code}`).
+        Public national codes only: never a value the record sent."""
+        entries = self.entries(code)
+        if len(entries) <= ALLOWED_IN_FULL:
+            cn = "、".join(f"{value} {label}" for value, label in entries)
+            en = ", ".join(value for value, _ in entries)
+            return f"允许值：{cn}", f"allowed: {en}"
+        shown = entries[:_ALLOWED_SHOWN]
+        cn = "、".join(f"{value} {label}" for value, label in shown)
+        en = ", ".join(value for value, _ in shown)
+        where = f"GET /v1/dictionaries/{code}"
+        return (
+            f"允许值共{len(entries)}个，如：{cn}等，全部见 {where}",
+            f"{len(entries)} allowed values, e.g. {en}; all of them: {where}",
+        )
 
 
 def _rows(text: str) -> list[tuple[str, str, str, str]]:

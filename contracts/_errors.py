@@ -46,12 +46,16 @@ class ContractError(Exception):
     """
 
 
-class ValidationError(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+class ValidationError(msgspec.Struct, frozen=True, kw_only=True, gc=False, omit_defaults=True):
     """One finding about one field of one record.
 
     `field` is a path relative to the envelope: envelope fields bare (`fixmedins_code`),
     settlement fields under their node (`setlinfo.certno`), list entries with a 0-based index
     (`diseinfo[2].diag_code`). Messages name the field and the rule, never personal values.
+    `caused_by` names the field whose value most likely makes this finding follow (a wrong
+    discharge time puts correct operation times outside the stay): fix that one first. Empty
+    (and left out on the wire) for a finding of its own; a string, never null, because
+    warnings travel as `dict[str, str]` on the accepted topic.
     """
 
     rule: str
@@ -60,12 +64,14 @@ class ValidationError(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     severity: Severity
     message: str
     message_en: str
+    caused_by: str = ""
 
 
-class Problem(msgspec.Struct, kw_only=True):
+class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
     """The error shape on the wire for what is not a finding about a record's data: a
     request refused (authentication, limits, format) or a stage's reason a case is unscored.
-    Same fields as `ValidationError`; `dimension` is empty when no quality dimension applies."""
+    Same fields as `ValidationError`; `dimension` is empty when no quality dimension applies,
+    `caused_by` is empty (left out) but for a finding that follows from another field."""
 
     rule: str
     field: str
@@ -73,6 +79,7 @@ class Problem(msgspec.Struct, kw_only=True):
     severity: str
     message: str
     message_en: str
+    caused_by: str = ""
 
 
 class Reason(msgspec.Struct, frozen=True, kw_only=True):

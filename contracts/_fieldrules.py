@@ -12,6 +12,7 @@ by `_raw.to_canonical` on the slow one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -20,7 +21,7 @@ import msgspec
 
 from contracts._dicts import Dictionaries
 from contracts._errors import ValidationError
-from contracts._fields import LIST_NODES, NODES, FieldSpec, fields_of
+from contracts._fields import LIST_NODES, NODES, FieldSpec, fields_of, spec_of
 from contracts._normalise import normalise
 from contracts._rulebook import ConfiguredRules
 from contracts._timefmt import parse_duration
@@ -29,6 +30,7 @@ __all__ = ["ALIASES", "DERIVED", "MULTI_DICT", "FieldRules", "duration_ok", "str
 
 #: filled by `normalise` for some flavours: their required check runs after normalisation
 DERIVED = frozenset({"psn_cash_pay", "medfee_sumamt", "fund_pay_sumamt", "insutype"})
+_INDEX = re.compile(r"\[\d*\]")
 #: dictionary fields that may hold several codes joined by a separator
 MULTI_DICT = {"refldept_dept": "→"}
 #: 4101's name of an amount -> the canonical name `normalise` copies it to (and back)
@@ -117,6 +119,8 @@ class FieldRules:
 
     __slots__ = (
         "_checked",
+        "_dict_errors",
+        "_dicts",
         "_generic",
         "_generic_checks",
         "_generic_lists",
@@ -130,6 +134,9 @@ class FieldRules:
 
     def __init__(self, policy: ConfiguredRules, dicts: Dictionaries) -> None:
         self._policy = policy
+        self._dicts = dicts
+        #: DICT_VALUE errors with their allowed values, by path (formatted once each)
+        self._dict_errors: dict[str, ValidationError] = {}
         self._checked: Callable[..., tuple[Any, list[ValidationError]]] | None = None
         nodes = NODES
         self._generic = {n: tuple(_Generic(s, dicts) for s in fields_of(n)) for n in nodes}
@@ -167,7 +174,24 @@ class FieldRules:
     def _emit(self, out: list[ValidationError], rule: str, path: str) -> None:
         err = self._policy.error(rule, path)
         if err is not None:
-            out.append(err)
+            out.append(self._with_allowed(err) if rule == "DICT_VALUE" else err)
+
+    def _with_allowed(self, err: ValidationError) -> ValidationError:
+        """A DICT_VALUE error that names the allowed values: naming only the dictionary sent
+        integrators to look it up (found: issue 14)."""
+        hit = self._dict_errors.get(err.field)
+        if hit is not None:  # one policy per FieldRules: same path, same error
+            return hit
+        spec = spec_of(_INDEX.sub("", err.field))
+        if spec is None or spec.dict is None or not self._dicts.has(spec.dict):
+            return err
+        cn, en = self._dicts.allowed(spec.dict)
+        hit = msgspec.structs.replace(
+            err, message=f"{err.message}（{cn}）", message_en=f"{err.message_en} ({en})"
+        )
+        if len(self._dict_errors) < 10_000:  # paths carry list indexes: bounded
+            self._dict_errors[err.field] = hit
+        return hit
 
     def check_generic(self, obj: Any, node: str, prefix: str, out: list[ValidationError]) -> None:
         """REQ_FIELD (all-flavour fields), FMT_LENGTH and DICT_VALUE on one object.

@@ -23,6 +23,7 @@ from contracts._fastpath import (
 )
 from contracts._fieldrules import FieldRules
 from contracts._fields import LIST_NODES, fields_of
+from contracts._followon import group_follow_ons
 from contracts._legacy import LEGACY_RULES, refine_legacy
 from contracts._model import Envelope, Settlement
 from contracts._normalise import is_legacy, normalise
@@ -179,6 +180,7 @@ class Validator:
         )
         if out:
             self._legacy(out, settlement)
+            group_follow_ons(out, settlement)
         return out
 
     def validate_envelope(
@@ -276,6 +278,7 @@ class Validator:
             return None, self._out_of_range(numbers_out_of_range(raw, always=True) or ["$"])
         if errors and envelope is not None:
             self._legacy(errors, envelope.input)
+            group_follow_ons(errors, envelope.input)
         return envelope, errors
 
     def _slow_json(

@@ -152,12 +152,22 @@ def test_response_shape() -> None:
     assert msgspec.json.decode(data, type=Response) == resp
 
 
-def test_error_shape_is_exactly_six_fields() -> None:
+def test_error_shape_is_six_fields_and_an_optional_cause() -> None:
+    """Six fields always; `caused_by` (issue 14: a follow-on finding names the field to fix
+    first) only when set: an error of its own is on the wire exactly as before."""
     info = msgspec.inspect.type_info(ValidationError)
     assert isinstance(info, msgspec.inspect.StructType)
-    assert [f.name for f in info.fields] == [
+    assert [f.name for f in info.fields if f.required] == [
         "rule", "field", "dimension", "severity", "message", "message_en",
     ]  # fmt: skip
+    assert [(f.name, f.default) for f in info.fields if not f.required] == [("caused_by", "")]
+    own = ValidationError(rule="R", field="f", dimension="规范性", severity="reject",
+                          message="m", message_en="e")  # fmt: skip
+    assert set(msgspec.json.decode(msgspec.json.encode(own))) == {
+        "rule", "field", "dimension", "severity", "message", "message_en",
+    }  # fmt: skip
+    follow = msgspec.structs.replace(own, caused_by="setlinfo.dscg_time")
+    assert msgspec.json.decode(msgspec.json.encode(follow))["caused_by"] == "setlinfo.dscg_time"
 
 
 def test_time_helpers() -> None:
