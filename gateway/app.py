@@ -24,7 +24,7 @@ from adapters.runtime.logs import Throttle, get_logger
 from adapters.runtime.metrics import HTTP_REQUESTS, HTTP_SECONDS
 from adapters.runtime.metrics_http import dependency_probes, metrics_response, readyz_response
 from adapters.runtime.settings import LimitSettings
-from gateway import openapi, ops, params, refusals, routes_national, subscriptions
+from gateway import asyncapi, openapi, ops, params, refusals, routes_national, subscriptions
 from gateway.accounts import Registry
 from gateway.authn import PUBLIC, REGISTRY, WINDOW, authenticate, nonce_reused, principal_of
 from gateway.checks import Checker
@@ -245,4 +245,5 @@ def create_app(
     app.router.add_get("/openapi.json", openapi_json)
     subscriptions.add_routes(app)
     ops.add_routes(app)
+    asyncapi.add_routes(app)
     return app

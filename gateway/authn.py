@@ -36,7 +36,7 @@ PRINCIPAL = web.RequestKey("principal", Principal)
 DEFERRED_NONCE = web.RequestKey("deferred_nonce", tuple)
 
 _NO_SECRET = secrets.token_bytes(32)  # stands in for an unknown hospital's secret
-PUBLIC = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs"})
+PUBLIC = frozenset({"/healthz", "/readyz", "/openapi.json", "/asyncapi.json", "/docs"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -34,6 +34,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "gateway.commands.quality",
     "gateway.commands.rescore",
     "gateway.commands.rules",
+    "gateway.commands.schemas",
     "gateway.commands.score",
     "gateway.commands.topics",
     "gateway.commands.up",

@@ -241,6 +241,7 @@ READS: dict[str, tuple[str, ...]] = {
     "/readyz": (),
     "/metrics": (),
     "/openapi.json": (),
+    "/asyncapi.json": (),
     "/v1/receipts/{receipt_id}": (),
     "/v1/cases/{fixmedins_code}/{setl_id}": (),
     "/v1/scored": ("city", "role", "status", "after", "since", "until", "limit"),
