@@ -27,7 +27,6 @@ import asyncpg
 import msgspec
 from aiohttp import web
 
-from adapters.runtime.metrics import RECORDS
 from contracts import Problem
 from contracts.messages import ENCODER
 from gateway import national, openapi, params, refusals
@@ -300,9 +299,9 @@ async def _status(call: _Call) -> web.StreamResponse:
     if any(isinstance(result, Unavailable) for result in results):
         return call.answer(503)
     data = []
+    # A status change is not a list received: dipgw_records_total does not count it.
     for row, result in zip(rows, results, strict=True):
         assert isinstance(result, Receipt)
-        RECORDS.labels("duplicate" if result.duplicate else "accepted", code).inc()
         data.append(
             {
                 "setl_id": row.setl_id,

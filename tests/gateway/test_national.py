@@ -31,6 +31,7 @@ REFERENCE = ROOT.parent / "shared" / "reference"
 
 
 def _spec_section(number: str) -> str:
+    assert REFERENCE.is_dir(), f"the national reference is read from {REFERENCE}"
     text = (REFERENCE / "4101A-spec.md").read_text(encoding="utf-8")
     return text.split(f"## {number} ", 1)[1].split("\n## ", 1)[0]
 
