@@ -22,6 +22,7 @@ import msgspec
 from rich.console import Console
 
 from gateway.commands._common import fail
+from gateway.commands._output import write_csv
 from workers.dip import BuildOptions, build_catalog, read_history, write_catalog_csv
 from workers.dip._catalog import (
     METHODS,
@@ -105,6 +106,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="treatment kind of an intervention operation",
     )
     build.add_argument("--json", action="store_true", help="summary as JSON on stderr/stdout")
+    build.add_argument(
+        "--no-bom",
+        action="store_true",
+        help="CSV without the UTF-8 byte-order mark Excel on Chinese Windows needs",
+    )
     build.set_defaults(func=_build)
 
 
@@ -191,18 +197,21 @@ def _build(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     buf = io.StringIO()
     write_catalog_csv(build, buf)
+    bom = not args.no_bom
     if args.out == "-":
-        sys.stdout.write(buf.getvalue())
+        write_csv(buf.getvalue(), bom=bom)
     else:
         try:
-            Path(args.out).write_text(buf.getvalue(), encoding="utf-8")
+            with Path(args.out).open("w", encoding="utf-8", newline="") as fh:
+                write_csv(buf.getvalue(), bom=bom, stream=fh)
         except OSError as e:
             return fail(f"{args.out}: {e.strerror or e}")
     if args.aux_out:
         aux_buf = io.StringIO()
         write_aux_csv(build, aux_buf)
         try:
-            Path(args.aux_out).write_text(aux_buf.getvalue(), encoding="utf-8")
+            with Path(args.aux_out).open("w", encoding="utf-8", newline="") as fh:
+                write_csv(aux_buf.getvalue(), bom=bom, stream=fh)
         except OSError as e:
             return fail(f"{args.aux_out}: {e.strerror or e}")
     summary = {

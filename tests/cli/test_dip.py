@@ -169,6 +169,27 @@ def _appendectomy_history(tmp_path: Path) -> Path:
     return hist
 
 
+def test_catalog_csv_opens_with_a_bom_unless_told_not_to(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Excel on Chinese Windows reads a CSV without a byte-order mark as GBK: 核心病种 garbled.
+    The mark does not trouble `--rules` (the test above loads a catalog written with it)."""
+    hist, out, aux = _appendectomy_history(tmp_path), tmp_path / "cat.csv", tmp_path / "aux.csv"
+    argv = ["catalog", "build", str(hist), "--threshold", "5", "--json"]
+    assert _main([*argv, "--out", str(out), "--aux-out", str(aux)]) == 0
+    assert out.read_bytes().startswith("\ufeff病种编码,".encode())
+    assert (
+        aux.read_bytes().startswith(b"\xef\xbb\xbf")
+        and aux.read_bytes().count(b"\xef\xbb\xbf") == 1
+    )
+    with_bom = out.read_bytes()
+    assert _main([*argv, "--out", str(out), "--no-bom"]) == 0
+    assert out.read_bytes() == with_bom.removeprefix(b"\xef\xbb\xbf")
+    capsys.readouterr()
+    assert _main(argv) == 0  # to stdout, the summary on stderr
+    assert capsys.readouterr().out == with_bom.decode("utf-8")
+
+
 def test_catalog_build_benchmark_and_standard_quota_methods(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
