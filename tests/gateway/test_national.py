@@ -19,7 +19,7 @@ from contracts.samples import make_settlement
 from gateway import national, refusals
 from gateway.runtime import Stack
 from tests.adapters.bombs import deep_array
-from tests.builders import document, wait_stored
+from tests.builders import document, read_topic, wait_stored
 from tests.clock import naive_now
 from tests.conftest import Client, register_hospital
 
@@ -257,6 +257,14 @@ async def test_withdraw_and_resubmit_a_list_through_the_pipeline(
     # one case, its latest revision: never counted twice
     cases = await stack.pool.fetch("SELECT revision FROM cases WHERE setl_id = $1", setl_id)
     assert [r["revision"] for r in cases] == [3]
+    # each change is a message on the accepted topic, as a consumer reads it
+    key = f"H44010000001:{setl_id}"
+    sent = await read_topic(stack.bootstrap, stack.settings.topics.accepted, {key}, expect=3)
+    assert [(m["revision"], m["document"]["input"]["setlinfo"]["stas_type"]) for m in sent] == [
+        (1, "1"),
+        (2, "0"),
+        (3, "1"),
+    ]
 
 
 @integration
