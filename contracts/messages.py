@@ -30,7 +30,7 @@ on construction and on decoding, so a producer or a stored message that forgets 
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Literal
 
 import msgspec
@@ -60,8 +60,16 @@ def in_cst(moment: datetime) -> datetime:
 
 
 def money(amount: Decimal | None) -> Decimal | None:
-    """An amount of yuan with exactly two decimals (half up), e.g. `Decimal("12000.00")`."""
-    return None if amount is None else amount.quantize(_CENT, ROUND_HALF_UP)
+    """An amount of yuan with exactly two decimals (half up), e.g. `Decimal("12000.00")`; one
+    that cannot be written so (not finite, beyond Decimal's 28 digits) is refused."""
+    if amount is None:
+        return None
+    try:
+        if amount.is_finite():
+            return amount.quantize(_CENT, ROUND_HALF_UP)
+    except InvalidOperation:
+        pass
+    raise ValueError("an amount that cannot be written with two decimals")
 
 
 def rate(value: Decimal | None) -> Decimal | None:

@@ -197,6 +197,13 @@ def test_every_moment_is_written_in_china_standard_time(topic: str) -> None:
     assert "2026-03-01T16:30:00+08:00" in text  # AT, 08:30 UTC
 
 
+@pytest.mark.parametrize("amount", ["NaN", "Infinity", "1E+40"])
+def test_an_amount_that_has_no_two_decimal_form_is_refused(amount: str) -> None:
+    data = ENCODER.encode(SAMPLES["scored"]).replace(b'"12350.00"', f'"{amount}"'.encode())
+    with pytest.raises(msgspec.ValidationError, match="two decimals"):
+        SCORED_DECODER.decode(data)
+
+
 def test_a_moment_without_an_offset_is_refused() -> None:
     data = ENCODER.encode(SAMPLES["rejected"]).replace(b"+08:00", b"")
     with pytest.raises(msgspec.ValidationError, match="offset"):
