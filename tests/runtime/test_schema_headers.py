@@ -5,6 +5,7 @@ forget them. Here without a broker; tests/workers/test_topic_schemas.py reads th
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -105,3 +106,18 @@ async def test_new_producer_sends_with_the_headers_of_its_settings() -> None:
         (settings.topics.rejected, b"{}", None, None, None, message_headers("rejected")),
     ]
     await producer.stop()
+
+
+def test_new_producer_is_the_only_producer_dipgw_makes() -> None:
+    """So no record leaves without its headers: every producer of the gateway, the workers and
+    the commands is made by `new_producer` (directly, or through `RenewingProducer`)."""
+    root = Path(__file__).parents[2]
+    makers = sorted(
+        str(path.relative_to(root))
+        for package in ("adapters", "contracts", "gateway", "workers")
+        for path in (root / package).rglob("*.py")
+        if "AIOKafkaProducer(" in path.read_text(encoding="utf-8")
+    )
+    assert makers == ["adapters/runtime/kafka.py"]
+    source = (root / "adapters/runtime/kafka.py").read_text(encoding="utf-8")
+    assert source.count("AIOKafkaProducer(") == 1
