@@ -104,7 +104,8 @@ def document(addresses: Mapping[str, str]) -> dict[str, Any]:
         if "{admdvs}" in addresses[topic]:
             channel["parameters"] = {
                 "admdvs": {
-                    "description": "the city's region code (行政区划代码), six digits",
+                    "description": "the city's region code (行政区划代码), six digits; "
+                    "`all` and `out_of_province` are channels of their own",
                     "examples": ["440100", "440300"],
                 }
             }
