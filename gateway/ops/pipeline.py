@@ -4,24 +4,24 @@ many messages a topic has had."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
 from adapters.runtime.metrics import TOPIC_END_OFFSET, consumer_lags
-from contracts import CST
+from contracts import shown
 
 
 async def pipeline(pool: asyncpg.Pool) -> list[dict[str, Any]]:
     """Consumer lag per worker and topic: this process's own consumers as measured now, the
     other processes' as their quality evaluator last stored it."""
-    now = datetime.now(CST).isoformat()
+    now = shown(datetime.now(UTC))
     here: dict[tuple[str, str], int] = defaultdict(int)
     for worker, topic, _, lag in consumer_lags():
         here[(worker, topic)] += lag
     rows = {
-        (r["worker"], r["topic"]): {**dict(r), "at": r["at"].isoformat()}
+        (r["worker"], r["topic"]): {**dict(r), "at": shown(r["at"])}
         for r in await pool.fetch(
             """SELECT worker, topic, sum(lag)::bigint AS lag, max(at) AS at
                FROM quality_consumer_lag WHERE at > now() - interval '10 minutes'

@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from contracts import CST, LAG_BUCKETS, lag_percentile
+from contracts import CST, LAG_BUCKETS, lag_percentile, shown
 from gateway import params
 from gateway.errors import BadQuery
 
@@ -135,7 +135,7 @@ async def report(
         if by == "city":
             row.pop("city")
             row["city"] = k
-        row["last_seen"] = row["last_seen"].isoformat() if row["last_seen"] else None
+        row["last_seen"] = shown(row["last_seen"]) if row["last_seen"] else None
         row["dimensions"] = dims[k]
         out.append(_with_rates(row, hists[k], timely_days))
     return {**head, "rows": out}
@@ -193,7 +193,7 @@ async def alerts(
         city,
         limit,
     )
-    return [{**dict(r), "raised_at": r["raised_at"].isoformat()} for r in rows]
+    return [{**dict(r), "raised_at": shown(r["raised_at"])} for r in rows]
 
 
 def to_csv(result: dict[str, Any]) -> str:

@@ -8,7 +8,9 @@ sits in the browser.
 
 The login form is protected against cross-site posting: a POST from another origin is refused
 (`Origin`), and the form must carry the random value the form's own page set in a cookie
-(double submit), which another site can neither read nor set."""
+(double submit), which another site can neither read nor set. The page's actions
+(`POST /v1/ops/…`, a replay) are refused from another origin too, and with the session cookie
+only when they carry `X-Dipgw-Ops: 1`, a header a cross-site form cannot send."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from gateway.ops.scope import READERS
 COOKIE = "dipgw_ops"
 CSRF_COOKIE = "dipgw_csrf"
 SESSION_LIFETIME = timedelta(hours=8)  # a working day; then log in again
+ACTION_HEADER = "X-Dipgw-Ops"  # the page's actions (POST /v1/ops/…) carry it: "1"
 _TOKEN_CHARS = 1024  # issued tokens are ~50 characters
 
 
@@ -59,7 +62,7 @@ def _form(message: str, status: int, secure: bool) -> web.Response:
     return response
 
 
-def _same_origin(request: web.Request) -> bool:
+def same_origin(request: web.Request) -> bool:
     """No `Origin` (an old browser, a script) passes here; the double submit still holds."""
     origin = request.headers.get("Origin")
     if origin is None:
@@ -75,7 +78,7 @@ async def _login(request: web.Request) -> web.StreamResponse:
         return _form("请输入令牌（dipgw tokens issue --role ops）", 200, secure)
     if request.method != "POST":
         return http_error(refusals.HTTP405)
-    if not _same_origin(request):
+    if not same_origin(request):
         return http_error(refusals.FORBIDDEN_CSRF)
     try:
         form = await request.post()
@@ -115,7 +118,7 @@ async def _login(request: web.Request) -> web.StreamResponse:
 
 async def post_logout(request: web.Request) -> web.StreamResponse:
     """Ends the session on the server, not only in this browser."""
-    if not _same_origin(request):
+    if not same_origin(request):
         return http_error(refusals.FORBIDDEN_CSRF)
     session = request.cookies.get(COOKIE)
     if session:
@@ -129,7 +132,7 @@ async def post_logout(request: web.Request) -> web.StreamResponse:
 async def session_cookie(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The `/ops` session: login form, and the cookie presented as a bearer token."""
     path = request.path
-    if not (path == "/ops" or path.startswith(("/ops/", "/v1/quality/"))):
+    if not (path == "/ops" or path.startswith(("/ops/", "/v1/quality/", "/v1/ops/"))):
         return await handler(request)
     if path.startswith("/ops/static/"):
         return await handler(request)
@@ -142,6 +145,10 @@ async def session_cookie(request: web.Request, handler: Handler) -> web.StreamRe
         response.del_cookie(COOKIE, path="/")
         return response
     if "Authorization" not in request.headers and token:
+        acting = request.method not in ("GET", "HEAD") and path.startswith("/v1/ops/")
+        if acting and request.headers.get(ACTION_HEADER) != "1":
+            # A form another site posts cannot set a header; the page's script does.
+            return http_error(refusals.FORBIDDEN_CSRF)
         request = request.clone(headers={**request.headers, "Authorization": f"Bearer {token}"})
     elif "Authorization" not in request.headers and path == "/ops":
         return web.Response(status=303, headers={"Location": "/ops/login"})

@@ -104,3 +104,289 @@ def openapi_paths() -> dict[str, Any]:
             example_dashboard(),
         ),
     }
+
+
+def message_paths() -> dict[str, Any]:
+    """The message browser's paths (`/v1/ops/…`, ops only), each with an example answer."""
+    from gateway.openapi import error_responses
+
+    def param(name: str, where: str, schema: dict[str, Any], description: str) -> Any:
+        return {
+            "name": name,
+            "in": where,
+            "required": where == "path",
+            "schema": schema,
+            "description": description,
+        }
+
+    moment = {"type": "string", "format": "date-time"}
+    when = {"type": ["string", "null"], "format": "date-time"}
+    paging = [
+        param("page", "query", {"type": "integer", "minimum": 1}, "from 1; default 1"),
+        param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 200}, "default 50"),
+    ]
+    window = [
+        param("since", "query", moment, "from this time, with its offset (+08:00)"),
+        param("until", "query", moment, "up to this time, with its offset (+08:00)"),
+    ]
+    hospital = param("hospital", "query", {"type": "string", "pattern": "^H[0-9]{11}$"}, "one")
+    position = [
+        param("partition", "path", {"type": "integer", "minimum": 0}, "Kafka partition"),
+        param("offset", "path", {"type": "integer", "minimum": 0}, "Kafka offset"),
+    ]
+    dead_target = [
+        param("worker", "path", {"type": "string", "pattern": "^[a-z_]{1,32}$"}, "worker"),
+        param("topic", "path", {"type": "string"}, "the topic it was read from"),
+        *position,
+    ]
+
+    def page_of(row: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "required": ["page", "limit", "has_more", "rows"],
+            "properties": {
+                "page": {"type": "integer"},
+                "limit": {"type": "integer"},
+                "has_more": {"type": "boolean", "description": "exact: a next page has rows"},
+                "rows": {"type": "array", "items": row},
+            },
+        }
+
+    rejected_row = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string", "description": "partition/offset"},
+            "topic": {"type": "string"},
+            "partition": {"type": "integer"},
+            "offset": {"type": "integer"},
+            "fixmedins_code": {"type": "string"},
+            "city": {"type": "string"},
+            "case_key": {"type": ["string", "null"]},
+            "received_at": {**moment, "description": "+08:00"},
+            "rules": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+    rejected_one = {
+        "allOf": [
+            rejected_row,
+            {
+                "type": "object",
+                "properties": {
+                    "errors": {"type": "array", "items": {"$ref": "#/components/schemas/Problem"}},
+                    "document": {"description": "personal fields masked (redact_document)"},
+                },
+            },
+        ]
+    }
+    dead_row = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string", "description": "worker/topic/partition/offset"},
+            "worker": {"type": "string"},
+            "topic": {"type": "string"},
+            "partition": {"type": "integer"},
+            "offset": {"type": "integer"},
+            "key": {"type": "string"},
+            "fixmedins_code": {"type": ["string", "null"]},
+            "error": {"type": "string"},
+            "at": {**moment, "description": "+08:00"},
+            "replayed_at": when,
+            "replayed_to": {"type": ["string", "null"]},
+        },
+    }
+    audit_row = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "at": {**moment, "description": "+08:00"},
+            "actor": {"type": "string", "description": "the token's label"},
+            "action": {"type": "string", "enum": ["replay"]},
+            "target": {"type": "string"},
+            "result": {
+                "type": "string",
+                "enum": ["replayed", "already replayed", "gone from Kafka"],
+            },
+            "detail": {"type": "string"},
+        },
+    }
+    dead_one = {
+        "allOf": [
+            dead_row,
+            {
+                "type": "object",
+                "properties": {
+                    "message": {"description": "the message, personal fields masked"},
+                    "message_gone": {"type": "boolean", "description": "no longer in Kafka"},
+                    "audit": page_of(audit_row),
+                },
+            },
+        ]
+    }
+    replay_answer = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "replayed": {"type": "boolean", "description": "false: nothing was written now"},
+            "result": audit_row["properties"]["result"],
+            "replayed_at": when,
+            "replayed_to": {"type": ["string", "null"], "description": "topic/partition/offset"},
+            "audited_at": moment,
+            "actor": {"type": "string"},
+        },
+    }
+    at = "2026-11-30T23:15:10+08:00"
+    rejected_example = {
+        "id": "0/1234",
+        "topic": "dip.settlement.rejected.v1",
+        "partition": 0,
+        "offset": 1234,
+        "fixmedins_code": "H44010000001",
+        "city": "440100",
+        "case_key": "H44010000001:S0001",
+        "received_at": at,
+        "rules": ["REQ_FIELD"],
+    }
+    dead_example = {
+        "id": "sink/dip.settlement.accepted.v1/2/88",
+        "worker": "sink",
+        "topic": "dip.settlement.accepted.v1",
+        "partition": 2,
+        "offset": 88,
+        "key": "H44010000001:S0001",
+        "fixmedins_code": "H44010000001",
+        "error": "UntranslatableCharacterError (22P05)",
+        "at": at,
+        "replayed_at": None,
+        "replayed_to": None,
+    }
+    audit_example = {
+        "id": 1,
+        "at": at,
+        "actor": "ops-zhang",
+        "action": "replay",
+        "target": dead_example["id"],
+        "result": "replayed",
+        "detail": "dip.settlement.accepted.v1/2/90",
+    }
+
+    def page_example(row: dict[str, Any]) -> dict[str, Any]:
+        return {"page": 1, "limit": 50, "has_more": False, "rows": [row]}
+
+    def operation(
+        method: str,
+        operation_id: str,
+        summary: str,
+        parameters: list[dict[str, Any]],
+        schema: dict[str, Any],
+        example: Any,
+        errors: tuple[int, ...] = (400, 401, 403, 503),
+    ) -> dict[str, Any]:
+        return {
+            method: {
+                "operationId": operation_id,
+                "tags": ["ops messages"],
+                "summary": summary,
+                "security": [{"bearer": []}],
+                "parameters": parameters,
+                "responses": {
+                    "200": {
+                        "description": "the answer; every time in +08:00",
+                        "content": {"application/json": {"schema": schema, "example": example}},
+                    },
+                    **error_responses(*errors),
+                },
+            }
+        }
+
+    dead_path = "/v1/ops/dead-letters/{worker}/{topic}/{partition}/{offset}"
+    return {
+        "/v1/ops/rejected": operation(
+            "get",
+            "listRejectedLists",
+            "Rejected lists by hospital, rule and time, newest first (ops only)",
+            [
+                hospital,
+                param("rule", "query", {"type": "string"}, "lists with a finding of this rule"),
+                *window,
+                *paging,
+            ],
+            page_of(rejected_row),
+            page_example(rejected_example),
+        ),
+        "/v1/ops/rejected/{partition}/{offset}": operation(
+            "get",
+            "getRejectedList",
+            "One rejected list: its findings and its document, personal fields masked",
+            position,
+            rejected_one,
+            {
+                **rejected_example,
+                "errors": [
+                    {
+                        "rule": "REQ_FIELD",
+                        "field": "setlinfo.medfee_sumamt",
+                        "dimension": "完整性",
+                        "severity": "reject",
+                        "message": "必填项为空",
+                        "message_en": "required field is empty",
+                    }
+                ],
+                "document": {"input": {"setlinfo": {"psn_name": "张*", "setl_id": "S0001"}}},
+            },
+            (400, 401, 403, 404, 503),
+        ),
+        "/v1/ops/dead-letters": operation(
+            "get",
+            "listDeadLetters",
+            "Dead letters by worker, hospital and time, newest first (ops only)",
+            [
+                param("worker", "query", {"type": "string"}, "one worker"),
+                hospital,
+                *window,
+                *paging,
+            ],
+            page_of(dead_row),
+            page_example(dead_example),
+        ),
+        dead_path: operation(
+            "get",
+            "getDeadLetter",
+            "One dead letter, its message read back from Kafka with personal fields masked",
+            dead_target,
+            dead_one,
+            {
+                **dead_example,
+                "message": {"receipt_id": "…", "document": {"input": {"setlinfo": {}}}},
+                "message_gone": False,
+                "audit": page_example(audit_example),
+            },
+            (400, 401, 403, 404, 503),
+        ),
+        dead_path + "/replay": operation(
+            "post",
+            "replayDeadLetter",
+            "Re-deliver a dead letter to its worker after a fix: once (a second request "
+            "answers what the first did), audited. From the /ops page: same origin and "
+            "X-Dipgw-Ops: 1",
+            dead_target,
+            replay_answer,
+            {
+                "id": dead_example["id"],
+                "replayed": True,
+                "result": "replayed",
+                "replayed_at": at,
+                "replayed_to": "dip.settlement.accepted.v1/2/90",
+                "audited_at": at,
+                "actor": "ops-zhang",
+            },
+            (400, 401, 403, 404, 503),
+        ),
+        "/v1/ops/audit": operation(
+            "get",
+            "listOpsAudit",
+            "What ops did from /ops (replays), newest first",
+            paging,
+            page_of(audit_row),
+            page_example(audit_example),
+        ),
+    }

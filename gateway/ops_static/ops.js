@@ -1,5 +1,8 @@
-// The /ops dashboard: one call to /v1/quality/dashboard, charts drawn as plain SVG.
+// The /ops dashboard: one call to /v1/quality/dashboard, charts drawn as plain SVG; for ops,
+// the message browser (/v1/ops/...): rejected lists and dead letters, opened masked, replayed.
 // No library, no CDN: the page works on a network with no internet.
+// Times: the server sends them in +08:00 with the offset; they are shown as sent, never
+// converted to the browser's zone.
 "use strict";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -21,6 +24,13 @@ function svg(tag, attrs = {}, text) {
 const pct = (x) => (x === null || x === undefined ? "—" : (x * 100).toFixed(1) + "%");
 const num = (x) => (x === null || x === undefined ? "—" : Number(x).toLocaleString("zh-CN"));
 const hours = (h) => (h === null || h === undefined ? "—" : h < 48 ? h.toFixed(0) + " h" : (h / 24).toFixed(1) + " d");
+// "2026-11-30T23:15:10+08:00" -> "2026-11-30 23:15:10 +08:00": the server's own text.
+function when(text, seconds = true) {
+  if (!text) return "—";
+  const m = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})(:\d{2})?(?:\.\d+)?(Z|[+-]\d{2}:\d{2})$/.exec(text);
+  if (!m) return text;
+  return `${m[1]} ${m[2]}${seconds && m[3] ? m[3] : ""} ${m[4] === "Z" ? "+00:00" : m[4]}`;
+}
 function level(rate, good, fair) {
   if (rate === null || rate === undefined) return "na";
   return rate >= good ? "good" : rate >= fair ? "fair" : "poor";
@@ -164,7 +174,7 @@ function league(hospitals) {
   const t = el("table", { class: "league" });
   t.append(row("th", ["#", "机构编码", "名称", "地市", "接收", "拒收", "规范率", "及时率", "时滞 p50", "p90", "最近上传"]));
   sorted.forEach((h, i) => {
-    const tr = row("td", [i + 1, h.fixmedins_code, h.name || "", h.city, num(h.received), num(h.rejected), pct(h.pass_rate), pct(h.timely_rate), hours(h.lag_p50_h), hours(h.lag_p90_h), (h.last_seen || "").replace("T", " ").slice(0, 16)]);
+    const tr = row("td", [i + 1, h.fixmedins_code, h.name || "", h.city, num(h.received), num(h.rejected), pct(h.pass_rate), pct(h.timely_rate), hours(h.lag_p50_h), hours(h.lag_p90_h), when(h.last_seen, false)]);
     tr.children[1].classList.add("mono");
     tr.children[6].classList.add("rate", level(h.pass_rate, 1, 0.95));
     tr.children[7].classList.add("rate", level(h.timely_rate, 1, 0.9));
@@ -188,7 +198,7 @@ function alertList(alerts) {
   const ul = el("ul", { class: "alerts" });
   for (const a of alerts) {
     const li = el("li", { class: a.kind });
-    li.append(el("span", { class: "tag" }, a.kind), el("span", {}, a.message), el("time", {}, a.raised_at.replace("T", " ").slice(0, 16)));
+    li.append(el("span", { class: "tag" }, a.kind), el("span", {}, a.message), el("time", {}, when(a.raised_at, false)));
     ul.append(li);
   }
   box.append(ul);
@@ -213,12 +223,139 @@ async function load() {
   $("csv").href = `/v1/quality/report?${csv}`;
   kpis(data); dayChart(everyDay(data.from, data.to, data.days)); dimChart(data.hospitals); rulesTable(data.rules);
   league(data.hospitals); pipeline(data.pipeline, data.rejected_depth); alertList(data.alerts);
-  $("updated").textContent = "更新于 " + new Date().toLocaleString("zh-CN");
+  $("updated").textContent = "更新于 updated " + when(data.generated_at);
+  const isOps = data.scope.role === "ops";
+  $("browser").hidden = !isOps;
+  if (isOps && !browserLoaded) { browserLoaded = true; await browse(); }
   document.body.dataset.ready = "1";
+}
+
+// -- the message browser (ops only) ---------------------------------------------------
+
+let browserLoaded = false;
+let kind = "rejected";  // or "dead-letters"
+let page = 1;
+
+function moment(value) {
+  // a datetime-local value is read as China Standard Time, and sent with that offset
+  return value ? `${value.length === 16 ? value + ":00" : value}+08:00` : "";
+}
+
+function browseQuery() {
+  const q = new URLSearchParams({ page: String(page), limit: "20" });
+  const hospital = $("m-hospital").value.trim(), rule = $("m-rule").value.trim();
+  if (hospital) q.set("hospital", hospital);
+  if (kind === "rejected" && rule) q.set("rule", rule);
+  if (kind === "dead-letters" && rule) q.set("worker", rule);
+  if ($("m-since").value) q.set("since", moment($("m-since").value));
+  if ($("m-until").value) q.set("until", moment($("m-until").value));
+  return q;
+}
+
+async function getJSON(url) {
+  const resp = await fetch(url, { credentials: "same-origin" });
+  const data = await resp.json();
+  if (!resp.ok) throw new Error(data.errors?.[0]?.message || resp.statusText);
+  return data;
+}
+
+function problem(box, error) {
+  box.replaceChildren(el("p", { class: "empty poor" }, String(error.message || error)));
+}
+
+async function browse() {
+  const box = $("m-list");
+  $("m-rule").placeholder = kind === "rejected" ? "规则 rule" : "worker";
+  for (const b of document.querySelectorAll("#m-tabs button")) b.classList.toggle("active", b.dataset.kind === kind);
+  let data;
+  try { data = await getJSON(`/v1/ops/${kind}?${browseQuery()}`); } catch (e) { problem(box, e); return; }
+  box.replaceChildren();
+  if (!data.rows.length) box.append(el("p", { class: "empty" }, "无消息 · no messages"));
+  else {
+    const t = el("table", { class: "messages" });
+    if (kind === "rejected") {
+      t.append(row("th", ["接收时间 received (+08:00)", "机构编码", "地市", "规则 rules", "位置"]));
+      for (const r of data.rows) {
+        const tr = row("td", [when(r.received_at), r.fixmedins_code, r.city, r.rules.join(" "), r.id]);
+        tr.dataset.path = `/v1/ops/rejected/${r.id}`;
+        t.append(tr);
+      }
+    } else {
+      t.append(row("th", ["时间 at (+08:00)", "worker", "主题 topic", "位置", "机构", "错误 error", "重放 replayed"]));
+      for (const r of data.rows) {
+        const tr = row("td", [when(r.at), r.worker, r.topic, `${r.partition}/${r.offset}`, r.fixmedins_code || "—", r.error, r.replayed_at ? when(r.replayed_at) : "—"]);
+        tr.dataset.path = `/v1/ops/dead-letters/${r.worker}/${encodeURIComponent(r.topic)}/${r.partition}/${r.offset}`;
+        t.append(tr);
+      }
+    }
+    for (const tr of t.querySelectorAll("tr[data-path]")) tr.addEventListener("click", () => openMessage(tr.dataset.path));
+    box.append(t);
+  }
+  $("m-page").textContent = `第 ${data.page} 页 page`;
+  $("m-prev").disabled = data.page <= 1;
+  $("m-next").disabled = !data.has_more;
+  await auditList();
+}
+
+function findings(errors) {
+  const t = el("table");
+  t.append(row("th", ["规则 rule", "字段 field", "维度", "级别", "说明 message"]));
+  for (const e of errors) t.append(row("td", [e.rule, e.field, e.dimension || "", e.severity, `${e.message} · ${e.message_en || ""}`]));
+  return t;
+}
+
+async function openMessage(path) {
+  const box = $("m-detail");
+  let data;
+  try { data = await getJSON(path); } catch (e) { problem(box, e); return; }
+  box.replaceChildren();
+  box.dataset.path = path;
+  if (path.startsWith("/v1/ops/rejected/")) {
+    box.append(el("h3", {}, `拒收清单 rejected list ${data.id} · ${data.fixmedins_code} · ${when(data.received_at)}`));
+    box.append(findings(data.errors));
+    box.append(el("h4", {}, "清单（个人信息已脱敏）document, personal fields masked"));
+    box.append(el("pre", {}, JSON.stringify(data.document, null, 2)));
+    return;
+  }
+  box.append(el("h3", {}, `死信 dead letter ${data.id} · ${when(data.at)}`));
+  box.append(el("p", { class: "mono" }, `${data.error}`));
+  const replayed = data.replayed_at ? `已重放 replayed ${when(data.replayed_at)} → ${data.replayed_to}` : "未重放 not replayed";
+  const button = el("button", { type: "button", id: "m-replay", class: "action" }, "修复后重放 replay");
+  button.disabled = Boolean(data.replayed_at) || data.message_gone;
+  button.addEventListener("click", () => replay(path));
+  box.append(el("p", {}, replayed), button);
+  box.append(el("h4", {}, "消息（个人信息已脱敏）message, personal fields masked"));
+  box.append(el("pre", {}, data.message_gone ? "已不在 Kafka 中 · no longer in Kafka" : JSON.stringify(data.message, null, 2)));
+}
+
+async function replay(path) {
+  const resp = await fetch(`${path}/replay`, { method: "POST", credentials: "same-origin", headers: { "X-Dipgw-Ops": "1" } });
+  const data = await resp.json();
+  const note = resp.ok ? `${data.result} · ${when(data.audited_at)} · ${data.actor}` : (data.errors?.[0]?.message || resp.statusText);
+  await openMessage(path);
+  $("m-detail").prepend(el("p", { class: resp.ok ? "note good" : "note poor", id: "m-replay-result" }, note));
+  await browse();
+}
+
+async function auditList() {
+  const box = $("m-audit");
+  let data;
+  try { data = await getJSON("/v1/ops/audit?limit=10"); } catch (e) { problem(box, e); return; }
+  box.replaceChildren();
+  if (!data.rows.length) { box.append(el("p", { class: "empty" }, "无操作记录 · no actions yet")); return; }
+  const t = el("table");
+  t.append(row("th", ["时间 at (+08:00)", "操作人 actor", "操作", "对象 target", "结果 result"]));
+  for (const a of data.rows) t.append(row("td", [when(a.at), a.actor, a.action, a.target, a.result]));
+  box.append(t);
 }
 
 document.addEventListener("DOMContentLoaded", () => {
   $("filters").addEventListener("submit", (e) => { e.preventDefault(); load(); });
+  $("m-filters").addEventListener("submit", (e) => { e.preventDefault(); page = 1; browse(); });
+  for (const b of document.querySelectorAll("#m-tabs button"))
+    b.addEventListener("click", () => { kind = b.dataset.kind; page = 1; $("m-detail").replaceChildren(); browse(); });
+  $("m-prev").addEventListener("click", () => { page = Math.max(1, page - 1); browse(); });
+  $("m-next").addEventListener("click", () => { page += 1; browse(); });
   load();
   setInterval(load, 30000);
 });

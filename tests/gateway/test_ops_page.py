@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -24,7 +26,7 @@ import pytest
 
 from gateway.ops.session import COOKIE
 from gateway.runtime import Stack
-from tests.builders import new_code, push_mix, wait_received
+from tests.builders import document, new_code, push_mix, wait_received
 from tests.conftest import register_hospital
 
 pytestmark = pytest.mark.integration
@@ -116,19 +118,11 @@ async def browser() -> AsyncIterator[tuple[aiohttp.ClientSession, int]]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-async def test_the_dashboard_shows_a_real_run_in_chromium(
-    stack: Stack, browser: tuple[aiohttp.ClientSession, int]
-) -> None:
-    # A real run: three hospitals in two cities, clean, warned, rejected and corrected lists.
-    codes = [new_code(), new_code(), f"H4403{new_code()[5:]}"]
-    for code in codes:
-        area = "440300" if code.startswith("H4403") else "440100"
-        await push_mix(await register_hospital(stack, code, area), code, area)
-    for code in codes:
-        await wait_received(stack.pool, code, 9)
-    token = await stack.registry.issue_token("ops", "test-ops-page")
-    await asyncio.sleep(2)  # the workers measure their lag once a second
-
+@contextlib.asynccontextmanager
+async def opened_page(
+    stack: Stack, browser: tuple[aiohttp.ClientSession, int], token: str
+) -> AsyncIterator[DevTools]:
+    """/ops opened in the browser with a session of `token`, once its script has drawn it."""
     http, port = browser
     async with http.get(f"http://127.0.0.1:{port}/json/list") as resp:
         (page,) = [t for t in await resp.json() if t["type"] == "page"]
@@ -154,14 +148,33 @@ async def test_the_dashboard_shows_a_real_run_in_chromium(
             sameSite="Strict",
         )
         await tools.call("Page.navigate", url=f"{stack.url}/ops")
-        for _ in range(200):
-            if await tools.evaluate("document.body && document.body.dataset.ready") == "1":
-                break
-            await asyncio.sleep(0.1)
-        else:
-            raise AssertionError(
-                f"the dashboard did not render: {await tools.evaluate('document.body.innerText')}"
-            )
+        await until(tools, "document.body && document.body.dataset.ready === '1'")
+        yield tools
+
+
+async def until(tools: DevTools, condition: str) -> None:
+    """Wait (up to 20 s) until `condition` holds in the page; the page's text if it never does."""
+    for _ in range(200):
+        if await tools.evaluate(condition):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{condition}: {await tools.evaluate('document.body.innerText')}")
+
+
+async def test_the_dashboard_shows_a_real_run_in_chromium(
+    stack: Stack, browser: tuple[aiohttp.ClientSession, int]
+) -> None:
+    # A real run: three hospitals in two cities, clean, warned, rejected and corrected lists.
+    codes = [new_code(), new_code(), f"H4403{new_code()[5:]}"]
+    for code in codes:
+        area = "440300" if code.startswith("H4403") else "440100"
+        await push_mix(await register_hospital(stack, code, area), code, area)
+    for code in codes:
+        await wait_received(stack.pool, code, 9)
+    token = await stack.registry.issue_token("ops", "test-ops-page")
+    await asyncio.sleep(2)  # the workers measure their lag once a second
+
+    async with opened_page(stack, browser, token) as tools:
         await asyncio.sleep(0.3)  # let layout settle before the picture
         text = await tools.evaluate("document.body.innerText")
         bars = await tools.evaluate("document.querySelectorAll('#chart-days svg rect').length")
@@ -180,7 +193,10 @@ async def test_the_dashboard_shows_a_real_run_in_chromium(
     for code in codes:
         (row,) = [r for r in league if code in r]
         assert "77.8%" in row  # 7 of 9 passed every reject rule
+        # the last upload as the server wrote it: China Standard Time, labelled
+        assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} \+08:00", row), row
     assert "张三" not in text  # no personal data on the page
+    assert re.search(r"更新于 updated \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \+08:00", text)
 
     # Everything came from the gateway: no CDN, no other host.
     urls = [
@@ -190,3 +206,79 @@ async def test_the_dashboard_shows_a_real_run_in_chromium(
     ]
     assert any(u.endswith("/ops/static/ops.js") for u in urls)
     assert all(u.startswith(stack.url) or u.startswith("data:") for u in urls), urls
+
+
+async def test_ops_browse_open_and_replay_messages_in_chromium(
+    stack: Stack, browser: tuple[aiohttp.ClientSession, int]
+) -> None:
+    """The message browser on the page: a rejected list opened masked, a dead letter opened
+    and replayed with one click (the page's POST, with its header), the audit row shown; a
+    city bureau's page has no browser at all."""
+    code = new_code()
+    client = await register_hospital(stack, code, "440100")
+    trigger = f"poison_page_{code.lower()}"
+    await stack.pool.execute(  # quality cannot apply this hospital's lists: dead letters
+        f"""CREATE FUNCTION {trigger}() RETURNS trigger LANGUAGE plpgsql AS
+            $$ BEGIN RAISE EXCEPTION 'quality cannot apply this list'; END $$;
+            CREATE TRIGGER {trigger} BEFORE INSERT ON quality_daily FOR EACH ROW
+            WHEN (NEW.fixmedins_code = '{code}') EXECUTE FUNCTION {trigger}()"""
+    )
+    try:
+        doc = document("PG1", code=code, medfee_sumamt=None)
+        certno = doc["input"]["setlinfo"]["certno"]
+        status, _ = await client.post("/v1/settlements", doc)
+        assert status == 422
+        for _ in range(300):
+            if await stack.pool.fetchval(
+                "SELECT count(*) FROM dead_letters WHERE key = $1", f"{code}:PG1"
+            ):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("not dead-lettered")
+    finally:
+        await stack.pool.execute(f"DROP TRIGGER {trigger} ON quality_daily")
+        await stack.pool.execute(f"DROP FUNCTION {trigger}()")
+    status, _ = await client.post("/v1/settlements", document("PG2", code=code, medfee_sumamt=None))
+    assert status == 422
+    await wait_received(stack.pool, code, 1)  # PG2, kept for the browser
+
+    token = await stack.registry.issue_token("ops", "test-ops-browser")
+    async with opened_page(stack, browser, token) as tools:
+        assert await tools.evaluate("!document.getElementById('browser').hidden")
+        await tools.evaluate(
+            f"document.getElementById('m-hospital').value = '{code}';"
+            "document.querySelector('#m-filters button').click()"
+        )
+        await until(tools, f"document.getElementById('m-list').innerText.includes('{code}')")
+        listed = await tools.evaluate("document.getElementById('m-list').innerText")
+        assert "REQ_FIELD" in listed and re.search(r"\d{2}:\d{2}:\d{2} \+08:00", listed)
+        await tools.evaluate("document.querySelector('#m-list tr[data-path]').click()")
+        await until(tools, "document.querySelector('#m-detail pre') !== null")
+        opened = await tools.evaluate("document.getElementById('m-detail').innerText")
+        assert "PG2" in opened and "REQ_FIELD" in opened
+        assert "张三" not in opened and certno not in opened
+
+        await tools.evaluate("document.querySelector('#m-tabs [data-kind=dead-letters]').click()")
+        await until(tools, "document.getElementById('m-list').innerText.includes('RaiseError')")
+        await tools.evaluate("document.querySelector('#m-list tr[data-path]').click()")
+        await until(tools, "document.getElementById('m-replay') !== null")
+        opened = await tools.evaluate("document.getElementById('m-detail').innerText")
+        assert "PG1" in opened and "张三" not in opened and certno not in opened
+        await tools.evaluate("document.getElementById('m-replay').click()")
+        await until(tools, "document.getElementById('m-replay-result') !== null")
+        result = await tools.evaluate("document.getElementById('m-replay-result').innerText")
+        assert result.startswith("replayed") and "+08:00" in result and "test-ops-browser" in result
+        await until(tools, "document.getElementById('m-audit').innerText.includes('replayed')")
+        audit = await tools.evaluate("document.getElementById('m-audit').innerText")
+        assert "test-ops-browser" in audit and "replayed" in audit
+        assert await tools.evaluate("document.getElementById('m-replay').disabled")
+        await asyncio.sleep(0.3)
+        shot = await tools.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "ops-message-browser.png").write_bytes(base64.b64decode(shot["data"]))
+    await wait_received(stack.pool, code, 2)  # the replayed PG1 counted
+
+    bureau = await stack.registry.issue_token("city", "test-city-browser", "440100")
+    async with opened_page(stack, browser, bureau) as tools:
+        assert await tools.evaluate("document.getElementById('browser').hidden")
