@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import msgspec
 import pytest
+import yarl
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -345,3 +346,22 @@ async def test_a_nonce_is_single_use_for_rejected_and_batch_uploads(hospital: Cl
         replay = await anonymous.request("POST", path, body, headers=headers)
         assert first[0] in (200, 422), first
         assert (replay[0], _rule(replay[1])) == (401, "AUTH_NONCE_REUSED"), path
+
+
+async def test_the_signed_path_is_the_request_target_as_sent(hospital: Client) -> None:
+    """docs/upload-format.md: the path and query go into the canonical string with their
+    percent-encoding as sent, not decoded or normalised (`%41` stays `%41`)."""
+    assert hospital.secret is not None
+    target = "/v1/cases/H44010000001/SETL%41B?x=%7E"
+    headers = signing.signed_headers("H44010000001", hospital.secret.encode(), "GET", target)
+    url = yarl.URL(hospital.stack.url + target, encoded=True)
+    async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as resp:
+        status, payload = resp.status, await resp.json()
+    assert (status, _rule(payload)) == (404, "NOT_FOUND")  # signed: past authentication
+    decoded = signing.signed_headers(
+        "H44010000001", hospital.secret.encode(), "GET", "/v1/cases/H44010000001/SETLAB?x=~"
+    )
+    async with aiohttp.ClientSession() as http, http.get(url, headers=decoded) as resp:
+        status, payload = resp.status, await resp.json()
+    assert (status, _rule(payload)) == (401, "AUTH_SIGNATURE")
+    assert f"(path {target})" in payload["errors"][0]["message_en"]
