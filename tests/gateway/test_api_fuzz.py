@@ -28,6 +28,7 @@ import os
 import re
 import sys
 import time
+import tomllib
 import urllib.parse
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -109,9 +110,21 @@ def _by_route(counts: Counter[tuple[str, int]]) -> dict[str, dict[int, int]]:
 # -- schemathesis ----------------------------------------------------------------------------
 
 
-async def test_schemathesis_reaches_the_bodies_and_finds_no_server_error(
-    target: Target, tmp_path: Path
-) -> None:
+@dataclass
+class Run:
+    """One schemathesis run against the target: its exit code, output, JSON report and what
+    the gateway counted per route and status meanwhile."""
+
+    returncode: int
+    output: str
+    report: dict[str, Any]
+    seen: dict[str, dict[int, int]]
+    seconds: float
+
+
+async def run_schemathesis(target: Target, tmp_path: Path, config: str, *options: str) -> Run:
+    """schemathesis' CLI (a subprocess: the gateway runs on this test session's event loop)
+    with the hooks and the target's credentials, over the served /openapi.json."""
     assert target.hospital.secret and target.ops.token and target.city.token
     env = {
         **os.environ,
@@ -130,9 +143,10 @@ async def test_schemathesis_reaches_the_bodies_and_finds_no_server_error(
         "-m",
         "schemathesis.cli",
         "--config-file",
-        str(FUZZ / "schemathesis.toml"),
+        str(FUZZ / config),
         "run",
         f"{target.stack.url}/openapi.json",
+        *options,
         "--report",
         "json",
         "--report-json-path",
@@ -152,10 +166,18 @@ async def test_schemathesis_reaches_the_bodies_and_finds_no_server_error(
     seen = _by_route(after - before)
     print(f"schemathesis: {seconds:.0f} s\n{output[-1500:]}")
     print(json.dumps(seen, indent=1))
-
     report = json.loads((tmp_path / "report.json").read_text())
+    assert proc.returncode is not None
+    return Run(proc.returncode, output, report, seen, seconds)
+
+
+async def test_schemathesis_reaches_the_bodies_and_finds_no_server_error(
+    target: Target, tmp_path: Path
+) -> None:
+    run = await run_schemathesis(target, tmp_path, "schemathesis.toml")
+    output, report, seen = run.output, run.report, run.seen
     cases = report["test_cases"]
-    assert proc.returncode == 0 and report["exit_code"] == 0, output[-6000:]
+    assert run.returncode == 0 and report["exit_code"] == 0, output[-6000:]
     assert not report["failures"] and not report["errors"], output[-6000:]
     assert cases["with_failures"] == 0 and cases["errored"] == 0, cases
     assert cases["generated"] >= MIN_GENERATED, cases
@@ -177,6 +199,54 @@ async def test_schemathesis_reaches_the_bodies_and_finds_no_server_error(
     assert sum(n for r in UPLOADS for s, n in seen[r].items() if s in BODY_LEVEL) >= 2_000
     # the links were followed to receipts that exist
     assert seen.get("/v1/receipts/{receipt_id}", {}).get(200, 0) > 0, seen
+
+
+#: The upload and query operations whose answers the conformance run checks (the stream stays
+#: open by design: tests/gateway/test_subscriptions.py drives it).
+CONFORMANCE_PATHS = r"^/(v1/(settlements|receipts/|cases/|scored$|quality/)|fsi/)"
+CONFORMANCE_CHECKS = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_headers_conformance",
+    "response_schema_conformance",
+)
+PHASES = ("examples", "fuzzing", "stateful")
+
+
+async def test_every_answer_of_the_upload_and_query_operations_conforms_to_the_spec(
+    target: Target, tmp_path: Path
+) -> None:
+    """A bounded run (tests/fuzz/conformance.toml): every status answered is documented for
+    its operation, with the documented content type, headers and body schema."""
+    run = await run_schemathesis(
+        target, tmp_path, "conformance.toml", "--include-path-regex", CONFORMANCE_PATHS
+    )
+    report, seen = run.report, run.seen
+    assert not report["failures"] and not report["errors"], run.output[-8000:]
+    assert run.returncode == 0 and report["exit_code"] == 0, run.output[-8000:]
+    checks = tomllib.loads((FUZZ / "conformance.toml").read_text())["checks"]
+    assert all(checks[name]["enabled"] for name in CONFORMANCE_CHECKS), checks
+    operations = report["operations"]
+    assert operations["tested"] == operations["selected"] >= 11, operations
+    assert report["test_cases"]["without_checks"] == 0, report["test_cases"]
+    assert all(report["phases"][p]["status"] == "success" for p in PHASES), report["phases"]
+    # the answers checked include the successful ones of every operation, not only refusals
+    for route, status in (
+        ("/v1/settlements", 202),
+        ("/v1/settlements/batch", 200),
+        ("/v1/settlements/file", 200),
+        ("/fsi/api/{infno}", 200),
+        ("/v1/receipts/{receipt_id}", 200),  # the stateful phase follows the spec's links
+        ("/v1/cases/{fixmedins_code}/{setl_id}", 200),
+        ("/v1/scored", 200),
+        ("/v1/quality/report", 200),
+        ("/v1/quality/top-rules", 200),
+        ("/v1/quality/alerts", 200),
+        ("/v1/quality/dashboard", 200),
+    ):
+        assert seen.get(route, {}).get(status, 0) > 0, (route, status, seen)
+    assert not {r: s for r, by in seen.items() for s in by if s >= 500}, seen
 
 
 # -- the bomb corpus -----------------------------------------------------------------------
