@@ -13,6 +13,8 @@ from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from contracts import CST
 from contracts.samples import make_settlement
@@ -413,3 +415,61 @@ async def test_a_body_too_deep_or_of_the_wrong_shape_is_refused_clearly(hospital
     status, answer = await hospital.post("/fsi/api/4103", _envelope("4103", {"setl_id": [1]}))
     (error,) = answer["output"]["errors"]
     assert error["rule"] == "NAT_INPUT" and "$.input.data.setl_id" in error["message_en"]
+
+
+# -- Hypothesis: signed random national calls ----------------------------------------------
+
+_SHAPE = {"rule", "field", "dimension", "severity", "message", "message_en"}
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+_rows = st.fixed_dictionaries(
+    {},
+    optional={
+        "psn_no": st.one_of(st.text(max_size=40), st.integers(), st.none()),
+        "setl_id": st.one_of(st.text(max_size=40), st.integers(), st.none(), _json),
+        "stas_type": st.sampled_from(["0", "1", "2", "3", "", "x", 0, 1, None, 1.5]),
+    },
+)
+_bodies = st.one_of(
+    _json,
+    st.builds(
+        lambda infno, code, data: {"infno": infno, "fixmedins_code": code, "input": {"data": data}},
+        st.sampled_from([*national.TRANSACTIONS, "9999", "", None, 4102]),
+        st.sampled_from(["H44010000001", "H44010000471", "", None]),
+        st.one_of(
+            _json,
+            _rows,
+            st.builds(
+                lambda rows: {"stastinfo": rows},
+                st.one_of(_rows, st.lists(_rows, max_size=4), _json),
+            ),
+        ),
+    ),
+)
+
+
+@integration
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    body=_bodies,
+    path=st.sampled_from(["/fsi/api", "/fsi/api/4102", "/fsi/api/4103", "/fsi/api/4101A"]),
+    dry_run=st.sampled_from(["", "?dry_run=1", "?dry_run=0"]),
+)
+async def test_random_signed_national_calls_get_a_clear_answer(
+    hospital: Client, body: Any, path: str, dry_run: str
+) -> None:
+    status, answer, _ = await hospital.request("POST", path + dry_run, msgspec.json.encode(body))
+    assert status < 500 or status == 503, (path, body, status, answer)
+    if status == 200:
+        assert answer["infcode"] in (0, -1), answer
+        if answer["infcode"] == -1:
+            errors = answer["output"]["errors"]
+            assert errors and all(set(e) >= _SHAPE for e in errors), answer
+            assert answer["err_msg"]
+    else:
+        assert answer["errors"] and all(set(e) >= _SHAPE for e in answer["errors"]), answer
