@@ -12,6 +12,10 @@ Replay writes the dead letter's original bytes again to its topic, with its key 
 and a `dipgw-replay` header naming the worker and the original position
 (`workers._deadletter`, which only that worker lets through and which counts the copy as the
 original). A dead letter is replayed once: a second request answers what the first did.
+
+Reading a worker's topic and writing it again take Kafka rights the gateway's user lacks
+under the least-privilege ACLs (`dipgw kafka acls plan`): there the message is shown as not
+readable and the replay answers `refused by Kafka: …`, both naming the right to grant.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import asyncpg
 import msgspec
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import ClusterAuthorizationFailedError, TopicAuthorizationFailedError
 
 from contracts import mask_personal, redact_document, shown
 from gateway import params, refusals
@@ -40,6 +45,14 @@ WORKER = re.compile(r"[a-z_]{1,32}")
 TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
 RULE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _READ_TIMEOUT_S = 10.0
+_KAFKA_REFUSED = (TopicAuthorizationFailedError, ClusterAuthorizationFailedError)
+
+
+def _refused_by_kafka(right: str, topic: str) -> str:
+    return (
+        f"refused by Kafka: the gateway's Kafka user may not {right} {topic}; grant it"
+        f" {right.upper()} on that topic to browse and replay its dead letters"
+    )
 
 
 def ops_only(request: web.Request) -> None:
@@ -304,11 +317,16 @@ async def open_dead_letter(
     row = await dead_letter(pool, worker, topic, partition, offset)
     if row is None:
         return None
-    record = await read_at(producer, topic, partition, offset)
+    unreadable = None
+    try:
+        record = await read_at(producer, topic, partition, offset)
+    except _KAFKA_REFUSED:
+        record, unreadable = None, _refused_by_kafka("read", topic)
     return {
         **_dead_row(row),
         "message": None if record is None else masked_message(record.value),
-        "message_gone": record is None,
+        "message_gone": record is None and unreadable is None,
+        "message_unreadable": unreadable,
         "audit": await audit(pool, target=_dead_row(row)["id"], limit=20, offset=0),
     }
 
@@ -349,33 +367,21 @@ async def replay(
         row = await dead_letter(conn, worker, topic, partition, offset, lock=True)
         if row is None:
             return None
+        replayed_to = row["replayed_to"]
         if row["replayed_at"] is not None:
-            result, replayed_to, fresh = "already replayed", row["replayed_to"], False
+            result = "already replayed"
         else:
-            record = await read_at(producer, topic, partition, offset)
-            if record is None:
-                result, replayed_to, fresh = "gone from Kafka", None, False
-            else:
-                # Its own headers kept; a copy of a copy still names the first original.
-                headers = [(k, bytes(v)) for k, v in record.headers or () if k != REPLAY_HEADER]
-                origin = [bytes(v) for k, v in record.headers or () if k == REPLAY_HEADER]
-                headers.append((REPLAY_HEADER, origin[0] if origin else target.encode()))
-                meta = await asyncio.wait_for(
-                    producer.send_and_wait(topic, record.value, key=record.key, headers=headers),
-                    timeout_s,
-                )
-                result, fresh = "replayed", True
-                replayed_to = f"{meta.topic}/{meta.partition}/{meta.offset}"
-                await conn.execute(
-                    """UPDATE dead_letters SET replayed_at = now(), replayed_to = $5
-                       WHERE worker = $1 AND topic = $2 AND "partition" = $3
-                         AND "offset" = $4""",
-                    worker,
-                    topic,
-                    partition,
-                    offset,
-                    replayed_to,
-                )
+            result, replayed_to = await _write_again(producer, target, timeout_s)
+        if result == "replayed":
+            await conn.execute(
+                """UPDATE dead_letters SET replayed_at = now(), replayed_to = $5
+                   WHERE worker = $1 AND topic = $2 AND "partition" = $3 AND "offset" = $4""",
+                worker,
+                topic,
+                partition,
+                offset,
+                replayed_to,
+            )
         at = await conn.fetchval(
             """INSERT INTO ops_audit (actor, action, target, result, detail)
                VALUES ($1, 'replay', $2, $3, $4) RETURNING at""",
@@ -394,13 +400,37 @@ async def replay(
         )
     return {
         "id": target,
-        "replayed": fresh,
+        "replayed": result == "replayed",
         "result": result,
         "replayed_at": _shown(replayed_at),
         "replayed_to": replayed_to,
         "audited_at": shown(at),
         "actor": who,
     }
+
+
+async def _write_again(producer: Any, target: str, timeout_s: float) -> tuple[str, str | None]:
+    """Write the message at `target` (worker/topic/partition/offset) again to its topic, with
+    its key and headers and the replay header. (result, topic/partition/offset written)."""
+    _, topic, partition, offset = target.split("/")
+    try:
+        record = await read_at(producer, topic, int(partition), int(offset))
+    except _KAFKA_REFUSED:
+        return _refused_by_kafka("read", topic), None
+    if record is None:
+        return "gone from Kafka", None
+    # Its own headers kept; a copy of a copy still names the first original.
+    headers = [(k, bytes(v)) for k, v in record.headers or () if k != REPLAY_HEADER]
+    origin = [bytes(v) for k, v in record.headers or () if k == REPLAY_HEADER]
+    headers.append((REPLAY_HEADER, origin[0] if origin else target.encode()))
+    try:
+        meta = await asyncio.wait_for(
+            producer.send_and_wait(topic, record.value, key=record.key, headers=headers),
+            timeout_s,
+        )
+    except _KAFKA_REFUSED:
+        return _refused_by_kafka("write", topic), None
+    return "replayed", f"{meta.topic}/{meta.partition}/{meta.offset}"
 
 
 async def audit(

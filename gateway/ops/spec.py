@@ -204,7 +204,8 @@ def message_paths() -> dict[str, Any]:
             "target": {"type": "string"},
             "result": {
                 "type": "string",
-                "enum": ["replayed", "already replayed", "gone from Kafka"],
+                "description": "replayed, already replayed, gone from Kafka, or refused by "
+                "Kafka: … (naming the right the gateway's Kafka user lacks)",
             },
             "detail": {"type": "string"},
         },
@@ -217,6 +218,10 @@ def message_paths() -> dict[str, Any]:
                 "properties": {
                     "message": {"description": "the message, personal fields masked"},
                     "message_gone": {"type": "boolean", "description": "no longer in Kafka"},
+                    "message_unreadable": {
+                        "type": ["string", "null"],
+                        "description": "why the gateway may not read it (a Kafka ACL)",
+                    },
                     "audit": page_of(audit_row),
                 },
             },
@@ -358,6 +363,7 @@ def message_paths() -> dict[str, Any]:
                 **dead_example,
                 "message": {"receipt_id": "…", "document": {"input": {"setlinfo": {}}}},
                 "message_gone": False,
+                "message_unreadable": None,
                 "audit": page_example(audit_example),
             },
             (400, 401, 403, 404, 503),

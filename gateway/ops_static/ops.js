@@ -321,11 +321,13 @@ async function openMessage(path) {
   box.append(el("p", { class: "mono" }, `${data.error}`));
   const replayed = data.replayed_at ? `已重放 replayed ${when(data.replayed_at)} → ${data.replayed_to}` : "未重放 not replayed";
   const button = el("button", { type: "button", id: "m-replay", class: "action" }, "修复后重放 replay");
-  button.disabled = Boolean(data.replayed_at) || data.message_gone;
+  button.disabled = Boolean(data.replayed_at) || data.message_gone || Boolean(data.message_unreadable);
   button.addEventListener("click", () => replay(path));
   box.append(el("p", {}, replayed), button);
   box.append(el("h4", {}, "消息（个人信息已脱敏）message, personal fields masked"));
-  box.append(el("pre", {}, data.message_gone ? "已不在 Kafka 中 · no longer in Kafka" : JSON.stringify(data.message, null, 2)));
+  const shownMessage = data.message_unreadable ? `无法读取 · ${data.message_unreadable}`
+    : data.message_gone ? "已不在 Kafka 中 · no longer in Kafka" : JSON.stringify(data.message, null, 2);
+  box.append(el("pre", {}, shownMessage));
 }
 
 async function replay(path) {

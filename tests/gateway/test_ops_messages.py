@@ -276,3 +276,57 @@ async def test_quality_answers_and_the_dashboard_show_times_in_plus_eight(
     moments += [a["raised_at"] for a in dashboard["alerts"]]
     moments += [p["at"] for p in dashboard["pipeline"]]
     assert moments and all(re.search(r"\+08:00$", m) for m in moments), moments
+
+
+async def test_a_replay_keeps_the_headers_names_the_first_original_and_names_acl_refusals(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What is written again (no stack: the Kafka reads and writes stood in for)."""
+    from types import SimpleNamespace
+
+    from aiokafka.errors import TopicAuthorizationFailedError
+
+    from gateway.ops import messages
+
+    sent: list[tuple[str, bytes, bytes, list[tuple[str, bytes]]]] = []
+
+    class Producer:
+        refuse = False
+
+        async def send_and_wait(
+            self, topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]]
+        ) -> Any:
+            if self.refuse:
+                raise TopicAuthorizationFailedError()
+            sent.append((topic, value, key, headers))
+            return SimpleNamespace(topic=topic, partition=3, offset=42)
+
+    stored: dict[int, Any] = {
+        5: SimpleNamespace(value=b"{}", key=b"H1:S1", headers=[("dipgw-schema-id", b"x/1")]),
+        6: SimpleNamespace(value=b"{}", key=b"H1:S1", headers=[(REPLAY_HEADER, b"sink/t/0/5")]),
+    }
+
+    async def read_at(producer: Any, topic: str, partition: int, offset: int) -> Any:
+        if topic == "closed":
+            raise TopicAuthorizationFailedError()
+        return stored.get(offset)
+
+    monkeypatch.setattr(messages, "read_at", read_at)
+    producer = Producer()
+    assert await messages._write_again(producer, "sink/t/0/5", 1.0) == ("replayed", "t/3/42")
+    assert sent[-1] == (
+        "t",
+        b"{}",
+        b"H1:S1",
+        [("dipgw-schema-id", b"x/1"), (REPLAY_HEADER, b"sink/t/0/5")],
+    )
+    await messages._write_again(producer, "sink/t/0/6", 1.0)  # a copy that failed again
+    assert sent[-1][3] == [(REPLAY_HEADER, b"sink/t/0/5")]
+    assert await messages._write_again(producer, "sink/t/0/7", 1.0) == ("gone from Kafka", None)
+
+    result, written = await messages._write_again(producer, "sink/closed/0/5", 1.0)
+    assert written is None and result.startswith("refused by Kafka") and "READ on" in result
+    producer.refuse = True
+    result, written = await messages._write_again(producer, "sink/t/0/5", 1.0)
+    assert written is None and "may not write t" in result and "WRITE on" in result
+    assert len(sent) == 2
