@@ -103,7 +103,7 @@ async def _serve(request: web.Request, infno: str | None) -> web.StreamResponse:
         except msgspec.DecodeError as exc:
             return await _refuse(call, [refusals.DEC_JSON.problem(detail=exc)])
         if given not in national.TRANSACTIONS:
-            shown = "(none)" if given is None else repr(given)
+            shown = "(none)" if given is None else repr(given[:16])  # the caller's text, cut
             supported = ", ".join(national.TRANSACTIONS)
             problem = national.NAT_INFNO.problem(given=shown, supported=supported)
             return await _refuse(call, [problem])

@@ -212,6 +212,9 @@ async def test_the_service_address_names_an_unknown_or_missing_infno(hospital: C
     del missing["infno"]
     status, answer = await hospital.post("/fsi/api", missing)
     assert answer["infcode"] == -1 and "(none)" in answer["output"]["errors"][0]["message_en"]
+    status, answer = await hospital.post("/fsi/api", {**missing, "infno": "X" * 5000})
+    (error,) = answer["output"]["errors"]  # the caller's text is cut, not echoed whole
+    assert f"'{'X' * 16}'" in error["message_en"] and len(error["message_en"]) < 120
     status, answer = await hospital.post("/fsi/api", b"{not json")
     assert status == 200 and answer["output"]["errors"][0]["rule"] == "DEC_JSON"
     status, _ = await hospital.post("/fsi/api/9999", document(_setl()))
