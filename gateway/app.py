@@ -24,7 +24,16 @@ from adapters.runtime.logs import Throttle, get_logger
 from adapters.runtime.metrics import HTTP_REQUESTS, HTTP_SECONDS
 from adapters.runtime.metrics_http import dependency_probes, metrics_response, readyz_response
 from adapters.runtime.settings import LimitSettings
-from gateway import asyncapi, openapi, ops, params, refusals, routes_national, subscriptions
+from gateway import (
+    asyncapi,
+    openapi,
+    ops,
+    params,
+    refusals,
+    routes_national,
+    routes_validate,
+    subscriptions,
+)
 from gateway.accounts import Registry
 from gateway.authn import PUBLIC, REGISTRY, WINDOW, authenticate, nonce_reused, principal_of
 from gateway.checks import Checker
@@ -237,6 +246,7 @@ def create_app(
     app.router.add_post("/v1/settlements/batch", post_batch)
     app.router.add_post("/v1/settlements/file", post_file)
     routes_national.add_routes(app)
+    routes_validate.add_routes(app)
     app.router.add_get("/v1/receipts/{receipt_id}", get_receipt)
     app.router.add_get("/v1/cases/{fixmedins_code}/{setl_id}", get_case)
     app.router.add_get("/healthz", healthz)

@@ -244,6 +244,8 @@ READS: dict[str, tuple[str, ...]] = {
     "/asyncapi.json": (),
     "/v1/receipts/{receipt_id}": (),
     "/v1/cases/{fixmedins_code}/{setl_id}": (),
+    "/v1/dictionaries": (),
+    "/v1/dictionaries/{name}": (),
     "/v1/scored": ("city", "role", "status", "after", "since", "until", "limit"),
     "/v1/scored/stream": (
         *("city", "role", "status", "after", "since", "until", "limit"),
