@@ -185,3 +185,13 @@ def test_scored_items_are_the_scored_case_message() -> None:
 def test_uploads_document_their_refusals(path: str) -> None:
     responses = spec()["paths"][path]["post"]["responses"]
     assert {"401", "403", "413", "415", "422", "429", "503"} <= set(responses)
+
+
+def test_the_served_document_is_built_once_per_registration() -> None:
+    """The route is public: it answers from a cache, rebuilt when a module registers paths."""
+    app()
+    served = openapi.document_bytes()
+    assert openapi.document_bytes() is served
+    openapi.register_paths({})
+    rebuilt = openapi.document_bytes()
+    assert rebuilt is not served and rebuilt == served
