@@ -1,6 +1,6 @@
 """The national transactions (issue 14, points 3 and 4): 4101/4101A uploads, 4102 status
 changes and 4103 queries on `/fsi/api/{infno}` and the service address `/fsi/api`, dry runs,
-and their field lists against the national reference (`../shared/reference/`)."""
+and their field lists against the national reference (`tests/reference/`, copied from the shared reference)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from tests.clock import naive_now
 from tests.conftest import Client, register_hospital
 
 ROOT = Path(__file__).resolve().parents[2]
-REFERENCE = ROOT.parent / "shared" / "reference"
+REFERENCE = ROOT / "tests" / "reference"  # copies of shared/reference (see its README)
 
 
 # -- the reference's field lists -----------------------------------------------------------
