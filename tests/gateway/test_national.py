@@ -1,6 +1,7 @@
 """The national transactions (issue 14, points 3 and 4): 4101/4101A uploads, 4102 status
 changes and 4103 queries on `/fsi/api/{infno}` and the service address `/fsi/api`, dry runs,
-and their field lists against the national reference (`tests/reference/`, copied from the shared reference)."""
+and their field lists against the national reference (`tests/reference/`, copied from the
+shared reference)."""
 
 from __future__ import annotations
 
