@@ -152,6 +152,12 @@ function rulesTable(rules) {
     const tr = row("td", [r.rule, r.dimension, r.severity === "reject" ? "拒收" : "警告", num(r.records), pct(r.share), (r.examples[0] || "").slice(0, 18)]);
     tr.children[0].classList.add("mono");
     tr.children[5].classList.add("mono", "muted");
+    const example = r.examples[0] || "";
+    if (isOpsRole && example.startsWith("rejected:")) {  // opens in the message browser
+      tr.children[5].classList.add("link");
+      tr.children[5].title = "打开 open";
+      tr.children[5].addEventListener("click", () => { $("browser").scrollIntoView(); openMessage(`/v1/ops/rejected/${example.slice(9)}`); });
+    }
     const bar = el("div", { class: `bar ${r.severity === "reject" ? "bad" : "warn"}` });
     bar.style.width = `${Math.max(4, (60 * r.records) / max)}px`;
     tr.children[3].prepend(bar);
@@ -221,18 +227,19 @@ async function load() {
   $("scope").textContent = data.scope.city ? `地市 ${data.scope.city}` : "全省 all cities";
   const csv = new URLSearchParams(q); csv.set("format", "csv"); csv.set("by", "hospital");
   $("csv").href = `/v1/quality/report?${csv}`;
+  isOpsRole = data.scope.role === "ops";
   kpis(data); dayChart(everyDay(data.from, data.to, data.days)); dimChart(data.hospitals); rulesTable(data.rules);
   league(data.hospitals); pipeline(data.pipeline, data.rejected_depth); alertList(data.alerts);
   $("updated").textContent = "更新于 updated " + when(data.generated_at);
-  const isOps = data.scope.role === "ops";
-  $("browser").hidden = !isOps;
-  if (isOps && !browserLoaded) { browserLoaded = true; await browse(); }
+  $("browser").hidden = !isOpsRole;
+  if (isOpsRole && !browserLoaded) { browserLoaded = true; await browse(); }
   document.body.dataset.ready = "1";
 }
 
 // -- the message browser (ops only) ---------------------------------------------------
 
 let browserLoaded = false;
+let isOpsRole = false;
 let kind = "rejected";  // or "dead-letters"
 let page = 1;
 

@@ -258,6 +258,10 @@ async def test_ops_browse_open_and_replay_messages_in_chromium(
         opened = await tools.evaluate("document.getElementById('m-detail').innerText")
         assert "PG2" in opened and "REQ_FIELD" in opened
         assert "张三" not in opened and certno not in opened
+        # a top rule's example opens in the browser too
+        await tools.evaluate("document.getElementById('m-detail').replaceChildren()")
+        await tools.evaluate("document.querySelector('#rules td.link').click()")
+        await until(tools, "$('m-detail').innerText.includes('rejected list')")
 
         await tools.evaluate("document.querySelector('#m-tabs [data-kind=dead-letters]').click()")
         await until(tools, "document.getElementById('m-list').innerText.includes('RaiseError')")
