@@ -228,6 +228,84 @@ async def test_a_dead_letter_is_opened_masked_and_replayed_once_after_a_fix(
     assert status == 404 and body["errors"][0]["rule"] == "NOT_FOUND"
 
 
+async def test_a_sink_dead_letter_replayed_is_stored_once_and_no_other_worker_sees_it(
+    stack: Stack, ops: Client
+) -> None:
+    """The accepted topic has three workers; only the sink failed. The copy is stored by the
+    sink; grouping and quality, which applied the original, skip it: one grouped message, one
+    list counted."""
+    code = new_code()
+    client = await register_hospital(stack, code, "440100")
+    trigger = f"poison_sink_{code.lower()}"
+    await stack.pool.execute(
+        f"""CREATE FUNCTION {trigger}() RETURNS trigger LANGUAGE plpgsql AS
+            $$ BEGIN RAISE EXCEPTION 'the sink cannot store this list'; END $$;
+            CREATE TRIGGER {trigger} BEFORE INSERT ON cases FOR EACH ROW
+            WHEN (NEW.fixmedins_code = '{code}') EXECUTE FUNCTION {trigger}()"""
+    )
+    try:
+        status, receipt = await client.post("/v1/settlements", document("SK1", code=code))
+        assert status == 202, receipt
+
+        async def listed() -> list[dict[str, Any]]:
+            _, page = await ops.get(f"/v1/ops/dead-letters?hospital={code}&worker=sink")
+            return list(page["rows"])
+
+        (dead,) = await _wait(listed, "dead-lettered by the sink")
+    finally:
+        await stack.pool.execute(f"DROP TRIGGER {trigger} ON cases")
+        await stack.pool.execute(f"DROP FUNCTION {trigger}()")
+    accepted = stack.settings.topics.accepted
+    assert dead["topic"] == accepted and dead["key"] == f"{code}:SK1"
+    status, replayed = await ops.post(f"/v1/ops/dead-letters/{dead['id']}/replay", b"")
+    assert status == 200 and replayed["replayed"] is True, replayed
+    topic, partition, offset = replayed["replayed_to"].rsplit("/", 2)
+    copy = await _read(stack, topic, int(partition), int(offset))
+    for worker in ("sink", "grouping", "quality"):
+        await handled(stack, worker, [_Position(topic, int(partition), int(offset))])
+
+    stored = await stack.pool.fetch(
+        "SELECT revision, receipt_id::text FROM cases WHERE fixmedins_code = $1", code
+    )
+    assert [(r["revision"], r["receipt_id"]) for r in stored] == [(1, receipt["receipt_id"])]
+    _, status_now = await client.get(f"/v1/receipts/{receipt['receipt_id']}")
+    assert status_now["status"] == "stored"
+    grouped = await _all_keyed(stack, stack.settings.topics.grouped, copy.key)
+    assert len(grouped) == 1  # the original's; grouping skipped the copy
+    received = await stack.pool.fetchval(
+        "SELECT sum(received) FROM quality_daily WHERE fixmedins_code = $1", code
+    )
+    assert received == 1
+
+
+class _Position(msgspec.Struct):
+    """Where a record is (as `send_and_wait` returns it), for `handled`."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+async def _all_keyed(stack: Stack, topic: str, key: bytes) -> list[Any]:
+    """Every message of `topic` with `key`, read from the beginning to the end."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=stack.bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        parts = [TopicPartition(topic, p) for p in range(stack.settings.topics.partitions)]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ends = await consumer.end_offsets(parts)
+        found = []
+        while any([await consumer.position(tp) < ends[tp] for tp in parts]):
+            batch = await consumer.getmany(timeout_ms=500)
+            found += [r for rs in batch.values() for r in rs if r.key == key]
+        return found
+    finally:
+        await consumer.stop()
+
+
 async def _read(stack: Stack, topic: str, partition: int, offset: int) -> Any:
     from gateway.ops.messages import read_at
 
