@@ -155,7 +155,12 @@ class ScoredCase(CaseProvenance, kw_only=True, forbid_unknown_fields=False):
     (`role`). Money is Decimal, as text on the wire (two decimals). `group_name` is the
     group's 病种名称 in the treating city's catalog (diagnosis name, then the operation's after
     ` / ` when the group has one); `treatment` is null when the group has none. No internal
-    field: the case facts travel only on the internal copy (`InternalScoredCase`)."""
+    field: the case facts travel only on the internal copy (`InternalScoredCase`).
+
+    `status` `unscored` says why in `unscored` (`rule`, `message`). `DIP_WITHDRAWN`: the
+    hospital withdrew the list (national 4102, `stas_type` 0); a case received before under the
+    same `case_key` no longer counts (no group, score or payment) until a later `revision`
+    re-submits it and is scored again. The latest `revision` of a `case_key` is the case."""
 
     scored_at: datetime
     role: Role
@@ -236,6 +241,8 @@ class SettlementView(msgspec.Struct, kw_only=True):
     dscg_time: Loose = None
     setl_end_date: Loose = None
     dscg_way: Loose = None
+    stas_type: Loose = None
+    """0 withdrawn (national 4102), 1 submitted; absent counts as submitted."""
 
 
 class DiagnosisView(msgspec.Struct, kw_only=True):

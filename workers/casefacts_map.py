@@ -34,6 +34,8 @@ The mapping, field by field:
   `med_chrgitm_type`: 05 治疗费, 06 手术费, 09 西药费, …) summed by category from `amt`, for
   the cost-share severity tiers; a list without it has no breakdown (an item without a code
   or a readable amount is left out);
+- status: `setlinfo.stas_type` 0 (withdrawn by 4102) is not a fact of the case but whether it
+  counts at all: read by `withdrawn`, the case is then marked `DIP_WITHDRAWN`, not scored;
 - incomplete stay: 4101A has no 未完整治疗 field, so `incomplete_stay` stays false and a city's
   `[incomplete]` rule works from 离院方式 (`dscg_way`) and the stay.
 
@@ -94,7 +96,19 @@ class _DocumentWithItems(DocumentView, kw_only=True):
     input: _InputWithItems = msgspec.field(default_factory=_InputWithItems)
 
 
+ParsedDocument = _DocumentWithItems
+"""A document decoded once (`parse`) for both `withdrawn` and `case_facts`."""
 _DECODER = msgspec.json.Decoder(_DocumentWithItems)
+
+
+def parse(document: bytes) -> ParsedDocument:
+    """Decode a carried document for mapping; MappingError when it is no document."""
+    try:
+        return _DECODER.decode(document)
+    except msgspec.DecodeError as exc:
+        raise MappingError(
+            "$", f"结算清单无法解析：{exc}", f"document not decodable: {exc}"
+        ) from None
 
 
 def _text(value: Loose) -> str:
@@ -178,6 +192,22 @@ def _current(kind: str, code: str, day: str) -> str:
     return code if found is None else str(found.code)
 
 
+WITHDRAWN_STATUS = "0"
+"""`setlinfo.stas_type` of a withdrawn list (未提交: national 4102, dictionary stas_type)."""
+
+
+def withdrawn(document: bytes | ParsedDocument) -> bool:
+    """Whether the list's status (`setlinfo.stas_type`) is 0, withdrawn: its grouping and score
+    no longer count (`workers.dip.assess`'s ``withdrawn``). Absent counts as submitted; an
+    undecodable document is not withdrawn (the mapping says what is wrong with it)."""
+    if isinstance(document, bytes):
+        try:
+            document = parse(document)
+        except MappingError:
+            return False
+    return _text(document.input.setlinfo.stas_type) == WITHDRAWN_STATUS
+
+
 def clearing_date(document: bytes) -> str:
     """The discharge date (`YYYY-MM-DD`) of a document, '' when absent."""
     return _discharge(DOCUMENT_VIEW_DECODER.decode(document).input.setlinfo)
@@ -202,7 +232,7 @@ def _discharge(setl: SettlementView) -> str:
 
 
 def case_facts(
-    document: bytes,
+    document: bytes | ParsedDocument,
     *,
     case_key: str,
     fixmedins_code: str,
@@ -210,13 +240,9 @@ def case_facts(
     insured_admdvs: str | None,
     hospital_level: str,
 ) -> CaseFacts:
-    """The DIP input of one accepted upload; raises MappingError when it cannot be grouped."""
-    try:
-        doc = _DECODER.decode(document)
-    except msgspec.DecodeError as exc:
-        raise MappingError(
-            "$", f"结算清单无法解析：{exc}", f"document not decodable: {exc}"
-        ) from None
+    """The DIP input of one accepted upload (its bytes, or `parse`d once); raises MappingError
+    when it cannot be grouped."""
+    doc = parse(document) if isinstance(document, bytes) else document
     setl = doc.input.setlinfo
     total = _decimal(setl.medfee_sumamt)
     if total is None:

@@ -4,7 +4,9 @@ Maps each accepted upload to `CaseFacts` (hospital level from the registry), fet
 in force of the TREATING city for the case's clearing year and groups it with
 `workers.dip.assess` (the one decision of rules, group, score and route). A case that cannot be
 grouped — unmappable, unknown hospital, no rules in force — is still published, marked with
-the reason (`workers.dip.reasons`), so nothing accepted is lost.
+the reason (`workers.dip.reasons`), so nothing accepted is lost. A withdrawn list (`stas_type`
+0, national 4102) is not grouped: it travels on marked `DIP_WITHDRAWN` (with its facts, when
+they map, so scoring routes it to every city that had it).
 The output is produced and acknowledged before the runner commits the input offsets.
 """
 
@@ -23,7 +25,7 @@ from adapters.runtime.logs import get_logger
 from contracts.messages import ACCEPTED_DECODER, ENCODER, AcceptedSettlement, GroupedCase
 from workers._deadletter import apply_each_or_dead_letter
 from workers._runner import decode_each
-from workers.casefacts_map import MappingError, case_facts
+from workers.casefacts_map import MappingError, ParsedDocument, case_facts, parse, withdrawn
 from workers.dip import CaseFacts, RuleSet, RulesFor, assess, clearing_year, reasons, rules_key
 from workers.rules_store import RulesStore, StoredRules
 
@@ -100,13 +102,19 @@ async def group_message(
         "grouped_at": now,
     }
     insured = msg.insuplc_admdvs or treating
+    try:
+        doc = parse(bytes(msg.document))
+    except MappingError as exc:
+        return _unmappable(base, insured, exc)
+    if withdrawn(doc):
+        return _withdrawn(msg, doc, level, base)
     if level is None:
         return GroupedCase(
             **base, insured_admdvs=insured, clearing_year=None, unscored=reasons.NO_LEVEL.problem()
         )
     try:
         facts: CaseFacts = case_facts(
-            bytes(msg.document),
+            doc,
             case_key=msg.case_key,
             fixmedins_code=msg.fixmedins_code,
             treating_admdvs=treating,
@@ -114,14 +122,7 @@ async def group_message(
             hospital_level=level,
         )
     except MappingError as exc:
-        return GroupedCase(
-            **base,
-            insured_admdvs=insured,
-            clearing_year=None,
-            unscored=reasons.UNMAPPABLE.problem(
-                exc.field, message=exc.message, message_en=exc.message_en
-            ),
-        )
+        return _unmappable(base, insured, exc)
     base.update(insured_admdvs=facts.insured_admdvs, facts=facts)
     key = rules_key(facts, msg.received_at)
     stored = await rules_of(*key) if key is not None else None
@@ -151,6 +152,45 @@ async def group_message(
         ruleset_id=stored.ruleset_id,
         ruleset_version=a.rules.version_id,
         catalog_version=a.rules.catalog_version,
+    )
+
+
+def _unmappable(base: dict[str, Any], insured: str, exc: MappingError) -> GroupedCase:
+    return GroupedCase(
+        **base,
+        insured_admdvs=insured,
+        clearing_year=None,
+        unscored=reasons.UNMAPPABLE.problem(
+            exc.field, message=exc.message, message_en=exc.message_en
+        ),
+    )
+
+
+def _withdrawn(
+    msg: AcceptedSettlement, doc: ParsedDocument, level: str | None, base: dict[str, Any]
+) -> GroupedCase:
+    """A withdrawn list, marked `DIP_WITHDRAWN` and not grouped: with its facts when they map
+    (its insured region and clearing year route it as its scored revisions were routed)."""
+    reason = reasons.WITHDRAWN.problem()
+    try:
+        facts = case_facts(
+            doc,
+            case_key=msg.case_key,
+            fixmedins_code=msg.fixmedins_code,
+            treating_admdvs=msg.mdtrtarea_admvs,
+            insured_admdvs=msg.insuplc_admdvs,
+            hospital_level=level or "",
+        )
+    except MappingError:
+        insured = msg.insuplc_admdvs or msg.mdtrtarea_admvs
+        return GroupedCase(**base, insured_admdvs=insured, clearing_year=None, unscored=reason)
+    year = clearing_year(facts.discharge_date, msg.received_at)
+    return GroupedCase(
+        **base,
+        insured_admdvs=facts.insured_admdvs,
+        facts=facts,
+        clearing_year=year,
+        unscored=reason,
     )
 
 

@@ -10,6 +10,9 @@ Two users:
 * `dipgw rescore CITY YEAR`, run by the operator after a city publishes new rules for a year
   whose cases are already scored: every stored case of that city and year.
 
+A withdrawn list (national 4102, stored `DIP_WITHDRAWN`) is left as it is: neither re-scores
+it; only its re-submission, a new revision, is scored again (by the scoring worker).
+
 Each case is re-scored from its stored facts (re-mapped from the stored upload when it had
 none), then published exactly like the scoring worker does — to the city topics, so
 subscribers see the new score, and to `scored_all` — and upserted here too, so the result is
@@ -34,8 +37,8 @@ from adapters.runtime.logs import get_logger
 from adapters.runtime.settings import Settings
 from contracts import CST
 from contracts.messages import GroupedCase
-from workers.casefacts_map import MappingError, case_facts
-from workers.dip import CaseFacts, clearing_year
+from workers.casefacts_map import MappingError, case_facts, withdrawn
+from workers.dip import CaseFacts, clearing_year, reasons
 from workers.rules_store import rules_in_force
 from workers.scored_sink import store_scored
 from workers.scoring import Outgoing, TopicCache, publish, score_grouped
@@ -44,8 +47,9 @@ log = get_logger("dipgw.rescore")
 _FACTS = msgspec.json.Decoder(CaseFacts)
 
 # Stored cases of the treating city whose clearing year is YEAR — or unknown yet (no facts),
-# whose upload is then re-mapped to find out; with $3, only the cases waiting for rules.
-_SELECT = """
+# whose upload is then re-mapped to find out; with $3, only the cases waiting for rules. A
+# withdrawn list (national 4102) is never re-scored: only its re-submission scores it again.
+_SELECT = f"""
 SELECT s.fixmedins_code, s.setl_id, s.revision, s.receipt_id::text AS receipt_id,
        s.received_at, s.treating_admdvs, s.insured_admdvs, s.clearing_year,
        s.status, s.case_score, s.estimated_payment,
@@ -56,6 +60,7 @@ LEFT JOIN cases c USING (fixmedins_code, setl_id)
 LEFT JOIN hospitals h USING (fixmedins_code)
 WHERE s.treating_city = $1 AND (s.clearing_year = $2 OR s.facts IS NULL)
   AND (NOT $3 OR s.unscored_rule = 'DIP_NO_RULES')
+  AND s.unscored_rule IS DISTINCT FROM '{reasons.WITHDRAWN.rule}'
 ORDER BY s.fixmedins_code, s.setl_id
 """
 
@@ -86,11 +91,13 @@ class RescoreResult:
 
 def _grouped(row: asyncpg.Record, now: datetime) -> GroupedCase | None:
     facts: CaseFacts | None = None
+    if row["record_revision"] is not None and row["record_revision"] != row["revision"]:
+        return None  # a newer revision (a withdrawal, say) is on its way through the pipeline
     if row["facts"] is not None:
         facts = _FACTS.decode(row["facts"])
     elif row["record"] is not None and row["level"] is not None:
-        if row["record_revision"] != row["revision"]:
-            return None  # a newer revision is on its way through the pipeline
+        if withdrawn(row["record"].encode()):
+            return None
         try:
             facts = case_facts(
                 row["record"].encode(),

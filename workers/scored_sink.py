@@ -5,6 +5,11 @@ Upsert by case key: a newer revision replaces the row, and within one revision a
 replays and redeliveries never move a case backwards. Writes take one advisory lock per
 transaction so that the change positions (`pos`) are committed in order — a subscriber paging
 "after position N" can then never skip a row committed late.
+
+A withdrawn list (national 4102) arrives as its newest revision marked `DIP_WITHDRAWN`, so its
+row becomes `unscored` with no score, payment or group: whatever sums scores or payments, or
+counts `status = 'scored'`, leaves it out, and its re-submission (the next revision) replaces
+the row — one row per case, never counted twice.
 """
 
 from __future__ import annotations

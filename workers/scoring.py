@@ -7,9 +7,12 @@ city's topic; a cross-city case also to the insured city's topic (role `insured`
 insured in another province also to the out-of-province topic. One more copy, with the case
 facts, goes to `scored_all`, which the scored sink stores and `dipgw rescore` re-scores from. A
 case that cannot be scored goes the same ways marked `unscored`, with the reason (one that
-cannot be routed, `DIP_ROUTE`, to `scored_all` only). Per-city topics are created on first use
-(the broker does not auto-create them). Cases marked `DIP_NO_RULES` are scored as soon as
-their city's rules for their clearing year are imported (`workers.rescore`).
+cannot be routed, `DIP_ROUTE`, to `scored_all` only). A withdrawn list (marked `DIP_WITHDRAWN`
+by grouping) goes the same ways, unscored, with no group or score: a city that received the
+case learns it no longer counts, and the scored sink's row replaces its score. Per-city topics
+are created on first use (the broker does not auto-create them). Cases marked `DIP_NO_RULES`
+are scored as soon as their city's rules for their clearing year are imported
+(`workers.rescore`).
 """
 
 from __future__ import annotations
@@ -72,6 +75,11 @@ def scored_fields(score: ScoreResult) -> dict[str, object]:
     }
 
 
+def is_withdrawn(g: GroupedCase) -> bool:
+    """Whether grouping found the list withdrawn (`stas_type` 0): marked `DIP_WITHDRAWN`."""
+    return g.unscored is not None and g.unscored.rule == reasons.WITHDRAWN.rule
+
+
 Outgoing = tuple[InternalScoredCase, Route | None]
 """A treating-role scored case (with its facts) and its route (None: it cannot be routed,
 `DIP_ROUTE`)."""
@@ -123,6 +131,7 @@ def score_grouped(
             received_at=g.received_at,
             grouping=g.grouping if same_rules else None,  # else: regrouped under the new rules
             topic_template=template,
+            withdrawn=is_withdrawn(g),
         )
     except Exception as exc:  # a bug in the core must not stall the partition behind this case
         log.exception("scoring.failed", case_key=g.case_key)

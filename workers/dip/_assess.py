@@ -95,6 +95,7 @@ def assess(
     with_score: bool = True,
     grouping: GroupResult | None = None,
     topic_template: str = DEFAULT_TOPIC,
+    withdrawn: bool = False,
 ) -> Assessment:
     """Route, pick the rules, group and (`with_score`) score one case.
 
@@ -103,7 +104,9 @@ def assess(
     the case arrived, its clearing year when the discharge date has none. ``grouping``: the
     case's earlier grouping, used as is when made under the same rules (no regrouping).
     Grouping only, an ungrouped case is unscored (`DIP_UNGROUPED`); scored, it is priced by
-    the city's cost fraction or unscored (`DIP_SCORE`). Raises only on a bug of the core.
+    the city's cost fraction or unscored (`DIP_SCORE`). ``withdrawn``: the list's status is 0
+    (national 4102): routed, so its recipients learn it, but neither grouped nor scored
+    (`DIP_WITHDRAWN`), whatever the rules. Raises only on a bug of the core.
     """
     year = clearing_year(facts.discharge_date, received_at)
 
@@ -126,6 +129,8 @@ def assess(
         if isinstance(r, Problem):
             return unscored(r)
         routed = r
+    if withdrawn:
+        return unscored(reasons.WITHDRAWN.problem())
     if not facts.hospital_level:
         return unscored(reasons.NO_LEVEL.problem())
     if not facts.main_diag_code.strip():  # what the pipeline's mapping refuses

@@ -57,7 +57,21 @@ INTERNAL: Final = Reason(
     message_en="internal error while scoring: {detail}",
 )
 
+WITHDRAWN: Final = Reason(
+    rule="DIP_WITHDRAWN",
+    field="setlinfo.stas_type",
+    message="结算清单已撤回（状态分类 0 未提交），其质控与分组结果作废，不计分；重新提交后再次计分",
+    message_en=(
+        "settlement list withdrawn by the hospital (stas_type 0): its grouping and score no "
+        "longer count; it is scored again when re-submitted"
+    ),
+)
+"""The list's latest revision has `stas_type` 0 (national 4102, 重点说明: status 0 makes the
+list's quality-control and grouping results invalid). Its case travels on, to every recipient
+that had it, so a city learns that a case it received is withdrawn."""
+
 REASONS: Final = {
-    r.rule: r for r in (NO_LEVEL, UNMAPPABLE, NO_RULES, UNGROUPED, SCORE, ROUTE, INTERNAL)
+    r.rule: r
+    for r in (NO_LEVEL, UNMAPPABLE, NO_RULES, UNGROUPED, SCORE, ROUTE, INTERNAL, WITHDRAWN)
 }
 """Every reason by its ID."""
