@@ -277,11 +277,7 @@ async def read_at(
     await consumer.start()
     try:
         where = TopicPartition(topic, partition)
-        if where not in {
-            TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or ())
-        }:
-            await consumer.topics()  # metadata of a topic not asked for yet
-        consumer.assign([where])
+        consumer.assign([where])  # no group: nothing is committed, no one else is moved
         first = (await consumer.beginning_offsets([where]))[where]
         end = (await consumer.end_offsets([where]))[where]
         if not first <= offset < end:
@@ -322,12 +318,13 @@ async def open_dead_letter(
         record = await read_at(producer, topic, partition, offset)
     except _KAFKA_REFUSED:
         record, unreadable = None, _refused_by_kafka("read", topic)
+    shown_row = _dead_row(row)
     return {
-        **_dead_row(row),
+        **shown_row,
         "message": None if record is None else masked_message(record.value),
         "message_gone": record is None and unreadable is None,
         "message_unreadable": unreadable,
-        "audit": await audit(pool, target=_dead_row(row)["id"], limit=20, offset=0),
+        "audit": await audit(pool, target=shown_row["id"], limit=20, offset=0),
     }
 
 

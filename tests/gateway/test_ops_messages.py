@@ -95,7 +95,10 @@ async def test_ops_lists_filters_and_opens_rejected_lists_masked(stack: Stack, o
         f"/v1/ops/rejected?hospital={code}&since={received.replace('+', '%2B')}"
         f"&until={received.replace('+', '%2B')}"
     )
-    assert status == 200 and [r["id"] for r in window["rows"]] == [rows[0]["id"]]
+    # that second, both ends included: the list itself, and any other of the same second
+    assert status == 200 and rows[0]["id"] in [r["id"] for r in window["rows"]]
+    assert {r["received_at"] for r in window["rows"]} == {received}
+    assert len(window["rows"]) == sum(r["received_at"] == received for r in rows)
     status, later = await ops.get(
         f"/v1/ops/rejected?hospital={code}&since=2099-01-01T00:00:00%2B08:00"
     )
