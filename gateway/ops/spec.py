@@ -374,7 +374,15 @@ def message_paths() -> dict[str, Any]:
             "Re-deliver a dead letter to its worker after a fix: once (a second request "
             "answers what the first did), audited. From the /ops page: same origin and "
             "X-Dipgw-Ops: 1",
-            dead_target,
+            [
+                *dead_target,
+                param(
+                    "X-Dipgw-Ops",
+                    "header",
+                    {"enum": ["1"]},
+                    "required when the /ops session cookie authenticates (CSRF)",
+                ),
+            ],
             replay_answer,
             {
                 "id": dead_example["id"],
