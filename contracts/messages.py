@@ -29,6 +29,7 @@ on construction and on decoding, so a producer or a stored message that forgets 
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Literal
@@ -45,6 +46,14 @@ CONTRACT_VERSION = "4101A-2023.08+dipgw.1"
 def case_key(fixmedins_code: str, setl_id: str) -> str:
     """The Kafka key of every message about one case: all revisions land in one partition."""
     return f"{fixmedins_code}:{setl_id}"
+
+
+def status_revision_sha256(base_receipt_id: str, stas_type: str) -> bytes:
+    """The content identity (`receipts.content_sha256`) of a status revision (national 4102):
+    the revision it changes and the new status, not the document (re-submitting gives the
+    first revision's content back, which would be a duplicate). The quality worker tells a
+    status change from a list received by it. Must stay `gateway.national.status_sha256`."""
+    return hashlib.sha256(f"dipgw-4102\n{base_receipt_id}\n{stas_type}".encode()).digest()
 
 
 RATIO_DIGITS = 4

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -39,6 +40,7 @@ from contracts.messages import (
     DOCUMENT_HEAD_DECODER,
     REJECTED_DECODER,
     DocumentHead,
+    status_revision_sha256,
 )
 from workers._deadletter import apply_each_or_dead_letter, replayed_from
 
@@ -329,8 +331,11 @@ async def apply_facts(conn: asyncpg.Connection, facts: list[Fact]) -> int:
         if accepted_keys
         else set()
     )
+    changes = await status_changes(conn, new)
     rollup = Rollup()
     for fact in new:
+        if fact.key in changes:
+            continue  # a status change (4102) is not a list received: counted nowhere
         city = cities.get(fact.fixmedins_code) or city_of(fact.region) or UNKNOWN_CITY
         first = fact.accepted and fact.case_key in resubmitted
         if first:
@@ -391,6 +396,35 @@ async def apply_facts(conn: asyncpg.Connection, facts: list[Fact]) -> int:
     if kept:
         await conn.executemany(_KEEP_REJECTED, sorted(kept, key=lambda row: row[:3]))
     return len(new)
+
+
+async def status_changes(conn: asyncpg.Connection, facts: list[Fact]) -> set[str]:
+    """Keys of the accepted facts that are status revisions (national 4102: withdrawn or
+    re-submitted), told by their receipt's content identity (`status_revision_sha256` of the
+    revision before). Not lists received: they add no received, accepted or revision count and
+    no lag sample (the discharge did not happen again)."""
+    later: dict[uuid.UUID, str] = {}
+    for f in facts:
+        if f.accepted and f.revision > 1:
+            try:
+                later[uuid.UUID(f.ref)] = f.key
+            except ValueError:  # not a receipt of this gateway: a list like any
+                continue
+    if not later:
+        return set()
+    rows = await conn.fetch(
+        """SELECT r.receipt_id, r.content_sha256, b.receipt_id::text AS base
+           FROM receipts r JOIN receipts b ON b.fixmedins_code = r.fixmedins_code
+                AND b.setl_id = r.setl_id AND b.revision = r.revision - 1
+           WHERE r.receipt_id = ANY($1::uuid[])""",
+        list(later),
+    )
+    return {
+        later[row["receipt_id"]]
+        for row in rows
+        if bytes(row["content_sha256"])
+        in {status_revision_sha256(row["base"], stas) for stas in ("0", "1")}
+    }
 
 
 _KEEP_REJECTED = """
