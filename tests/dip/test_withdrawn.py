@@ -107,3 +107,36 @@ async def test_grouping_and_scoring_mark_a_withdrawn_list_for_every_recipient() 
     g = await group_message(_accepted(doc, 4), "3", _rules, START)
     assert g.unscored is None
     assert score_grouped(g, STORED, settings, START)[0].status == "scored"
+
+
+def _stored_row(**over: Any) -> dict[str, Any]:
+    """A `workers.rescore` row of a stored case (scored_cases joined to cases and hospitals)."""
+    doc = dip_document()
+    row: dict[str, Any] = {
+        "fixmedins_code": "H44010000001",
+        "setl_id": doc["input"]["setlinfo"]["setl_id"],
+        "revision": 2,
+        "receipt_id": "00000000-0000-0000-0000-000000000002",
+        "received_at": START,
+        "treating_admdvs": "440100",
+        "insured_admdvs": "440100",
+        "facts": None,
+        "record": msgspec.json.encode(doc).decode(),
+        "record_revision": 2,
+        "level": "3",
+    }
+    return {**row, **over}
+
+
+def test_rescore_does_not_bring_a_withdrawn_list_back() -> None:
+    from workers.rescore import _grouped
+
+    assert _grouped(_stored_row(), START) is not None  # re-mapped from the stored list
+    doc = dip_document()
+    doc["input"]["setlinfo"]["stas_type"] = "0"
+    gone = _stored_row(record=msgspec.json.encode(doc).decode())
+    assert _grouped(gone, START) is None
+    # a newer revision (a withdrawal, say) on its way: the stored facts are not re-scored
+    facts = msgspec.json.encode(CROSS).decode()
+    assert _grouped(_stored_row(facts=facts), START) is not None
+    assert _grouped(_stored_row(facts=facts, record_revision=3), START) is None
