@@ -116,7 +116,7 @@ def score_grouped(
             return InternalScoredCase(**out, scope="same_city", unscored=routed), None
         return InternalScoredCase(**out, scope=routed.scope, unscored=g.unscored), routed
     out.update(
-        hospital_level=facts.hospital_level,
+        hospital_level=facts.hospital_level or None,  # "": a withdrawn list of no registered level
         insutype=facts.insutype,
         total_cost=facts.total_cost,
         main_diag_code=facts.main_diag_code,

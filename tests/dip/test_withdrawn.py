@@ -88,6 +88,7 @@ async def test_grouping_and_scoring_mark_a_withdrawn_list_for_every_recipient() 
         assert (case.status, case.revision, case.scope) == ("unscored", 2, "cross_city")
         assert case.unscored == reasons.WITHDRAWN.problem()
         assert (case.group_code, case.case_score, case.estimated_payment) == (None, None, None)
+        assert case.hospital_level == level  # null, not "", when the hospital has none
         topics = [t for t, _ in destinations(case, route, settings)]
         assert topics == [  # the cities that received the scored revision learn it
             settings.topics.scored_all,
