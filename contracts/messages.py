@@ -52,7 +52,7 @@ def status_revision_sha256(base_receipt_id: str, stas_type: str) -> bytes:
     """The content identity (`receipts.content_sha256`) of a status revision (national 4102):
     the revision it changes and the new status, not the document (re-submitting gives the
     first revision's content back, which would be a duplicate). The quality worker tells a
-    status change from a list received by it. Must stay `gateway.national.status_sha256`."""
+    status change from a list received by it; the gateway's 4102 writes it."""
     return hashlib.sha256(f"dipgw-4102\n{base_receipt_id}\n{stas_type}".encode()).digest()
 
 

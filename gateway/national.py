@@ -9,7 +9,6 @@ docs/national.md); every other error is `gateway.refusals`'.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import re
 from datetime import datetime
@@ -316,15 +315,6 @@ def with_status(record: dict[str, Any], target: str) -> dict[str, Any]:
         "stas_type": target,
     }
     return document
-
-
-def status_sha256(base_receipt_id: str, target: str) -> bytes:
-    """A status revision's content identity: the revision it changes and the new status.
-
-    Not the document's: withdrawing then re-submitting gives back the first revision's
-    content, which would be a duplicate of it and never reach the workers. A retried 4102
-    (same base, same status) finds its own receipt again."""
-    return hashlib.sha256(f"dipgw-4102\n{base_receipt_id}\n{target}".encode()).digest()
 
 
 # -- the 4103 output ---------------------------------------------------------------------

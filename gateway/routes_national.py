@@ -28,7 +28,7 @@ import msgspec
 from aiohttp import web
 
 from contracts import Problem
-from contracts.messages import ENCODER
+from contracts.messages import ENCODER, status_revision_sha256
 from gateway import national, openapi, params, refusals
 from gateway.accounts import Principal
 from gateway.authn import DEFERRED_NONCE, consume_deferred_nonce, require_hospital
@@ -283,7 +283,7 @@ async def _status(call: _Call) -> web.StreamResponse:
                 setl_id=row.setl_id,
                 mdtrtarea_admvs=case.mdtrtarea_admvs,
                 insuplc_admdvs=case.insuplc_admdvs,
-                content_sha256=national.status_sha256(str(case.receipt_id), row.stas_type),
+                content_sha256=status_revision_sha256(str(case.receipt_id), row.stas_type),
                 document=ENCODER.encode(national.with_status(case.record, row.stas_type)),
             )
         )

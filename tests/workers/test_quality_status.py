@@ -11,18 +11,9 @@ from typing import Any
 
 import pytest
 
-from contracts.messages import status_revision_sha256
-from gateway import national
 from gateway.runtime import Stack
 from tests.builders import document, handled, new_code, wait_stored
 from tests.conftest import Client, register_hospital
-
-
-def test_the_status_revision_identity_is_the_gateways() -> None:
-    base = str(uuid.uuid4())
-    for stas in ("0", "1"):
-        assert status_revision_sha256(base, stas) == national.status_sha256(base, stas)
-    assert status_revision_sha256(base, "0") != status_revision_sha256(base, "1")
 
 
 def _status_change(doc: dict[str, Any], code: str, stas: str) -> dict[str, Any]:
