@@ -11,11 +11,12 @@ import logging
 import sys
 import time
 from collections.abc import Callable, MutableMapping
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
-from contracts import mask_personal
+from contracts import mask_personal, shown
 
 # Credentials are the gateway's own secrets; personal data is defined by the contract.
 _SECRET_KEYS = frozenset({"secret", "password", "authorization", "token"})
@@ -43,6 +44,15 @@ def mask_personal_data(
     return masked
 
 
+def _timestamp(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: when, as every time dipgw shows people (+08:00, its offset
+    written: one clock for the province's operators, `contracts.shown`)."""
+    event_dict["timestamp"] = shown(datetime.now(UTC), "milliseconds")
+    return event_dict
+
+
 def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None) -> None:
     """Our lines and the libraries' (aiokafka, asyncio, aiohttp: stdlib `logging`) through one
     structlog chain onto one stream: JSON lines off a terminal, each with level, logger, event
@@ -60,7 +70,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _timestamp,
             *tail,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
@@ -80,7 +90,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None
                 structlog.contextvars.merge_contextvars,
                 structlog.stdlib.add_log_level,
                 structlog.stdlib.add_logger_name,
-                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                _timestamp,
             ],
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail],
         )

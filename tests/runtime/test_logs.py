@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 
 import structlog
 
@@ -52,6 +53,8 @@ def test_json_lines_off_a_terminal_with_context_and_masking() -> None:
     assert line["event"] == "ingest.accepted" and line["level"] == "info"
     assert line["request_id"] == "r-1" and line["case_key"] == "H1:S1"
     assert line["psn_name"] == "王*" and "王五" not in lines[0]
+    # one clock for people: the province's time, its offset written, milliseconds
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+08:00", line["timestamp"])
 
 
 def test_throttle_lets_one_through_per_interval_and_counts_the_rest() -> None:
@@ -114,7 +117,7 @@ def test_an_aiokafka_record_is_one_json_object_with_level_logger_and_event() -> 
     assert record["event"] == "Heartbeat failed for group dipgw-scoring because it is rebalancing"
     assert record["level"] == "warning"
     assert record["logger"] == "aiokafka.consumer.group_coordinator"
-    assert record["worker"] == "scoring" and record["timestamp"].endswith("Z")
+    assert record["worker"] == "scoring" and record["timestamp"].endswith("+08:00")
 
 
 def test_a_library_traceback_is_json_and_masked() -> None:
