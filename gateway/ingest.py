@@ -242,7 +242,7 @@ class Ingestor:
                 received_at=slot.row["received_at"],
                 mdtrtarea_admvs=slot.upload.mdtrtarea_admvs,
                 insuplc_admdvs=slot.upload.insuplc_admdvs,
-                warnings=[msgspec.structs.asdict(w) for w in slot.upload.warnings],
+                warnings=[msgspec.to_builtins(w) for w in slot.upload.warnings],  # no caused_by ""
                 document=msgspec.Raw(slot.upload.document),
             )
             try:
