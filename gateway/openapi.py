@@ -5,7 +5,7 @@ from the code: the upload body from `contracts.Envelope` (every national field, 
 bounded by the contract's field table, `contracts.field_specs`), the national 4101/4101A
 shapes from `contracts.Input4101A`/`Input4101`, the answers from the Structs below and
 `contracts.messages.ScoredCase`. Every operation has an `operationId`, tags and an example:
-for the routes declared here in `_OPERATIONS`, one table; routes of other modules describe
+for the routes declared here, one table (`_operations`); routes of other modules describe
 themselves through `register_paths`, and the table fills in what a registration lacks.
 """
 
@@ -685,18 +685,9 @@ def _receipt_answer() -> dict[str, Any]:
 
 
 def _rejected() -> dict[str, Any]:
-    return {
-        "errors": [
-            {
-                "rule": "REQ_ROUTING",
-                "field": "mdtrtarea_admvs",
-                "dimension": "完整性",
-                "severity": "reject",
-                "message": "【就医地医保区划】未填写",
-                "message_en": "mdtrtarea_admvs is required to route the record",
-            }
-        ]
-    }
+    routing = refusals.REQ_ROUTING
+    problem = routing.problem("mdtrtarea_admvs", path="mdtrtarea_admvs", name="就医地医保区划")
+    return {"errors": [msgspec.to_builtins(problem)]}
 
 
 def _batch_answer() -> dict[str, Any]:
