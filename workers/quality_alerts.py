@@ -21,7 +21,7 @@ from adapters.runtime.kafka import ensure_topics
 from adapters.runtime.logs import get_logger
 from adapters.runtime.metrics import QUALITY_ALERTS, consumer_lags
 from adapters.runtime.settings import QualitySettings
-from contracts import CST
+from contracts import CST, shown
 from contracts.messages import ENCODER, QualityAlert
 
 log = get_logger("dipgw.quality.alerts")
@@ -107,7 +107,7 @@ async def find_alerts(
         code = row["fixmedins_code"]
         alerts.append(
             Alert(
-                f"silent:{code}:{row['last_seen'].isoformat()}",
+                f"silent:{code}:{shown(row['last_seen'])}",
                 "silent",
                 row["city"],
                 code,

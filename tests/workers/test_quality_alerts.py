@@ -69,6 +69,8 @@ async def test_thresholds_raise_each_alert_once_publish_it_and_list_it(
     # Two hours later with no upload: silent; the reject-rate alert of today is not repeated.
     later = await evaluate_once(stack.pool, stack.producer, topic, limits, now + timedelta(hours=2))
     assert [a["kind"] for a in later if a["fixmedins_code"] == code] == ["silent"]
+    (silent,) = [a for a in later if a["fixmedins_code"] == code]
+    assert silent["alert_key"].endswith("+08:00")  # its last upload, as the province reads it
 
     published = await _published(stack, code, 3)
     assert sorted(a.kind for a in published) == ["reject_rate", "silent", "timeliness"]
