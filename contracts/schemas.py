@@ -14,8 +14,9 @@ produces carries the id and version in its headers (`adapters.runtime.kafka.new_
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -72,25 +73,34 @@ def snapshot_name(topic: str, version: int | None = None) -> str:
     return f"{topic}.v{SCHEMA_VERSIONS[topic] if version is None else version}.json"
 
 
+MOMENT = Annotated[datetime, msgspec.Meta(extra_json_schema={"format": "date-time"})]
+"""A moment as the schemas describe it: msgspec writes a datetime as a bare string; every
+moment on a topic is RFC 3339 with its offset (`contracts.messages`), so it says so."""
+
+
 def schema_type(kind: type[msgspec.Struct]) -> type[msgspec.Struct]:
-    """`kind` as msgspec can describe it: a field carrying raw JSON (`msgspec.Raw`, any JSON
-    value) has a Raw default, which msgspec's schema generation cannot write; the twin has
-    `Any` there and the default decoded. Same name, fields, order and docstring."""
+    """`kind` as the schemas describe it, a twin with the same name, fields, order and
+    docstring: a field carrying raw JSON (`msgspec.Raw`, any JSON value) has a Raw default,
+    which msgspec's schema generation cannot write, so the twin has `Any` there and the
+    default decoded; a moment (`datetime`) is a `date-time` string."""
     fields = msgspec.structs.fields(kind)
-    if not any(isinstance(f.default, msgspec.Raw) for f in fields):
-        return kind
     twin_fields: list[tuple[str, Any, Any]] = []
     for f in fields:
+        default: Any = msgspec.NODEFAULT
         if isinstance(f.default, msgspec.Raw):
             default = msgspec.field(default=msgspec.json.decode(f.default))
-            twin_fields.append((f.encode_name, Any, default))
         elif f.default is not msgspec.NODEFAULT:
-            twin_fields.append((f.encode_name, f.type, msgspec.field(default=f.default)))
+            default = msgspec.field(default=f.default)
         elif f.default_factory is not msgspec.NODEFAULT:
-            factory = msgspec.field(default_factory=f.default_factory)
-            twin_fields.append((f.encode_name, f.type, factory))
-        else:
-            twin_fields.append((f.encode_name, f.type, msgspec.NODEFAULT))
+            default = msgspec.field(default_factory=f.default_factory)
+        kind_of: Any = Any if isinstance(f.default, msgspec.Raw) else f.type
+        if f.type is datetime:
+            kind_of = MOMENT
+        elif f.type == datetime | None:
+            kind_of = MOMENT | None
+        twin_fields.append((f.encode_name, kind_of, default))
+    if all(t is f.type for (_, t, _), f in zip(twin_fields, fields, strict=True)):
+        return kind
     twin = msgspec.defstruct(
         kind.__name__,
         [(name, tp) if d is msgspec.NODEFAULT else (name, tp, d) for name, tp, d in twin_fields],

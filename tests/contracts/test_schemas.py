@@ -27,6 +27,7 @@ from contracts.schemas import (
 from tests.contracts.test_messages import SAMPLES
 
 TOPICS = sorted(TOPIC_TYPES)
+FORMAT_CHECKER = Draft202012Validator.FORMAT_CHECKER  # date-time: rfc3339-validator
 REWRITE = "run `dipgw schemas write` (then review and commit contracts/data/schemas/)"
 
 
@@ -72,9 +73,12 @@ def test_a_snapshot_is_a_2020_12_schema_named_by_its_id_and_version(topic: str) 
 def test_messages_validate_against_their_snapshot_and_broken_ones_do_not(topic: str) -> None:
     published = snapshot(topic)
     assert published is not None
-    validator = Draft202012Validator(published)
+    validator = Draft202012Validator(published, format_checker=FORMAT_CHECKER)
     message = msgspec.json.decode(ENCODER.encode(SAMPLES[topic]))
     assert list(validator.iter_errors(message)) == []
+    moment = "received_at" if "received_at" in message else "raised_at"
+    naive = {**message, moment: message[moment][:19]}  # a moment without its offset
+    assert [e.validator for e in validator.iter_errors(naive)] == ["format"]
     first_required = published["$defs"][TOPIC_TYPES[topic].__name__]["required"][0]
     del message[first_required]
     assert [e.validator for e in validator.iter_errors(message)] == ["required"]

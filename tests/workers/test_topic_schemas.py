@@ -114,7 +114,9 @@ async def test_every_topic_message_validates_against_its_published_schema(
     for field, name, count in expected:
         published = snapshot(field)
         assert published is not None, field
-        validator = Draft202012Validator(published)
+        validator = Draft202012Validator(
+            published, format_checker=Draft202012Validator.FORMAT_CHECKER
+        )
         records = await _read(stack.bootstrap, name, ours, count)
         assert len(records) >= count, (name, len(records))
         for value, headers in records:
