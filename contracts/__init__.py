@@ -56,7 +56,16 @@ from contracts._national import (
 from contracts._normalise import normalise
 from contracts._regions import city_of
 from contracts._rulebook import RuleConfig, RuleMeta, rulebook
-from contracts._timefmt import CST, parse_date, parse_duration, parse_time, shown
+from contracts._timefmt import (
+    CST,
+    display_zone,
+    in_display_zone,
+    parse_date,
+    parse_duration,
+    parse_time,
+    set_display_zone,
+    shown,
+)
 from contracts._timeliness import LAG_BUCKETS, LAG_EDGES_H, lag_bucket, lag_percentile
 from contracts._validator import Validator, is_rejected
 
@@ -101,10 +110,12 @@ __all__ = [
     "certno_check_char",
     "city_of",
     "diagnosis_table_from_csv",
+    "display_zone",
     "field_specs",
     "fields_by_node",
     "fields_of",
     "import_nhsa_rows",
+    "in_display_zone",
     "is_diagnosis_format",
     "is_operation_format",
     "is_rejected",
@@ -121,6 +132,7 @@ __all__ = [
     "parse_time",
     "redact_document",
     "rulebook",
+    "set_display_zone",
     "shown",
     "spec_of",
     "tables_from_manifest",

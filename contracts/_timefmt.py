@@ -7,6 +7,7 @@ check, then `fromisoformat` (C), no regex.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta, timezone
 
 __all__ = [
@@ -14,24 +15,55 @@ __all__ = [
     "DATETIME_PATTERN",
     "DATE_PATTERN",
     "DURATION_PATTERN",
+    "display_zone",
+    "in_display_zone",
     "parse_date",
     "parse_duration",
     "parse_time",
+    "set_display_zone",
     "shown",
 ]
 
 CST = timezone(timedelta(hours=8), "CST")
 
 
-def shown(moment: datetime, timespec: str = "seconds") -> str:
-    """A moment as people and API answers see it: ISO 8601 in China Standard Time, the
-    offset always written (`2026-11-30T23:15:10+08:00`). One clock for people: whatever zone a
-    moment was stored or computed in (UTC in PostgreSQL), it is shown through here.
+_OFFSET = re.compile(r"^([+-])(0\d|1[0-4]):([0-5]\d)$")
+_display: list[timezone] = [CST]
+"""The zone moments are written in for people and API answers: China Standard Time unless
+the operator set `display.utc_offset` at start-up. Hospital data stays China Standard Time
+whatever is shown (the national interface says so)."""
 
-    A naive moment is refused: it is a bug upstream (which zone was it?), never guessed."""
+
+def set_display_zone(utc_offset: str) -> timezone:
+    """Write moments in `utc_offset` (`+08:00`) from now on, process-wide: set once at start-up
+    by the composition root (`dipgw`'s settings), before anything is shown."""
+    match = _OFFSET.match(utc_offset)
+    if match is None:
+        raise ValueError(f"a UTC offset is written +HH:MM (e.g. +08:00), not {utc_offset!r}")
+    sign, hours, minutes = match.groups()
+    delta = timedelta(hours=int(hours), minutes=int(minutes)) * (-1 if sign == "-" else 1)
+    _display[0] = CST if delta == timedelta(hours=8) else timezone(delta)
+    return _display[0]
+
+
+def display_zone() -> timezone:
+    return _display[0]
+
+
+def in_display_zone(moment: datetime) -> datetime:
+    """`moment` in the display zone; a naive moment is refused: it is a bug upstream (which
+    zone was it?), never guessed."""
     if moment.tzinfo is None:
-        raise ValueError("a moment shown to people must be aware")
-    return moment.astimezone(CST).isoformat(timespec=timespec)
+        raise ValueError("a moment without a UTC offset (naive): which zone was it?")
+    return moment.astimezone(_display[0])
+
+
+def shown(moment: datetime, timespec: str = "seconds") -> str:
+    """A moment as people and API answers see it: ISO 8601 in the display zone (China
+    Standard Time unless configured), the offset always written (`2026-11-30T23:15:10+08:00`).
+    One clock for people: whatever zone a moment was stored or computed in (UTC in
+    PostgreSQL), it is shown through here."""
+    return in_display_zone(moment).isoformat(timespec=timespec)
 
 
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"

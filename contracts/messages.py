@@ -15,10 +15,9 @@ identifies the case; names and ID numbers are never decoded.
 One clock, one way of writing numbers, in the Structs themselves (`__post_init__`, which runs
 on construction and on decoding, so a producer or a stored message that forgets cannot leak):
 
-- every moment is aware and in China Standard Time (+08:00, written with its offset), whatever
-  clock or database (timestamptz reads come back in UTC) it came from; a moment without an
-  offset is refused. The zone is fixed, not a setting: the whole province is one zone, and a
-  process-wide zone switch at the bottom layer would be global state for no user;
+- every moment is aware and in the display zone (China Standard Time, +08:00, unless the
+  operator set `display.utc_offset`; written with its offset), whatever clock or database
+  (timestamptz reads come back in UTC) it came from; a moment without an offset is refused;
 - money (`total_cost`, `estimated_payment`) is Decimal with exactly two decimals, as text on the
   wire (`"12000.00"`); a point value (yuan per point, a rate) has at least two and keeps the
   city's own precision (`"12.35"`, `"13.4567"`);
@@ -37,7 +36,7 @@ from typing import Literal
 import msgspec
 
 from contracts._errors import Problem
-from contracts._timefmt import CST
+from contracts._timefmt import in_display_zone
 from contracts.dip import CaseFacts, GroupResult, Role, Scope
 
 CONTRACT_VERSION = "4101A-2023.08+dipgw.1"
@@ -59,13 +58,6 @@ def status_revision_sha256(base_receipt_id: str, stas_type: str) -> bytes:
 RATIO_DIGITS = 4
 """Decimals of ratios and coefficients on the wire (`ratio`, `level_coefficient`, `adjustment`)."""
 _CENT = Decimal("0.01")
-
-
-def in_cst(moment: datetime) -> datetime:
-    """`moment` in China Standard Time (+08:00); a naive moment is refused (which zone?)."""
-    if moment.tzinfo is None:
-        raise ValueError("a moment without a UTC offset")
-    return moment.astimezone(CST)
 
 
 def money(amount: Decimal | None) -> Decimal | None:
@@ -104,7 +96,7 @@ class CaseProvenance(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
     received_at: datetime
 
     def __post_init__(self) -> None:
-        self.received_at = in_cst(self.received_at)
+        self.received_at = in_display_zone(self.received_at)
 
 
 class AcceptedSettlement(CaseProvenance, kw_only=True, forbid_unknown_fields=False):
@@ -134,7 +126,7 @@ class RejectedSettlement(msgspec.Struct, kw_only=True, forbid_unknown_fields=Fal
     document: msgspec.Raw = msgspec.Raw(b"null")
 
     def __post_init__(self) -> None:
-        self.received_at = in_cst(self.received_at)
+        self.received_at = in_display_zone(self.received_at)
 
 
 class GroupedCase(CaseProvenance, kw_only=True, forbid_unknown_fields=False):
@@ -155,7 +147,7 @@ class GroupedCase(CaseProvenance, kw_only=True, forbid_unknown_fields=False):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.grouped_at = in_cst(self.grouped_at)
+        self.grouped_at = in_display_zone(self.grouped_at)
 
 
 class ScoredCase(CaseProvenance, kw_only=True, forbid_unknown_fields=False):
@@ -205,7 +197,7 @@ class ScoredCase(CaseProvenance, kw_only=True, forbid_unknown_fields=False):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.scored_at = in_cst(self.scored_at)
+        self.scored_at = in_display_zone(self.scored_at)
         self.total_cost = money(self.total_cost)
         self.estimated_payment = money(self.estimated_payment)
         self.point_value = rate(self.point_value)
@@ -324,7 +316,7 @@ class QualityAlert(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
     raised_at: datetime
 
     def __post_init__(self) -> None:
-        self.raised_at = in_cst(self.raised_at)
+        self.raised_at = in_display_zone(self.raised_at)
 
 
 ENCODER = msgspec.json.Encoder(decimal_format="string")

@@ -25,8 +25,8 @@ import msgspec
 
 from adapters.runtime.errors import DipgwError, describe_error
 from adapters.runtime.logs import Throttle, get_logger
-from contracts import ValidationError
-from contracts.messages import ENCODER, AcceptedSettlement, case_key, in_cst
+from contracts import ValidationError, in_display_zone
+from contracts.messages import ENCODER, AcceptedSettlement, case_key
 from gateway.errors import NonceReused
 
 log = get_logger("dipgw.ingest")
@@ -378,9 +378,9 @@ async def receipt_status(pool: asyncpg.Pool, receipt_id: uuid.UUID) -> dict[str,
            FROM receipts WHERE receipt_id = $1""",
         receipt_id,
     )
-    return None if row is None else in_cst_row(row)
+    return None if row is None else in_display_zone_row(row)
 
 
-def in_cst_row(row: Any) -> dict[str, Any]:
+def in_display_zone_row(row: Any) -> dict[str, Any]:
     """A database row as a dict, every moment in it in China Standard Time."""
-    return {k: in_cst(v) if isinstance(v, datetime) else v for k, v in dict(row).items()}
+    return {k: in_display_zone(v) if isinstance(v, datetime) else v for k, v in dict(row).items()}

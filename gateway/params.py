@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Final, overload
 
-from contracts import CST, city_of
+from contracts import city_of, display_zone
 from gateway.errors import BadQuery
 
 BIGINT_MAX: Final = 2**63 - 1
@@ -82,16 +82,17 @@ def moment(
     text: str | None, field: str, *, low: datetime = EARLIEST, high: datetime = LATEST
 ) -> datetime | None:
     """An ISO-8601 date and time in `low..high` (both included), in UTC; one without an
-    offset is read in China Standard Time (+08:00). A date alone is refused (which hour?)."""
+    offset is read in the display zone (+08:00 unless configured: the zone answers are
+    written in). A date alone is refused (which hour?)."""
     if text is None or text == "":
         return None
+    zone = display_zone()
+    offset = datetime(2000, 1, 1, tzinfo=zone).isoformat()[-6:]
     shape = (
-        f"must be an ISO-8601 date and time (without an offset: +08:00), "
+        f"must be an ISO-8601 date and time (without an offset: {offset}), "
         f"{low:%Y-%m-%d}..{high:%Y-%m-%d}"
     )
-    shape_cn = (
-        f"应为 ISO-8601 日期时间（不带时区即北京时间 +08:00），{low:%Y-%m-%d} 至 {high:%Y-%m-%d}"
-    )
+    shape_cn = f"应为 ISO-8601 日期时间（不带时区即 {offset}），{low:%Y-%m-%d} 至 {high:%Y-%m-%d}"
     if " " in text:  # an unencoded "+08:00" arrives as " 08:00"
         shape, shape_cn = f"{shape} (send + as %2B)", f"{shape_cn}（+ 应编码为 %2B）"
     if len(text) > _MAX_MOMENT_CHARS or len(text) <= 10 or not _printable_ascii(text):
@@ -101,7 +102,7 @@ def moment(
     except (ValueError, OverflowError):
         raise _bad(field, shape, shape_cn) from None
     if value.tzinfo is None or value.utcoffset() is None:
-        value = value.replace(tzinfo=CST)
+        value = value.replace(tzinfo=zone)
     # The wall-clock time first: converting one near year 1 or 9999 to UTC overflows.
     wall = value.replace(tzinfo=None)
     if not low.replace(tzinfo=None) - _SLACK <= wall <= high.replace(tzinfo=None) + _SLACK:

@@ -10,12 +10,12 @@ from typing import Any
 
 from aiohttp import web
 
-from contracts.messages import in_cst
+from contracts import in_display_zone
 from gateway import params, refusals
 from gateway.accounts import Principal
 from gateway.authn import principal_of
 from gateway.errors import BadQuery, http_error, json_response
-from gateway.ingest import in_cst_row, receipt_status
+from gateway.ingest import in_display_zone_row, receipt_status
 from gateway.services import SERVICES
 
 
@@ -60,7 +60,7 @@ async def get_case(request: web.Request) -> web.StreamResponse:
         return _not_found("case")
     pool = request.app[SERVICES].pool
     receipts = [
-        in_cst_row(r)
+        in_display_zone_row(r)
         for r in await pool.fetch(
             """SELECT receipt_id, revision, status, received_at, accepted_at, stored_at,
                   fixmedins_code, mdtrtarea_admvs, insuplc_admdvs
@@ -84,7 +84,7 @@ async def get_case(request: web.Request) -> web.StreamResponse:
             "case_key": f"{code}:{setl_id}",
             "latest_revision": receipts[-1]["revision"],
             "stored_revision": stored["revision"] if stored else None,
-            "stored_at": in_cst(stored["stored_at"]) if stored else None,
+            "stored_at": in_display_zone(stored["stored_at"]) if stored else None,
             "receipts": receipts,
         },
     )

@@ -31,8 +31,8 @@ import aiohttp
 import msgspec
 from aiohttp import web
 
-from contracts import city_of
-from contracts.messages import ENCODER, SCORED_DECODER, in_cst
+from contracts import city_of, in_display_zone
+from contracts.messages import ENCODER, SCORED_DECODER
 from gateway import params, refusals
 from gateway.accounts import Principal
 from gateway.authn import principal_of
@@ -117,7 +117,7 @@ async def fetch_page(
             case = msgspec.structs.replace(case, role="insured")
         item: dict[str, Any] = msgspec.structs.asdict(case)
         item["pos"] = row["pos"]
-        item["stored_at"] = in_cst(row["stored_at"])
+        item["stored_at"] = in_display_zone(row["stored_at"])
         out.append(item)
     return out, len(rows) > query.limit
 

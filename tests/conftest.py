@@ -24,6 +24,7 @@ import pytest
 import structlog
 
 from adapters.runtime.settings import Settings, load_settings
+from contracts import set_display_zone
 from gateway.accounts import RegistryError
 from gateway.runtime import LocalServices, Stack, running_stack
 from gateway.signing import signed_headers
@@ -45,7 +46,8 @@ def _logging_put_back() -> Iterator[None]:
     """A test that runs `dipgw` in-process (`gateway.cli.main`) configures logging on the
     stderr pytest captured for it, which pytest closes afterwards: every later log line of the
     session would raise (found: the drills' gateway dropped connections after
-    tests/cli/test_topics). Each test's logging configuration is put back after it."""
+    tests/cli/test_topics). Each test's logging configuration is put back after it, and the
+    display zone (`display.utc_offset`, set by the settings `dipgw` reads) as well."""
     saved = structlog.get_config()
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
@@ -53,6 +55,7 @@ def _logging_put_back() -> Iterator[None]:
     structlog.configure(**saved)
     root.handlers[:] = handlers
     root.setLevel(level)
+    set_display_zone("+08:00")
 
 
 @pytest.fixture(scope="session")

@@ -288,6 +288,13 @@ class LogSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     format: Literal["auto", "json", "console"] = "auto"
 
 
+class DisplaySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    utc_offset: Annotated[str, msgspec.Meta(pattern=r"^[+-](0\d|1[0-4]):[0-5]\d$")] = "+08:00"
+    """The zone every time in answers, topics, the CLI, `/ops` and logs is written in, its
+    offset always shown. China Standard Time by default; hospital data is read as China
+    Standard Time whatever this says (the national interface's rule)."""
+
+
 class WorkerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     group_prefix: str = "dipgw"
     max_batch: Positive = 500
@@ -356,6 +363,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     limits: LimitSettings = msgspec.field(default_factory=LimitSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
+    display: DisplaySettings = msgspec.field(default_factory=DisplaySettings)
     worker: WorkerSettings = msgspec.field(default_factory=WorkerSettings)
     quality: QualitySettings = msgspec.field(default_factory=QualitySettings)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)

@@ -14,6 +14,7 @@ from adapters.runtime.errors import DipgwError
 from adapters.runtime.logs import configure_logging
 from adapters.runtime.postgres import create_pool
 from adapters.runtime.settings import Settings, SettingsError, load_settings
+from contracts import set_display_zone
 from gateway.localkafka import LocalKafka
 from gateway.localpg import EmbeddedPostgres
 
@@ -27,6 +28,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         settings = load_settings(getattr(args, "config", None))
     except SettingsError as exc:
         raise UsageError(str(exc)) from None
+    set_display_zone(settings.display.utc_offset)  # before anything is shown or logged
     configure_logging(settings.log.level, settings.log.format)
     return settings
 

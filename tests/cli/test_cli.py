@@ -220,3 +220,18 @@ def test_up_runs_several_gateway_processes_on_one_port(scratch_dir: Path) -> Non
     finally:
         proc.kill()
         stop_server(tmp_path / "state" / "pgdata")  # PostgreSQL daemonises: stop it here
+
+
+def test_the_display_zone_is_read_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+    from datetime import UTC, datetime
+
+    from contracts import shown
+    from gateway.commands._common import UsageError, settings_from
+
+    monkeypatch.setenv("DIPGW_DISPLAY_UTC_OFFSET", "+09:00")
+    settings_from(argparse.Namespace(config=None))
+    assert shown(datetime(2026, 11, 30, 16, 0, tzinfo=UTC)) == "2026-12-01T01:00:00+09:00"
+    monkeypatch.setenv("DIPGW_DISPLAY_UTC_OFFSET", "UTC+8")
+    with pytest.raises(UsageError, match=r"display\.utc_offset"):
+        settings_from(argparse.Namespace(config=None))

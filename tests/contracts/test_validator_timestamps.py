@@ -357,5 +357,35 @@ def test_shown_writes_every_moment_in_china_standard_time_with_its_offset() -> N
     assert shown(datetime(2026, 11, 30, 16, 15, 10, 123456, tzinfo=UTC), "milliseconds") == (
         "2026-12-01T00:15:10.123+08:00"
     )
-    with pytest.raises(ValueError, match="aware"):
+    with pytest.raises(ValueError, match="without a UTC offset"):
         shown(datetime(2026, 11, 30, 15, 15, 10))
+
+
+def test_the_display_zone_is_one_setting_for_every_moment_written() -> None:
+    from datetime import UTC, datetime
+
+    from contracts import in_display_zone, set_display_zone, shown
+    from contracts.messages import QualityAlert
+
+    moment = datetime(2026, 11, 30, 16, 15, 10, tzinfo=UTC)
+    try:
+        set_display_zone("+09:00")
+        assert shown(moment) == "2026-12-01T01:15:10+09:00"
+        assert in_display_zone(moment).utcoffset() == timedelta(hours=9)
+        alert = QualityAlert(
+            alert_key="k",
+            kind="silent",
+            city=None,
+            fixmedins_code=None,
+            value=1.0,
+            threshold=1.0,
+            message="m",
+            message_en="m",
+            raised_at=moment,
+        )
+        assert b'"raised_at":"2026-12-01T01:15:10+09:00"' in msgspec.json.encode(alert)
+        with pytest.raises(ValueError, match=r"\+HH:MM"):
+            set_display_zone("UTC+8")
+    finally:
+        set_display_zone("+08:00")
+    assert shown(moment) == "2026-12-01T00:15:10+08:00"
