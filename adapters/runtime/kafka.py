@@ -407,7 +407,9 @@ def acl_plan(
     processes; `cities` maps a city (admdvs) to its bureau's user name. With a process of both
     roles (`dipgw up`), give its user both lists. `can_create`: the workers create a city's
     scored topic at its first case, and the quality alerts topic; False when every topic is
-    created beforehand by the operator. Idempotent producers need no IDEMPOTENT_WRITE in Kafka
+    created beforehand by the operator. The gateway reads the workers' input topics and may
+    write them for the ops message browser (open a dead letter, replay it after a fix).
+    Idempotent producers need no IDEMPOTENT_WRITE in Kafka
     3+ (WRITE on a topic implies it) and no transactional id is used, so none is granted.
     """
     t, w = settings.topics, settings.worker
@@ -425,6 +427,10 @@ def acl_plan(
     acls += [Acl(gw, "TOPIC", name, "WRITE") for name in (t.accepted, t.rejected)]
     consumed = [t.accepted, t.rejected, t.grouped, t.scored_all]
     acls += [Acl(wk, "TOPIC", name, "READ") for name in consumed]
+    # The /ops message browser: a dead letter is read back by its position (no group) and
+    # replayed onto the topic it was consumed from, which the workers consume.
+    acls += [Acl(gw, "TOPIC", name, "READ") for name in consumed]
+    acls += [Acl(gw, "TOPIC", name, "WRITE") for name in (t.grouped, t.scored_all)]
     acls += [Acl(wk, "TOPIC", name, "WRITE") for name in (t.grouped, t.quality_alerts)]
     # the cities' topics, scored_all and out_of_province share the scored prefix
     acls.append(Acl(wk, "TOPIC", scored_prefix, "WRITE", "PREFIXED"))

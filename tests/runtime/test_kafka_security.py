@@ -22,7 +22,11 @@ from pathlib import Path
 import msgspec
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
+from aiokafka.errors import (
+    GroupAuthorizationFailedError,
+    KafkaConnectionError,
+    TopicAuthorizationFailedError,
+)
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -326,9 +330,10 @@ async def test_gateway_and_workers_run_as_least_privilege_principals(
         await denied.getmany(timeout_ms=5000)
     await denied.stop()
 
-    # The gateway writes the accepted topic but may not read it (no consumer group either).
-    snoop = consumer(as_user(settings, secured, GATEWAY), t.accepted)
-    with pytest.raises(TopicAuthorizationFailedError):
+    # The gateway reads the accepted topic only by position (the ops message browser opening
+    # a dead letter), never in a consumer group: it cannot consume the workers' input.
+    snoop = consumer(as_user(settings, secured, GATEWAY), t.accepted, group="dipgw.snoop")
+    with pytest.raises(GroupAuthorizationFailedError):
         await snoop.start()
         await snoop.getmany(timeout_ms=5000)
     await snoop.stop()
@@ -395,7 +400,7 @@ auto_create = false
     assert after.returncode == 0, after.stdout + after.stderr
     assert msgspec.json.decode(after.stdout)["missing"] == 0
 
-    # The gateway user writes the accepted topic, but may not read it.
+    # The gateway user writes the accepted topic.
     gateway = as_user(settings, secured, ACL_USERS["gateway"])
     producer = AIOKafkaProducer(
         bootstrap_servers=secured.bootstrap, acks="all", **client_options(gateway.kafka)
@@ -408,8 +413,19 @@ auto_create = false
             await producer.send_and_wait(city_topics[0], b"forged")
     finally:
         await producer.stop()
-    snoop = consumer(gateway, t.accepted)
-    with pytest.raises(TopicAuthorizationFailedError):
+    # It reads it by position, as the ops message browser opens a dead letter, but may not
+    # consume it in a group.
+    browser = consumer(gateway, t.accepted)
+    await browser.start()
+    try:
+        seen = False
+        while not seen:
+            batch = await browser.getmany(timeout_ms=1000)
+            seen = any(r.value == b"acl-probe" for rs in batch.values() for r in rs)
+    finally:
+        await browser.stop()
+    snoop = consumer(gateway, t.accepted, group=f"{settings.worker.group_prefix}.snoop")
+    with pytest.raises(GroupAuthorizationFailedError):
         await snoop.start()
         await snoop.getmany(timeout_ms=5000)
     await snoop.stop()

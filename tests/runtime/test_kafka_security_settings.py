@@ -128,6 +128,13 @@ def test_acl_plan_gives_each_principal_only_what_it_uses() -> None:
     assert gateway == {
         "User:gw WRITE topic 'dip.settlement.accepted.v1'",
         "User:gw WRITE topic 'dip.settlement.rejected.v1'",
+        # the ops message browser: open a dead letter of a worker's input, replay it
+        "User:gw READ topic 'dip.settlement.accepted.v1'",
+        "User:gw READ topic 'dip.settlement.rejected.v1'",
+        "User:gw READ topic 'dip.case.grouped.v1'",
+        "User:gw READ topic 'dip.case.scored.all.v1'",
+        "User:gw WRITE topic 'dip.case.grouped.v1'",
+        "User:gw WRITE topic 'dip.case.scored.all.v1'",
     }
     workers = by_user["User:wk"]
     assert "User:wk READ group 'dipgw.' (prefix)" in workers
