@@ -2,8 +2,9 @@
 (credentials, hostile variants of real lists), plus what the full /openapi.json of issue 14
 point 2 needs of it:
 
-- every national operation (`/fsi/api`, `/fsi/api/{infno}`, `/fsi/api/4102`, `/fsi/api/4103`) is
-  called as the signing hospital, the only principal that may call it (else each is a 403);
+- every national operation (`/fsi/api`, `/fsi/api/{infno}`, `/fsi/api/4102`, `/fsi/api/4103`)
+  and `/v1/settlements/validate` is called as the signing hospital, the only principal that
+  may call it (else each is a 403);
 - schemathesis 4.32 re-validates a hook-made body against its schema to count valid inputs,
   with jsonschema_rs, which cannot read a lone surrogate (`"\\udfff"` is valid JSON and one of
   the hostile values sent on purpose) in a string it must measure or match: with every upload
@@ -23,8 +24,8 @@ _principal_for = schemathesis_hooks.principal_for
 
 
 def principal_for(path: str) -> str:
-    """The hooks' principal, the hospital for every national transaction."""
-    return "hospital" if path.startswith("/fsi/api") else _principal_for(path)
+    """The hooks' principal; the hospital for every upload and national transaction."""
+    return "hospital" if path.startswith(("/fsi/api", "/v1/settlements")) else _principal_for(path)
 
 
 schemathesis_hooks.principal_for = principal_for  # `before_call` looks it up at each call
