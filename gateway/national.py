@@ -227,6 +227,8 @@ def _text(value: str | int | None, path: str, name: str, problems: list[Problem]
         problems.append(
             NAT_INPUT.problem(path, detail=f"{path} longer than {_ID_CHARS} characters")
         )
+    elif not text.isprintable():  # NUL and the like: no list has them (PostgreSQL refuses NUL)
+        problems.append(NAT_INPUT.problem(path, detail=f"{path} holds control characters"))
     return text
 
 

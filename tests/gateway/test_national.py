@@ -419,6 +419,15 @@ async def test_a_body_too_deep_or_of_the_wrong_shape_is_refused_clearly(hospital
     status, answer = await hospital.post("/fsi/api/4103", _envelope("4103", {"setl_id": [1]}))
     (error,) = answer["output"]["errors"]
     assert error["rule"] == "NAT_INPUT" and "$.input.data.setl_id" in error["message_en"]
+    # a control character in a key (schemathesis sent NUL: PostgreSQL refuses it, a 500 then)
+    for path, data in (
+        ("/fsi/api/4103", {"psn_no": "P1", "setl_id": "S\x001"}),
+        ("/fsi/api/4102", {"stastinfo": [{"psn_no": "P\x00", "setl_id": "S1", "stas_type": "0"}]}),
+    ):
+        status, answer = await hospital.post(path, _envelope(path[-4:], data))
+        assert status == 200 and answer["infcode"] == -1, (path, answer)
+        (error,) = answer["output"]["errors"]
+        assert error["rule"] == "NAT_INPUT" and "control" in error["message_en"], answer
 
 
 # -- Hypothesis: signed random national calls ----------------------------------------------
