@@ -76,8 +76,8 @@ async def _login(request: web.Request) -> web.StreamResponse:
     secure = _secure(request)
     if request.method in ("GET", "HEAD"):
         return _form("请输入令牌（dipgw tokens issue --role ops）", 200, secure)
-    if request.method != "POST":
-        return http_error(refusals.HTTP405)
+    if request.method != "POST":  # as aiohttp answers an unrouted method: with Allow
+        return http_error(refusals.HTTP405, headers={"Allow": "GET, HEAD, POST"})
     if not same_origin(request):
         return http_error(refusals.FORBIDDEN_CSRF)
     try:

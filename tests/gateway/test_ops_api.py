@@ -209,6 +209,8 @@ async def test_login_sets_an_httponly_strict_cookie_and_the_page_needs_it(
     async with aiohttp.ClientSession(cookie_jar=jar) as http:
         async with http.get(stack.url + "/ops", allow_redirects=False) as resp:
             assert resp.status == 303 and resp.headers["Location"] == "/ops/login"
+        async with http.request("TRACE", stack.url + "/ops/login") as resp:
+            assert resp.status == 405 and resp.headers["Allow"] == "GET, HEAD, POST"
         csrf = await _login_form(http, stack)
         async with http.post(
             stack.url + "/ops/login", data={"token": "wrong", "csrf": csrf}, allow_redirects=False
