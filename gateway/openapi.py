@@ -861,7 +861,7 @@ def example_quality_report() -> dict[str, Any]:
 def example_top_rules() -> dict[str, Any]:
     """`GET /v1/quality/top-rules`: the rules failing most lists."""
     row = {
-        "rule": "REQ_ROUTING",
+        "rule": refusals.REQ_ROUTING.rule,
         "severity": "reject",
         "dimension": "完整性",
         "findings": 6,
@@ -1073,6 +1073,10 @@ def document() -> dict[str, Any]:
 
 
 def document_bytes() -> bytes:
-    if "document" not in _SERVED:
-        _SERVED["document"] = msgspec.json.encode(document())
-    return _SERVED["document"]
+    """The served document, built once per set of feed formats (a format added to the
+    registry is a media type of the file endpoint at once, as the endpoint accepts it)."""
+    key = "document:" + ",".join(fmt.name for fmt in FORMATS)
+    if key not in _SERVED:
+        _SERVED.clear()
+        _SERVED[key] = msgspec.json.encode(document())
+    return _SERVED[key]

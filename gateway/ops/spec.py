@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
+from gateway import refusals
 from gateway.ops.reports import GROUPINGS
 
 
@@ -240,6 +243,10 @@ def message_paths() -> dict[str, Any]:
         },
     }
     at = "2026-11-30T23:15:10+08:00"
+    # a finding as the catalogue writes it (an ID spelled here would be a second home)
+    routing_error = msgspec.to_builtins(
+        refusals.REQ_ROUTING.problem("setl_id", name="结算ID", path="input.setlinfo.setl_id")
+    )
     rejected_example = {
         "id": "0/1234",
         "topic": "dip.settlement.rejected.v1",
@@ -249,7 +256,7 @@ def message_paths() -> dict[str, Any]:
         "city": "440100",
         "case_key": "H44010000001:S0001",
         "received_at": at,
-        "rules": ["REQ_FIELD"],
+        "rules": [routing_error["rule"]],
     }
     dead_example = {
         "id": "sink/dip.settlement.accepted.v1/2/88",
@@ -326,16 +333,7 @@ def message_paths() -> dict[str, Any]:
             rejected_one,
             {
                 **rejected_example,
-                "errors": [
-                    {
-                        "rule": "REQ_FIELD",
-                        "field": "setlinfo.medfee_sumamt",
-                        "dimension": "完整性",
-                        "severity": "reject",
-                        "message": "必填项为空",
-                        "message_en": "required field is empty",
-                    }
-                ],
+                "errors": [routing_error],
                 "document": {"input": {"setlinfo": {"psn_name": "张*", "setl_id": "S0001"}}},
             },
             (400, 401, 403, 404, 503),
