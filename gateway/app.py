@@ -23,7 +23,7 @@ from adapters.runtime.errors import describe_error, is_dependency_failure
 from adapters.runtime.logs import Throttle, get_logger
 from adapters.runtime.metrics import HTTP_REQUESTS, HTTP_SECONDS
 from adapters.runtime.metrics_http import dependency_probes, metrics_response, readyz_response
-from adapters.runtime.settings import LimitSettings
+from adapters.runtime.settings import LimitSettings, TopicSettings
 from gateway import (
     asyncapi,
     openapi,
@@ -213,7 +213,10 @@ def create_app(
     file_workers: int = 2,
     file_worker_memory_mb: int = 1024,
     client_ip_header: str = "",
+    topics: TopicSettings | None = None,
 ) -> web.Application:
+    """`topics`: the configured topic names, as /asyncapi.json describes them (default names
+    when None)."""
     app = web.Application(
         middlewares=[_context, _admission, authenticate], client_max_size=max_body_bytes
     )
@@ -255,5 +258,5 @@ def create_app(
     app.router.add_get("/openapi.json", openapi_json)
     subscriptions.add_routes(app)
     ops.add_routes(app)
-    asyncapi.add_routes(app)
+    asyncapi.add_routes(app, topics)
     return app

@@ -260,6 +260,7 @@ async def running_stack(
                 clock=clock,
                 file_workers=settings.limits.file_workers,
                 file_worker_memory_mb=settings.limits.file_worker_memory_mb,
+                topics=settings.topics,
             )
             runner = GatewayRunner(
                 app,

@@ -167,3 +167,24 @@ async def test_get_asyncapi_json_is_public_and_described_in_openapi(stack: Stack
     assert status == 200
     operation = spec["paths"]["/asyncapi.json"]["get"]
     assert operation["operationId"] == "getAsyncApi" and operation["security"] == []
+
+
+async def test_the_served_document_names_the_configured_topics() -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from adapters.runtime.settings import TopicSettings
+
+    renamed = TopicSettings(
+        accepted="gd.settlement.accepted.v1", scored="gd.case.scored.{admdvs}.v1"
+    )
+    app = web.Application()
+    asyncapi.add_routes(app, renamed)
+    async with TestClient(TestServer(app)) as client:
+        resp = await client.get("/asyncapi.json")
+        assert resp.status == 200
+        served = await resp.json()
+    addresses = {c["address"] for c in served["channels"].values()}
+    assert {"gd.settlement.accepted.v1", "gd.case.scored.{admdvs}.v1"} <= addresses
+    assert "dip.settlement.accepted.v1" not in addresses
+    assert "dip.settlement.rejected.v1" in addresses  # not renamed: the default
