@@ -305,6 +305,25 @@ BASES = ["golden", "legacy", "sample", "legacy sample"]
 # -- the DIP core -------------------------------------------------------------------------
 
 
+def offline_case(key: str, **kw: Any) -> dict[str, Any]:
+    """One case as `dipgw group` / `dipgw score` read it offline (Guangzhou, appendicitis
+    surgery), with `kw` changed."""
+    base: dict[str, Any] = {
+        "case_key": key,
+        "fixmedins_code": "H44010000001",
+        "hospital_level": "3A",
+        "treating_admdvs": "440104",
+        "insured_admdvs": "440304",
+        "insutype": "310",
+        "main_diag_code": "K35.800x002",
+        "operations": [["47.0100", "surgery"]],
+        "total_cost": "11270.00",
+        "discharge_date": "2026-03-02",
+    }
+    base.update(kw)
+    return base
+
+
 def dip_case(**fields: Any) -> CaseFacts:
     """A case for the DIP core: K35.800 + 47.0100 (surgery), 11270 yuan, at a level-3A
     Guangzhou hospital, treated and insured in 440104 (insutype 310); `fields` override."""

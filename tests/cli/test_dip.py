@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from gateway.commands import catalog, group, score
+from tests.builders import offline_case
 from workers.dip import SAMPLE_RULES
 
 GZ = str(SAMPLE_RULES["440100"])
@@ -25,23 +26,6 @@ def _main(argv: list[str]) -> int:
     return int(args.func(args))
 
 
-def _case(key: str, **kw: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "case_key": key,
-        "fixmedins_code": "H44010000001",
-        "hospital_level": "3A",
-        "treating_admdvs": "440104",
-        "insured_admdvs": "440304",
-        "insutype": "310",
-        "main_diag_code": "K35.800x002",
-        "operations": [["47.0100", "surgery"]],
-        "total_cost": "11270.00",
-        "discharge_date": "2026-03-02",
-    }
-    base.update(kw)
-    return base
-
-
 def _write(tmp_path: Path, name: str, cases: list[dict[str, Any]]) -> str:
     p = tmp_path / name
     if name.endswith(".ndjson"):
@@ -52,7 +36,7 @@ def _write(tmp_path: Path, name: str, cases: list[dict[str, Any]]) -> str:
 
 
 def test_score_json_one_document(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = _write(tmp_path, "c.ndjson", [_case("a")])
+    path = _write(tmp_path, "c.ndjson", [offline_case("a")])
     assert _main(["score", "--rules", GZ, "--json", path]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert (doc["command"], doc["cases"], doc["failed"], doc["errors"]) == ("score", 1, 0, [])
@@ -69,7 +53,7 @@ def test_score_json_one_document(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def test_each_case_uses_its_treating_city(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cases = [_case("gz"), _case("sz", treating_admdvs="440304", hospital_level="3")]
+    cases = [offline_case("gz"), offline_case("sz", treating_admdvs="440304", hospital_level="3")]
     path = _write(tmp_path, "c.json", cases)
     assert _main(["score", "--rules", GZ, "--rules", SZ, "--json", path]) == 0
     doc = json.loads(capsys.readouterr().out)
@@ -80,9 +64,9 @@ def test_each_case_uses_its_treating_city(
 
 def test_unscorable_cases_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cases = [
-        _case("ok"),
-        _case("level", hospital_level="9"),
-        _case("elsewhere", treating_admdvs="440604"),
+        offline_case("ok"),
+        offline_case("level", hospital_level="9"),
+        offline_case("elsewhere", treating_admdvs="440604"),
     ]
     path = _write(tmp_path, "c.json", cases)
     assert _main(["score", "--rules", GZ, "--json", path]) == 1
@@ -101,17 +85,19 @@ def test_group_table_and_ungrouped_exit_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = _write(
-        tmp_path, "c.json", [_case("a"), _case("b", main_diag_code="R69.X00", operations=[])]
+        tmp_path,
+        "c.json",
+        [offline_case("a"), offline_case("b", main_diag_code="R69.X00", operations=[])],
     )
     assert _main(["group", "--rules", GZ, path]) == 1
     out = capsys.readouterr().out
     assert "GZ-C002" in out and "ungrouped" in out
-    path = _write(tmp_path, "d.json", [_case("a")])
+    path = _write(tmp_path, "d.json", [offline_case("a")])
     assert _main(["group", "--rules", GZ, path]) == 0
 
 
 def test_bad_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    good = _write(tmp_path, "c.json", [_case("a")])
+    good = _write(tmp_path, "c.json", [offline_case("a")])
     assert _main(["score", "--rules", str(tmp_path / "missing.toml"), good]) == 2
     bad = tmp_path / "bad.json"
     bad.write_text('[{"case_key": 1}]', encoding="utf-8")
@@ -152,7 +138,7 @@ def test_catalog_build_writes_a_loadable_catalog(
         '[[levels]]\ncode = "3A"\ncoefficient = 1.0\n[point_values]\n"310" = "10.00"\n',
         encoding="utf-8",
     )
-    case = _write(tmp_path, "c.json", [_case("a", total_cost="9600")])
+    case = _write(tmp_path, "c.json", [offline_case("a", total_cost="9600")])
     assert _main(["score", "--rules", str(policy), "--json", case]) == 0
     doc = json.loads(capsys.readouterr().out)
     # cost 9600 = reference → normal: 1212.1212 × 1.0 × 10.00 = 12121.212 → 12121.21
@@ -278,7 +264,7 @@ def test_commands_are_registered_in_the_cli() -> None:
 
 
 def test_pipeline_reasons_and_province(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    cases = [_case("2027", discharge_date="2027-01-04"), _case("ok")]
+    cases = [offline_case("2027", discharge_date="2027-01-04"), offline_case("ok")]
     path = _write(tmp_path, "c.json", cases)
     # one rule set of Guangzhou (2026): never used for a 2027 case, as in the pipeline
     assert _main(["score", "--rules", GZ, "--json", path]) == 1

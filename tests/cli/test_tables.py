@@ -18,6 +18,7 @@ from contracts.messages import CONTRACT_VERSION
 from gateway.cli import main
 from gateway.commands import hospitals, quality
 from gateway.commands._output import BOM, NO_TTY_WIDTH, print_table, to_toml, write_csv
+from tests.builders import offline_case
 from workers.dip import SAMPLE_RULES, load_rules
 
 COLUMNS = (
@@ -123,18 +124,7 @@ def test_a_command_in_a_pipe_prints_whole_values(
     capsys: pytest.CaptureFixture[str], tmp_path: Any
 ) -> None:
     """`dipgw group` with its stdout captured (no TTY), as in CI logs."""
-    case = {
-        "case_key": "H44010000001:SETL-2026-0000000001",
-        "fixmedins_code": "H44010000001",
-        "hospital_level": "3A",
-        "treating_admdvs": "440104",
-        "insured_admdvs": "440304",
-        "insutype": "310",
-        "main_diag_code": "K35.800x002",
-        "operations": [["47.0100", "surgery"]],
-        "total_cost": "11270.00",
-        "discharge_date": "2026-03-02",
-    }
+    case = offline_case("H44010000001:SETL-2026-0000000001")
     path = tmp_path / "cases.json"
     path.write_bytes(msgspec.json.encode([case]))
     rules = str(SAMPLE_RULES["440100"])

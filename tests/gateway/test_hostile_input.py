@@ -324,26 +324,11 @@ HOSTILE_HEADERS: list[tuple[str, bytes]] = [
 
 def _get_routes() -> set[str]:
     """The GET routes of the app as `gateway.app.create_app` builds it."""
-    from adapters.runtime.settings import LimitSettings
-    from gateway.app import create_app
-    from gateway.checks import Checker
+    from tests.gateway.test_openapi import app
 
-    app = create_app(
-        None,  # type: ignore[arg-type]
-        None,  # type: ignore[arg-type]
-        None,  # type: ignore[arg-type]
-        Checker(),
-        producer=None,
-        rejected_topic="unused",
-        max_body_bytes=1024,
-        batch_max_records=1,
-        limits=LimitSettings(),
-        window_s=300,
-        request_timeout_s=5,
-    )
     return {
         route.resource.canonical
-        for route in app.router.routes()
+        for route in app().router.routes()
         if route.method in ("GET", "*") and route.resource is not None
     }
 
