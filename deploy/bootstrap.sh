@@ -37,6 +37,19 @@ if ! command -v mcs >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ] && command -v apt-ge
       --no-install-recommends mono-mcs libmono-system-net-http4.0-cil; } ||
     echo "mono-mcs could not be installed: the C# signing snippet test will fail" >&2
 fi
+# MariaDB's server and OpenSSH's sshd run in the feed sources' tests (tests/feeds/): a HIS
+# intermediate database on MySQL/MariaDB and an SFTP drop account, each started by the tests in a
+# scratch directory on a free port (the packages' own services are not used). Where they cannot
+# be installed, those tests fail and say so.
+if { ! command -v mariadbd >/dev/null 2>&1 || ! [ -x /usr/sbin/sshd ]; } && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing mariadb-server and openssh-server (for the feed source tests) with apt-get" >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends mariadb-server openssh-server; } ||
+    echo "mariadb-server/openssh-server could not be installed: the feed source tests will fail" >&2
+  if [ -d /run/systemd/system ]; then
+    systemctl disable --now mariadb.service ssh.service >/dev/null 2>&1 || true
+  fi
+fi
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "dipgw needs: ${need[*]} — install them with your package manager" >&2

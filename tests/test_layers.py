@@ -21,6 +21,8 @@ PACKAGES = ("contracts", "adapters", "workers", "gateway")
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("contracts", ()),
     ("adapters.runtime", ("contracts",)),
+    # feed sources: async I/O against a hospital's database, folder or SFTP account
+    ("adapters.feeds", ("contracts", "adapters", "adapters.runtime")),
     ("adapters", ("contracts",)),  # the feed formats: pure
     ("workers.dip", ("contracts",)),
     ("workers", ("contracts", "adapters", "workers.dip")),

@@ -1,0 +1,1 @@
+"""Intermediate-database sources (中间库): PostgreSQL and MySQL/MariaDB."""

@@ -1,0 +1,1 @@
+"""File-drop sources: a watched folder and an SFTP account."""
