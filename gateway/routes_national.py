@@ -36,12 +36,12 @@ from gateway.checks import Checked, Rejected, too_deep
 from gateway.errors import http_error, json_response
 from gateway.ingest import Receipt, Unavailable, Upload
 from gateway.routes_ingest import (
-    _charge_records,
-    _forbidden_foreign,
-    _foreign,
-    _ingest,
-    _limit,
-    _refused,
+    charge_records,
+    forbidden_foreign,
+    foreign_records,
+    ingest_request,
+    limit_request,
+    refused_response,
 )
 from gateway.services import SERVICES
 
@@ -89,7 +89,7 @@ async def _serve(request: web.Request, infno: str | None) -> web.StreamResponse:
     if request.content_type not in ("application/json", "text/plain"):
         return http_error(refusals.HTTP415, allowed="application/json")
     dry_run = params.choice(request.query.get("dry_run"), "dry_run", ("0", "1"), default="0")
-    if (limited := _limit(request, principal)) is not None:
+    if (limited := limit_request(request, principal)) is not None:
         return limited
     body = await request.read()
     call = _Call(request, principal, infno or "", body, dry_run == "1", received_at)
@@ -97,7 +97,7 @@ async def _serve(request: web.Request, infno: str | None) -> web.StreamResponse:
         try:
             given = national.infno_of(call.body)
         except RecursionError:
-            return _refused(too_deep())
+            return refused_response(too_deep())
         except msgspec.ValidationError as exc:
             return await _refuse(call, [national.NAT_INPUT.problem("$", detail=exc)])
         except msgspec.DecodeError as exc:
@@ -115,7 +115,7 @@ async def _serve(request: web.Request, infno: str | None) -> web.StreamResponse:
             return await _status(call)
         return await _query(call)
     except Rejected as whole:  # a body nested too deeply to read: the request is refused
-        return _refused(whole)
+        return refused_response(whole)
 
 
 async def _refuse(call: _Call, problems: list[Problem]) -> web.Response:
@@ -130,13 +130,13 @@ async def _refuse(call: _Call, problems: list[Problem]) -> web.Response:
 async def _upload(call: _Call) -> web.StreamResponse:
     request, principal = call.request, call.principal
     services = request.app[SERVICES]
-    _charge_records(request, principal, 1)
+    charge_records(request, principal, 1)
     try:
         checked = services.checker.check_one(call.body, call.received_at, infno=call.infno)
     except Rejected as whole:  # a refusal of the request, in the gateway's shape (like 413)
-        return _refused(whole)
-    if foreign := _foreign(principal, [checked]):
-        return _forbidden_foreign(foreign)
+        return refused_response(whole)
+    if foreign := foreign_records(principal, [checked]):
+        return forbidden_foreign(foreign)
     if call.dry_run:
         # Checked only: no receipt, no Kafka record, no rejection for quality to count.
         await consume_deferred_nonce(request)
@@ -145,7 +145,7 @@ async def _upload(call: _Call) -> web.StreamResponse:
         assert isinstance(checked, Checked)
         output = {"data": {"dry_run": True, "case_key": checked.upload.case_key}}
         return call.answer(output=output, warnings=list(checked.upload.warnings))
-    (outcome,) = await _ingest(request, principal, [checked], call.received_at)
+    (outcome,) = await ingest_request(request, principal, [checked], call.received_at)
     if outcome.unavailable:
         return call.answer(503)
     if outcome.receipt is None:
@@ -239,7 +239,7 @@ def _envelope_problems(call: _Call, decoded: Any) -> web.Response | None:
         "",
         call.principal.fixmedins_code,
     ):
-        return _forbidden_foreign(["fixmedins_code"])
+        return forbidden_foreign(["fixmedins_code"])
     return None
 
 
@@ -254,7 +254,7 @@ async def _status(call: _Call) -> web.StreamResponse:
     if decoded is not None:
         rows, found = national.status_rows(decoded, services.batch_max_records)
         problems += found
-    _charge_records(request, principal, max(1, len(rows)))
+    charge_records(request, principal, max(1, len(rows)))
     if problems:
         return await _refuse(call, problems)
     code = principal.fixmedins_code or ""

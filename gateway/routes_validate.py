@@ -33,12 +33,12 @@ from gateway.authn import consume_deferred_nonce, require_hospital
 from gateway.checks import Checked, Rejected
 from gateway.errors import http_error, json_response
 from gateway.routes_ingest import (
-    _charge_records,
-    _forbidden_foreign,
-    _foreign,
-    _limit,
-    _refused,
+    charge_records,
     check_sliced,
+    forbidden_foreign,
+    foreign_records,
+    limit_request,
+    refused_response,
 )
 from gateway.services import SERVICES
 
@@ -116,7 +116,7 @@ async def post_validate(request: web.Request) -> web.StreamResponse:
         return principal
     if request.content_type != "application/json":
         return http_error(refusals.HTTP415, allowed="application/json")
-    if (limited := _limit(request, principal)) is not None:
+    if (limited := limit_request(request, principal)) is not None:
         return limited
     body = await request.read()
     batch = _is_batch(body)
@@ -125,14 +125,14 @@ async def post_validate(request: web.Request) -> web.StreamResponse:
             checked = await check_sliced(
                 services.checker, body, received_at, services.batch_max_records
             )
-            _charge_records(request, principal, len(checked))
+            charge_records(request, principal, len(checked))
         else:
-            _charge_records(request, principal, 1)
+            charge_records(request, principal, 1)
             checked = [services.checker.check_one(body, received_at)]
     except Rejected as whole:
-        return _refused(whole)
-    if foreign := _foreign(principal, checked):
-        return _forbidden_foreign(foreign)
+        return refused_response(whole)
+    if foreign := foreign_records(principal, checked):
+        return forbidden_foreign(foreign)
     await consume_deferred_nonce(request)  # nothing is reserved: the nonce is spent here
     verdicts = [_verdict(item) for item in checked]
     if not batch:

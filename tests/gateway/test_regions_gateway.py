@@ -15,7 +15,7 @@ from gateway.checks import Rejected
 from gateway.commands._common import UsageError
 from gateway.commands.rules import city_year_settings
 from gateway.errors import BadQuery
-from gateway.routes_ingest import _foreign
+from gateway.routes_ingest import foreign_records
 from gateway.sealing import Sealer
 
 
@@ -118,7 +118,7 @@ def test_an_unknown_city_query_is_refused_not_read_as_every_city(asked: str) -> 
 def test_a_hospital_sends_lists_of_its_own_city(own: str, area: str, foreign: bool) -> None:
     hospital = Principal(role="hospital", fixmedins_code="H44010000001", admdvs=own)
     record = Rejected("records[0]", [], fixmedins_code="H44010000001", mdtrtarea_admvs=area)
-    assert _foreign(hospital, [record]) == (["records[0]"] if foreign else [])
+    assert foreign_records(hospital, [record]) == (["records[0]"] if foreign else [])
 
 
 @pytest.mark.parametrize(
