@@ -28,6 +28,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "gateway.commands.db",
     "gateway.commands.demo",
     "gateway.commands.drill",
+    "gateway.commands.feeds",
     "gateway.commands.group",
     "gateway.commands.hospitals",
     "gateway.commands.kafka",

@@ -338,6 +338,59 @@ BATCH_EMPTY: Final = Refusal(
     message_en="the batch is empty",
 )
 
+# --- feed sources (gateway.feeds): what only a source can see of an item ------------------
+
+FEED_COLUMN_TYPE: Final = Refusal(
+    rule="FEED_COLUMN_TYPE",
+    dimension=_DATA,
+    field="$",
+    message="中间库字段类型无法读取为文本：{detail}",
+    message_en="a column of the intermediate table cannot be read as text: {detail}",
+)
+FEED_COLUMN_MISSING: Final = Refusal(
+    rule="FEED_COLUMN_MISSING",
+    dimension=_DATA,
+    field="$",
+    message="中间库缺少映射的字段：{detail}",
+    message_en="the intermediate table lacks a mapped column: {detail}",
+)
+FEED_ENCODING: Final = Refusal(
+    rule="FEED_ENCODING",
+    dimension=_DATA,
+    field="$",
+    message="文件编码无法识别（须为 UTF-8 或 GBK/GB18030）：{detail}",
+    message_en="the file is neither UTF-8 nor GBK/GB18030: {detail}",
+)
+FEED_TOO_LARGE: Final = Refusal(
+    rule="FEED_TOO_LARGE",
+    dimension=_DATA,
+    field="$",
+    message="文件过大，未读取：{detail}",
+    message_en="the file is too large and was not read: {detail}",
+)
+FEED_UNREADABLE: Final = Refusal(
+    rule="FEED_UNREADABLE",
+    dimension=_DATA,
+    field="$",
+    message="文件无法读取：{detail}",
+    message_en="the file cannot be read: {detail}",
+)
+FEED_FORMAT: Final = Refusal(
+    rule="FEED_FORMAT",
+    dimension=_DATA,
+    field="$",
+    message="不支持的文件类型：{detail}",
+    message_en="not a file type the feed reads: {detail}",
+)
+FEED_FOREIGN: Final = Refusal(
+    rule="FEED_FOREIGN",
+    dimension=_DATA,
+    field="fixmedins_code",
+    message="该数据源只能报送 {hospitals} 本机构、本统筹区的结算清单",
+    message_en="this feed carries only the lists of {hospitals}, in their own regions",
+)
+
+
 CATALOGUE: Final[tuple[Refusal, ...]] = tuple(
     value for value in list(globals().values()) if isinstance(value, Refusal)
 )

@@ -26,6 +26,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from adapters.feeds import SOURCE_KINDS, FeedConfig
 from adapters.runtime.clock import Clock, system_clock
 from adapters.runtime.errors import DipgwError, describe_error, is_dependency_failure
 from adapters.runtime.kafka import (
@@ -40,17 +41,19 @@ from adapters.runtime.metrics import WORKER_RECORDS, WORKER_RESTARTS, WORKER_UP
 from adapters.runtime.metrics import configure as configure_metrics
 from adapters.runtime.metrics_http import MetricsListener, dependency_probes, listen_on
 from adapters.runtime.postgres import create_pool
-from adapters.runtime.settings import Settings
+from adapters.runtime.settings import Settings, SettingsError
 from adapters.runtime.topics import startup_topics
 from gateway.accounts import Registry
 from gateway.app import create_app
 from gateway.checks import Checker
+from gateway.feeds import FeedRunner
 from gateway.ingest import Ingestor
 from gateway.localkafka import LocalKafkaCluster
 from gateway.localpg import EmbeddedPostgres
 from gateway.offload import input_limits
 from gateway.protocol import GatewayRunner
 from gateway.sealing import sealer_for
+from gateway.services import SERVICES, Services
 from workers._runner import run_consumer
 from workers.registry import DEFAULT_WORKERS, WORKERS, WorkerContext, WorkerSpec
 
@@ -194,6 +197,7 @@ async def running_stack(
             lambda: new_producer(settings, bootstrap, purpose="workers"), purpose="workers"
         )
         await _until_ready("kafka worker producer", worker_producer.start)
+    feeds = declared_feeds(settings) if gateway else []
     stop = asyncio.Event()
     runner: web.AppRunner | None = None
     listener: MetricsListener | None = None
@@ -262,6 +266,12 @@ async def running_stack(
                 file_worker_memory_mb=settings.limits.file_worker_memory_mb,
                 topics=settings.topics,
             )
+            stack.tasks.append(
+                asyncio.create_task(
+                    _run_feeds(settings, app[SERVICES], registry, dsn, clock, stop, feeds),
+                    name="feeds",
+                )
+            )
             runner = GatewayRunner(
                 app,
                 access_log=None,
@@ -318,6 +328,45 @@ async def _until_ready(what: str, attempt: Callable[[], Awaitable[T]], within_s:
         with try_:
             return await attempt()
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def declared_feeds(settings: Settings) -> list[FeedConfig]:
+    """The `[[feeds]]` of the settings, each checked whole: a feed declared wrongly stops the
+    start, naming the field."""
+    problems, declared = [], []
+    for index, raw in enumerate(settings.feeds):
+        try:
+            config = msgspec.convert(raw, FeedConfig)
+        except msgspec.ValidationError as exc:
+            problems.append(f"feeds[{index}]: {exc}")
+            continue
+        problems += [f"feeds[{index}] ({config.name}).{p}" for p in SOURCE_KINDS.check(config)]
+        declared.append(config)
+    if problems:
+        raise SettingsError(problems)
+    return declared
+
+
+async def _run_feeds(
+    settings: Settings,
+    services: Services,
+    registry: Registry,
+    dsn: str,
+    clock: Clock,
+    stop: asyncio.Event,
+    declared: list[FeedConfig],
+) -> None:
+    """The feed sources (`gateway.feeds`) of every gateway process: each feed runs in the one
+    process holding its lock."""
+    runner = FeedRunner(
+        services,
+        registry,
+        dsn,
+        declared=declared,
+        clock=clock,
+        file_max_records=settings.limits.feed_file_max_records,
+    )
+    await runner.run(stop)
 
 
 async def _purge_nonces(registry: Registry, window_s: int, stop: asyncio.Event) -> None:

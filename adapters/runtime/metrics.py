@@ -180,3 +180,42 @@ def consumer_lags() -> list[tuple[str, str, int, int]]:
                 (labels["worker"], labels["topic"], int(labels["partition"]), int(sample.value))
             )
     return out
+
+
+# -- feed sources (gateway.feeds): one series per configured feed, a bounded set -----------
+FEED_ITEMS = Counter(
+    "dipgw_feed_items_total",
+    "Items a feed source read and how each ended (read, accepted, duplicate, rejected)",
+    ["feed", "outcome"],
+    registry=REGISTRY,
+)
+FEED_ERRORS = Counter(
+    "dipgw_feed_errors_total",
+    "Polls of a feed source that failed (source unreachable, Kafka or PostgreSQL away)",
+    ["feed"],
+    registry=REGISTRY,
+)
+FEED_BACKLOG = Gauge(
+    "dipgw_feed_backlog_items",
+    "Items waiting at the source beyond the stored position, at the last poll",
+    ["feed"],
+    registry=REGISTRY,
+)
+FEED_LAG = Gauge(
+    "dipgw_feed_lag_seconds",
+    "Age of the oldest item waiting at the source at the last poll (0: caught up)",
+    ["feed"],
+    registry=REGISTRY,
+)
+FEED_LAST_POLL = Gauge(
+    "dipgw_feed_last_poll_timestamp_seconds",
+    "When the feed last polled its source successfully (Unix time)",
+    ["feed"],
+    registry=REGISTRY,
+)
+FEED_UP = Gauge(
+    "dipgw_feed_up",
+    "1 while this process runs the feed and its last poll succeeded, 0 while it fails",
+    ["feed"],
+    registry=REGISTRY,
+)

@@ -281,6 +281,10 @@ class LimitSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     file_worker_memory_mb: Annotated[int, msgspec.Meta(ge=0)] = 1024
     """Address space of a file worker (RLIMIT_AS): past it a file is refused (FILE_TOO_LARGE,
     memory) rather than the gateway's memory exhausted; 0 = no ceiling."""
+    feed_file_max_records: Positive = 100_000
+    """Records of one file a feed source reads (NDJSON; CSV and XLSX also stay within the
+    sheet limits above): an export of a day of a large hospital fits, a runaway one is refused
+    whole (BATCH_TOO_LARGE) and moved to failed/."""
 
 
 class LogSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -367,6 +371,10 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     worker: WorkerSettings = msgspec.field(default_factory=WorkerSettings)
     quality: QualitySettings = msgspec.field(default_factory=QualitySettings)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
+    feeds: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    """Feed sources declared here (`[[feeds]]`: name, kind, hospitals, options, …; see
+    docs/feeds.md), checked and stored at each start of a gateway (origin `settings`); more can
+    be added at run time with `dipgw feeds add`."""
 
     @property
     def state_path(self) -> Path:
