@@ -51,14 +51,14 @@ from adapters.runtime.metrics import (
     FEED_LAST_POLL,
     FEED_UP,
 )
-from contracts import Problem
+from contracts import Problem, shown
 from gateway import refusals
 from gateway.accounts import Registry
 from gateway.checks import Checked, Rejected
 from gateway.intake import Outcome, foreign_positions, take
 from gateway.services import Services
 
-__all__ = ["FeedRunner", "FeedStore", "FeedStoreError", "problem_of"]
+__all__ = ["FeedRow", "FeedRunner", "FeedStore", "FeedStoreError", "feed_status", "problem_of"]
 
 log = get_logger("dipgw.feeds")
 
@@ -239,6 +239,31 @@ def _row(record: Any) -> FeedRow:
         position=record["position"],
         state={key: record[key] for key in _STATE},
     )
+
+
+def _moment(value: datetime | None) -> str | None:
+    return None if value is None else shown(value)
+
+
+def feed_status(row: FeedRow) -> dict[str, Any]:
+    """A feed's state as `dipgw feeds status` and /ops show it: counts since it was added, its
+    backlog at the last poll, moments in the display zone, the last error (never a secret:
+    sources name host and table, not credentials)."""
+    state = row.state
+    health = "paused" if row.config.paused else ("failing" if state["last_error"] else "ok")
+    return {
+        "name": row.config.name,
+        "kind": row.config.kind,
+        "hospitals": row.config.hospitals,
+        "state": health,
+        **{k: state[k] for k in ("rows_read", "accepted", "duplicate", "rejected", "errors")},
+        "backlog_items": state["backlog_items"],
+        "backlog_oldest": _moment(state["backlog_oldest"]),
+        "last_poll_at": _moment(state["last_poll_at"]),
+        "last_batch_at": _moment(state["last_batch_at"]),
+        "failing_since": _moment(state["failing_since"]),
+        "last_error": state["last_error"],
+    }
 
 
 # -- the runner -----------------------------------------------------------------------------

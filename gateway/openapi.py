@@ -899,6 +899,7 @@ def example_dashboard() -> dict[str, Any]:
         "hospitals": report["rows"],
         "rules": example_top_rules()["rows"],
         "pipeline": [],
+        "feeds": [],
         "rejected_depth": None,
         "alerts": example_quality_alerts()["alerts"],
     }

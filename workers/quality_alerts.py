@@ -21,7 +21,7 @@ from adapters.runtime.kafka import ensure_topics
 from adapters.runtime.logs import get_logger
 from adapters.runtime.metrics import QUALITY_ALERTS, consumer_lags
 from adapters.runtime.settings import QualitySettings
-from contracts import CST, shown
+from contracts import CST, city_of, shown
 from contracts.messages import ENCODER, QualityAlert
 
 log = get_logger("dipgw.quality.alerts")
@@ -98,23 +98,43 @@ async def find_alerts(
                     )
                 )
     silent_since = now - timedelta(hours=limits.silent_hours)
+    # A feed source (gateway.feeds) failing for a hospital is the likely why of its silence:
+    # the alert names it. A hospital fed only by a failing source that never delivered has no
+    # rollup yet: silent since the feed began failing.
     for row in await conn.fetch(
-        """SELECT fixmedins_code, city, last_seen FROM quality_hospitals
-           WHERE last_seen < $1 ORDER BY fixmedins_code""",
+        """WITH failing AS (
+               SELECT code, string_agg(f.name || '：' || f.last_error, '；' ORDER BY f.name)
+                          AS errors,
+                      min(f.failing_since) AS since
+               FROM feed_sources f, unnest(f.hospitals) AS code
+               WHERE f.failing_since IS NOT NULL AND NOT f.paused
+               GROUP BY code)
+           SELECT q.fixmedins_code, q.city, NULL AS admdvs, q.last_seen, failing.errors
+           FROM quality_hospitals q LEFT JOIN failing ON failing.code = q.fixmedins_code
+           WHERE q.last_seen < $1
+           UNION ALL
+           SELECT failing.code, NULL, h.admdvs, failing.since, failing.errors
+           FROM failing LEFT JOIN hospitals h ON h.fixmedins_code = failing.code
+           WHERE failing.since < $1
+             AND NOT EXISTS (SELECT 1 FROM quality_hospitals q
+                             WHERE q.fixmedins_code = failing.code)
+           ORDER BY 1""",
         silent_since,
     ):
         hours = (now - row["last_seen"]).total_seconds() / 3600
         code = row["fixmedins_code"]
+        feeds_cn = f"；数据源读取失败：{row['errors']}" if row["errors"] else ""
+        feeds_en = f"; failing feed source: {row['errors']}" if row["errors"] else ""
         alerts.append(
             Alert(
                 f"silent:{code}:{shown(row['last_seen'])}",
                 "silent",
-                row["city"],
+                row["city"] or city_of(row["admdvs"]),
                 code,
                 round(hours, 1),
                 limits.silent_hours,
-                f"{code} 已 {hours:.0f} 小时未上传（阈值 {limits.silent_hours} 小时）",
-                f"{code} silent for {hours:.0f} h (threshold {limits.silent_hours} h)",
+                f"{code} 已 {hours:.0f} 小时未上传（阈值 {limits.silent_hours} 小时）{feeds_cn}",
+                f"{code} silent for {hours:.0f} h (threshold {limits.silent_hours} h){feeds_en}",
             )
         )
     hour = now.astimezone(CST).strftime("%Y-%m-%dT%H")

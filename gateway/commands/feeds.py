@@ -10,17 +10,15 @@ from __future__ import annotations
 import argparse
 import json
 import tomllib
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
 from adapters.feeds import SOURCE_KINDS, FeedConfig
-from contracts import shown
 from gateway.commands._common import UsageError, fail, settings_from, with_pool
 from gateway.commands._output import print_table
-from gateway.feeds import FeedRow, FeedStore, FeedStoreError
+from gateway.feeds import FeedRow, FeedStore, FeedStoreError, feed_status
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -160,29 +158,6 @@ async def _remove(store: FeedStore, args: argparse.Namespace) -> int:
         return fail(f"no feed {args.name!r}", 1)
     print(f"feed {args.name} removed")
     return 0
-
-
-def _moment(value: datetime | None) -> str | None:
-    return None if value is None else shown(value)
-
-
-def feed_status(row: FeedRow) -> dict[str, Any]:
-    """A feed's state for people: counts, backlog, moments in the display zone."""
-    state = row.state
-    health = "paused" if row.config.paused else ("failing" if state["last_error"] else "ok")
-    return {
-        "name": row.config.name,
-        "kind": row.config.kind,
-        "hospitals": row.config.hospitals,
-        "state": health,
-        **{k: state[k] for k in ("rows_read", "accepted", "duplicate", "rejected", "errors")},
-        "backlog_items": state["backlog_items"],
-        "backlog_oldest": _moment(state["backlog_oldest"]),
-        "last_poll_at": _moment(state["last_poll_at"]),
-        "last_batch_at": _moment(state["last_batch_at"]),
-        "failing_since": _moment(state["failing_since"]),
-        "last_error": state["last_error"],
-    }
 
 
 async def _status(store: FeedStore, args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from contracts import CST, shown
 from gateway import params, refusals
 from gateway.authn import principal_of
 from gateway.errors import BadQuery, http_error, json_response
+from gateway.feeds import FeedStore, feed_status
 from gateway.ops import messages
 from gateway.ops.page import get_page, get_static
 from gateway.ops.pipeline import pipeline, topic_depth
@@ -136,6 +137,9 @@ async def get_dashboard(request: web.Request) -> web.StreamResponse:
             "hospitals": by_hospital["rows"],
             "rules": by_rule["rows"][:10],
             "pipeline": await pipeline(pool) if role == "ops" else [],
+            "feeds": (
+                [feed_status(row) for row in await FeedStore(pool).rows()] if role == "ops" else []
+            ),
             "rejected_depth": (
                 topic_depth(request.app[SERVICES].rejected_topic) if role == "ops" else None
             ),

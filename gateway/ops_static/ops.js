@@ -197,6 +197,30 @@ function pipeline(items, depth) {
     box.append(el("p", { class: "muted" }, `拒收主题深度 rejected-topic depth: ${num(depth)}`));
 }
 
+function feedList(feeds) {
+  const box = $("feeds");
+  $("feeds-card").hidden = !feeds.length;
+  box.replaceChildren();
+  if (!feeds.length) return;
+  const t = el("table", { class: "feeds" });
+  const head = el("tr");
+  for (const h of ["数据源 feed", "类型 kind", "机构 hospitals", "状态 state", "读取 read", "接收 accepted", "重复 duplicate", "拒收 rejected", "积压 backlog", "最近轮询 last poll", "最近错误 last error"])
+    head.append(el("th", {}, h));
+  t.append(head);
+  for (const f of feeds) {
+    const tr = el("tr", { class: "feed", "data-feed": f.name });
+    const state = f.state === "failing" ? "poor" : f.state === "paused" ? "na" : "good";
+    const error = f.last_error ? `${f.last_error}（自 since ${when(f.failing_since)}）` : "";
+    tr.append(
+      el("td", {}, f.name), el("td", {}, f.kind), el("td", {}, f.hospitals.join(", ")),
+      el("td", { class: state }, f.state), el("td", {}, num(f.rows_read)), el("td", {}, num(f.accepted)),
+      el("td", {}, num(f.duplicate)), el("td", {}, num(f.rejected)), el("td", {}, num(f.backlog_items)),
+      el("td", {}, when(f.last_poll_at)), el("td", {}, error));
+    t.append(tr);
+  }
+  box.append(t);
+}
+
 function alertList(alerts) {
   const box = $("alerts");
   box.replaceChildren();
@@ -229,7 +253,7 @@ async function load() {
   $("csv").href = `/v1/quality/report?${csv}`;
   isOpsRole = data.scope.role === "ops";
   kpis(data); dayChart(everyDay(data.from, data.to, data.days)); dimChart(data.hospitals); rulesTable(data.rules);
-  league(data.hospitals); pipeline(data.pipeline, data.rejected_depth); alertList(data.alerts);
+  league(data.hospitals); pipeline(data.pipeline, data.rejected_depth); alertList(data.alerts); feedList(data.feeds || []);
   $("updated").textContent = "更新于 updated " + when(data.generated_at);
   $("browser").hidden = !isOpsRole;
   if (isOpsRole && !browserLoaded) { browserLoaded = true; await browse(); }

@@ -112,3 +112,49 @@ async def test_keys_older_than_the_redelivery_horizon_are_pruned(stack: Stack) -
         "SELECT event_key FROM quality_events WHERE event_key = ANY($1)", [old, fresh]
     )
     assert [r["event_key"] for r in kept] == [fresh]
+
+
+async def test_a_failing_feed_source_is_named_in_its_hospitals_silence_alert(
+    stack: Stack,
+) -> None:
+    """A hospital connected by a feed that fails (here: its drop folder is gone) goes silent;
+    the silence alert says why. One that never delivered through it is alerted too, once the
+    feed has failed for longer than the silence threshold."""
+    from workers.quality_alerts import find_alerts
+
+    seen, never = new_code(), new_code()
+    client = await register_hospital(stack, seen, "440100")
+    await register_hospital(stack, never, "440100")
+    await push_mix(client, seen)
+    await wait_received(stack.pool, seen, 9)
+    now = clock_now()
+    name = f"t-silent-{seen}"
+    await stack.pool.execute(
+        """INSERT INTO feed_sources (name, kind, hospitals, config, paused, last_error,
+                                     failing_since)
+           VALUES ($1, 'folder', $2, $3::jsonb, true, 'folder /srv/drop/h1 is missing', $4)""",
+        name,
+        [seen, never],
+        '{"name": "x", "kind": "folder", "hospitals": []}',
+        now - timedelta(hours=3),
+    )
+    limits = QualitySettings(silent_hours=1)
+    try:
+        async with stack.pool.acquire() as conn:
+            # paused by an operator: not failing as far as alerts go
+            quiet = await find_alerts(conn, limits, now + timedelta(hours=2))
+            assert not [a for a in quiet if a.fixmedins_code == never]
+            await conn.execute("UPDATE feed_sources SET paused = false WHERE name = $1", name)
+            found = {
+                a.fixmedins_code: a
+                for a in await find_alerts(conn, limits, now + timedelta(hours=2))
+                if a.kind == "silent" and a.fixmedins_code in (seen, never)
+            }
+    finally:
+        await stack.pool.execute("DELETE FROM feed_sources WHERE name = $1", name)
+    assert set(found) == {seen, never}
+    for alert in found.values():
+        assert f"数据源读取失败：{name}：" in alert.message
+        assert f"failing feed source: {name}：" in alert.message_en
+        assert alert.city == "440100"
+    assert found[never].value == 5.0  # hours since the feed began failing
