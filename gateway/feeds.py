@@ -538,6 +538,26 @@ class _Feed:
                     )
         return checked
 
+    async def _take_chunks(
+        self,
+        todo: list[int],
+        checked: list[Checked | Rejected],
+        outcomes: list[Outcome | None],
+        sender: str,
+        received_at: datetime,
+    ) -> None:
+        gate = asyncio.Semaphore(_CHUNKS_AT_ONCE)
+
+        async def one(chunk: list[int]) -> None:
+            async with gate:
+                taken = await take(
+                    self.runner._services, sender, [checked[i] for i in chunk], received_at
+                )
+            for i, outcome in zip(chunk, taken, strict=True):
+                outcomes[i] = outcome
+
+        await asyncio.gather(*(one(chunk) for chunk in _chunks(todo)))
+
     async def _take(
         self, batch: SourceBatch, received_at: datetime, stop: asyncio.Event
     ) -> list[ItemResult] | None:
@@ -561,11 +581,7 @@ class _Feed:
             async for attempt in retrying:
                 with attempt:
                     todo = [i for i, o in enumerate(outcomes) if o is None or o.unavailable]
-                    taken = await take(
-                        self.runner._services, sender, [checked[i] for i in todo], received_at
-                    )
-                    for i, outcome in zip(todo, taken, strict=True):
-                        outcomes[i] = outcome
+                    await self._take_chunks(todo, checked, outcomes, sender, received_at)
                     if any(o is not None and o.unavailable for o in outcomes):
                         raise _NotYetDurable(f"{sum(1 for o in outcomes if o and o.unavailable)}")
         except _NotYetDurable:
@@ -575,11 +591,21 @@ class _Feed:
         return [_result(o) for o in outcomes if o is not None]
 
 
+_CHUNK = 1000
+"""Items handed to the ingestor at once: a file of 100,000 lines is a hundred reservations
+and Kafka batches, four at a time, not one statement of 100,000 rows."""
+_CHUNKS_AT_ONCE = 4
+
+
 def _retryable(state: RetryCallState) -> bool:
     if state.outcome is None or not state.outcome.failed:
         return False
     error = state.outcome.exception()
     return isinstance(error, Exception) and not isinstance(error, asyncio.CancelledError)
+
+
+def _chunks(todo: list[int]) -> list[list[int]]:
+    return [todo[start : start + _CHUNK] for start in range(0, len(todo), _CHUNK)]
 
 
 def _result(outcome: Outcome) -> ItemResult:
