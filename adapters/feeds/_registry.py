@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
@@ -63,9 +64,24 @@ class SourceKindRegistry:
         return self.get(config.kind).build(config)
 
     def shown_options(self, config: FeedConfig) -> dict[str, object]:
-        """The options with every secret masked, for listings and logs."""
+        """The options with every secret masked, for listings and logs: the kind's secret
+        options, and the password of any URL (a DSN written with one)."""
         secret = set(self.get(config.kind).secret_options) if config.kind in self._kinds else set()
-        return {k: ("***" if k in secret and v else v) for k, v in config.options.items()}
+        return {
+            k: ("***" if k in secret and v else _without_password(v))
+            for k, v in config.options.items()
+        }
+
+
+def _without_password(value: object) -> object:
+    if not isinstance(value, str) or "://" not in value:
+        return value
+    parts = urlsplit(value)
+    if parts.password is None:
+        return value
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 SOURCE_KINDS = SourceKindRegistry()
