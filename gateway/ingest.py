@@ -328,12 +328,15 @@ class AcceptWriter:
             self._task = asyncio.get_running_loop().create_task(self._later())
 
     async def _later(self) -> None:
-        self._waiting = True
-        try:
-            await asyncio.sleep(self._delay_s)
-        finally:
-            self._waiting = False
-        await self.flush()
+        # Until nothing is left: marks added while a flush runs find this task not done, so
+        # `add` schedules nothing, and would otherwise wait for the next upload or shutdown.
+        while self._pending:
+            self._waiting = True
+            try:
+                await asyncio.sleep(self._delay_s)
+            finally:
+                self._waiting = False
+            await self.flush()
 
     async def close(self) -> None:
         """Write the marks gathered so far now, not after the delay (a write under way is
