@@ -37,7 +37,9 @@ import msgspec
 
 from adapters._flat import document_to_row
 from adapters.feeds._dbmap import (
+    ChildEntries,
     ChildPlan,
+    Columns,
     DbOptions,
     MainPlan,
     MysqlOptions,
@@ -76,6 +78,7 @@ BACKLOG_CAP = 100_000
 _SETTLED = "__dipgw_settled"
 _PG_TIME_TYPES = frozenset({"timestamp", "timestamptz", "date"})
 _PG_UNREADABLE = frozenset({"json", "jsonb"})
+_PG_TEXT = frozenset({"text", "varchar", "bpchar", "name"})
 _MY_TYPES = {245: "json", 249: "tinyblob", 250: "mediumblob", 251: "longblob", 252: "blob"}
 _MY_UNREADABLE = frozenset({245, 255})  # JSON, GEOMETRY: text-like values, not list fields
 _MY_NAMES = {16: "bit", 255: "geometry", 245: "json"}
@@ -134,10 +137,12 @@ def _aware(value: Any) -> datetime | None:
 
 @dataclass(frozen=True, slots=True)
 class _Result:
-    names: tuple[str, ...]
-    types: tuple[str, ...]
-    unreadable: frozenset[int]
+    columns: Columns
     rows: Sequence[Sequence[Any]]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.columns.names
 
 
 class _Dialect:
@@ -241,7 +246,8 @@ class _Postgres(_Dialect):
             for a in attrs
         )
         unreadable = frozenset(i for i, a in enumerate(attrs) if a.type.name in _PG_UNREADABLE)
-        return _Result(tuple(a.name for a in attrs), types, unreadable, rows)
+        text = frozenset(i for i, a in enumerate(attrs) if a.type.name in _PG_TEXT)
+        return _Result(Columns(tuple(a.name for a in attrs), types, unreadable, text), rows)
 
     async def execute(self, sql: str, args: Sequence[Any]) -> None:
         pool = await self._get()
@@ -302,7 +308,9 @@ class _Mysql(_Dialect):
             desc = cur.description or ()
         types = tuple(_MY_NAMES.get(d[1], _MY_TYPES.get(d[1], f"type {d[1]}")) for d in desc)
         unreadable = frozenset(i for i, d in enumerate(desc) if d[1] in _MY_UNREADABLE)
-        return _Result(tuple(d[0] for d in desc), types, unreadable, rows)
+        # no text fast path: a VARBINARY shares its type code with a VARCHAR
+        names = tuple(d[0] for d in desc)
+        return _Result(Columns(names, types, unreadable, frozenset()), rows)
 
     async def execute(self, sql: str, args: Sequence[Any]) -> None:
         pool = await self._get()
@@ -413,10 +421,12 @@ class DatabaseSource:
             return f"{db.q(o.sequence_column)} > {db.p(first)}", [after[0]]
         assert o.time_column is not None and o.key_column is not None
         t, k = db.q(o.time_column), db.q(o.key_column)
+        # `t >= a` first: a range on the (time, key) index, so a batch is an index scan
+        # in order, not a sort of every row past the cursor
         if isinstance(db, _Postgres):
             a, b = f"${first}", f"${first + 1}"
-            return f"({t} > {a} OR ({t} = {a} AND {k} > {b}))", [after[0], after[1]]
-        return f"({t} > %s OR ({t} = %s AND {k} > %s))", [after[0], after[0], after[1]]
+            return f"{t} >= {a} AND ({t}, {k}) > ({a}, {b})", [after[0], after[1]]
+        return f"{t} >= %s AND ({t} > %s OR {k} > %s)", [after[0], after[0], after[1]]
 
     # reading
 
@@ -520,52 +530,44 @@ class DatabaseSource:
         return i
 
     def _main_plan(self, result: _Result) -> MainPlan:
-        key = ("main", result.names, result.types)
+        key = ("main", result.columns)
         plan = self._plans.get(key)
         if plan is None:
-            names = tuple(n if n != _SETTLED else "" for n in result.names)
-            plan = self._plans[key] = main_plan(
-                names, result.types, result.unreadable, self.columns
-            )
+            plan = self._plans[key] = main_plan(result.columns, self.columns)
         assert isinstance(plan, MainPlan)
         return plan
 
     async def _children(
         self, db: _Dialect, parent: _Result, rows: Sequence[Sequence[Any]]
-    ) -> list[tuple[ChildPlan, int, dict[Any, list[Sequence[Any]]]]]:
-        """Each child table's rows of this batch, in ONE query per child table."""
-        out: list[tuple[ChildPlan, int, dict[Any, list[Sequence[Any]]]]] = []
+    ) -> list[tuple[ChildPlan, int, dict[Any, ChildEntries]]]:
+        """Each child table's entries of this batch by parent value, in ONE query per child
+        table (never one per row)."""
+        out: list[tuple[ChildPlan, int, dict[Any, ChildEntries]]] = []
         index = {n: i for i, n in enumerate(parent.names)}
         for node, child in self.options.children.items():
             pi = self._column(index, child.parent_column or child.join_column)
             values = list(dict.fromkeys(r[pi] for r in rows if r[pi] is not None))
+            if not values:
+                continue
             order = db.q(child.join_column)
             if child.order_column is not None:
                 order += ", " + db.q(child.order_column)
             cond, as_array = db.in_list(db.q(child.join_column), 1, len(values))
             sql = f"SELECT * FROM {db.table(child.table)} WHERE {cond} ORDER BY {order}"
-            result = (
-                await self._fetch(sql, [values] if as_array else values, "reading")
-                if values
-                else None
-            )
-            if result is None:
-                continue
-            key = ("child", node, result.names, result.types)
+            result = await self._fetch(sql, [values] if as_array else values, "reading")
+            key = ("child", node, result.columns)
             plan = self._plans.get(key)
             if plan is None:
-                plan = self._plans[key] = child_plan(
-                    node, child, result.names, result.types, result.unreadable
-                )
+                plan = self._plans[key] = child_plan(node, child, result.columns)
             assert isinstance(plan, ChildPlan)
             if plan.join < 0:
                 raise SourceError(
                     f"feed {self.name}: {child.table} has no column {child.join_column}"
                 )
-            grouped: dict[Any, list[Sequence[Any]]] = {}
+            grouped: dict[Any, list[tuple[dict[str, str], Sequence[tuple[str, str]]]]] = {}
             for r in result.rows:
-                grouped.setdefault(r[plan.join], []).append(r)
-            out.append((plan, pi, grouped))
+                grouped.setdefault(r[plan.join], []).append(plan.entry(r))
+            out.append((plan, pi, dict(grouped)))
         return out
 
     # write-back

@@ -28,8 +28,10 @@ from adapters.feeds._source import ReadProblem
 from contracts import CST, fields_of
 
 __all__ = [
+    "ChildEntries",
     "ChildOptions",
     "ChildPlan",
+    "Columns",
     "DbOptions",
     "MainPlan",
     "MysqlOptions",
@@ -231,13 +233,64 @@ def text_of(value: Any) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
-class MainPlan:
-    cells: tuple[tuple[int, str], ...]
-    """(column index, document path) of every column that goes into the document."""
+class Columns:
+    """What the driver says of a result's columns."""
+
+    names: tuple[str, ...]
     types: tuple[str, ...]
     """Each column's database type name, for the column_type detail."""
     unreadable: frozenset[int]
-    """Columns whose type can never be text (JSON), whatever Python value they arrive as."""
+    """Columns whose type can never be a list field (JSON), whatever Python value they
+    arrive as."""
+    text: frozenset[int]
+    """Columns the driver always returns as str (or None): no conversion to try."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Cells:
+    """(column index, target) split by how much work a value needs."""
+
+    text: tuple[tuple[int, str], ...]
+    other: tuple[tuple[int, str], ...]
+    unreadable: tuple[tuple[int, str], ...]
+    types: tuple[str, ...]
+
+    @classmethod
+    def split(cls, cells: dict[int, str], columns: Columns) -> _Cells:
+        ordered = sorted(cells.items())
+        return cls(
+            text=tuple(c for c in ordered if c[0] in columns.text),
+            other=tuple(
+                c for c in ordered if c[0] not in columns.text and c[0] not in columns.unreadable
+            ),
+            unreadable=tuple(c for c in ordered if c[0] in columns.unreadable),
+            types=columns.types,
+        )
+
+    def values(self, row: Sequence[Any]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """(target, text) of the row's non-empty cells, and (target, db type) of the cells
+        that cannot be text. Empty strings are absent, as empty CSV cells are."""
+        out = [(t, v) for i, t in self.text if (v := row[i])]
+        bad: list[tuple[str, str]] = []
+        for i, target in self.other:
+            value = row[i]
+            if value is None:
+                continue
+            text = text_of(value)
+            if text is None:
+                bad.append((target, self.types[i]))
+            elif text:
+                out.append((target, text))
+        for i, target in self.unreadable:
+            if row[i] is not None:
+                bad.append((target, self.types[i]))
+        return out, bad
+
+
+@dataclass(frozen=True, slots=True)
+class MainPlan:
+    cells: _Cells
+    """Column → document path."""
     missing: tuple[ReadProblem, ...]
 
 
@@ -245,11 +298,17 @@ class MainPlan:
 class ChildPlan:
     node: str
     join: int
-    cells: tuple[tuple[int, str], ...]
-    """(column index, field name)."""
-    types: tuple[str, ...]
-    unreadable: frozenset[int]
+    cells: _Cells
+    """Column → the node's field name."""
     missing: tuple[ReadProblem, ...]
+
+    def entry(self, row: Sequence[Any]) -> tuple[dict[str, str], Sequence[tuple[str, str]]]:
+        """One list entry, and the (field, db type) of values that cannot be text."""
+        cells = self.cells
+        if not cells.other and not cells.unreadable:  # all text: the common child table
+            return {f: v for i, f in cells.text if (v := row[i])}, ()
+        values, bad = cells.values(row)
+        return dict(values), bad
 
 
 def _index(names: Sequence[str]) -> dict[str, int]:
@@ -260,41 +319,27 @@ def _index(names: Sequence[str]) -> dict[str, int]:
     return out
 
 
-def main_plan(
-    names: Sequence[str],
-    types: Sequence[str],
-    unreadable: frozenset[int],
-    columns: Mapping[str, str],
-) -> MainPlan:
+def main_plan(columns: Columns, mapping: Mapping[str, str]) -> MainPlan:
     """Explicitly mapped columns, then every other column named by a national field (matched
     case-insensitively); the rest (keys, times, status columns) stay out of the document."""
+    names = columns.names
     index = _index(names)
     cells: dict[int, str] = {}
     missing: list[ReadProblem] = []
-    for column, path in columns.items():
+    for column, path in mapping.items():
         i = index.get(column, index.get(column.lower()))
         if i is None:
             missing.append(ReadProblem("column_missing", column, "mapped column not in the table"))
         else:
             cells[i] = _PLAIN.get(path, path)
     for i, name in enumerate(names):
-        if i not in cells and name not in columns and name.lower() in _PLAIN:
+        if i not in cells and name not in mapping and name.lower() in _PLAIN:
             cells[i] = _PLAIN[name.lower()]
-    return MainPlan(
-        cells=tuple(sorted(cells.items())),
-        types=tuple(types),
-        unreadable=unreadable,
-        missing=tuple(missing),
-    )
+    return MainPlan(cells=_Cells.split(cells, columns), missing=tuple(missing))
 
 
-def child_plan(
-    node: str,
-    options: ChildOptions,
-    names: Sequence[str],
-    types: Sequence[str],
-    unreadable: frozenset[int],
-) -> ChildPlan:
+def child_plan(node: str, options: ChildOptions, columns: Columns) -> ChildPlan:
+    names = columns.names
     index = _index(names)
     known = {s.field for s in fields_of(node)}
     mapping = options.mapping or {}
@@ -317,12 +362,7 @@ def child_plan(
             cells[i] = low
     join = index.get(options.join_column, index.get(options.join_column.lower(), -1))
     return ChildPlan(
-        node=node,
-        join=join,
-        cells=tuple(sorted(cells.items())),
-        types=tuple(types),
-        unreadable=unreadable,
-        missing=tuple(missing),
+        node=node, join=join, cells=_Cells.split(cells, columns), missing=tuple(missing)
     )
 
 
@@ -330,39 +370,31 @@ def _unreadable(path: str, db_type: str) -> ReadProblem:
     return ReadProblem("column_type", path, f"{db_type} cannot be read as text")
 
 
+ChildEntries = Sequence[tuple[dict[str, str], Sequence[tuple[str, str]]]]
+"""A parent row's entries of one child table, in order: (entry, unreadable fields)."""
+
+
 def build_document(
     row: Sequence[Any],
     plan: MainPlan,
-    children: Sequence[tuple[ChildPlan, Sequence[Sequence[Any]]]],
+    children: Sequence[tuple[ChildPlan, ChildEntries]],
     defaults: Mapping[str, str],
 ) -> tuple[bytes | None, tuple[ReadProblem, ...]]:
-    """One row (and its child rows) as the national document's JSON, or the problems that
-    keep it from being one. A value that cannot be text makes the whole row a problem rather
-    than a missing field: the hospital is told which column to fix, not a misleading
-    `required field absent`."""
-    pairs: list[tuple[str, str]] = []
-    problems: list[ReadProblem] = list(plan.missing)
-    for i, path in plan.cells:
-        value = row[i]
-        if value is None:
-            continue
-        text = None if i in plan.unreadable else text_of(value)
-        if text is None:
-            problems.append(_unreadable(path, plan.types[i]))
-        elif text != "":
-            pairs.append((path, text))
-    for child, rows in children:
+    """One row (and its child rows' entries) as the national document's JSON, or the
+    problems that keep it from being one. A value that cannot be text makes the whole row a
+    problem rather than a missing field: the hospital is told which column to fix, not a
+    misleading `required field absent`."""
+    pairs, bad = plan.cells.values(row)
+    problems = [*plan.missing, *(_unreadable(path, t) for path, t in bad)]
+    for child, entries in children:
         problems.extend(child.missing)
-        for n, entry in enumerate(rows):
-            for i, name in child.cells:
-                value = entry[i]
-                if value is None:
-                    continue
-                text = None if i in child.unreadable else text_of(value)
-                if text is None:
-                    problems.append(_unreadable(f"{child.node}[{n}].{name}", child.types[i]))
-                elif text != "":
-                    pairs.append((f"{child.node}[{n}].{name}", text))
+        for n, (_, fields) in enumerate(entries):
+            problems.extend(_unreadable(f"{child.node}[{n}].{f}", t) for f, t in fields)
     if problems:
         return None, tuple(problems)
-    return msgspec.json.encode(row_to_document(pairs, defaults)), ()
+    doc = row_to_document(pairs, defaults)
+    body = doc["input"]
+    for child, entries in children:
+        if entries:  # after any entries the main table maps itself (`diseinfo[0].…`)
+            body.setdefault(child.node, []).extend(entry for entry, _ in entries)
+    return msgspec.json.encode(doc), ()
