@@ -20,11 +20,20 @@ part of the figures: `settings`, with what differs from the defaults under `non_
 create their topics with 3 replicas and min.insync.replicas 2, so every acks=all write the
 figures count was on at least 2 brokers. The brokers, replication factor and min ISR shown
 are what the cluster reports (`cluster_facts`), and the broker CPU is that of all 3 nodes.
+
+`--peer` runs the obvious peer (gateway.bench.peer.ingest_app: aiohttp + pydantic +
+`send_and_wait` per record + one receipt INSERT per record) beside dipgw, started the same way
+(a subprocess on the same broker and database), and drives both with the same load generator
+and client, the same records (one seed) and the same loads, in alternating rounds (dipgw
+first, then the peer first, …) so that both see the same machine. Each side's figures are
+those of all its rounds together; the ratios are dipgw's over the peer's
+(`batched_ratio` above 1 and `single_p99_ratio` below 1 favour dipgw).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import random
 import signal
@@ -55,6 +64,7 @@ from gateway.bench.common import (
     run_settings,
     send_lag_ms,
 )
+from gateway.bench.peer import PYDANTIC_MISSING, pydantic_available
 from gateway.localkafka import free_ports
 from gateway.runtime import LocalServices
 from gateway.signing import signed_headers
@@ -114,6 +124,13 @@ class IngestFigures:
     batched_cpu_ms_per_record: dict[str, float]
     single_cpu_ms_per_request: dict[str, float]
     settings: dict[str, Any]
+    rounds: int = 1  # each load this many times, its figures over all of them
+    # With --peer: the peer's figures in the same run, and dipgw's over the peer's.
+    peer_batched_records_per_s: float | None = None
+    batched_ratio: float | None = None  # above 1: dipgw accepts more records/s
+    peer_single_p99_ms: float | None = None
+    single_p99_ratio: float | None = None  # below 1: dipgw's p99 is shorter
+    peer: dict[str, Any] | None = None  # every figure of the peer, as dipgw's
 
 
 class _CpuMeter:
@@ -289,6 +306,53 @@ async def _single(load: _Load, seconds: float, rate: float, meter: _CpuMeter | N
     return _Single(samples, sent, started, records, answers, cpu)
 
 
+def _weighted(parts: list[tuple[dict[str, float], int]]) -> dict[str, float]:
+    """Per-unit CPU of several rounds together (each weighed by its units)."""
+    units = sum(n for _cpu, n in parts)
+    keys = {k for cpu, _n in parts for k in cpu}
+    return {
+        k: round(sum(cpu.get(k, 0.0) * n for cpu, n in parts) / max(1, units), 3)
+        for k in sorted(keys)
+    }
+
+
+def merge_batched(rounds: list[_Batched]) -> _Batched:
+    """The batched load of several rounds as one: its time, counts and latencies summed."""
+    records: dict[str, int] = {}
+    answers: dict[str, int] = {}
+    for part in rounds:
+        add_counts(records, part.records)
+        add_counts(answers, part.answers)
+    return _Batched(
+        seconds=sum(p.seconds for p in rounds),
+        records=records,
+        answers=answers,
+        latencies_ms=[ms for p in rounds for ms in p.latencies_ms],
+        cpu=_weighted([(p.cpu, p.records.get("accepted", 0)) for p in rounds]),
+    )
+
+
+def merge_single(rounds: list[_Single], rate: float) -> _Single:
+    """The single-record load of several rounds as one schedule: each round's moments are
+    moved to follow the previous round's schedule, so latencies (from the scheduled send) are
+    unchanged and the achieved rate is that of all rounds."""
+    samples: list[tuple[float, float, float]] = []
+    sent: list[float] = []
+    records: dict[str, int] = {}
+    answers: dict[str, int] = {}
+    start = rounds[0].started
+    at = start
+    for part in rounds:
+        shift = at - part.started
+        samples += [(d + shift, s + shift, e + shift) for d, s, e in part.samples]
+        sent += [t + shift for t in part.sent]
+        add_counts(records, part.records)
+        add_counts(answers, part.answers)
+        at += len(part.sent) / rate
+    cpu = _weighted([(p.cpu, len(p.sent)) for p in rounds])
+    return _Single(samples, sent, start, records, answers, cpu)
+
+
 def _gateway_env(settings: Settings, services: LocalServices, port: int) -> dict[str, str]:
     """The gateways' whole environment: no DIPGW_* of ours leaks in, so what they run with is
     the defaults + this (read back by `effective_child_settings` for the report)."""
@@ -306,6 +370,34 @@ def _gateway_env(settings: Settings, services: LocalServices, port: int) -> dict
     return env
 
 
+PEER_TOPIC = "peer.accepted"
+
+
+def _start_peer(
+    settings: Settings, child: Settings, services: LocalServices, port: int, secret: bytes
+) -> subprocess.Popen[bytes]:
+    """The obvious peer, on the same broker and database as dipgw; its own topic (as many
+    partitions and replicas as dipgw's) and table. Its errors go to peer.log in the state
+    directory, quoted if it does not come up."""
+    log = (settings.state_path / "peer.log").open("wb")
+    with log:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gateway.bench.peer.ingest_app",
+                *("--port", str(port), "--dsn", services.dsn),
+                *("--bootstrap", services.bootstrap, "--topic", PEER_TOPIC),
+                *("--hospital", HOSPITAL, "--partitions", str(child.topics.partitions)),
+                *("--replication-factor", str(child.topics.replication_factor)),
+                *("--pool-max", str(child.pg.pool_max)),
+            ],
+            env={**os.environ, "PEER_HOSPITAL_SECRET": secret.decode()},
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+
+
 def _start_gateways(env: dict[str, str], processes: int) -> list[subprocess.Popen[bytes]]:
     return [
         subprocess.Popen(
@@ -318,7 +410,7 @@ def _start_gateways(env: dict[str, str], processes: int) -> list[subprocess.Pope
     ]
 
 
-async def _wait_up(url: str, timeout: float = 60) -> None:
+async def _wait_up(url: str, timeout: float = 60, *, what: str = "the gateway") -> None:
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
@@ -329,7 +421,7 @@ async def _wait_up(url: str, timeout: float = 60) -> None:
             except aiohttp.ClientError:
                 pass
             await asyncio.sleep(0.2)
-    raise RuntimeError("the gateway did not come up")
+    raise BenchError(f"{what} did not come up")
 
 
 async def _register(dsn: str, settings: Settings) -> bytes:
@@ -417,6 +509,33 @@ def _figures(
     )
 
 
+@dataclass
+class _Side:
+    """One gateway under load: its address, its generator and its CPU meter."""
+
+    name: str
+    load: _Load
+    meter: _CpuMeter
+    batched: list[_Batched]
+    single: list[_Single]
+
+
+def with_peer(dipgw: IngestFigures, peer: IngestFigures) -> IngestFigures:
+    """dipgw's figures with the peer's of the same run beside them, and the ratios."""
+
+    def ratio(a: float, b: float) -> float:
+        return round(a / b, 3) if b > 0 else float("nan")
+
+    return dataclasses.replace(
+        dipgw,
+        peer_batched_records_per_s=peer.batched_records_per_s,
+        batched_ratio=ratio(dipgw.batched_records_per_s, peer.batched_records_per_s),
+        peer_single_p99_ms=peer.single_p99_ms,
+        single_p99_ratio=ratio(dipgw.single_p99_ms, peer.single_p99_ms),
+        peer=dataclasses.asdict(peer),
+    )
+
+
 def run_ingest_bench(
     settings: Settings,
     *,
@@ -427,7 +546,11 @@ def run_ingest_bench(
     processes: int,
     port: int,
     brokers: int = 1,
+    peer: bool = False,
+    rounds: int = 1,
 ) -> IngestFigures:
+    if peer and not pydantic_available():
+        raise BenchError(PYDANTIC_MISSING)
     if port == 0:
         port = free_ports(1)[0]  # shared by the gateway processes
     services = local_services(settings, brokers)
@@ -438,11 +561,18 @@ def run_ingest_bench(
         # The gateways create topics and apply migrations themselves at start.
         env = _gateway_env(settings, services, port)
         gateways = _start_gateways(env, processes)
+        child = effective_child_settings(env)
         url = f"http://127.0.0.1:{port}"
+        peer_url = ""
+        if peer:
+            peer_port = free_ports(1)[0]
+            gateways.append(_start_peer(settings, child, services, peer_port, secret))
+            peer_url = f"http://127.0.0.1:{peer_port}"
 
         async def measure() -> IngestFigures:
             await _wait_up(url)
-            child = effective_child_settings(env)
+            if peer:
+                await _wait_up(peer_url, what=_peer_failed(settings))
             cluster = await cluster_facts(services.bootstrap, child.topics.accepted)
             if cluster["brokers"] != brokers:
                 raise BenchError(
@@ -456,13 +586,42 @@ def run_ingest_bench(
                 batch_concurrency=concurrency,
                 single_rate=rate,
                 seconds=seconds,
+                rounds=rounds,
             )
-            load = _Load(url, secret, seed=int(time.time()))
-            await _single(load, 1.0, 50, None)  # warm-up: connections, JIT of the broker
-            meter = _CpuMeter([p.pid for p in gateways], services)
-            batched = await _batched(load, seconds, batch, concurrency, meter)
-            single = await _single(load, seconds, rate, meter)
-            return _figures(processes, batch, concurrency, rate, batched, single, ran_with)
+            seed = int(time.time())  # the same records for both sides
+            dipgw_pids = [p.pid for p in gateways[:processes]]
+            sides = [
+                _Side("dipgw", _Load(url, secret, seed), _CpuMeter(dipgw_pids, services), [], [])
+            ]
+            if peer:
+                peer_meter = _CpuMeter([gateways[-1].pid], services)
+                sides.append(_Side("peer", _Load(peer_url, secret, seed), peer_meter, [], []))
+            for side in sides:  # warm-up: connections, JIT of the broker
+                await _single(side.load, 1.0, 50, None)
+            for turn in range(rounds):
+                order = sides if turn % 2 == 0 else sides[::-1]
+                for side in order:
+                    side.batched.append(
+                        await _batched(side.load, seconds, batch, concurrency, side.meter)
+                    )
+                for side in order:
+                    side.single.append(await _single(side.load, seconds, rate, side.meter))
+            figures = [
+                dataclasses.replace(
+                    _figures(
+                        processes if side.name == "dipgw" else 1,
+                        batch,
+                        concurrency,
+                        rate,
+                        merge_batched(side.batched),
+                        merge_single(side.single, rate),
+                        ran_with if side.name == "dipgw" else _PEER_SETTINGS,
+                    ),
+                    rounds=rounds,
+                )
+                for side in sides
+            ]
+            return with_peer(*figures) if peer else figures[0]
 
         return asyncio.run(measure())
     finally:
@@ -474,3 +633,22 @@ def run_ingest_bench(
             except subprocess.TimeoutExpired:
                 proc.kill()
         services.stop()
+
+
+# What the peer is, beside its figures (its broker, topic and database are dipgw's).
+_PEER_SETTINGS = {
+    "gateway": "gateway.bench.peer.ingest_app",
+    "stack": "aiohttp + pydantic v2 + aiokafka send_and_wait (acks=all, idempotent)"
+    " + asyncpg INSERT per record",
+    "topic": PEER_TOPIC,
+    "table": "peer_receipts",
+}
+
+
+def _peer_failed(settings: Settings) -> str:
+    """The peer's own words when it did not come up (the tail of its log)."""
+    try:
+        tail = (settings.state_path / "peer.log").read_text(errors="replace")[-1500:]
+    except OSError:
+        tail = ""
+    return "the peer (gateway.bench.peer.ingest_app)" + (f": {tail.strip()}" if tail else "")

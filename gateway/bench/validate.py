@@ -4,6 +4,10 @@ Three sets of the same realistic lists (contracts.samples): clean ones, the same
 one rejection each (the findings a HIS commonly gets wrong, in turn), and clean lists whose
 diagnoses and operations are drawn from the full code tables. Also the cost of the code
 tables themselves: load time, Validator build time and memory.
+
+With `peer`, the obvious peer (gateway.bench.peer: pydantic v2 models of the envelope) decodes
+and validates the same clean bytes in the same alternating rounds: `peer_records_per_s` and
+`validate_ratio` (dipgw's clean rate ÷ the peer's; above 1, dipgw is faster).
 """
 
 from __future__ import annotations
@@ -162,9 +166,20 @@ def table_costs() -> dict[str, float]:
     }
 
 
-def run_benchmark(records: int = 5000, rounds: int = 5, seed: int = 20261124) -> dict[str, Any]:
+class PeerMissing(RuntimeError):
+    """The peer cannot run here (pydantic v2 is not installed)."""
+
+
+def run_benchmark(
+    records: int = 5000, rounds: int = 5, seed: int = 20261124, *, peer: bool = False
+) -> dict[str, Any]:
     """Every figure from documents built once, in one process on one core."""
     import msgspec
+
+    from gateway.bench.peer import PYDANTIC_MISSING, pydantic_available
+
+    if peer and not pydantic_available():
+        raise PeerMissing(PYDANTIC_MISSING)
 
     from contracts import Envelope, Validator, is_rejected
     from contracts.samples import make_envelope_bytes
@@ -189,7 +204,17 @@ def run_benchmark(records: int = 5000, rounds: int = 5, seed: int = 20261124) ->
 
     counts = [rejected(docs), rejected(with_findings), rejected(full)]
     passes = [(decoder.decode, docs), (validate, docs), (validate, with_findings), (validate, full)]
-    decode_rate, full_rate, findings_rate, table_rate = _best_rates(passes, rounds)
+    peer_figures: dict[str, Any] = {}
+    if peer:
+        from gateway.bench.peer import validate as peer_validate
+
+        passes.append((peer_validate.validator(), docs))
+        peer_figures["peer_rejected"] = peer_validate.rejected(docs)
+    rates = _best_rates(passes, rounds)
+    decode_rate, full_rate, findings_rate, table_rate = rates[:4]
+    if peer:
+        peer_figures["peer_records_per_s"] = round(rates[4])
+        peer_figures["validate_ratio"] = round(full_rate / rates[4], 3)
     return {
         "records": records,
         "avg_bytes": round(sum(map(len, docs)) / len(docs)),
@@ -202,6 +227,7 @@ def run_benchmark(records: int = 5000, rounds: int = 5, seed: int = 20261124) ->
         "with_findings_ratio": round(findings_rate / full_rate, 3),
         "full_tables_records_per_s": round(table_rate),
         "full_tables_rejected": counts[2],
+        **peer_figures,
         **costs,
         "python": sys.version.split()[0],
         "msgspec": msgspec.__version__,

@@ -1,5 +1,6 @@
 """`dipgw bench ingest [--json]`: accepted records/s batched, open-loop p50/p99 single, through
-real HTTP + Kafka, with the settings it ran with (see gateway.bench.ingest)."""
+real HTTP + Kafka, with the settings it ran with; `--peer` beside the obvious peer (see
+gateway.bench.ingest)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,20 @@ def _setup(verbs: Any) -> None:
         help="local Kafka nodes: 1 (default) or 3 (replication 3, min.insync.replicas 2);"
         " a configured cluster is checked to have this many",
     )
+    parser.add_argument(
+        "--peer",
+        action="store_true",
+        help="also the obvious peer (aiohttp + pydantic + send_and_wait + INSERT per record,"
+        " gateway.bench.peer) with the same records and loads, in alternating rounds; prints"
+        " its figures and dipgw's over its (needs pip install 'dipgw[test]')",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="each load this many times, alternating sides with --peer (default 2 with --peer,"
+        " else 1)",
+    )
     parser.set_defaults(func=_run)
 
 
@@ -57,8 +72,10 @@ def _run(args: argparse.Namespace) -> int:
         and args.concurrency > 0
         and 0 < args.rate <= 5000
         and args.gateway_processes > 0
+        and (args.rounds is None or 0 < args.rounds <= 10)
     ):
-        return fail("bounds: 0 < --seconds ≤ 120, --rate ≤ 5000, positive sizes")
+        return fail("bounds: 0 < --seconds ≤ 120, --rate ≤ 5000, --rounds ≤ 10, positive sizes")
+    rounds = args.rounds or (2 if args.peer else 1)
     try:
         settings = settings_from(args)
     except UsageError as exc:
@@ -77,10 +94,15 @@ def _run(args: argparse.Namespace) -> int:
                 processes=args.gateway_processes,
                 port=args.port,
                 brokers=args.brokers,
+                peer=args.peer,
+                rounds=rounds,
             )
         except BenchError as exc:
             return fail(str(exc), 1)
     data = dataclasses.asdict(figures)
+    if not args.peer:  # the peer's keys only when it ran
+        for key in _PEER_KEYS:
+            data.pop(key)
     if args.json:
         print(json.dumps(data))
     else:
@@ -93,6 +115,15 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+_PEER_KEYS = (
+    "peer_batched_records_per_s",
+    "batched_ratio",
+    "peer_single_p99_ms",
+    "single_p99_ratio",
+    "peer",
+)
 
 
 def _counts(counts: dict[str, int]) -> str:
@@ -146,7 +177,32 @@ def _rows(figures: Any) -> list[list[str]]:
         rows.append([f"CPU ms/accepted record batched · {name}", f"{value:.3f}"])
     for name, value in figures.single_cpu_ms_per_request.items():
         rows.append([f"CPU ms/request single · {name}", f"{value:.3f}"])
+    if figures.peer is not None:
+        rows.extend(_peer_rows(figures))
     rows.extend([f"setting · {name}", value] for name, value in settings_rows(figures.settings))
+    return rows
+
+
+def _peer_rows(figures: Any) -> list[list[str]]:
+    """The obvious peer's figures of the same run beside dipgw's, and the ratios."""
+    peer = figures.peer
+    rows = [
+        [
+            f"peer batched accepted records/s ({figures.rounds} alternating rounds)",
+            f"{figures.peer_batched_records_per_s:,.0f}",
+        ],
+        ["batched ratio dipgw ÷ peer (above 1: dipgw faster)", f"{figures.batched_ratio:.2f}"],
+        ["peer batched records by outcome", _counts(peer["batched_records"])],
+        ["peer single p50 / p99 ms", _pair(peer["single_p50_ms"], peer["single_p99_ms"])],
+        [
+            "single p99 ratio dipgw ÷ peer (below 1: dipgw faster)",
+            f"{figures.single_p99_ratio:.2f}",
+        ],
+        ["peer single max ms", f"{peer['single_max_ms']:.2f}"],
+        ["peer single records by outcome", _counts(peer["single_records"])],
+    ]
+    for name, value in peer["batched_cpu_ms_per_record"].items():
+        rows.append([f"peer CPU ms/accepted record batched · {name}", f"{value:.3f}"])
     return rows
 
 

@@ -34,6 +34,9 @@ from gateway.bench.ingest import (
     _gateway_env,
     _Single,
     local_services,
+    merge_batched,
+    merge_single,
+    with_peer,
 )
 
 ROOT = Path(__file__).parents[2]
@@ -139,6 +142,57 @@ def test_the_figures_print_whole_in_a_pipe(capsys: pytest.CaptureFixture[str]) -
     row = next(line for line in out.splitlines() if "accepted records/s" in line)
     assert "batched (200/request × 4 clients) accepted records/s" in row and "150" in row
     assert "CPU ms/accepted record batched · gateway" in out and "…" not in out
+
+
+def test_rounds_merge_into_one_load_and_the_peer_sits_beside_dipgw() -> None:
+    """Alternating rounds: each side's figures are those of its rounds together (the single
+    load as one schedule, so latencies from the scheduled send are kept), and the ratios are
+    dipgw's over the peer's."""
+    one = _Batched(1.0, {"accepted": 400}, {"200": 2}, [10.0], {"gateway": 0.1})
+    two = _Batched(2.0, {"accepted": 200, "rejected": 200}, {"200": 2}, [30.0], {"gateway": 0.4})
+    merged = merge_batched([one, two])
+    assert (merged.seconds, merged.records, merged.answers) == (
+        3.0,
+        {"accepted": 600, "rejected": 200},
+        {"200": 4},
+    )
+    assert merged.latencies_ms == [10.0, 30.0]
+    assert merged.cpu == {"gateway": pytest.approx((0.1 * 400 + 0.4 * 200) / 600, abs=1e-3)}
+    rate = 10.0  # two rounds of 2 requests each, the second one run 100 s later
+    first = _Single(
+        [(0.0, 0.0, 0.004), (0.1, 0.1, 0.102)], [0.0, 0.1], 0.0, {"accepted": 2}, {"202": 2}, {}
+    )
+    later = _Single(
+        [(100.0, 100.0, 100.05), (100.1, 100.1, 100.103)],
+        [100.0, 100.1],
+        100.0,
+        {"accepted": 2},
+        {"202": 2},
+        {},
+    )
+    single = merge_single([first, later], rate)
+    assert open_loop_latencies_ms(single.samples) == pytest.approx([4.0, 2.0, 50.0, 3.0])
+    assert achieved_rate(single.started, single.sent, rate) == pytest.approx(rate)
+    dipgw = _figures(1, 200, 4, rate, merged, single, {"brokers": 1})
+    peer = _figures(1, 200, 4, rate, merge_batched([two]), merge_single([first], rate), {})
+    both = with_peer(dipgw, peer)
+    assert both.batched_records_per_s == 200.0 and both.peer_batched_records_per_s == 100.0
+    assert both.batched_ratio == 2.0
+    assert both.single_p99_ratio == pytest.approx(both.single_p99_ms / peer.single_p99_ms, abs=1e-3)
+    assert both.peer is not None and both.peer["batched_records"]["rejected"] == 200
+
+
+def test_the_peer_prints_beside_dipgw(capsys: pytest.CaptureFixture[str]) -> None:
+    from gateway.commands.bench_ingest import print_figures
+
+    batched = _Batched(2.0, {"accepted": 300}, {"200": 2}, [10.0, 30.0], {"gateway": 0.25})
+    single = _Single([(50.0, 50.0, 50.01)], [50.0], 50.0, {"accepted": 1}, {"202": 1}, {})
+    dipgw = _figures(1, 200, 4, 10.0, batched, single, {"brokers": 1})
+    slower = _Batched(2.0, {"accepted": 100}, {"200": 1}, [50.0], {"gateway": 0.5})
+    print_figures(with_peer(dipgw, _figures(1, 200, 4, 10.0, slower, single, {})))
+    out = capsys.readouterr().out
+    assert "peer batched accepted records/s" in out and "3.00" in out
+    assert "peer CPU ms/accepted record batched · gateway" in out and "…" not in out
 
 
 def test_percentile_of_nothing_is_nan() -> None:
@@ -253,3 +307,27 @@ def test_bench_ingest_json_has_every_figure(scratch_dir: Path) -> None:
     assert ran["brokers"] == 1 and ran["partitions"] >= 1 and ran["replication_factor"] == 1
     assert ran["min_insync_replicas"] == 1
     assert ran["non_default"]["limits.rate_per_s"] == 1e6
+    assert "peer" not in figures and "batched_ratio" not in figures  # only with --peer
+
+
+@pytest.mark.integration
+def test_bench_ingest_peer_runs_both_sides_and_prints_the_ratios(scratch_dir: Path) -> None:
+    figures = _bench(scratch_dir, "--peer", "--seconds", "0.5", "--rate", "20")
+    for key in (
+        "peer_batched_records_per_s",
+        "batched_ratio",
+        "peer_single_p99_ms",
+        "single_p99_ratio",
+        "batched_records_per_s",
+        "single_p99_ms",
+    ):
+        assert figures[key] > 0, key
+    assert figures["rounds"] == 2 and figures["peer"]["rounds"] == 2
+    ratio = figures["batched_records_per_s"] / figures["peer_batched_records_per_s"]
+    assert figures["batched_ratio"] == pytest.approx(ratio, rel=0.01)
+    peer = figures["peer"]
+    # The same loads on both sides: every record new and valid, accepted by each.
+    assert peer["single_records"]["accepted"] == figures["single_records"]["accepted"] == 20
+    assert peer["batched_errors"] == 0 and peer["single_errors"] == 0
+    assert peer["batched_records"]["accepted"] == 200 * peer["batched_answers"]["200"] > 0
+    assert peer["batched_cpu_ms_per_record"]["gateway"] > 0

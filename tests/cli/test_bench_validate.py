@@ -45,3 +45,23 @@ def test_other_verbs_can_plug_in() -> None:
         assert calls == ["ran"]
     finally:
         bench._SETUPS.pop("ingest", None)
+
+
+def test_bench_validate_peer_json(capsys: pytest.CaptureFixture[str]) -> None:
+    """The obvious peer validates the same clean lists in the same run: its rate and the
+    ratio, and it refuses none of them (else it would time refusals)."""
+    assert run(["bench", "validate", "--json", "--peer", "--records", "100", "--rounds", "1"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["peer_records_per_s"] > 0 and result["peer_rejected"] == 0
+    ratio = result["records_per_s"] / result["peer_records_per_s"]
+    assert abs(result["validate_ratio"] - ratio) < 0.01 * max(1.0, ratio)
+
+
+def test_bench_validate_peer_without_pydantic_names_the_extra(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pydantic", None)  # import pydantic now fails
+    assert run(["bench", "validate", "--peer", "--records", "10", "--rounds", "1"]) == 1
+    assert "pip install 'dipgw[test]'" in capsys.readouterr().err
