@@ -195,6 +195,17 @@ def test_the_peer_prints_beside_dipgw(capsys: pytest.CaptureFixture[str]) -> Non
     assert "peer CPU ms/accepted record batched · gateway" in out and "…" not in out
 
 
+def test_the_peer_without_pydantic_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refused before anything starts (the command prints a BenchError and exits 1)."""
+    from gateway.bench.ingest import run_ingest_bench
+
+    monkeypatch.setitem(sys.modules, "pydantic", None)  # import pydantic now fails
+    with pytest.raises(BenchError, match=r"pip install 'dipgw\[test\]'"):
+        run_ingest_bench(
+            Settings(), seconds=1, batch=1, concurrency=1, rate=1, processes=1, port=0, peer=True
+        )
+
+
 def test_percentile_of_nothing_is_nan() -> None:
     assert percentile([], 0.99) != percentile([], 0.99)
     assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0
