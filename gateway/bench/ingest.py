@@ -348,7 +348,8 @@ def merge_single(rounds: list[_Single], rate: float) -> _Single:
         sent += [t + shift for t in part.sent]
         add_counts(records, part.records)
         add_counts(answers, part.answers)
-        at += len(part.sent) / rate
+        # The next round follows this one's schedule, or its last send if the generator lagged.
+        at = max(at + len(part.sent) / rate, max(sent, default=at) + 1 / rate)
     cpu = _weighted([(p.cpu, len(p.sent)) for p in rounds])
     return _Single(samples, sent, start, records, answers, cpu)
 
