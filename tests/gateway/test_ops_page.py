@@ -286,3 +286,53 @@ async def test_ops_browse_open_and_replay_messages_in_chromium(
     bureau = await stack.registry.issue_token("city", "test-city-browser", "440100")
     async with opened_page(stack, browser, bureau) as tools:
         assert await tools.evaluate("document.getElementById('browser').hidden")
+
+
+async def test_the_feeds_card_shows_a_failing_feed_with_its_error_in_chromium(
+    stack: Stack, browser: tuple[aiohttp.ClientSession, int]
+) -> None:
+    """One line per feed source for ops: a feed whose intermediate database cannot be reached
+    shows as failing, with the error and since when (+08:00), never the password."""
+    from adapters.feeds import FeedConfig
+    from gateway.feeds import FeedStore
+
+    code = new_code()
+    await register_hospital(stack, code, "440100")
+    name = f"page-{code[-6:]}"
+    store = FeedStore(stack.pool)
+    await store.add(
+        FeedConfig(
+            name=name,
+            kind="postgres",
+            hospitals=[code],
+            options={
+                "dsn": "postgresql://dip@127.0.0.1:9/his",  # nothing listens on port 9
+                "password": "Pa55word",
+                "table": "his_setl",
+                "time_column": "upd_time",
+                "key_column": "id",
+                "connect_timeout_s": 1,
+            },
+            poll_interval_s=0.2,
+        )
+    )
+    try:
+        for _ in range(300):
+            (row,) = await store.rows(name)
+            if row.state["last_error"]:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the feed never failed")
+        token = await stack.registry.issue_token("ops", "test-ops-feeds")
+        async with opened_page(stack, browser, token) as tools:
+            await until(tools, "!document.getElementById('feeds-card').hidden")
+            line = await tools.evaluate(
+                f"document.querySelector('#feeds tr[data-feed=\"{name}\"]').innerText"
+            )
+        assert "failing" in line and "postgres" in line and code in line
+        assert "127.0.0.1:9" in line  # the error names the host it could not reach
+        assert re.search(r"\d{2}:\d{2}:\d{2} \+08:00", line), line
+        assert "Pa55word" not in line
+    finally:
+        await store.remove(name)
