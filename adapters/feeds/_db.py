@@ -183,6 +183,14 @@ class _Dialect:
         raise NotImplementedError
 
 
+def _pg_zone(offset: str | None) -> dict[str, str] | None:
+    """A `+08:00` offset as PostgreSQL's TimeZone: a POSIX zone, whose sign is inverted."""
+    if offset is None:
+        return None
+    inverted = "-" if offset[0] == "+" else "+"
+    return {"TimeZone": f"<{offset[0]}{offset[1:3]}{offset[4:]}>{inverted}{offset[1:]}"}
+
+
 class _Postgres(_Dialect):
     def __init__(self, options: DbOptions, password: str | None) -> None:
         super().__init__(options, password)
@@ -214,10 +222,15 @@ class _Postgres(_Dialect):
                 max_size=self.options.pool_size,
                 timeout=self.options.connect_timeout_s,
                 command_timeout=120,
+                server_settings=_pg_zone(self.options.time_zone),
             )
             assert pool is not None
+            try:
+                await self._describe(pool)
+            except BaseException:
+                pool.terminate()
+                raise
             self._pool = pool
-            await self._describe(pool)
         return self._pool
 
     async def _describe(self, pool: asyncpg.Pool) -> None:
@@ -297,6 +310,11 @@ class _Mysql(_Dialect):
                 maxsize=self.options.pool_size,
                 connect_timeout=self.options.connect_timeout_s,
                 pool_recycle=600,
+                init_command=(
+                    f"SET time_zone = '{self.options.time_zone}'"  # checked: [+-]HH:MM
+                    if self.options.time_zone
+                    else None
+                ),
             )
         return self._pool
 

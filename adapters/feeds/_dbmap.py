@@ -47,6 +47,9 @@ _IDENT = re.compile(r"[A-Za-z_\u4e00-\u9fff][A-Za-z0-9_\u4e00-\u9fff]{0,62}\Z")
 quote, dot or semicolon can pass, so a name quoted per dialect can never close its quotes."""
 
 
+_OFFSET = re.compile(r"[+-](0[0-9]|1[0-4]):[0-5][0-9]\Z")
+
+
 def _check_ident(name: str, what: str) -> None:
     if not _IDENT.match(name):
         raise ValueError(f"{what}: {name!r} is not a plain name (letters, digits, '_')")
@@ -99,6 +102,9 @@ class DbOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     message_max: int = 500
     pool_size: int = 2
     connect_timeout_s: float = 10.0
+    time_zone: str | None = None
+    """The session's UTC offset (`+08:00`) when the server's own zone differs from the wall
+    clock the HIS writes its zone-less times in: the settle cutoff is computed in it."""
 
     def __post_init__(self) -> None:
         scheme = urlsplit(self.dsn).scheme
@@ -122,6 +128,8 @@ class DbOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise ValueError("give time_column and key_column, or sequence_column")
         if self.password is not None and self.password_env is not None:
             raise ValueError("password and password_env: give one")
+        if self.time_zone is not None and not _OFFSET.match(self.time_zone):
+            raise ValueError("time_zone: an offset such as +08:00")
         if self.settle_s < 0:
             raise ValueError("settle_s: must be >= 0")
         if self.message_max < 10:

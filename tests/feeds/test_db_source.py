@@ -643,3 +643,23 @@ def test_identifiers_are_refused_unless_plain() -> None:
         )
         != []
     )  # a postgresql:// DSN for a mysql feed
+
+
+async def test_time_zone_puts_the_cutoff_on_the_his_wall_clock(target: Target) -> None:
+    """A HIS writing +08:00 wall time into zone-less columns of a server kept in UTC: with
+    `time_zone`, a row written a minute ago is a minute old, not eight hours ahead."""
+    ts = target.t("timestamp", "DATETIME(6)")
+    cst_now = target.t(
+        "(now() AT TIME ZONE INTERVAL '+08:00')", "(UTC_TIMESTAMP(6) + INTERVAL 8 HOUR)"
+    )
+    await target.run(
+        f"CREATE TABLE setl (id INT PRIMARY KEY, upd_time {ts} NOT NULL, setl_id VARCHAR(9))",
+        f"INSERT INTO setl VALUES (1, {cst_now} - INTERVAL '2' MINUTE, 'S1'),"
+        f" (2, {cst_now} + INTERVAL '10' MINUTE, 'S2')",
+    )
+    src = target.source(**_options(time_zone="+08:00", settle_s=30))
+    try:
+        batch = await src.read(None, 10)
+        assert batch is not None and [r.key for r in batch.records] == ["1"]
+    finally:
+        await src.close()
