@@ -26,6 +26,14 @@ USER = "dipgw_reader"
 PASSWORD = "s3cret-Pa55word"
 
 
+def _binary(name: str) -> str:
+    """Debian puts the server in /usr/sbin, which a CI user's PATH may lack."""
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/usr/local/sbin")
+    if found is None:
+        raise RuntimeError(f"{name} not found: deploy/bootstrap.sh installs mariadb-server")
+    return found
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -47,7 +55,7 @@ class MariaDB:
     def install(self) -> None:
         subprocess.run(
             [
-                "mariadb-install-db",
+                _binary("mariadb-install-db"),
                 "--no-defaults",
                 "--user=root",
                 f"--datadir={self.datadir}",
@@ -62,7 +70,7 @@ class MariaDB:
         log = (self.base / "server.log").open("ab")
         self.process = subprocess.Popen(
             [
-                "mariadbd",
+                _binary("mariadbd"),
                 "--no-defaults",
                 "--user=root",
                 f"--datadir={self.datadir}",
