@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from os import PathLike
 from pathlib import Path
 
+from adapters._textenc import decode_text
 from contracts import CodeTables, tables_from_manifest
 
 __all__ = ["MANIFEST_NAME", "load_code_store", "read_table_rows"]
@@ -29,10 +30,7 @@ def read_table_rows(path: str | PathLike[str]) -> Iterator[list[object]]:
             workbook.close()
         return
     data = p.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("gb18030")  # NHSA CSVs are often saved from Excel in GBK
+    text = decode_text(data).text  # NHSA CSVs are often saved from Excel in GBK
     for row in csv.reader(io.StringIO(text)):
         yield list[object](row)
 
