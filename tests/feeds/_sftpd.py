@@ -7,6 +7,7 @@ need a system user's password changed). `stop()`/`start()` drive the outage test
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -38,6 +39,25 @@ def _keygen(path: Path) -> None:
         check=True,
         capture_output=True,
     )
+
+
+def _descendants(root: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rpartition(")")[2].split()[1])
+    found: list[int] = []
+    frontier = [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent]
+        found += children
+        frontier += children
+    return found
 
 
 class Sshd:
@@ -106,7 +126,6 @@ class Sshd:
             [_binary("sshd"), "-D", "-e", "-f", str(self.config)],
             stdout=log,
             stderr=log,
-            start_new_session=True,  # its per-connection children too, for stop()
         )
         for _ in range(200):  # until it listens (or died)
             if self.process.poll() is not None:
@@ -120,6 +139,11 @@ class Sshd:
 
     def stop(self) -> None:
         if self.process is not None:
-            os.killpg(self.process.pid, signal.SIGTERM)  # the server and every session
+            # each session process calls setsid(): find them before the listener goes
+            sessions = _descendants(self.process.pid)
+            self.process.terminate()
             self.process.wait(timeout=20)
+            for pid in sessions:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
             self.process = None
