@@ -410,8 +410,11 @@ class _Feed:
         self.source: FeedSource | None = None
         self._backlog_at = 0.0
         self._allowed: dict[str, str | None] | None = None
+        self._prefetch: tuple[str, asyncio.Task[SourceBatch | None]] | None = None
+        self._check_s = 0.0
 
     async def close(self) -> None:
+        self._drop_prefetch()
         if self.source is not None:
             with contextlib.suppress(Exception):
                 await self.source.close()
@@ -456,12 +459,22 @@ class _Feed:
         runner = self.runner
         (row,) = await runner._store.rows(self.name) or [None]
         if row is None or row.config.paused:
+            self._drop_prefetch()
             return False
         if self.source is None:
             self.source = SOURCE_KINDS.build(self.config)
         if self._allowed is None:
             self._allowed = await self._institutions()
-        batch = await self.source.read(row.position, self.config.batch_size)
+        started = time.perf_counter()
+        batch = await self._read(self.source, row.position)
+        read_s = time.perf_counter() - started
+        if batch is not None and batch.position is not None:
+            # A cursor source: read the next batch while this one goes to Kafka (the waits
+            # for acknowledgements and commits overlap the next read's).
+            self._prefetch = (
+                batch.position,
+                asyncio.create_task(self.source.read(batch.position, self.config.batch_size)),
+            )
         now = runner._clock()
         FEED_LAST_POLL.labels(self.name).set(time.time())
         FEED_UP.labels(self.name).set(1)
@@ -469,10 +482,13 @@ class _Feed:
             await self._backlog(row.position, now, force=True)
             return False
         received_at = now
+        started = time.perf_counter()
         results = await self._take(batch, received_at, stop)
         if results is None:  # told to stop before every item was durable: read again later
             return False
+        take_s = time.perf_counter() - started
         await self.source.finish(batch, results)
+        finish_s = time.perf_counter() - started - take_s
         counts = {"read": len(results), "accepted": 0, "duplicate": 0, "rejected": 0}
         for result in results:
             counts[result.status] += 1
@@ -480,9 +496,36 @@ class _Feed:
         for outcome, count in counts.items():
             if count:
                 FEED_ITEMS.labels(self.name, outcome).inc(count)
-        log.info("feed.batch", feed=self.name, **counts)
+        log.info(
+            "feed.batch",
+            feed=self.name,
+            **counts,
+            read_ms=round(read_s * 1000, 1),
+            check_ms=round(self._check_s * 1000, 1),
+            take_ms=round(take_s * 1000, 1),
+            finish_ms=round(finish_s * 1000, 1),
+        )
         await self._backlog(batch.position or row.position, now, force=False)
         return True
+
+    async def _read(self, source: FeedSource, position: str | None) -> SourceBatch | None:
+        """The batch after `position`: the one read ahead if it was read from there."""
+        if self._prefetch is not None:
+            ahead, task = self._prefetch
+            self._prefetch = None
+            if ahead == position:
+                return await task
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        return await source.read(position, self.config.batch_size)
+
+    def _drop_prefetch(self) -> None:
+        if self._prefetch is not None:
+            _, task = self._prefetch
+            self._prefetch = None
+            task.cancel()
+            task.add_done_callback(_consume_outcome)
 
     async def _institutions(self) -> dict[str, str | None]:
         allowed: dict[str, str | None] = {}
@@ -561,7 +604,9 @@ class _Feed:
     async def _take(
         self, batch: SourceBatch, received_at: datetime, stop: asyncio.Event
     ) -> list[ItemResult] | None:
+        started = time.perf_counter()
         checked = await self._check(batch, received_at)
+        self._check_s = time.perf_counter() - started
         assert self._allowed is not None
         foreign = set(foreign_positions(self._allowed, checked))
         outcomes: list[Outcome | None] = [None] * len(checked)
@@ -591,10 +636,16 @@ class _Feed:
         return [_result(o) for o in outcomes if o is not None]
 
 
-_CHUNK = 1000
+_CHUNK = 250
 """Items handed to the ingestor at once: a file of 100,000 lines is a hundred reservations
 and Kafka batches, four at a time, not one statement of 100,000 rows."""
 _CHUNKS_AT_ONCE = 4
+
+
+def _consume_outcome(task: asyncio.Task[Any]) -> None:
+    """A read-ahead no one will use: its outcome retrieved, so asyncio does not report it."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _retryable(state: RetryCallState) -> bool:
