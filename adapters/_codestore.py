@@ -30,7 +30,7 @@ def read_table_rows(path: str | PathLike[str]) -> Iterator[list[object]]:
             workbook.close()
         return
     data = p.read_bytes()
-    text = decode_text(data).text  # NHSA CSVs are often saved from Excel in GBK
+    text = decode_text(data)  # NHSA CSVs are often saved from Excel in GBK
     for row in csv.reader(io.StringIO(text)):
         yield list[object](row)
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import msgspec
 
 from adapters import FORMATS
-from adapters._textenc import UndecodableText, decode_text
+from adapters._textenc import UndecodableText, utf8_body
 from adapters.feeds._registry import SOURCE_KINDS
 from adapters.feeds._source import (
     Backlog,
@@ -255,14 +255,12 @@ class DropSource(ABC):
         if fmt.binary:
             return SourceFile(entry.name, body, fmt.name)
         try:
-            decoded = decode_text(body)
+            utf8, note = utf8_body(body)
         except UndecodableText as exc:
             return SourceFile(
                 entry.name, b"", fmt.name, (ReadProblem("encoding", detail=str(exc)),)
             )
-        if decoded.note is None:
-            return SourceFile(entry.name, body, fmt.name)
-        return SourceFile(entry.name, decoded.text.encode(), fmt.name, notes=(decoded.note,))
+        return SourceFile(entry.name, utf8, fmt.name, notes=() if note is None else (note,))
 
     async def _slot(self, sub: str, entry: Entry) -> str:
         """The name the file takes in done/ or failed/: its own, or (taken by an earlier file
