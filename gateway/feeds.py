@@ -608,6 +608,12 @@ class _Feed:
         checked = await self._check(batch, received_at)
         self._check_s = time.perf_counter() - started
         assert self._allowed is not None
+        if batch.file is not None and [c.position for c in checked] == ["$"]:
+            # A file refused whole (unreadable, too large, …) is the file's verdict, as an
+            # upload refused whole is the request's: no list was read, none is counted.
+            (whole,) = checked
+            assert isinstance(whole, Rejected)
+            return [_result(Outcome("$", None, errors=whole.errors))]
         foreign = set(foreign_positions(self._allowed, checked))
         outcomes: list[Outcome | None] = [None] * len(checked)
         for i, item in enumerate(checked):
