@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters import _textenc
 from adapters.feeds import SOURCE_KINDS, FeedConfig, ItemResult, SourceBatch, SourceError
 from adapters.feeds._files import FolderOptions, FolderSource
 from contracts import CST
@@ -348,3 +349,21 @@ def test_options_are_checked_by_the_registry(tmp_path: Path) -> None:
         FeedConfig(name="drop", kind="folder", hospitals=["H1"], options={"path": str(tmp_path)})
     )
     assert isinstance(built, FolderSource)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 4, 5, 7, 1 << 20])
+def test_the_bad_byte_offset_is_exact_across_chunk_boundaries(
+    chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_textenc, "_CHUNK", chunk)
+    good = "ab张三李四\n".encode()
+    for bad in (b"\xff", "张".encode()[:2] + b"x"):
+        data = good + bad + b"tail"
+        with pytest.raises(_textenc.UndecodableText) as info:
+            _textenc.utf8_body(data + b"\x81\x20")  # neither UTF-8 nor GB18030
+        assert info.value.offset >= len(good)
+        assert _textenc._first_bad(data, "utf-8") == len(good)
+    assert _textenc._first_bad(good, "utf-8") is None
+    assert _textenc._first_bad(good + "张".encode()[:2], "utf-8") == len(good)
+    assert _textenc.utf8_body(good) == (good, None)
+    assert _textenc.utf8_body("张三".encode("gbk")) == ("张三".encode(), _textenc.GB18030_NOTE)
