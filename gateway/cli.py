@@ -20,6 +20,7 @@ from gateway.sealing import MasterKeyError
 # One line per command module; keep sorted.
 _COMMAND_MODULES: tuple[str, ...] = (
     "gateway.commands.bench",
+    "gateway.commands.bench_feeds",
     "gateway.commands.bench_ingest",
     "gateway.commands.bench_pipeline",
     "gateway.commands.bench_validate",
