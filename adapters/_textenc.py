@@ -11,6 +11,8 @@ from __future__ import annotations
 import codecs
 from typing import Literal
 
+from contracts import ContractError
+
 __all__ = [
     "GB18030_NOTE",
     "UTF16_NOTE",
@@ -32,7 +34,7 @@ _NOTES: dict[Encoding, str | None] = {
 _CHUNK = 1 << 20
 
 
-class UndecodableText(ValueError):
+class UndecodableText(ContractError, ValueError):
     """Neither UTF-8 nor GB18030: `offset` is the first byte that is neither (the bytes
     themselves are never shown: they may be part of a patient's name)."""
 

@@ -23,6 +23,7 @@ PACKAGES = ("contracts", "adapters", "workers", "gateway")
 BASES: list[tuple[str, type[Exception]]] = [
     ("contracts", ContractError),
     ("adapters.runtime", DipgwError),
+    ("adapters.feeds", DipgwError),  # the feed sources: I/O, on the shared runtime
     ("adapters", ContractError),
     ("workers.dip", DipError),
     ("workers", DipgwError),

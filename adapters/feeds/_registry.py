@@ -8,11 +8,12 @@ from urllib.parse import urlsplit, urlunsplit
 import msgspec
 
 from adapters.feeds._source import FeedConfig, FeedSource, SourceKind
+from adapters.runtime.errors import DipgwError
 
 __all__ = ["SOURCE_KINDS", "SourceKindRegistry", "UnknownSourceKind"]
 
 
-class UnknownSourceKind(LookupError):
+class UnknownSourceKind(DipgwError, LookupError):
     pass
 
 

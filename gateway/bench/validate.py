@@ -21,6 +21,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from adapters.runtime.errors import DipgwError
+
 __all__ = ["findings_documents", "full_table_documents", "run_benchmark", "table_costs"]
 
 Doc = dict[str, Any]
@@ -166,7 +168,7 @@ def table_costs() -> dict[str, float]:
     }
 
 
-class PeerMissing(RuntimeError):
+class PeerMissing(DipgwError, RuntimeError):
     """The peer cannot run here (pydantic v2 is not installed)."""
 
 
