@@ -12,14 +12,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import random
 import re
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import msgspec
@@ -33,7 +36,7 @@ from tests.clock import naive_now
 
 if TYPE_CHECKING:
     from adapters.runtime.settings import Settings
-    from gateway.runtime import Stack
+    from gateway.runtime import LocalServices, Stack
     from tests.conftest import Client
 
 RECEIVED = datetime(2026, 11, 24, 9, 30, 0)
@@ -619,3 +622,27 @@ def tagged_settings(base: Settings, prefix: str, **worker: Any) -> Settings:
     )
     workers = msgspec.structs.replace(base.worker, group_prefix=tag, **worker)
     return msgspec.structs.replace(base, topics=topics, worker=workers)
+
+
+@contextlib.asynccontextmanager
+async def isolated(
+    services: LocalServices, prefix: str, **worker: Any
+) -> AsyncIterator[tuple[Settings, str]]:
+    """Settings with their own topics and consumer groups (`tagged_settings`) and a database
+    of their own, dropped afterwards: a stack started on them shares nothing with the
+    session's but the servers."""
+    settings = tagged_settings(services.settings, prefix, **worker)
+    tag = settings.worker.group_prefix
+    admin = await asyncpg.connect(services.dsn)
+    try:
+        await admin.execute(f"CREATE DATABASE {tag}")
+    finally:
+        await admin.close()
+    try:
+        yield settings, urlunsplit(urlsplit(services.dsn)._replace(path="/" + tag))
+    finally:
+        admin = await asyncpg.connect(services.dsn)
+        try:
+            await admin.execute(f"DROP DATABASE {tag} WITH (FORCE)")
+        finally:
+            await admin.close()

@@ -7,8 +7,10 @@ import argparse
 import asyncio
 import importlib
 import os
+import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 MODULES = (
     "gateway.commands.bench",
@@ -56,3 +58,20 @@ def cli_env(dsn: str, bootstrap: str, state: Path) -> dict[str, str]:
         DIPGW_LOG_LEVEL="warning",
     )
     return env
+
+
+def dipgw_sync(services: Any, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    """Run the real `dipgw` CLI as an operator would, on the session's database and state
+    directory (`services`: a `LocalServices`, or None for neither); `extra` DIPGW_* variables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIPGW_")}
+    env.update(DIPGW_LOG_LEVEL="warning", **extra)
+    if services is not None:
+        env.update(DIPGW_PG_DSN=services.dsn, DIPGW_STATE_DIR=str(services.settings.state_path))
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *args],
+        cwd=Path(__file__).parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

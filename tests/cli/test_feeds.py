@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from gateway.runtime import LocalServices, Stack
+from tests.commands import dipgw_sync
 from tests.conftest import Client
 
 pytestmark = pytest.mark.integration
@@ -19,20 +18,7 @@ ROOT = Path(__file__).parents[2]
 
 
 def _dipgw(services: LocalServices, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIPGW_")}
-    env.update(
-        DIPGW_PG_DSN=services.dsn,
-        DIPGW_STATE_DIR=str(services.settings.state_path),
-        DIPGW_LOG_LEVEL="warning",
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "gateway.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return dipgw_sync(services, *args)
 
 
 async def test_an_operator_adds_lists_pauses_resumes_and_removes_a_feed(

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from gateway.runtime import LocalServices
+from tests.commands import dipgw_sync
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).parents[2]
@@ -105,18 +104,4 @@ def test_a_host_with_another_master_key_gets_a_start_up_report_not_a_traceback(
 def _run_with(
     services: LocalServices, extra: dict[str, str], *args: str
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIPGW_")}
-    env.update(
-        DIPGW_PG_DSN=services.dsn,
-        DIPGW_STATE_DIR=str(services.settings.state_path),
-        DIPGW_LOG_LEVEL="warning",
-        **extra,
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "gateway.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return dipgw_sync(services, *args, **extra)

@@ -4,15 +4,14 @@ subprocess, on the session's database."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from gateway.runtime import LocalServices
+from tests.commands import dipgw_sync
 
 ROOT = Path(__file__).parents[2]
 
@@ -20,18 +19,7 @@ ROOT = Path(__file__).parents[2]
 def _dipgw(
     services: LocalServices | None, *args: str, **extra: str
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIPGW_")}
-    env.update(DIPGW_LOG_LEVEL="warning", **extra)
-    if services is not None:
-        env.update(DIPGW_PG_DSN=services.dsn, DIPGW_STATE_DIR=str(services.settings.state_path))
-    return subprocess.run(
-        [sys.executable, "-m", "gateway.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return dipgw_sync(services, *args, **extra)
 
 
 @pytest.mark.integration

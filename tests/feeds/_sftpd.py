@@ -14,7 +14,9 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = ["Sshd"]
@@ -147,3 +149,16 @@ class Sshd:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGTERM)
             self.process = None
+
+
+@contextlib.contextmanager
+def running_sshd() -> Iterator[Sshd]:
+    """A started sshd in a scratch directory; stopped and removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="dipgw-sshd-") as base:
+        server = Sshd(Path(base))
+        server.prepare()
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()

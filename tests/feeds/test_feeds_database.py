@@ -76,7 +76,12 @@ async def test_a_hospital_connected_by_table_gets_a_verdict_per_row(
         assert rows[3][0] == "校验失败" and "medfee_sumamt" in rows[3][1]
         assert rows[4][0] == "校验失败" and "FEED_COLUMN_TYPE" in rows[4][1]
         assert "hsorg_opter" in rows[4][1]
-        (row,) = await FeedStore(stack.pool).rows(name)
+        # the position and counts are stored just after the write-back
+        for _ in range(100):
+            (row,) = await FeedStore(stack.pool).rows(name)
+            if row.state["rows_read"] == 4:
+                break
+            await asyncio.sleep(0.1)
         state = row.state
         assert (state["rows_read"], state["accepted"], state["rejected"]) == (4, 1, 3)
         assert state["last_error"] is None

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +26,7 @@ from gateway.feeds import FeedStore
 from gateway.runtime import Stack
 from tests.builders import document, new_code, wait_received
 from tests.conftest import register_hospital
-from tests.feeds._sftpd import Sshd
+from tests.feeds._sftpd import Sshd, running_sshd
 
 pytestmark = pytest.mark.integration
 OLD = 1_700_000_000  # an mtime long settled
@@ -35,14 +34,8 @@ OLD = 1_700_000_000  # an mtime long settled
 
 @pytest.fixture(scope="module")
 def sshd() -> Iterator[Sshd]:
-    with tempfile.TemporaryDirectory(prefix="dipgw-sshd-") as base:
-        server = Sshd(Path(base))
-        server.prepare()
-        server.start()
-        try:
-            yield server
-        finally:
-            server.stop()
+    with running_sshd() as server:
+        yield server
 
 
 def _drop(folder: Path, name: str, body: bytes) -> Path:
@@ -140,9 +133,14 @@ async def test_a_drop_folder_takes_good_files_and_refuses_bad_ones_whole(
             "SELECT sum(rejected) FROM quality_daily WHERE fixmedins_code = $1", code
         )
         assert rejected == 1
-        (row,) = await FeedStore(stack.pool).rows(name)
+        # the position and counts are stored just after the result file is written
+        for _ in range(100):
+            (row,) = await FeedStore(stack.pool).rows(name)
+            if row.state["rows_read"] == 9:
+                break
+            await asyncio.sleep(0.1)
         assert row.state["last_error"] is None
-        assert row.state["accepted"] == 5 and row.state["rejected"] == 4
+        assert row.state["accepted"] == 5 and row.state["rejected"] == 4, row.state
     finally:
         await FeedStore(stack.pool).remove(name)
 

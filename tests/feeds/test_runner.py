@@ -266,3 +266,30 @@ async def test_a_feed_of_an_unregistered_hospital_or_kind_is_refused_naming_the_
         await store.add(FeedConfig(name="bad-2", kind="oracle", hospitals=["H44010000001"]))
     with pytest.raises(FeedStoreError, match=r"options: .*script"):
         await store.add(FeedConfig(name="bad-3", kind="scripted", hospitals=["H44010000001"]))
+
+
+async def test_each_feed_has_its_series_on_metrics(
+    stack: Stack, hospital: Client, ops: Client
+) -> None:
+    """Rows read and how they ended, errors, backlog, lag, last poll and up: one series each
+    per feed, as Prometheus scrapes them."""
+    name, script = await _feed(stack, ["H44010000001"])
+    script.fail_reads = 1
+    script.put("001", document("FEED-M1"))
+    script.put("002", document("FEED-M2", medfee_sumamt=None))
+    await _finished(script, 2)
+    await _until(lambda: _row_when(stack, name, lambda r: r["backlog_items"] == 0))
+    status, text, _ = await ops.request("GET", "/metrics")
+    assert status == 200
+    body = text.decode() if isinstance(text, bytes) else str(text)
+    for line in (
+        f'dipgw_feed_items_total{{feed="{name}",outcome="read"}} 2.0',
+        f'dipgw_feed_items_total{{feed="{name}",outcome="accepted"}} 1.0',
+        f'dipgw_feed_items_total{{feed="{name}",outcome="rejected"}} 1.0',
+        f'dipgw_feed_errors_total{{feed="{name}"}} 1.0',
+        f'dipgw_feed_backlog_items{{feed="{name}"}} 0.0',
+        f'dipgw_feed_lag_seconds{{feed="{name}"}} 0.0',
+        f'dipgw_feed_up{{feed="{name}"}} 1.0',
+    ):
+        assert line in body, line
+    assert f'dipgw_feed_last_poll_timestamp_seconds{{feed="{name}"}}' in body

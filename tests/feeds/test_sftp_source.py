@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 from adapters.feeds import SOURCE_KINDS, FeedConfig, ItemResult, SourceBatch, SourceError
 from adapters.feeds._sftp import SftpOptions, SftpSource
 from contracts import CST
-from tests.feeds._sftpd import Sshd
+from tests.feeds._sftpd import Sshd, running_sshd
 
 T0 = datetime(2025, 3, 1, 8, 0, 0, tzinfo=CST).timestamp()
 GBK_CSV = "psn_name,fixmedins_name\n张三,北京协和医院\n".encode("gbk")
@@ -30,14 +29,8 @@ class Clock:
 
 @pytest.fixture(scope="module")
 def sshd() -> Iterator[Sshd]:
-    with tempfile.TemporaryDirectory(prefix="dipgw-sshd-") as base:
-        server = Sshd(Path(base))
-        server.prepare()
-        server.start()
-        try:
-            yield server
-        finally:
-            server.stop()
+    with running_sshd() as server:
+        yield server
 
 
 @pytest.fixture

@@ -17,15 +17,14 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import msgspec
 import pytest
 
 from adapters.runtime.settings import Settings
 from gateway.runtime import LocalServices, Stack, running_stack
-from tests.builders import dip_document, tagged_settings, wait_scored
+from tests.builders import dip_document, wait_scored
+from tests.builders import isolated as isolated_database
 from tests.clock import CLOCK
 from tests.conftest import register_hospital
 from workers.casefacts_map import case_facts
@@ -36,29 +35,11 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).parents[2]
 
 
-def _with_database(dsn: str, name: str) -> str:
-    parts = urlsplit(dsn)
-    return urlunsplit(parts._replace(path="/" + name))
-
-
 @pytest.fixture
 async def isolated(services: LocalServices) -> AsyncIterator[tuple[Settings, str]]:
     """Settings with their own topics and consumer groups, and a database of their own."""
-    settings = tagged_settings(services.settings, "eo", max_batch=20)
-    tag = settings.worker.group_prefix
-    conn = await asyncpg.connect(services.dsn)
-    try:
-        await conn.execute(f"CREATE DATABASE {tag}")
-    finally:
-        await conn.close()
-    try:
-        yield settings, _with_database(services.dsn, tag)
-    finally:
-        conn = await asyncpg.connect(services.dsn)
-        try:
-            await conn.execute(f"DROP DATABASE {tag} WITH (FORCE)")
-        finally:
-            await conn.close()
+    async with isolated_database(services, "eo", max_batch=20) as both:
+        yield both
 
 
 def _start_workers(
