@@ -65,6 +65,7 @@ from contracts._timefmt import (
     parse_time,
     set_display_zone,
     shown,
+    shown_or_none,
 )
 from contracts._timeliness import LAG_BUCKETS, LAG_EDGES_H, lag_bucket, lag_percentile
 from contracts._validator import Validator, is_rejected
@@ -134,6 +135,7 @@ __all__ = [
     "rulebook",
     "set_display_zone",
     "shown",
+    "shown_or_none",
     "spec_of",
     "tables_from_manifest",
 ]

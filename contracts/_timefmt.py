@@ -66,6 +66,11 @@ def shown(moment: datetime, timespec: str = "seconds") -> str:
     return in_display_zone(moment).isoformat(timespec=timespec)
 
 
+def shown_or_none(moment: datetime | None, timespec: str = "seconds") -> str | None:
+    """`shown`, for a moment that may not have happened yet (a column still NULL)."""
+    return None if moment is None else shown(moment, timespec)
+
+
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 DATETIME_PATTERN = r"^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}:\d{2})?$"
 DURATION_PATTERN = r"^\d{1,4}/\d{1,2}/\d{1,2}$"

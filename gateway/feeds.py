@@ -51,10 +51,11 @@ from adapters.runtime.metrics import (
     FEED_LAST_POLL,
     FEED_UP,
 )
-from contracts import Problem, shown
+from contracts import Problem, shown_or_none
 from gateway import refusals
 from gateway.accounts import Registry
 from gateway.checks import Checked, Rejected
+from gateway.ingest import consume_outcome
 from gateway.intake import Outcome, foreign_positions, take
 from gateway.services import Services
 
@@ -241,10 +242,6 @@ def _row(record: Any) -> FeedRow:
     )
 
 
-def _moment(value: datetime | None) -> str | None:
-    return None if value is None else shown(value)
-
-
 def feed_status(row: FeedRow) -> dict[str, Any]:
     """A feed's state as `dipgw feeds status` and /ops show it: counts since it was added, its
     backlog at the last poll, moments in the display zone, the last error (never a secret:
@@ -258,10 +255,10 @@ def feed_status(row: FeedRow) -> dict[str, Any]:
         "state": health,
         **{k: state[k] for k in ("rows_read", "accepted", "duplicate", "rejected", "errors")},
         "backlog_items": state["backlog_items"],
-        "backlog_oldest": _moment(state["backlog_oldest"]),
-        "last_poll_at": _moment(state["last_poll_at"]),
-        "last_batch_at": _moment(state["last_batch_at"]),
-        "failing_since": _moment(state["failing_since"]),
+        "backlog_oldest": shown_or_none(state["backlog_oldest"]),
+        "last_poll_at": shown_or_none(state["last_poll_at"]),
+        "last_batch_at": shown_or_none(state["last_batch_at"]),
+        "failing_since": shown_or_none(state["failing_since"]),
         "last_error": state["last_error"],
     }
 
@@ -306,10 +303,6 @@ class FeedRunner:
         self._backlog_every_s = backlog_every_s
         self._running: dict[str, _Running] = {}
         self._locks: asyncpg.Connection | None = None
-
-    @property
-    def running(self) -> list[str]:
-        return sorted(self._running)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start and stop feeds as the table changes, until `stop`; then let each finish the
@@ -525,7 +518,7 @@ class _Feed:
             _, task = self._prefetch
             self._prefetch = None
             task.cancel()
-            task.add_done_callback(_consume_outcome)
+            task.add_done_callback(consume_outcome)
 
     async def _institutions(self) -> dict[str, str | None]:
         allowed: dict[str, str | None] = {}
@@ -646,12 +639,6 @@ _CHUNK = 250
 """Items handed to the ingestor at once: a file of 100,000 lines is a hundred reservations
 and Kafka batches, four at a time, not one statement of 100,000 rows."""
 _CHUNKS_AT_ONCE = 4
-
-
-def _consume_outcome(task: asyncio.Task[Any]) -> None:
-    """A read-ahead no one will use: its outcome retrieved, so asyncio does not report it."""
-    if not task.cancelled():
-        task.exception()
 
 
 def _retryable(state: RetryCallState) -> bool:

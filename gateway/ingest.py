@@ -154,7 +154,7 @@ class Ingestor:
         bounded by the Kafka timeout.
         """
         work = asyncio.ensure_future(self._submit_many(uploads, received_at, nonce))
-        work.add_done_callback(_consume_outcome)
+        work.add_done_callback(consume_outcome)
         self._running.add(work)
         work.add_done_callback(self._running.discard)
         return await asyncio.shield(work)
@@ -266,7 +266,7 @@ class Ingestor:
         for slot, future in zip(slots, futures, strict=True):
             if not future.done():
                 # Outcome unknown: the producer may still deliver it.
-                future.add_done_callback(_consume_outcome)
+                future.add_done_callback(consume_outcome)
                 slot.result = _unavailable("Kafka did not acknowledge in time")
                 unsure.append(slot.row["receipt_id"])
             elif future.exception() is not None:
@@ -366,7 +366,7 @@ class AcceptWriter:
             log.warning("ingest.accept_marks_failed", count=len(marks), error=describe_error(exc))
 
 
-def _consume_outcome(future: asyncio.Future[Any]) -> None:
+def consume_outcome(future: asyncio.Future[Any]) -> None:
     """Retrieve a late outcome so asyncio does not report it as never retrieved."""
     if not future.cancelled():
         future.exception()

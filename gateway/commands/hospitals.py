@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 
 from adapters.runtime.settings import Settings
-from contracts import shown
+from contracts import shown_or_none
 from gateway.accounts import Registry, RegistryError, token_id
 from gateway.commands._common import UsageError, fail, settings_from, with_pool
 from gateway.commands._output import print_table
@@ -153,7 +153,7 @@ async def _issue(registry: Registry, args: argparse.Namespace) -> int:
 
 def _cst(moment: datetime | None) -> str | None:
     """A moment as the province reads it, its offset shown (+08:00)."""
-    return None if moment is None else shown(moment, "minutes")
+    return shown_or_none(moment, "minutes")
 
 
 async def _tokens(registry: Registry, args: argparse.Namespace) -> int:

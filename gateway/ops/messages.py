@@ -32,7 +32,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import ClusterAuthorizationFailedError, TopicAuthorizationFailedError
 
-from contracts import mask_personal, redact_document, shown
+from contracts import mask_personal, redact_document, shown, shown_or_none
 from gateway import params, refusals
 from gateway.authn import principal_of
 from gateway.errors import http_error
@@ -98,10 +98,6 @@ def _paged(rows: list[dict[str, Any]], limit: int, offset: int) -> dict[str, Any
         "has_more": len(rows) > limit,
         "rows": rows[:limit],
     }
-
-
-def _shown(moment: datetime | None) -> str | None:
-    return None if moment is None else shown(moment)
 
 
 # -- rejected lists ----------------------------------------------------------------------
@@ -192,7 +188,7 @@ def _dead_row(r: asyncpg.Record) -> dict[str, Any]:
         "fixmedins_code": hospital if params.HOSPITAL.fullmatch(hospital) else None,
         "error": r["error"],
         "at": shown(r["at"]),
-        "replayed_at": _shown(r["replayed_at"]),
+        "replayed_at": shown_or_none(r["replayed_at"]),
         "replayed_to": r["replayed_to"],
     }
 
@@ -399,7 +395,7 @@ async def replay(
         "id": target,
         "replayed": result == "replayed",
         "result": result,
-        "replayed_at": _shown(replayed_at),
+        "replayed_at": shown_or_none(replayed_at),
         "replayed_to": replayed_to,
         "audited_at": shown(at),
         "actor": who,
