@@ -57,6 +57,12 @@ from ._model import (
     encode_ruleset,
 )
 from ._national import NationalEntry, national_pre_groups, national_primary_care
+from ._point_value import (
+    PointValue,
+    fund_point_values,
+    initial_point_value,
+    settlement_point_value,
+)
 from ._pregroups import national_pre_group_rules
 from ._routing import Route, RouteTarget, route
 from ._sample import (
@@ -68,12 +74,28 @@ from ._sample import (
     sample_rules,
 )
 from ._scoring import ScoreError, adjustment_factor, group_and_score, score
+from ._settle_policy import (
+    AssessmentBand,
+    FundPolicy,
+    HistoryHospital,
+    HistoryYear,
+    OverspendBand,
+    PointValueMethod,
+    SettlementPolicy,
+    SettlementPolicyError,
+    SurplusBand,
+    decode_settlement_policy,
+    encode_settlement_policy,
+    parse_settlement_policy,
+    settlement_policy_hash,
+)
 
 __all__ = [
     "SAMPLE_RULES",
     "Adjustments",
     "AgeBand",
     "Assessment",
+    "AssessmentBand",
     "BedDayPolicy",
     "BuildOptions",
     "CaseFacts",
@@ -82,14 +104,20 @@ __all__ = [
     "DeviationPolicy",
     "DipError",
     "Exclusion",
+    "FundPolicy",
     "Group",
     "GroupResult",
     "GroupingPolicy",
+    "HistoryHospital",
+    "HistoryYear",
     "Hospital",
     "IcuBand",
     "IncompletePolicy",
     "Level",
     "NationalEntry",
+    "OverspendBand",
+    "PointValue",
+    "PointValueMethod",
     "Policy",
     "PreGroupPolicy",
     "PreGroupRule",
@@ -102,8 +130,11 @@ __all__ = [
     "RulesFor",
     "ScoreError",
     "ScoreResult",
+    "SettlementPolicy",
+    "SettlementPolicyError",
     "SeverityTier",
     "SpecialReviewPolicy",
+    "SurplusBand",
     "UnmatchedPolicy",
     "adjustment_factor",
     "assess",
@@ -113,10 +144,14 @@ __all__ = [
     "decode_cases_json",
     "decode_cases_ndjson",
     "decode_ruleset",
+    "decode_settlement_policy",
     "encode_ruleset",
+    "encode_settlement_policy",
+    "fund_point_values",
     "group",
     "group_and_score",
     "group_name",
+    "initial_point_value",
     "load_rules",
     "make_case_facts",
     "make_ruleset",
@@ -124,6 +159,7 @@ __all__ = [
     "national_pre_groups",
     "national_primary_care",
     "parse_catalog",
+    "parse_settlement_policy",
     "read_history",
     "read_table",
     "reasons",
@@ -135,5 +171,7 @@ __all__ = [
     "sample_case_mix",
     "sample_rules",
     "score",
+    "settlement_point_value",
+    "settlement_policy_hash",
     "write_catalog_csv",
 ]
