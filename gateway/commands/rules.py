@@ -1,4 +1,5 @@
-"""`dipgw rules import CITY YEAR FILE…` and `dipgw rules show CITY YEAR`: city DIP rules.
+"""`dipgw rules import CITY YEAR FILE…` and `dipgw rules show CITY YEAR`: city DIP rules
+(`dipgw rules simulate`, 测算 of draft rules, is in `rules_simulate`).
 
 `import` reads a city's rules as published — a TOML policy plus its CSV/XLSX catalog (or one
 rule-set JSON document) — checks that they are the rules of CITY for clearing year YEAR and
@@ -35,7 +36,9 @@ from workers.rules_store import (
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("rules", help="city DIP rules per clearing year (import, show)")
+    parser = subparsers.add_parser(
+        "rules", help="city DIP rules per clearing year (import, show, simulate)"
+    )
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     imp = verbs.add_parser("import", help="store a city's rules (TOML policy + CSV/XLSX catalog)")
     imp.add_argument("city", help="city (DIP pool) region code, e.g. 440100, 110000, 429004")
@@ -48,6 +51,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     show.add_argument("year", type=int)
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=_show)
+    from gateway.commands.rules_simulate import add_verb  # imports city_year_settings from here
+
+    add_verb(verbs)
 
 
 def city_year_settings(args: argparse.Namespace) -> Settings:

@@ -1,0 +1,200 @@
+"""`dipgw rules simulate`'s shell: read a city's year of stored cases, tally them under draft
+rules (`workers.dip.SimulationTally`), price both sides and store the result.
+
+Read only: the published results (`scored_cases`) are read in one snapshot and never written;
+nothing is published to Kafka. What is stored is the simulation itself (`simulation_runs`,
+`simulation_lines`, migration 0018), numbered per city and year, so the API can serve it and
+successive drafts can be compared (测算 is run again and again).
+
+The rows are streamed with a server-side cursor, so a year of a large city never sits in
+memory as rows: only the per-hospital sums do.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from workers.dip import CaseFacts, RuleSet, reasons
+from workers.dip._simulate import Simulation, SimulationTally, simulate_lines
+from workers.rules_store import StoredRules, rules_in_force
+
+__all__ = ["SimulationRun", "simulate"]
+
+_FACTS = msgspec.json.Decoder(CaseFacts)
+
+# The stored cases of the treating city and clearing year, as published; a withdrawn list
+# (national 4102) is no case to pay, as `dipgw rescore` leaves it too.
+_SELECT = f"""
+SELECT fixmedins_code, received_at, status, case_score, deviation, facts::text AS facts
+FROM scored_cases
+WHERE treating_city = $1 AND clearing_year = $2
+  AND unscored_rule IS DISTINCT FROM '{reasons.WITHDRAWN.rule}'
+"""
+
+_SIM_LOCK = 0x6469_7369  # "dsim": one seq at a time per (city, year)
+
+_INSERT_RUN = """
+INSERT INTO simulation_runs (city, clearing_year, seq, current_ruleset_id, current_version,
+    draft_version, draft_sha256, draft_sources, point_values, cases, skipped, points_current,
+    points_draft, payment_current, payment_draft, delta, delta_pct, kinds_current, kinds_draft,
+    seconds, created_by)
+VALUES ($1, $2,
+    (SELECT coalesce(max(seq), 0) + 1 FROM simulation_runs WHERE city = $1 AND clearing_year = $2),
+    $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10, $11, $12, $13, $14, $15, $16, $17::jsonb,
+    $18::jsonb, $19, $20)
+RETURNING sim_id, seq, created_at
+"""
+
+_INSERT_LINES = """
+INSERT INTO simulation_lines (sim_id, fixmedins_code, cases, points_current, points_draft,
+    payment_current, payment_draft, delta, delta_pct, kinds_current, kinds_draft)
+SELECT $1, * FROM unnest($2::text[], $3::int[], $4::numeric[], $5::numeric[], $6::numeric[],
+    $7::numeric[], $8::numeric[], $9::numeric[], $10::jsonb[], $11::jsonb[])
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationRun:
+    """A stored simulation: its number, what was compared and the figures."""
+
+    sim_id: int
+    seq: int
+    city: str
+    clearing_year: int
+    current_version: str | None
+    draft_version: str
+    point_value_method: str
+    skipped: int
+    seconds: float
+    created_at: datetime
+    result: Simulation
+
+
+def _json(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+def _pv_doc(point_values: Mapping[str, Decimal]) -> dict[str, str]:
+    return {fund: str(pv) for fund, pv in sorted(point_values.items())}
+
+
+async def _tally(
+    pool: asyncpg.Pool, city: str, year: int, draft: RuleSet, batch: int
+) -> tuple[SimulationTally, int]:
+    tally = SimulationTally(draft)
+    skipped = 0
+    add = tally.add
+    decode = _FACTS.decode
+    async with pool.acquire() as conn, conn.transaction(readonly=True, isolation="repeatable_read"):
+        cursor = await conn.cursor(_SELECT, city, year, prefetch=batch)
+        async for row in cursor:
+            facts = row[5]
+            if facts is None:  # stored before facts were kept: re-scored by `rescore` only
+                skipped += 1
+                continue
+            scored = row[2] == "scored"
+            add(
+                row[0],
+                decode(facts),
+                row[1],
+                row[3] if scored else None,
+                row[4] if scored else None,
+            )
+    return tally, skipped
+
+
+def _rules_point_values(
+    tally: SimulationTally, current: StoredRules | None, draft: RuleSet
+) -> tuple[dict[str, Decimal], dict[str, Decimal], str]:
+    """Each side's own point values per fund, as its rules state them."""
+    cur = current.rules.policy.point_values if current is not None else draft.policy.point_values
+    return dict(cur), dict(draft.policy.point_values), "rules"
+
+
+async def simulate(
+    pool: asyncpg.Pool,
+    city: str,
+    year: int,
+    draft: RuleSet,
+    sources: list[dict[str, str]],
+    *,
+    created_by: str = "",
+    batch: int = 5000,
+) -> SimulationRun:
+    """Simulate `draft` (the rules of `city` for `year`) on the year's stored cases; store and
+    return the result. The published results are left as they are."""
+    started = time.perf_counter()
+    current = await rules_in_force(pool, city, year)
+    tally, skipped = await _tally(pool, city, year, draft, batch)
+    pv_current, pv_draft, method = _rules_point_values(tally, current, draft)
+    result = simulate_lines(tally, pv_current, pv_draft)
+    seconds = time.perf_counter() - started
+    t = result.total
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", _SIM_LOCK, int(city) ^ year)
+        row = await conn.fetchrow(
+            _INSERT_RUN,
+            city,
+            year,
+            None if current is None else current.ruleset_id,
+            None if current is None else current.rules.version_id,
+            draft.version_id,
+            draft.content_hash,
+            _json(sources),
+            _json(
+                {
+                    "current": _pv_doc(pv_current),
+                    "draft": _pv_doc(pv_draft),
+                    "method": method,
+                }
+            ),
+            t.cases,
+            skipped,
+            t.points_current,
+            t.points_draft,
+            t.payment_current,
+            t.payment_draft,
+            t.delta,
+            t.delta_pct,
+            _json(t.kinds_current),
+            _json(t.kinds_draft),
+            seconds,
+            created_by,
+        )
+        lines = result.lines
+        if lines:
+            await conn.execute(
+                _INSERT_LINES,
+                row["sim_id"],
+                [ln.fixmedins_code for ln in lines],
+                [ln.cases for ln in lines],
+                [ln.points_current for ln in lines],
+                [ln.points_draft for ln in lines],
+                [ln.payment_current for ln in lines],
+                [ln.payment_draft for ln in lines],
+                [ln.delta for ln in lines],
+                [ln.delta_pct for ln in lines],
+                [_json(ln.kinds_current) for ln in lines],
+                [_json(ln.kinds_draft) for ln in lines],
+            )
+    return SimulationRun(
+        sim_id=row["sim_id"],
+        seq=row["seq"],
+        city=city,
+        clearing_year=year,
+        current_version=None if current is None else current.rules.version_id,
+        draft_version=draft.version_id,
+        point_value_method=method,
+        skipped=skipped,
+        seconds=seconds,
+        created_at=row["created_at"],
+        result=result,
+    )
