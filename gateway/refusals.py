@@ -391,6 +391,89 @@ FEED_FOREIGN: Final = Refusal(
 )
 
 
+# --- special review (特病单议, gateway.special_review): a request or decision refused ---------
+
+REVIEW_BODY: Final = Refusal(
+    rule="REVIEW_BODY",
+    status=400,
+    field="$",
+    message="请求体应为 JSON 对象：{detail}",
+    message_en="the body must be a JSON object: {detail}",
+)
+REVIEW_FIELD: Final = Refusal(
+    rule="REVIEW_FIELD",
+    field="$",
+    message="字段 {name} 应为{shape}",
+    message_en="{name} must be {shape_en}",
+)
+REVIEW_CASE_UNKNOWN: Final = Refusal(
+    rule="REVIEW_CASE_UNKNOWN",
+    status=404,
+    field="setl_id",
+    message="病例 {case} 不存在（未入库计分，或不在本地市）",
+    message_en="no scored case {case} (never stored and scored, or not in your city)",
+)
+REVIEW_NOT_YOURS: Final = Refusal(
+    rule="REVIEW_NOT_YOURS",
+    status=403,
+    field="fixmedins_code",
+    message="医疗机构只能为本机构的病例申请特病单议（{given} 不是本机构 {own}）",
+    message_en="a hospital may ask a special review of its own cases only ({given} is not {own})",
+)
+REVIEW_UNSCORED: Final = Refusal(
+    rule="REVIEW_UNSCORED",
+    field="setl_id",
+    message="病例 {case} 未计分（{why}），无清算年度，不能申请特病单议",
+    message_en="case {case} is not scored ({why}): it has no clearing year to be reviewed in",
+)
+REVIEW_DUPLICATE: Final = Refusal(
+    rule="REVIEW_DUPLICATE",
+    status=409,
+    field="setl_id",
+    message="病例 {case} 已有特病单议申请 {review_id}（{status}）",
+    message_en="case {case} already has special review {review_id} ({status})",
+)
+REVIEW_UNKNOWN: Final = Refusal(
+    rule="REVIEW_UNKNOWN",
+    status=404,
+    field="review_id",
+    message="特病单议申请 {review_id} 不存在",
+    message_en="no special review {review_id}",
+)
+REVIEW_DECIDED: Final = Refusal(
+    rule="REVIEW_DECIDED",
+    status=409,
+    field="review_id",
+    message="特病单议申请 {review_id} 已于 {decided_at} 由 {decided_by} 决定（{status}），不能再改",
+    message_en="special review {review_id} was decided ({status}) by {decided_by} at "
+    "{decided_at}; a decision is final",
+)
+REVIEW_POINTS: Final = Refusal(
+    rule="REVIEW_POINTS",
+    field="approved_points",
+    message="核准分值应为大于 0、至多 4 位小数的数（收到 {given}）",
+    message_en="approved points must be a number above 0 with at most 4 decimals (got {given})",
+)
+REVIEW_NO_POLICY: Final = Refusal(
+    rule="REVIEW_NO_POLICY",
+    field="special_review_quota_permille",
+    message="{city} 地市 {year} 年没有结算政策"
+    "（settlement_policies.special_review_quota_permille），无法核对特病单议名额："
+    "请先导入该年的结算政策",
+    message_en="city {city} has no settlement policy for {year} "
+    "(settlement_policies.special_review_quota_permille): the special-review quota is unknown; "
+    "import the year's settlement policy first",
+)
+REVIEW_QUOTA: Final = Refusal(
+    rule="REVIEW_QUOTA",
+    field="special_review_quota_permille",
+    message="{city} 地市 {year} 年特病单议名额已满：上限 {quota} 例（{cases} 例的 {permille}‰），"
+    "已核准 {approved} 例",
+    message_en="city {city}'s special-review quota for {year} is used up: at most {quota} "
+    "approved ({permille}‰ of {cases} cases), {approved} approved already",
+)
+
+
 CATALOGUE: Final[tuple[Refusal, ...]] = tuple(
     value for value in list(globals().values()) if isinstance(value, Refusal)
 )

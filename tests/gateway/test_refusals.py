@@ -12,7 +12,7 @@ from gateway import refusals
 
 ROOT = Path(__file__).resolve().parents[2]
 _ID = re.compile(
-    r"^(AUTH|SYS|FORBIDDEN|HTTP|BATCH|BAD|NOT|RATE|REQ|DEC|FMT|ENV|FILE|SHEET|JSON|FEED)_?[A-Z0-9_]+$"
+    r"^(AUTH|SYS|FORBIDDEN|HTTP|BATCH|BAD|NOT|RATE|REQ|DEC|FMT|ENV|FILE|SHEET|JSON|FEED|REVIEW)_?[A-Z0-9_]+$"
 )
 
 
