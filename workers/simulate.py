@@ -22,9 +22,16 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from workers.dip import CaseFacts, RuleSet, reasons
-from workers.dip._simulate import Simulation, SimulationTally, simulate_lines
-from workers.rules_store import StoredRules, rules_in_force
+from workers.dip import (
+    CaseFacts,
+    PointValue,
+    RuleSet,
+    SettlementPolicy,
+    decode_settlement_policy,
+    reasons,
+)
+from workers.dip._simulate import Simulation, SimulationTally, side_point_values, simulate_lines
+from workers.rules_store import rules_in_force
 
 __all__ = ["SimulationRun", "simulate"]
 
@@ -111,12 +118,39 @@ async def _tally(
     return tally, skipped
 
 
-def _rules_point_values(
-    tally: SimulationTally, current: StoredRules | None, draft: RuleSet
-) -> tuple[dict[str, Decimal], dict[str, Decimal], str]:
-    """Each side's own point values per fund, as its rules state them."""
-    cur = current.rules.policy.point_values if current is not None else draft.policy.point_values
-    return dict(cur), dict(draft.policy.point_values), "rules"
+async def settlement_policy_in_force(
+    pool: asyncpg.Pool, city: str, year: int
+) -> SettlementPolicy | None:
+    """The city's settlement policy for the year (the highest seq), if it has one."""
+    document = await pool.fetchval(
+        """SELECT document FROM settlement_policies WHERE city = $1 AND clearing_year = $2
+           ORDER BY seq DESC LIMIT 1""",
+        city,
+        year,
+    )
+    return None if document is None else decode_settlement_policy(document)
+
+
+def _method(current: SettlementPolicy | None, draft: SettlementPolicy | None) -> str:
+    """How both sides' point values were found, in one line for people."""
+    if current is None and draft is None:
+        return "rules (each side's own point values)"
+    cur = "rules" if current is None else f"settlement {current.version}"
+    new = "rules" if draft is None else f"settlement {draft.version}"
+    return f"budget ÷ payment ratio ÷ points (current: {cur}; draft: {new})"
+
+
+def _details(details: Mapping[str, PointValue]) -> dict[str, Any]:
+    return {
+        fund: {
+            "estimate": str(pv.estimate),
+            "raw": None if pv.raw is None else str(pv.raw),
+            "value": None if pv.value is None else str(pv.value),
+            "bound": pv.bound,
+            "total_score": f"{pv.total_score:f}",
+        }
+        for fund, pv in details.items()
+    }
 
 
 async def simulate(
@@ -126,15 +160,30 @@ async def simulate(
     draft: RuleSet,
     sources: list[dict[str, str]],
     *,
+    settlement: SettlementPolicy | None = None,
     created_by: str = "",
     batch: int = 5000,
 ) -> SimulationRun:
     """Simulate `draft` (the rules of `city` for `year`) on the year's stored cases; store and
-    return the result. The published results are left as they are."""
+    return the result. The published results are left as they are.
+
+    Point values (`side_point_values`): with the city's settlement policy in force, each side
+    is priced at the 结算点值 its own total points give; `settlement` is a draft settlement
+    policy (point value method, budgets) for the draft side, else the one in force serves
+    both. Without any, each side's rules' own point values."""
     started = time.perf_counter()
     current = await rules_in_force(pool, city, year)
+    policy = await settlement_policy_in_force(pool, city, year)
+    draft_policy = settlement or policy
     tally, skipped = await _tally(pool, city, year, draft, batch)
-    pv_current, pv_draft, method = _rules_point_values(tally, current, draft)
+    rules_pv = current.rules.policy.point_values if current is not None else {}
+    pv_current, cur_details = side_point_values(
+        rules_pv or draft.policy.point_values, policy, tally.fund_points(draft=False)
+    )
+    pv_draft, draft_details = side_point_values(
+        draft.policy.point_values, draft_policy, tally.fund_points(draft=True)
+    )
+    method = _method(policy, draft_policy)
     result = simulate_lines(tally, pv_current, pv_draft)
     seconds = time.perf_counter() - started
     t = result.total
@@ -154,6 +203,10 @@ async def simulate(
                     "current": _pv_doc(pv_current),
                     "draft": _pv_doc(pv_draft),
                     "method": method,
+                    "details": {
+                        "current": _details(cur_details),
+                        "draft": _details(draft_details),
+                    },
                 }
             ),
             t.cases,

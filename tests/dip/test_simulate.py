@@ -13,6 +13,7 @@ unscored (it waited for rules) that the draft scores normal: 1000 × 0.8 = 800.
 from __future__ import annotations
 
 import random
+import tomllib
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -27,9 +28,11 @@ from workers.dip import (
     group_and_score,
     make_case_facts,
     make_ruleset,
+    parse_settlement_policy,
     sample_rules,
 )
-from workers.dip._simulate import simulate_lines, tally_cases
+from workers.dip._sample import DATA_DIR
+from workers.dip._simulate import side_point_values, simulate_lines, tally_cases
 
 AT = datetime(2026, 6, 1, tzinfo=UTC)
 PV = {"310": Decimal("12.00"), "390": Decimal("10.00")}
@@ -160,3 +163,30 @@ def test_draft_side_is_the_normal_scorer_on_varied_cases() -> None:
     assert all(ln.delta == 0 and ln.kinds_current == ln.kinds_draft for ln in sim.lines)
     assert sim.total.kinds_draft == dict(sorted(kinds.items()))
     assert sum(ln.payment_draft for ln in sim.lines) == sim.total.payment_draft
+
+
+def test_settlement_point_value_follows_each_sides_points() -> None:
+    """A settlement policy prices 职工 at budget ÷ payment ratio ÷ the side's 310 points:
+    78 000 ÷ 0.78 = 100 000 yuan; current 1000 + 250 = 1250 points → 80.0000, draft 1100 +
+    250 + 800 = 2150 → 46.5116 (4 decimals, half-up). 居民: 16 500 ÷ 1 ÷ 1500 = 11.0000
+    current, ÷ 1650 = 10.0000 draft. H1 current 1000 × 80 + 1500 × 11 = 96 500.00; draft
+    1100 × 46.5116 = 51 162.76 + 1650 × 10 = 67 662.76. "default" stays the rules'."""
+    doc = tomllib.loads((DATA_DIR / "440100-2026-settlement.toml").read_text(encoding="utf-8"))
+    doc["funds"] = {
+        "310": {"budget": "78000", "payment_ratio": "0.78", "point_value": {"initial": "46"}},
+        "390": {"budget": "16500", "payment_ratio": "1", "point_value": {"initial": "10"}},
+    }
+    policy = parse_settlement_policy(doc)
+    tally = tally_cases(_rules(1.1), _cases())
+    rules_pv = {**PV, "default": Decimal("9.00")}
+    cur, cur_details = side_point_values(rules_pv, policy, tally.fund_points(draft=False))
+    new, _ = side_point_values(rules_pv, policy, tally.fund_points(draft=True))
+    assert cur == {"310": Decimal("80.0000"), "390": Decimal("11.0000"), "default": Decimal(9)}
+    assert new == {"310": Decimal("46.5116"), "390": Decimal("10.0000"), "default": Decimal(9)}
+    assert cur_details["310"].total_score == Decimal(1250)
+    h1 = simulate_lines(tally, cur, new).lines[0]
+    assert (h1.payment_current, h1.payment_draft) == (Decimal("96500.00"), Decimal("67662.76"))
+    # A bound of the 预算点值 holds the value: floor 0.9 × 46 = 41.4 > 100 000 ÷ 2500.
+    doc["funds"]["310"]["point_value"] = {"initial": "46", "floor": "0.9"}
+    bounded, details = side_point_values(PV, parse_settlement_policy(doc), {"310": Decimal(2500)})
+    assert bounded["310"] == Decimal("41.4000") and details["310"].bound == "floor"

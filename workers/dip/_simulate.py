@@ -24,6 +24,8 @@ from contracts.dip import CaseFacts
 
 from ._assess import assess
 from ._model import RuleSet
+from ._point_value import PointValue, fund_point_values
+from ._settle_policy import SettlementPolicy
 
 __all__ = [
     "UNSCORED",
@@ -32,6 +34,7 @@ __all__ = [
     "Simulation",
     "SimulationTally",
     "fund_point_value",
+    "side_point_values",
     "simulate_lines",
     "tally_cases",
 ]
@@ -122,6 +125,25 @@ def fund_point_value(point_values: Mapping[str, Decimal], fund: str) -> Decimal 
     """A fund's point value from a mapping keyed by insutype, with "default" for the rest."""
     pv = point_values.get(fund)
     return point_values.get("default") if pv is None else pv
+
+
+def side_point_values(
+    rules_point_values: Mapping[str, Decimal],
+    policy: SettlementPolicy | None,
+    fund_points: Mapping[str, Decimal],
+) -> tuple[dict[str, Decimal], dict[str, PointValue]]:
+    """One side's point value per fund: with a settlement policy, each fund it names is priced
+    at its 结算点值 for that side's own total points (budget ÷ payment ratio ÷ points, within
+    the policy's floor and ceiling of the 预算点值; the 预算点值 when the fund has no points),
+    so more points city-wide lower every point's value; any other fund (and "default") at the
+    rules' own point value. Returns the point values and the policy's details per fund."""
+    out = dict(rules_point_values)
+    details: dict[str, PointValue] = {}
+    if policy is not None:
+        details = fund_point_values(policy, fund_points)
+        for fund, pv in details.items():
+            out[fund] = pv.estimate if pv.value is None else pv.value
+    return out, details
 
 
 @dataclass(frozen=True, slots=True)
