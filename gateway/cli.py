@@ -38,6 +38,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "gateway.commands.rules",
     "gateway.commands.schemas",
     "gateway.commands.score",
+    "gateway.commands.settle",
     "gateway.commands.topics",
     "gateway.commands.up",
     "gateway.commands.validate",

@@ -2,8 +2,10 @@
 (`dipgw rules simulate`, 测算 of draft rules, is in `rules_simulate`).
 
 `import` reads a city's rules as published — a TOML policy plus its CSV/XLSX catalog (or one
-rule-set JSON document) — checks that they are the rules of CITY for clearing year YEAR and
-stores them in PostgreSQL as the new version in force (the same content again is a no-op).
+rule-set JSON document), or its settlement policy (a TOML with `kind = "settlement"`, stored
+apart and versioned the same way: docs/settlement.md) — checks that they are the rules of
+CITY for clearing year YEAR and stores them in PostgreSQL as the new version in force (the
+same content again is a no-op).
 Workers pick the new version up within `worker.rules_cache_s`, and the scoring worker then
 scores by itself the cases stored `DIP_NO_RULES` while CITY had no rules for YEAR (the change
 of clearing year); `dipgw rescore CITY YEAR` re-scores cases already scored. `show` prints
@@ -25,6 +27,7 @@ from adapters.runtime.settings import Settings
 from contracts import city_of, shown
 from gateway.commands._common import UsageError, fail, settings_from, with_pool
 from gateway.commands._output import print_table, to_toml
+from gateway.commands.settle_policy import import_settlement
 from workers.dip import RuleSetError
 from workers.rules_store import (
     StoredRules,
@@ -33,6 +36,7 @@ from workers.rules_store import (
     rules_history,
     rules_in_force,
 )
+from workers.settlement_policy import is_settlement_file
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -98,6 +102,8 @@ def _import(args: argparse.Namespace) -> int:
         settings = city_year_settings(args)
     except UsageError as exc:
         return fail(str(exc))
+    if any(is_settlement_file(f) for f in args.files):
+        return import_settlement(args, settings)
     try:
         rules, sources = read_rules_files(list(args.files))
     except RuleSetError as exc:
