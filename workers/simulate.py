@@ -101,20 +101,21 @@ async def _tally(
     add = tally.add
     decode = _FACTS.decode
     async with pool.acquire() as conn, conn.transaction(readonly=True, isolation="repeatable_read"):
-        cursor = await conn.cursor(_SELECT, city, year, prefetch=batch)
-        async for row in cursor:
-            facts = row[5]
-            if facts is None:  # stored before facts were kept: re-scored by `rescore` only
-                skipped += 1
-                continue
-            scored = row[2] == "scored"
-            add(
-                row[0],
-                decode(facts),
-                row[1],
-                row[3] if scored else None,
-                row[4] if scored else None,
-            )
+        cursor = await conn.cursor(_SELECT, city, year)
+        while rows := await cursor.fetch(batch):
+            for row in rows:
+                facts = row[5]
+                if facts is None:  # stored before facts were kept: `rescore` re-maps those
+                    skipped += 1
+                    continue
+                scored = row[2] == "scored"
+                add(
+                    row[0],
+                    decode(facts),
+                    row[1],
+                    row[3] if scored else None,
+                    row[4] if scored else None,
+                )
     return tally, skipped
 
 
