@@ -393,6 +393,17 @@ async def _pause(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), seconds)
 
 
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    """A batch read and checked, waiting for its turn to be taken."""
+
+    batch: SourceBatch
+    checked: list[Checked | Rejected]
+    received_at: datetime
+    read_s: float
+    check_s: float
+
+
 class _Feed:
     """One feed's loop: read → check → take → finish → commit, with backoff on errors."""
 
@@ -403,8 +414,8 @@ class _Feed:
         self.source: FeedSource | None = None
         self._backlog_at = 0.0
         self._allowed: dict[str, str | None] | None = None
-        self._prefetch: tuple[str, asyncio.Task[SourceBatch | None]] | None = None
-        self._check_s = 0.0
+        # A cursor source's next batch, read and checked while this one goes to Kafka.
+        self._prefetch: tuple[str, asyncio.Task[_Ready | None]] | None = None
 
     async def close(self) -> None:
         self._drop_prefetch()
@@ -458,25 +469,23 @@ class _Feed:
             self.source = SOURCE_KINDS.build(self.config)
         if self._allowed is None:
             self._allowed = await self._institutions()
-        started = time.perf_counter()
-        batch = await self._read(self.source, row.position)
-        read_s = time.perf_counter() - started
-        if batch is not None and batch.position is not None:
-            # A cursor source: read the next batch while this one goes to Kafka (the waits
-            # for acknowledgements and commits overlap the next read's).
-            self._prefetch = (
-                batch.position,
-                asyncio.create_task(self.source.read(batch.position, self.config.batch_size)),
-            )
+        ready = await self._next(self.source, row.position)
         now = runner._clock()
         FEED_LAST_POLL.labels(self.name).set(time.time())
         FEED_UP.labels(self.name).set(1)
-        if batch is None:
+        if ready is None:
             await self._backlog(row.position, now, force=True)
             return False
-        received_at = now
+        batch = ready.batch
+        if batch.position is not None:
+            # A cursor source: read and check the next batch while this one goes to Kafka
+            # (the checks run while this batch waits for acknowledgements and commits).
+            self._prefetch = (
+                batch.position,
+                asyncio.create_task(self._prepare(self.source, batch.position)),
+            )
         started = time.perf_counter()
-        results = await self._take(batch, received_at, stop)
+        results = await self._take(ready, stop)
         if results is None:  # told to stop before every item was durable: read again later
             return False
         take_s = time.perf_counter() - started
@@ -493,16 +502,17 @@ class _Feed:
             "feed.batch",
             feed=self.name,
             **counts,
-            read_ms=round(read_s * 1000, 1),
-            check_ms=round(self._check_s * 1000, 1),
+            read_ms=round(ready.read_s * 1000, 1),
+            check_ms=round(ready.check_s * 1000, 1),
             take_ms=round(take_s * 1000, 1),
             finish_ms=round(finish_s * 1000, 1),
         )
         await self._backlog(batch.position or row.position, now, force=False)
         return True
 
-    async def _read(self, source: FeedSource, position: str | None) -> SourceBatch | None:
-        """The batch after `position`: the one read ahead if it was read from there."""
+    async def _next(self, source: FeedSource, position: str | None) -> _Ready | None:
+        """The batch after `position`, checked: the one prepared ahead if it was read from
+        there."""
         if self._prefetch is not None:
             ahead, task = self._prefetch
             self._prefetch = None
@@ -511,7 +521,17 @@ class _Feed:
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
-        return await source.read(position, self.config.batch_size)
+        return await self._prepare(source, position)
+
+    async def _prepare(self, source: FeedSource, position: str | None) -> _Ready | None:
+        started = time.perf_counter()
+        batch = await source.read(position, self.config.batch_size)
+        if batch is None:
+            return None
+        read_s = time.perf_counter() - started
+        received_at = self.runner._clock()
+        checked = await self._check(batch, received_at)
+        return _Ready(batch, checked, received_at, read_s, time.perf_counter() - started - read_s)
 
     def _drop_prefetch(self) -> None:
         if self._prefetch is not None:
@@ -594,12 +614,8 @@ class _Feed:
 
         await asyncio.gather(*(one(chunk) for chunk in _chunks(todo)))
 
-    async def _take(
-        self, batch: SourceBatch, received_at: datetime, stop: asyncio.Event
-    ) -> list[ItemResult] | None:
-        started = time.perf_counter()
-        checked = await self._check(batch, received_at)
-        self._check_s = time.perf_counter() - started
+    async def _take(self, ready: _Ready, stop: asyncio.Event) -> list[ItemResult] | None:
+        batch, checked, received_at = ready.batch, ready.checked, ready.received_at
         assert self._allowed is not None
         if batch.file is not None and [c.position for c in checked] == ["$"]:
             # A file refused whole (unreadable, too large, …) is the file's verdict, as an
