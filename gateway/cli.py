@@ -23,6 +23,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "gateway.commands.bench_feeds",
     "gateway.commands.bench_ingest",
     "gateway.commands.bench_pipeline",
+    "gateway.commands.bench_simulate",
     "gateway.commands.bench_validate",
     "gateway.commands.catalog",
     "gateway.commands.codes",
