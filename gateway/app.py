@@ -31,6 +31,7 @@ from gateway import (
     params,
     refusals,
     routes_national,
+    routes_settlement,
     routes_validate,
     subscriptions,
 )
@@ -258,5 +259,6 @@ def create_app(
     app.router.add_get("/openapi.json", openapi_json)
     subscriptions.add_routes(app)
     ops.add_routes(app)
+    routes_settlement.add_routes(app)
     asyncapi.add_routes(app, topics)
     return app

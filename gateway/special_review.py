@@ -181,13 +181,13 @@ async def open_review(
     actor: Actor,
     fixmedins_code: str,
     setl_id: str,
-    reason: str,
+    reason: object,
     *,
     now: datetime,
 ) -> dict[str, Any]:
     """Open a request for one scored case; `ReviewRefused` when it cannot be opened."""
     case = _case_key(fixmedins_code, setl_id)
-    reason = reason_of(reason)
+    text = reason_of(reason)
     if actor.role == "hospital" and fixmedins_code != actor.fixmedins_code:
         # Refused before any lookup: nothing is told about another hospital's cases.
         raise ReviewRefused(
@@ -215,7 +215,7 @@ async def open_review(
                     setl_id,
                     scored["treating_city"],
                     scored["clearing_year"],
-                    reason,
+                    text,
                     actor.name,
                     now,
                 )
@@ -285,9 +285,9 @@ async def decide(
     actor: Actor,
     review_id: int,
     decision: str,
-    reason: str,
+    reason: object,
     *,
-    points: Decimal | None,
+    points: object,
     now: datetime,
 ) -> dict[str, Any]:
     """Approve (`points` > 0) or reject an open request, audited; `ReviewRefused` if not."""
@@ -299,9 +299,8 @@ async def decide(
             shape=" approve 或 reject",
             shape_en="approve or reject",
         )
-    reason = reason_of(reason)
-    if decision == "approve":
-        points = points_of(points)
+    text = reason_of(reason)
+    approved = points_of(points) if decision == "approve" else None
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
             f"SELECT {_COLUMNS} FROM special_reviews r WHERE review_id = $1 FOR UPDATE",
@@ -326,8 +325,8 @@ async def decide(
                 WHERE review_id = $1 RETURNING {_COLUMNS}""",
             review_id,
             "approved" if decision == "approve" else "rejected",
-            points if decision == "approve" else None,
-            reason,
+            approved,
+            text,
             actor.name,
             now,
         )
