@@ -128,13 +128,17 @@ def _field(spec: FieldSpec, policy: ConfiguredRules, dicts: Dictionaries) -> tup
 def _strict(
     name: str, base: type[msgspec.Struct], node: str, policy: ConfiguredRules, dicts: Dictionaries,
     extra: list[tuple[Any, ...]] | None = None, relaxed: frozenset[str] = frozenset(),
+    sealed: bool = False,
 ) -> type[msgspec.Struct]:  # fmt: skip
     strict = {f[0]: f for f in (_field(s, policy, dicts) for s in fields_of(node)) if f}
     for f in extra or []:
         strict[f[0]] = f
     for text_field in relaxed:  # unconstrained text, required or not (see strict_envelope_type)
         strict[text_field] = (text_field, str | None, None)
-    return msgspec.defstruct(name, _in_order(base, strict), bases=(base,), kw_only=True, gc=False)
+    return msgspec.defstruct(
+        name, _in_order(base, strict), bases=(base,), kw_only=True, gc=False,
+        forbid_unknown_fields=sealed,
+    )  # fmt: skip
 
 
 def _in_order(base: type[msgspec.Struct], redefined: dict[str, tuple[Any, ...]]) -> list[Any]:
@@ -159,7 +163,9 @@ def strict_envelope_type(
     policy: ConfiguredRules,
     dicts: Dictionaries,
     relaxed: frozenset[tuple[str, str]] = frozenset(),
-    nodes_built: dict[tuple[str, frozenset[str]], Any] | None = None,
+    nodes_built: dict[tuple[str, frozenset[str], bool], Any] | None = None,
+    *,
+    sealed: bool = False,
 ) -> type[Envelope]:
     """The fast-path Envelope type for one rule configuration and dictionary version.
 
@@ -168,14 +174,22 @@ def strict_envelope_type(
     types refused only for those decodes, and once they are converted and checked alone
     needs only the python-side rules (`Validator._strict_relaxed_json`). `nodes_built`: the
     caller's cache of node types (a variant rebuilds only the nodes it relaxes).
+
+    `sealed`: every struct refuses unknown keys (`forbid_unknown_fields`). Decoded with
+    `strict=True` as well (no float into an integer field), a sealed record holds JSON
+    numbers only where a Decimal keeps them exactly or an integer field took an integer, so
+    no number was rounded to 0 on the way (`_numbers`): the fast path's first decoder, which
+    spares the clean record the look for such numbers (`Validator`).
     """
     built = {} if nodes_built is None else nodes_built
 
     def node_type(node: str, base: type[msgspec.Struct]) -> Any:
         fields = frozenset(f for n, f in relaxed if n == node)
-        key = (node, fields)
+        key = (node, fields, sealed)
         if key not in built:
-            built[key] = _strict(f"Strict{base.__name__}", base, node, policy, dicts, None, fields)
+            built[key] = _strict(
+                f"Strict{base.__name__}", base, node, policy, dicts, None, fields, sealed
+            )
         return built[key]
 
     nodes: list[tuple[Any, ...]] = []
@@ -189,11 +203,12 @@ def strict_envelope_type(
         bases=(Settlement,),
         kw_only=True,
         gc=False,
+        forbid_unknown_fields=sealed,
     )
     envelope_relaxed = frozenset(f for n, f in relaxed if n == "envelope")
     envelope = _strict(
         "StrictEnvelope", Envelope, "envelope", policy, dicts, [("input", settlement)],
-        envelope_relaxed,
+        envelope_relaxed, sealed,
     )  # fmt: skip
     return envelope  # type: ignore[return-value]
 

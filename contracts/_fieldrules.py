@@ -37,6 +37,11 @@ MULTI_DICT = {"refldept_dept": "→"}
 ALIASES = {"psn_cashpay": "psn_cash_pay"}
 
 
+#: the sealed fast path's answer to a failed values guard (see `compile_fast_path`)
+_UNSEALED_MARK = "        return UNSEALED(raw, received_at)"
+_UNSEALED_NOT = "        pass"
+
+
 def strict_required(spec: FieldSpec) -> bool:
     """Required in every flavour and not derived: the fast-path decoder enforces it."""
     return spec.req_A == "Y" and spec.req_L == "Y" and spec.field not in DERIVED
@@ -389,11 +394,13 @@ class FieldRules:
         plan = self._python[node]
         terms = [f"(not (v := obj.{name}) or v in DURATIONS_OK)" for name in plan.durations]
         for i, (name, _limit, _scale, money) in enumerate(plan.decimals):
-            # the usual exponent first: fen for money, units for ages, weights, volumes
+            # the usual exponent first: fen for money, units for ages, weights, volumes.
+            # `not is_signed()` (finite, by the exponent): at least 0, and not a negative
+            # zero, which the sealed decoder keeps where the strict one reads "-0" as 0
             usual, other = (f"QUANTUM_{i}", "ONE") if money else ("ONE", f"QUANTUM_{i}")
             terms.append(
                 f"((v := obj.{name}) is None or (v.same_quantum({usual}) or "
-                f"v.same_quantum({other})) and ZERO <= v < LIMIT_{i})"
+                f"v.same_quantum({other})) and not v.is_signed() and v < LIMIT_{i})"
             )
         for i, (name, sep, _values) in enumerate(plan.multi):
             terms.append(
@@ -419,7 +426,6 @@ class FieldRules:
         plan = self._python[node]
         scope: dict[str, Any] = {
             "DURATIONS_OK": _DURATIONS_OK,
-            "ZERO": Decimal(0),
             "ONE": Decimal(1),
             "MULTI": tuple(values for _n, _sep, values in plan.multi),
         }
@@ -430,22 +436,28 @@ class FieldRules:
 
     def _compile_list(
         self, node: str, exact: Callable[..., None], guard: str | None
-    ) -> Callable[..., None]:
-        """Run a per-entry checker over a list node; the path prefix is built only on demand."""
+    ) -> Callable[..., bool]:
+        """Run a per-entry checker over a list node; the path prefix is built only on demand.
+
+        Returns whether any entry failed the guard (the exact checker ran): the fast path
+        then looks for numbers out of range (see `compile_fast_path`).
+        """
         if guard == "True":
-            lines = ["def check(entries, out):", "    return None"]
+            lines = ["def check(entries, out):", "    return False"]
             scope: dict[str, Any] = {}
         else:
-            lines = ["def check(entries, out):", "    for i, obj in enumerate(entries):"]
+            lines = ["def check(entries, out):", "    unusual = False",
+                     "    for i, obj in enumerate(entries):"]  # fmt: skip
             if guard is not None:
                 lines += [f"        if {guard}:", "            continue"]
-            lines += [f"        exact(obj, f'{node}[{{i}}].', out)"]
+            lines += ["        unusual = True", f"        exact(obj, f'{node}[{{i}}].', out)",
+                      "    return unusual"]  # fmt: skip
             scope = {"exact": exact, **self._guard_scope(node)}
             scope.update(
                 (f"VALUES_{i}", g.values) for i, g in enumerate(self._generic[node]) if g.dict
             )
         exec(compile("\n".join(lines), f"<field rules {node} list>", "exec"), scope)
-        checker: Callable[..., None] = scope["check"]
+        checker: Callable[..., bool] = scope["check"]
         return checker
 
     def _compile_exact_values(self, node: str, fast: bool) -> Callable[..., None]:
@@ -494,6 +506,7 @@ class FieldRules:
         check: Callable[..., None],
         diagnoses: Any = None,
         operations: Any = None,
+        unsealed: Callable[..., tuple[Any, list[ValidationError]]] | None = None,
     ) -> Callable[..., tuple[Any, list[ValidationError]]]:
         """`Validator.validate_json` as one generated function.
 
@@ -510,6 +523,14 @@ class FieldRules:
         are trusted (no lookup by the checks) only if every `diseinfo`, `wm_dise_code` and
         `oprninfo` code is in them; otherwise the checks look each one up (and report it).
         None: trusted without a test (the decoder enforces the codes).
+
+        `unsealed(raw, received_at)`: given, `decode` is sealed (`strict_envelope_type`),
+        and a record that fails a values guard is handed to it whole: what the sealed
+        decoder lets through decodes the same under the strict one, except what a values
+        guard stops (a negative zero, kept where the strict decoder reads `"-0"` as 0; a
+        number out of float's range, which only a Decimal can hold there). So a clean
+        record never pays the look for numbers out of range (`_numbers`). `checked`
+        (decoded by other means, the look done) runs the values checks instead.
         """
         scope: dict[str, Any] = {
             "check": check,
@@ -519,6 +540,7 @@ class FieldRules:
             "REFUSED": (msgspec.ValidationError, msgspec.DecodeError),
             "DIAG": diagnoses,
             "OPRN": operations,
+            "UNSEALED": unsealed,
         }
         scope.update(self._guard_scope("setlinfo"))
         scope["values_setlinfo"] = self._values[("setlinfo", True)]
@@ -536,13 +558,15 @@ class FieldRules:
             "    obj = sl = s.setlinfo",
             "    infno = env.infno",
             f"    if not (\n        {guard}\n    ):",
+            _UNSEALED_MARK,  # the rest of this block: `checked`, or not sealed
             "        values_setlinfo(sl, 'setlinfo.', out)",
         ]
         for node in LIST_NODES:
             if self.has_values(node, True):
                 scope[f"values_{node}"] = self._list_values[(node, True)]
-                lines += [f"    entries = s.{node}", "    if entries:",
-                          f"        values_{node}(entries, out)"]  # fmt: skip
+                lines += [f"    entries = s.{node}",
+                          f"    if entries and values_{node}(entries, out):",
+                          _UNSEALED_MARK]  # fmt: skip
         # = normalise(s, infno): its first step (the cash-payment alias) inline, the rest
         # only concerns 4101 (normalise repeats the alias step, which changes nothing then)
         lines += [
@@ -592,10 +616,11 @@ class FieldRules:
                 "env.fixmedins_code, env.insuplc_admdvs, trusted)"
             )
         lines.append("    return env, out")
-        source = "\n".join(head + lines)
+        checked_lines = [_UNSEALED_NOT if x is _UNSEALED_MARK else x for x in lines]
+        source = "\n".join(head + (lines if unsealed is not None else checked_lines))
         # the same body without the decode: for a record decoded strictly by other means
         # (`Validator._strict_relaxed_json`)
-        checked_source = "\n".join(["def checked(env, received_at):", *lines])
+        checked_source = "\n".join(["def checked(env, received_at):", *checked_lines])
         exec(compile(source, "<fast path>", "exec"), scope)
         exec(compile(checked_source, "<fast path checks>", "exec"), scope)
         fast: Callable[..., tuple[Any, list[ValidationError]]] = scope["fast"]

@@ -77,6 +77,7 @@ class Validator:
         "_oprn_codes",
         "_relaxable_texts",
         "_required_nodes",
+        "_sealed",
         "_strict",
         "_strict_nodes",
         "_strict_relaxed",
@@ -112,7 +113,7 @@ class Validator:
         # the cross-field rules (default: contracts._checks.CROSS_RULES), each behind its own
         # pre-check on both paths
         self._checks = RecordChecks(self.policy, self.codes, cross_rules)
-        self._strict_nodes: dict[tuple[str, frozenset[str]], Any] = {}
+        self._strict_nodes: dict[tuple[str, frozenset[str], bool], Any] = {}
         strict_type = strict_envelope_type(
             self.policy, self.dictionaries, nodes_built=self._strict_nodes
         )
@@ -128,6 +129,12 @@ class Validator:
             if s.type in ("str", "duration")
         )
         self._strict = msgspec.json.Decoder(strict_type, strict=False)
+        # the fast path's first decoder: sealed (no unknown key, no float into an integer),
+        # so a clean record needs no look for numbers out of range (`_numbers`)
+        sealed_type = strict_envelope_type(
+            self.policy, self.dictionaries, nodes_built=self._strict_nodes, sealed=True
+        )
+        self._sealed = msgspec.json.Decoder(sealed_type, strict=True)
         self._typed = msgspec.json.Decoder(typed_envelope_type(), strict=False)
         self._lenient = msgspec.json.Decoder(raw_envelope_type(), strict=False)
         diag = self.codes.diagnosis_table()
@@ -135,11 +142,12 @@ class Validator:
         self._diag_codes: Mapping[str, object] = {} if diag is None else diag.entries
         self._oprn_codes: Mapping[str, object] = {} if oprn is None else oprn.entries
         self._fast = self._fields.compile_fast_path(
-            self._strict.decode,
-            self._slow_json,
+            self._sealed.decode,
+            self._unsealed_json,
             self._checks.check,
             diagnoses=self._diag_codes,
             operations=self._oprn_codes,
+            unsealed=self._unsealed_json,
         )
         self._checked = self._fields.checks_after_decode()
 
@@ -267,11 +275,10 @@ class Validator:
         rules. Anything else is decoded leniently and given the full engine, so the result
         is the same either way (only faster for clean records).
         """
-        # = strict decode, then _values(fast=True), normalise, _required and
+        # = sealed strict decode, then _values(fast=True), normalise, _required and
         # RecordChecks.run(trusted_codes=True), unrolled into one generated function
-        # (FieldRules.compile_fast_path); `_slow_json` when the strict decoder refuses
-        if out_of_range := numbers_out_of_range(raw):
-            return None, self._out_of_range(out_of_range)
+        # (FieldRules.compile_fast_path); `_unsealed_json` when the sealed decoder refuses.
+        # Numbers out of range: looked for only where one can hide (`_unsealed_json`)
         try:
             envelope, errors = self._fast(raw, received_at)
         except ArithmeticError:  # a number no sum can hold (1E+999999999): found, and named
@@ -280,6 +287,27 @@ class Validator:
             self._legacy(errors, envelope.input)
             group_follow_ons(errors, envelope.input)
         return envelope, errors
+
+    def _unsealed_json(
+        self, raw: bytes | str, received_at: datetime | None, _refused: object = None
+    ) -> tuple[Envelope | None, list[ValidationError]]:
+        """A document the sealed decoder refused, or whose values need a closer look (see
+        `FieldRules.compile_fast_path`): the fast path as it is without sealing.
+
+        Numbers out of range looked for; then the strict decoder (unknown keys ignored, an
+        integral float or a digit string into an integer field) and the fast path's checks,
+        or the full engine, told what the strict decoder refused.
+        """
+        if out_of_range := numbers_out_of_range(raw):
+            return None, self._out_of_range(out_of_range)
+        try:
+            envelope = self._strict.decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            return self._slow_json(raw, received_at, exc)
+        found_checked: tuple[Envelope | None, list[ValidationError]] = self._checked(
+            envelope, received_at
+        )
+        return found_checked
 
     def _slow_json(
         self,
