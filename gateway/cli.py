@@ -36,6 +36,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "gateway.commands.kafka",
     "gateway.commands.quality",
     "gateway.commands.rescore",
+    "gateway.commands.review",
     "gateway.commands.rules",
     "gateway.commands.schemas",
     "gateway.commands.score",
