@@ -33,6 +33,7 @@ from workers.dip import (
     case_points,
     settle_month,
     settle_year,
+    settlement_totals,
 )
 from workers.settlement_policy import SettlementInputError, StoredPolicy, policy_in_force
 
@@ -209,7 +210,7 @@ async def _store(
                 "adjustment": str(-payable),
             }
         )
-    totals = _totals(records)
+    totals = settlement_totals(records)
     totals["case_changes"] = {
         "new": sum(c.change == "new" for c in changes),
         "changed": sum(c.change == "changed" for c in changes),
@@ -285,44 +286,6 @@ async def _store(
         lines=records,
         inputs=inputs,
     )
-
-
-_SUMMED = (
-    "points",
-    "special_points",
-    "dip_amount",
-    "special_amount",
-    "other_payments",
-    "assessed",
-    "deductions",
-    "due",
-    "billed",
-    "band_amount",
-    "settled",
-    "prepaid",
-    "deposit",
-    "deposit_returned",
-    "payable",
-    "adjustment",
-)
-
-
-def _totals(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Per fund and for the city: sums of the lines (never recomputed: they reconcile)."""
-
-    def add(into: dict[str, Any], r: Mapping[str, Any]) -> None:
-        into["lines"] = into.get("lines", 0) + 1
-        into["cases"] = into.get("cases", 0) + r["cases"]
-        for name in _SUMMED:
-            if name in r:
-                into[name] = str(Decimal(into.get(name, "0")) + Decimal(r[name]))
-
-    city: dict[str, Any] = {}
-    funds: dict[str, dict[str, Any]] = {}
-    for r in records:
-        add(city, r)
-        add(funds.setdefault(r["fund"], {}), r)
-    return {"city": city, "funds": dict(sorted(funds.items()))}
 
 
 def _sources(source: dict[str, str] | None) -> list[dict[str, str]]:

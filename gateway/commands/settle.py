@@ -5,7 +5,8 @@
 hospital's assessment score and deductions (the FILE, TOML: `[hospitals.CODE] score = "92"`,
 `deductions = { "310" = "1200.00" }`), the approved special reviews and the months' prepay.
 Each run is stored as the period's next version; `show CITY PERIOD [--seq N]` prints one,
-`diff CITY PERIOD [A B]` compares two (default: the latest against the one before).
+`diff CITY PERIOD [A B]` compares two (default: the latest against the one before);
+`policy CITY YYYY` prints the settlement policy in force.
 The policy is the city's settlement TOML in force (`dipgw rules import CITY YEAR FILE`).
 Exit 0 ok, 1 no policy / no run, 2 bad usage or unreadable input.
 """
@@ -19,14 +20,20 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from adapters.runtime.settings import Settings
 from contracts import city_of, shown
 from gateway.commands._common import UsageError, fail, settings_from, with_pool
-from gateway.commands._output import print_table
+from gateway.commands._output import print_table, to_toml
 from workers.dip import HospitalInput
 from workers.settlement import NoPolicy, RunResult, diff_runs, find_run, run_month, run_year
-from workers.settlement_policy import SettlementInputError, read_inputs_file
+from workers.settlement_policy import (
+    SettlementInputError,
+    policy_in_force,
+    read_inputs_file,
+    summary,
+)
 
 _PERIOD = re.compile(r"^(20\d\d|2100)(-(0[1-9]|1[0-2]))?$")
 
@@ -56,6 +63,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     show.add_argument("--seq", type=int)
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=_show)
+    pol = verbs.add_parser("policy", help="the settlement policy in force (as TOML)")
+    pol.add_argument("city")
+    pol.add_argument("period", metavar="YYYY")
+    pol.add_argument("--json", action="store_true")
+    pol.set_defaults(func=_policy)
     diff = verbs.add_parser("diff", help="compare two runs of a period (default: last two)")
     diff.add_argument("city")
     diff.add_argument("period", metavar="YYYY-MM|YYYY")
@@ -240,6 +252,33 @@ def _diff(args: argparse.Namespace) -> int:
         ]
         columns = ("hospital", "fund", "Δ cases", "Δ points", "payable from", "to", "Δ payable")
         print_table("changed lines (yuan)", columns, table, right=set(columns[2:]))
+        return 0
+
+    return with_pool(settings, work)
+
+
+def _policy(args: argparse.Namespace) -> int:
+    try:
+        settings = _checked(args, "year")
+    except UsageError as exc:
+        return fail(str(exc))
+
+    async def work(pool: asyncpg.Pool) -> int:
+        stored = await policy_in_force(pool, args.city, int(args.period))
+        if stored is None:
+            print(f"no settlement policy for {args.city}, clearing year {args.period}")
+            return 1
+        doc = msgspec.to_builtins(stored.policy)
+        facts = {**summary(stored), "imported_at": shown(stored.imported_at)}
+        if args.json:
+            print(json.dumps({**facts, "policy": doc}, ensure_ascii=False))
+            return 0
+        print(
+            f"{facts['city']}/{facts['clearing_year']} settlement policy in force: seq"
+            f" {facts['seq']}, {facts['version']}, sha256 {facts['content_sha256'][:12]},"
+            f" imported {facts['imported_at']}"
+        )
+        print(to_toml(doc), end="")
         return 0
 
     return with_pool(settings, work)

@@ -45,6 +45,9 @@ async def test_import_settle_show_diff(
         False,
         ["310", "390"],
     )
+    code, out, err = await dipgw("settle", "policy", "440100", "2026", env=env)
+    assert code == 0 and "settlement policy in force: seq 1, 2026.1" in out, err
+    assert 'budget = "9500000000.00"' in out
     code, out, err = await dipgw("rules", "import", "440100", "2025", str(EXAMPLE), env=env)
     assert code == 2 and "not 440100 for 2025" in err
 

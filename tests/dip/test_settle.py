@@ -14,6 +14,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,6 +29,7 @@ from workers.dip import (
     parse_settlement_policy,
     settle_month,
     settle_year,
+    settlement_totals,
     surplus_overspend,
 )
 
@@ -300,15 +302,14 @@ def test_lines_reconcile_with_the_city_total_to_the_fen(
     pvs, year = settle_year(policy, cases, scores)
     _, month = settle_month(policy, cases)
     for lines in (year, month):
-        # the city total is the sum of the lines, each figure to the fen
-        for field in ("dip_amount", "other_payments", "settled", "payable"):
+        totals = settlement_totals([msgspec.to_builtins(x) for x in lines])
+        for field in ("dip_amount", "other_payments", "deductions", "settled", "payable"):
             values = [getattr(x, field) for x in lines]
-            assert all(v == v.quantize(D("0.01")) for v in values)
-            per_fund = {
-                f: sum((getattr(x, field) for x in lines if x.fund == f), D(0))
-                for f in ("310", "390")
-            }
-            assert sum(per_fund.values()) == sum(values)
+            assert all(v == v.quantize(D("0.01")) for v in values)  # every figure to the fen
+            city = D(totals["city"][field])
+            assert city == sum(values, D(0))  # Σ hospital lines = city total, to the fen
+            assert city == sum((D(f[field]) for f in totals["funds"].values()), D(0))
+        assert totals["city"]["cases"] == len(cases)
     # and the 310 lines' DIP amounts add up to budget ÷ ratio within the rounding (point value
     # to 0.0001 over the total score, plus half a fen per line)
     total = sum((x.dip_amount for x in year if x.fund == "310"), D(0))

@@ -87,6 +87,7 @@ from ._settle import (
     money,
     settle_month,
     settle_year,
+    settlement_totals,
     surplus_overspend,
 )
 from ._settle_policy import (
@@ -200,6 +201,7 @@ __all__ = [
     "settle_year",
     "settlement_point_value",
     "settlement_policy_hash",
+    "settlement_totals",
     "surplus_overspend",
     "write_catalog_csv",
 ]

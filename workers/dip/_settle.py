@@ -23,9 +23,9 @@ or total cost × (1 − the fund's payment ratio) when the case does not state i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -45,6 +45,7 @@ __all__ = [
     "money",
     "settle_month",
     "settle_year",
+    "settlement_totals",
     "surplus_overspend",
 ]
 
@@ -336,3 +337,42 @@ def case_changes(
             )
         )
     return out
+
+
+_SUMMED = (
+    "points",
+    "special_points",
+    "dip_amount",
+    "special_amount",
+    "other_payments",
+    "assessed",
+    "deductions",
+    "due",
+    "billed",
+    "band_amount",
+    "settled",
+    "prepaid",
+    "deposit",
+    "deposit_returned",
+    "payable",
+    "adjustment",
+)
+
+
+def settlement_totals(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """A run's totals per fund and for the city from its lines as plain data (figures as
+    text): sums of the lines, never recomputed, so they reconcile to the fen."""
+
+    def add(into: dict[str, Any], r: Mapping[str, Any]) -> None:
+        into["lines"] = into.get("lines", 0) + 1
+        into["cases"] = into.get("cases", 0) + r["cases"]
+        for name in _SUMMED:
+            if name in r:
+                into[name] = str(Decimal(into.get(name, "0")) + Decimal(str(r[name])))
+
+    city: dict[str, Any] = {}
+    funds: dict[str, dict[str, Any]] = {}
+    for r in records:
+        add(city, r)
+        add(funds.setdefault(r["fund"], {}), r)
+    return {"city": city, "funds": dict(sorted(funds.items()))}
