@@ -18,6 +18,7 @@ import asyncpg
 import structlog
 from aiohttp import web
 
+from adapters.runtime import stages
 from adapters.runtime.clock import Clock, system_clock
 from adapters.runtime.errors import describe_error, is_dependency_failure
 from adapters.runtime.logs import Throttle, get_logger
@@ -71,8 +72,12 @@ async def _context(request: web.Request, handler: Handler) -> web.StreamResponse
         if given:  # echoed in the answer and the log: bounded printable ASCII only
             request_id = given
             structlog.contextvars.bind_contextvars(request_id=request_id)
+        if request.method == "POST":
+            stages.start()
         async with asyncio.timeout(services.request_timeout_s):
             response = await handler(request)
+        if stages.ingested():
+            stages.stage_done("response")
     except BadQuery as exc:
         response = exc.response()
     except NonceReused:

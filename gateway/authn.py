@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
+from adapters.runtime import stages
 from adapters.runtime.logs import get_logger
 from gateway import params, refusals, signing
 from gateway.accounts import Principal, Registry
@@ -151,6 +152,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     if request.path in PUBLIC or request.path.startswith("/ops/static/"):
         return await handler(request)
     found = await _principal(request)
+    stages.stage_done("auth")
     if isinstance(found, web.Response):
         log.info("auth.refused", reason=found.headers.get("X-Dipgw-Reason"), path=request.path)
         return found

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import asyncpg
 import msgspec
 
+from adapters.runtime import stages
 from adapters.runtime.errors import DipgwError, describe_error
 from adapters.runtime.logs import Throttle, get_logger
 from contracts import ValidationError, in_display_zone
@@ -194,6 +195,7 @@ class Ingestor:
                 raise NonceReused from None
             raise
         self._apply(slots, rows)
+        stages.stage_done("reservation")
 
     async def _fetch_reserve(
         self, uploads: list[Upload], received_at: datetime, nonce: tuple[str, str] | None
@@ -261,7 +263,9 @@ class Ingestor:
                 failed: asyncio.Future[Any] = loop.create_future()
                 failed.set_exception(exc)
                 futures.append(failed)
+        stages.stage_done("produce")
         await asyncio.wait(futures, timeout=max(0.001, deadline - loop.time()))
+        stages.stage_done("ack")
         done, unsure = [], []
         for slot, future in zip(slots, futures, strict=True):
             if not future.done():

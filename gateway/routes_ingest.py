@@ -17,6 +17,7 @@ from datetime import datetime
 from aiohttp import web
 
 from adapters import FORMATS
+from adapters.runtime import stages
 from adapters.runtime.logs import get_logger
 from gateway import refusals
 from gateway.accounts import Principal
@@ -89,6 +90,7 @@ async def ingest_request(
 ) -> list[Outcome]:
     """`gateway.intake.take` for a signed or token request: its nonce is recorded with the
     reservation (or on its own when nothing is reserved)."""
+    stages.stage_done("validation")  # the body read and every record checked
     if not any(isinstance(item, Checked) for item in checked):
         await consume_deferred_nonce(request)
     return await take(

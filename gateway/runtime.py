@@ -42,6 +42,7 @@ from adapters.runtime.metrics import configure as configure_metrics
 from adapters.runtime.metrics_http import MetricsListener, dependency_probes, listen_on
 from adapters.runtime.postgres import create_pool
 from adapters.runtime.settings import Settings, SettingsError
+from adapters.runtime.stages import watch_loop_lag
 from adapters.runtime.topics import startup_topics
 from gateway.accounts import Registry
 from gateway.app import create_app
@@ -229,6 +230,7 @@ async def running_stack(
             bootstrap=bootstrap,
             clock=clock,
         )
+        stack.tasks.append(asyncio.create_task(watch_loop_lag(stop), name="loop-lag"))
         for name in workers:
             if name not in WORKERS:
                 raise ValueError(f"unknown worker {name!r}; known: {', '.join(WORKERS)}")

@@ -106,6 +106,21 @@ PRODUCE_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
     registry=REGISTRY,
 )
+PUSH_STAGE_SECONDS = Histogram(
+    "dipgw_push_stage_seconds",
+    "Where a push's time goes (adapters.runtime.stages): auth, validation (body read and "
+    "checked), reservation, produce (queued to the producer), ack (acks=all), response",
+    ["stage"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+    registry=REGISTRY,
+)
+EVENT_LOOP_LAG = Histogram(
+    "dipgw_event_loop_lag_seconds",
+    "How late the event loop ran a timer (adapters.runtime.stages.watch_loop_lag): work that "
+    "held the loop, which every request then waited for",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+    registry=REGISTRY,
+)
 UPLOAD_LAG = Histogram(
     "dipgw_upload_lag_seconds",
     "Discharge → receipt at the gateway (及时性)",

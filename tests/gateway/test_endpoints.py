@@ -375,3 +375,31 @@ async def test_budgets_by_cost_records_bytes_and_address(services: LocalServices
             for _ in range(60)
         ]
         assert statuses[:30] == [401] * 30 and statuses[-1] == 429
+
+
+async def test_a_push_is_timed_stage_by_stage(hospital: Client) -> None:
+    """Each stage of a single push is observed once (issue 17: where a slow request spends
+    its time); a list refused by the contract never reaches the ingestor, so it has no
+    reservation, produce, ack or response of a push."""
+    stages = ("auth", "validation", "reservation", "produce", "ack", "response")
+
+    def counts(series: dict[str, float]) -> dict[str, float]:
+        return {s: series.get(f'dipgw_push_stage_seconds_count{{stage="{s}"}}', 0) for s in stages}
+
+    before = counts(await _metrics(hospital.stack))
+    assert (await hospital.post("/v1/settlements", document(f"T{uuid.uuid4().hex[:9]}")))[0] == 202
+    after = counts(await _metrics(hospital.stack))
+    assert {s: after[s] - before[s] for s in stages} == dict.fromkeys(stages, 1)
+
+    bad = document(f"T{uuid.uuid4().hex[:9]}")
+    del bad["mdtrtarea_admvs"]
+    assert (await hospital.post("/v1/settlements", bad))[0] == 422
+    again = counts(await _metrics(hospital.stack))
+    assert {s: again[s] - after[s] for s in stages} == {
+        "auth": 1,
+        "validation": 1,
+        "reservation": 0,
+        "produce": 0,
+        "ack": 0,
+        "response": 0,
+    }
