@@ -12,6 +12,7 @@ memory as rows: only the per-hospital sums do.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -102,20 +103,29 @@ async def _tally(
     decode = _FACTS.decode
     async with pool.acquire() as conn, conn.transaction(readonly=True, isolation="repeatable_read"):
         cursor = await conn.cursor(_SELECT, city, year)
-        while rows := await cursor.fetch(batch):
-            for row in rows:
-                facts = row[5]
-                if facts is None:  # stored before facts were kept: `rescore` re-maps those
-                    skipped += 1
-                    continue
-                scored = row[2] == "scored"
-                add(
-                    row[0],
-                    decode(facts),
-                    row[1],
-                    row[3] if scored else None,
-                    row[4] if scored else None,
-                )
+        pending = asyncio.ensure_future(cursor.fetch(batch))
+        try:
+            while rows := await pending:
+                # Ask for the next batch before scoring this one: PostgreSQL reads and sends it
+                # while this process scores (the request leaves at the next loop turn).
+                pending = asyncio.ensure_future(cursor.fetch(batch))
+                await asyncio.sleep(0)
+                for row in rows:
+                    facts = row[5]
+                    if facts is None:  # stored before facts were kept: `rescore` re-maps those
+                        skipped += 1
+                        continue
+                    scored = row[2] == "scored"
+                    add(
+                        row[0],
+                        decode(facts),
+                        row[1],
+                        row[3] if scored else None,
+                        row[4] if scored else None,
+                    )
+        finally:
+            if not pending.done():  # scoring failed: the read is abandoned with the snapshot
+                pending.cancel()
     return tally, skipped
 
 
