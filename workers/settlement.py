@@ -196,7 +196,10 @@ async def _store(
     for line in lines:
         key = (line.fixmedins_code, line.fund)
         figures = _builtins(line)
-        adjustment = line.payable - before_lines.pop(key, Decimal(0))
+        # the first run of a period adjusts nothing; a later one, against the previous
+        adjustment = (
+            Decimal("0.00") if prev is None else line.payable - before_lines.pop(key, Decimal(0))
+        )
         records.append({**figures, "adjustment": str(adjustment)})
     for (code, fund), payable in sorted(before_lines.items()):  # lines gone since
         zero = "0.00"

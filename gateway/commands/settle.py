@@ -162,13 +162,16 @@ def _print_run(run: dict[str, Any]) -> None:
             f"  since the previous run: {changes.get('new', 0)} new, "
             f"{changes.get('changed', 0)} changed, {changes.get('gone', 0)} gone cases"
         )
+    year = run["kind"] == "year"
     for fund, pv in run["point_values"].items():
+        if not year:
+            print(f"  fund {fund}: 预算点值 {pv['estimate']} (the month prepays at it)")
+            continue
         bound = f" ({pv['bound']})" if pv.get("bound") else ""
         print(
             f"  fund {fund}: 预算点值 {pv['estimate']}, 结算点值 {pv['value'] or '-'}{bound}"
             f" (raw {pv['raw'] or '-'}, total score {pv['total_score']})"
         )
-    year = run["kind"] == "year"
     columns = ["hospital", "fund", "cases", "points", "dip amount", "settled"]
     columns += (
         ["prepaid", "returned", "payable", "adj."] if year else ["deposit", "payable", "adj."]
@@ -238,6 +241,8 @@ def _diff(args: argparse.Namespace) -> int:
         print(
             f"{args.city} {args.period}: run {a['seq']} → run {b['seq']}, {len(rows)} lines differ"
         )
+        if not rows:
+            return 0
         table = [
             [
                 r["fixmedins_code"],

@@ -137,6 +137,7 @@ async def test_months_year_and_adjustments(pool: asyncpg.Pool) -> None:
     assert jan.inputs["left_out_by_insutype"] == {"340": 1}
     assert jan.inputs["rulesets"] == {"r1": 5}
     assert jan.seq == 1 and jan.inputs["previous_run_id"] is None
+    assert jan.totals["city"]["adjustment"] == "0.00"  # a period's first run adjusts nothing
     feb = await run_month(pool, "440100", "2026-02")
     assert feb.totals["city"]["payable"] == "3420.00"
 
