@@ -84,6 +84,7 @@ class SimulationRun:
     seconds: float
     created_at: datetime
     result: Simulation
+    names: dict[str, str]  # hospital code → registered name (for the report; may lack some)
 
 
 def _json(value: Any) -> str:
@@ -249,6 +250,13 @@ async def simulate(
                 [_json(ln.kinds_current) for ln in lines],
                 [_json(ln.kinds_draft) for ln in lines],
             )
+    names = {
+        r["fixmedins_code"]: r["name"]
+        for r in await pool.fetch(
+            "SELECT fixmedins_code, name FROM hospitals WHERE fixmedins_code = ANY($1::text[])",
+            [ln.fixmedins_code for ln in result.lines],
+        )
+    }
     return SimulationRun(
         sim_id=row["sim_id"],
         seq=row["seq"],
@@ -261,4 +269,5 @@ async def simulate(
         seconds=seconds,
         created_at=row["created_at"],
         result=result,
+        names=names,
     )

@@ -53,9 +53,10 @@ def kinds_text(kinds: Mapping[str, int]) -> str:
     return ", ".join(f"{k} {n}" for k, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def _row(line: HospitalLine) -> list[str]:
+def _row(line: HospitalLine, names: Mapping[str, str]) -> list[str]:
+    code = line.fixmedins_code
     return [
-        line.fixmedins_code or _TOTAL,
+        f"{code} {names[code]}" if code in names else code or _TOTAL,
         str(line.cases),
         points(line.points_current),
         points(line.points_draft),
@@ -70,7 +71,7 @@ def _row(line: HospitalLine) -> list[str]:
 
 def table_rows(run: SimulationRun) -> list[list[str]]:
     """One row per hospital, then the city total."""
-    return [*map(_row, run.result.lines), _row(run.result.total)]
+    return [_row(ln, run.names) for ln in (*run.result.lines, run.result.total)]
 
 
 def csv_text(run: SimulationRun) -> str:
@@ -85,6 +86,7 @@ def csv_text(run: SimulationRun) -> str:
     w.writerow(
         [
             "fixmedins_code",
+            "name",
             "cases",
             "points_current",
             "points_draft",
@@ -100,6 +102,7 @@ def csv_text(run: SimulationRun) -> str:
         w.writerow(
             [
                 ln.fixmedins_code,
+                run.names.get(ln.fixmedins_code, ""),
                 ln.cases,
                 f"{ln.points_current:f}",
                 f"{ln.points_draft:f}",
@@ -244,7 +247,7 @@ def html_report(run: SimulationRun) -> str:
     head = "".join(f"<th>{_e(c)}</th>" for c in COLUMNS)
     body = []
     for ln in (*res.lines, res.total):
-        cells = _row(ln)
+        cells = _row(ln, run.names)
         cls = "gain" if ln.delta > 0 else "loss" if ln.delta < 0 else ""
         tds = "".join(
             f'<td class="n{" " + cls if i in (6, 7) and cls else ""}">{_e(c)}</td>'

@@ -70,6 +70,7 @@ def run_json(run: SimulationRun) -> dict[str, Any]:
     def line(ln: Any) -> dict[str, Any]:
         return {
             "fixmedins_code": ln.fixmedins_code,
+            "name": run.names.get(ln.fixmedins_code),
             "cases": ln.cases,
             "points_current": f"{ln.points_current:f}",
             "points_draft": f"{ln.points_draft:f}",
@@ -83,7 +84,7 @@ def run_json(run: SimulationRun) -> dict[str, Any]:
 
     res = run.result
     total = line(res.total)
-    del total["fixmedins_code"]
+    del total["fixmedins_code"], total["name"]
     return {
         "sim_id": run.sim_id,
         "seq": run.seq,

@@ -131,6 +131,10 @@ async def test_simulate_reports_stores_and_leaves_published_results(
         assert code == 0, err
         rows = _published(random.Random(2026))
         await conn.executemany(_INSERT, rows)
+        await conn.execute(
+            """INSERT INTO hospitals (fixmedins_code, name, admdvs, level, secret_enc)
+               VALUES ('H44010000012', '广州市测试医院', '440104', '2M', '\\x00')"""
+        )
         before = await _snapshot(conn)
 
         # A draft with a higher 职工 point value (same catalog and coefficients).
@@ -166,6 +170,7 @@ async def test_simulate_reports_stores_and_leaves_published_results(
             new[r[0]][f.insutype] = new[r[0]].get(f.insutype, 0) + Decimal(repr(s.case_score))
         lines = {ln["fixmedins_code"]: ln for ln in doc["lines"]}
         assert set(lines) == set(HOSPITALS)
+        assert lines["H44010000012"]["name"] == "广州市测试医院"
         for h in HOSPITALS:
             want_cur, want_new = _pay(cur[h], pv), _pay(new[h], pv_draft)
             ln = lines[h]
@@ -204,7 +209,7 @@ async def test_simulate_reports_stores_and_leaves_published_results(
         # The table for people names every hospital and the city total.
         code, out, err = await dipgw("rules", "simulate", "440100", "2026", str(draft), env=env)
         assert code == 0 and "simulation #2" in out and "city total" in out, err
-        assert all(h in out for h in HOSPITALS)
+        assert all(h in out for h in HOSPITALS) and "广州市测试医院" in out
 
         # Point values by the settlement policy: current policy in force (bounded: the 居民
         # 结算点值 of so few points is far above 1.05 × 10.85 = 11.3925), a draft policy
