@@ -18,7 +18,8 @@ Per line, year (SPV = the fund's 结算点值):
   band's return share; payable (the clearing balance) = final − the months' prepay + deposit
   returned + the months' deductions (already taken from the months' payments).
 A case's patient and other-fund payments are its total cost − its 统筹基金支付 (``fund_pay``),
-or total cost × (1 − the fund's payment ratio) when the case does not state its fund payment.
+or total cost × (1 − the fund's payment ratio) when the case does not state its fund payment;
+a line's are their exact sum, rounded once.
 """
 
 from __future__ import annotations
@@ -142,10 +143,23 @@ class CaseChange(msgspec.Struct, frozen=True, kw_only=True):
     points_after: Decimal | None
 
 
-def _other(case: SettleCase, payment_ratio: Decimal) -> Decimal:
-    if case.fund_pay is not None:
-        return money(case.total_cost - case.fund_pay)
-    return money(case.total_cost * (1 - payment_ratio))
+class _Sums(msgspec.Struct):
+    points: Decimal
+    cost: Decimal
+    other: Decimal  # unrounded: Σ (cost − fund_pay) + Σ cost × (1 − ratio) where not stated
+
+
+def _sums(group: Sequence[SettleCase], payment_ratio: Decimal) -> _Sums:
+    """One pass over a line's cases; the money is rounded by the caller, once per line."""
+    points = cost = stated = unstated = Decimal(0)
+    for c in group:
+        points += c.points
+        cost += c.total_cost
+        if c.fund_pay is None:
+            unstated += c.total_cost
+        else:
+            stated += c.total_cost - c.fund_pay
+    return _Sums(points=points, cost=cost, other=stated + unstated * (1 - payment_ratio))
 
 
 def _by_line(cases: Iterable[SettleCase]) -> dict[tuple[str, str], list[SettleCase]]:
@@ -173,9 +187,10 @@ def settle_month(
     for (code, fund), group in _by_line(cases).items():
         fp = policy.funds[fund]
         epv = pvs[fund].estimate
-        points = sum((c.points for c in group), Decimal(0))
+        sums = _sums(group, fp.payment_ratio)
+        points = sums.points
         dip_amount = money(points * epv)
-        other = sum((_other(c, fp.payment_ratio) for c in group), ZERO)
+        other = money(sums.other)
         settled = money(max(ZERO, dip_amount - other) * policy.prepay_ratio)
         deposit = money(settled * policy.deposit_ratio)
         deductions = _deduction(inputs, code, fund)
@@ -269,16 +284,17 @@ def settle_year(
         score = inputs[code].score
         assert score is not None
         band = assessment_band(policy, score)
-        points = sum((c.points for c in group), Decimal(0))
+        sums = _sums(group, fp.payment_ratio)
+        points = sums.points
         sp = special_points.get((code, fund), Decimal(0))
         months = prior.get((code, fund), PriorMonths())
         dip_amount = money(points * spv)
         special = money(sp * spv)
-        other = sum((_other(c, fp.payment_ratio) for c in group), ZERO)
+        other = money(sums.other)
         assessed = money(max(ZERO, dip_amount - other) * band.coefficient)
         deductions = _deduction(inputs, code, fund) + months.deductions
         due = assessed + special - deductions
-        billed = sum((money(c.total_cost) for c in group), ZERO) - other
+        billed = money(sums.cost) - other
         kind, band_amount = surplus_overspend(policy, due, billed)
         settled = billed + band_amount if kind == "surplus" else due + band_amount
         returned = money(months.deposit * band.deposit_return)
