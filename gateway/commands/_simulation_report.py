@@ -130,9 +130,11 @@ def _e(text: object) -> str:
 
 
 def _delta_chart(lines: Sequence[HospitalLine]) -> str:
-    """Horizontal bars from a zero axis: gains right (green), losses left (red)."""
+    """Horizontal bars from a zero axis, biggest loss first: gains right (green), losses left
+    (red)."""
     if not lines:
         return "<p>No cases.</p>"
+    lines = sorted(lines, key=lambda ln: (ln.delta, ln.fixmedins_code))
     label_w, bar_w, row_h, value_w = 170, 520, 22, 120
     biggest = max((abs(ln.delta) for ln in lines), default=Decimal(0)) or Decimal(1)
     half = bar_w / 2
