@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
+
 RECORD_STATUSES = ("accepted", "duplicate", "rejected", "unavailable")
 
 
@@ -227,3 +229,63 @@ def scale_out_keys(layouts: dict[str, dict[str, Any]]) -> dict[str, int]:
             raise ValueError(f"layout {name}: no scored case measured ({scored} scored)")
         out[f"e2e_cases_per_s_{name}"] = rate
     return out
+
+
+Buckets = dict[float, float]
+"""A histogram's cumulative bucket counts by upper bound (`le`), +Inf included."""
+
+
+async def scrape_histograms(urls: list[str], name: str, label: str) -> dict[str, Buckets]:
+    """`name`'s buckets by the value of `label` ("" when unlabelled), summed over the
+    processes' metrics listeners at `urls` (each `http://host:port`)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, Buckets] = {}
+    async with aiohttp.ClientSession() as http:
+        for url in urls:
+            async with http.get(f"{url}/metrics") as answer:
+                text = await answer.text()
+            for family in text_string_to_metric_families(text):
+                if family.name != name:
+                    continue
+                for sample in family.samples:
+                    if sample.name == f"{name}_bucket":
+                        key = sample.labels.get(label, "")
+                        le = float(sample.labels["le"])
+                        series = out.setdefault(key, {})
+                        series[le] = series.get(le, 0.0) + sample.value
+    return out
+
+
+def bucket_delta(after: dict[str, Buckets], before: dict[str, Buckets]) -> dict[str, Buckets]:
+    return {
+        key: {le: n - before.get(key, {}).get(le, 0.0) for le, n in series.items()}
+        for key, series in after.items()
+    }
+
+
+def add_buckets(total: dict[str, Buckets], more: dict[str, Buckets]) -> dict[str, Buckets]:
+    for key, series in more.items():
+        into = total.setdefault(key, {})
+        for le, n in series.items():
+            into[le] = into.get(le, 0.0) + n
+    return total
+
+
+def bucket_quantile(buckets: Buckets, q: float) -> float:
+    """The q-quantile of a histogram, interpolated within its bucket as Prometheus's
+    `histogram_quantile` does (the bucket's upper bound when it falls in +Inf's)."""
+    bounds = sorted(buckets)
+    total = buckets.get(float("inf"), 0.0)
+    if total <= 0:
+        return float("nan")
+    rank, lower, below = q * total, 0.0, 0.0
+    for le in bounds:
+        count = buckets[le]
+        if count >= rank:
+            if le == float("inf"):
+                return lower
+            inside = count - below
+            return lower + (le - lower) * ((rank - below) / inside if inside else 1.0)
+        lower, below = le, count
+    return lower

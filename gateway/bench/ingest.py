@@ -50,11 +50,16 @@ import psutil
 
 from adapters.runtime.errors import DipgwError
 from adapters.runtime.settings import Settings
+from adapters.runtime.stages import STAGES
 from contracts import CST
 from contracts.samples import make_settlement
 from gateway.bench.common import (
+    Buckets,
     achieved_rate,
+    add_buckets,
     add_counts,
+    bucket_delta,
+    bucket_quantile,
     cluster_facts,
     count_records,
     effective_child_settings,
@@ -62,6 +67,7 @@ from gateway.bench.common import (
     percentile,
     rate_met,
     run_settings,
+    scrape_histograms,
     send_lag_ms,
 )
 from gateway.bench.peer import PYDANTIC_MISSING, pydantic_available
@@ -131,6 +137,10 @@ class IngestFigures:
     peer_single_p99_ms: float | None = None
     single_p99_ratio: float | None = None  # below 1: dipgw's p99 is shorter
     peer: dict[str, Any] | None = None  # every figure of the peer, as dipgw's
+    # Where dipgw's single pushes spent their time (its dipgw_push_stage_seconds over the
+    # single rounds, p99 per stage, ms), and how late its event loop ran (p99, ms).
+    single_stage_p99_ms: dict[str, float] | None = None
+    single_loop_lag_p99_ms: float | None = None
 
 
 class _CpuMeter:
@@ -519,6 +529,39 @@ class _Side:
     meter: _CpuMeter
     batched: list[_Batched]
     single: list[_Single]
+    metrics_urls: list[str] = dataclasses.field(default_factory=list)
+    stages: dict[str, Buckets] = dataclasses.field(default_factory=dict)
+    loop_lag: dict[str, Buckets] = dataclasses.field(default_factory=dict)
+
+    async def timed_single(self, seconds: float, rate: float) -> _Single:
+        """A single round, with the stage and loop-lag histograms it moved (dipgw only: the
+        peer has none)."""
+        if not self.metrics_urls:
+            return await _single(self.load, seconds, rate, self.meter)
+        stages = await scrape_histograms(self.metrics_urls, STAGE_SERIES, "stage")
+        lag = await scrape_histograms(self.metrics_urls, LAG_SERIES, "")
+        single = await _single(self.load, seconds, rate, self.meter)
+        after = await scrape_histograms(self.metrics_urls, STAGE_SERIES, "stage")
+        add_buckets(self.stages, bucket_delta(after, stages))
+        lag_after = await scrape_histograms(self.metrics_urls, LAG_SERIES, "")
+        add_buckets(self.loop_lag, bucket_delta(lag_after, lag))
+        return single
+
+    def stage_figures(self) -> dict[str, Any]:
+        if not self.metrics_urls:
+            return {}
+        p99 = {stage: bucket_quantile(b, 0.99) * 1000 for stage, b in self.stages.items()}
+        lag = bucket_quantile(self.loop_lag.get("", {}), 0.99) * 1000
+        return {
+            "single_stage_p99_ms": {
+                stage: round(p99[stage], 2) for stage in STAGES if stage in p99
+            },
+            "single_loop_lag_p99_ms": round(lag, 2),
+        }
+
+
+STAGE_SERIES = "dipgw_push_stage_seconds"
+LAG_SERIES = "dipgw_event_loop_lag_seconds"
 
 
 def with_peer(dipgw: IngestFigures, peer: IngestFigures) -> IngestFigures:
@@ -561,6 +604,9 @@ def run_ingest_bench(
         secret = asyncio.run(_register(services.dsn, settings))
         # The gateways create topics and apply migrations themselves at start.
         env = _gateway_env(settings, services, port)
+        # Each gateway process's own metrics listener (process i on port + i): the stages.
+        metrics_port = free_ports(1)[0]
+        env["DIPGW_METRICS_LISTEN"] = f"127.0.0.1:{metrics_port}"
         gateways = _start_gateways(env, processes)
         child = effective_child_settings(env)
         url = f"http://127.0.0.1:{port}"
@@ -591,9 +637,13 @@ def run_ingest_bench(
             )
             seed = int(time.time())  # the same records for both sides
             dipgw_pids = [p.pid for p in gateways[:processes]]
-            sides = [
-                _Side("dipgw", _Load(url, secret, seed), _CpuMeter(dipgw_pids, services), [], [])
+            dipgw_side = _Side(
+                "dipgw", _Load(url, secret, seed), _CpuMeter(dipgw_pids, services), [], []
+            )
+            dipgw_side.metrics_urls = [
+                f"http://127.0.0.1:{metrics_port + i}" for i in range(processes)
             ]
+            sides = [dipgw_side]
             if peer:
                 peer_meter = _CpuMeter([gateways[-1].pid], services)
                 sides.append(_Side("peer", _Load(peer_url, secret, seed), peer_meter, [], []))
@@ -606,7 +656,7 @@ def run_ingest_bench(
                         await _batched(side.load, seconds, batch, concurrency, side.meter)
                     )
                 for side in order:
-                    side.single.append(await _single(side.load, seconds, rate, side.meter))
+                    side.single.append(await side.timed_single(seconds, rate))
             figures = [
                 dataclasses.replace(
                     _figures(
@@ -619,6 +669,7 @@ def run_ingest_bench(
                         ran_with if side.name == "dipgw" else _PEER_SETTINGS,
                     ),
                     rounds=rounds,
+                    **side.stage_figures(),
                 )
                 for side in sides
             ]

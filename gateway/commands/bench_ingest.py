@@ -173,6 +173,10 @@ def _rows(figures: Any) -> list[list[str]]:
             f"{figures.batched_errors} / {figures.single_errors}",
         ],
     ]
+    for stage, value in (figures.single_stage_p99_ms or {}).items():
+        rows.append([f"single p99 ms by stage · {stage}", f"{value:.2f}"])
+    if figures.single_loop_lag_p99_ms is not None:
+        rows.append(["single event-loop lag p99 ms", f"{figures.single_loop_lag_p99_ms:.2f}"])
     for name, value in figures.batched_cpu_ms_per_record.items():
         rows.append([f"CPU ms/accepted record batched · {name}", f"{value:.3f}"])
     for name, value in figures.single_cpu_ms_per_request.items():

@@ -5,6 +5,7 @@ to end, on one broker and on a local 3-broker cluster, that print every figure t
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -206,6 +207,25 @@ def test_the_peer_without_pydantic_names_the_extra(monkeypatch: pytest.MonkeyPat
         )
 
 
+def test_a_bucket_quantile_interpolates_as_prometheus_does() -> None:
+    from gateway.bench.common import bucket_delta, bucket_quantile
+
+    # 100 observations: 90 at or under 1 ms, 9 more under 5 ms, 1 under 250 ms.
+    buckets = {0.001: 90.0, 0.005: 99.0, 0.25: 100.0, float("inf"): 100.0}
+    assert bucket_quantile(buckets, 0.5) == pytest.approx(0.001 * 50 / 90)
+    assert bucket_quantile(buckets, 0.99) == pytest.approx(0.005)
+    assert bucket_quantile(buckets, 0.995) == pytest.approx(0.005 + 0.245 * 0.5)
+    assert math.isnan(bucket_quantile({float("inf"): 0.0}, 0.99))
+    # only what a round added counts
+    before = {"ack": {0.001: 10.0, float("inf"): 10.0}}
+    after = {"ack": {0.001: 10.0, float("inf"): 12.0}, "auth": {float("inf"): 2.0}}
+    assert bucket_delta(after, before) == {
+        "ack": {0.001: 0.0, float("inf"): 2.0},
+        "auth": {float("inf"): 2.0},
+    }
+    assert bucket_quantile(bucket_delta(after, before)["ack"], 0.5) == pytest.approx(0.001)
+
+
 def test_percentile_of_nothing_is_nan() -> None:
     assert percentile([], 0.99) != percentile([], 0.99)
     assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0
@@ -319,6 +339,11 @@ def test_bench_ingest_json_has_every_figure(scratch_dir: Path) -> None:
     assert ran["min_insync_replicas"] == 1
     assert ran["non_default"]["limits.rate_per_s"] == 1e6
     assert "peer" not in figures and "batched_ratio" not in figures  # only with --peer
+    # Where the single pushes spent their time, from the gateway's own histograms.
+    stages = figures["single_stage_p99_ms"]
+    assert list(stages) == ["auth", "validation", "reservation", "produce", "ack", "response"]
+    assert all(value > 0 for value in stages.values())
+    assert figures["single_loop_lag_p99_ms"] >= 0
 
 
 @pytest.mark.integration
