@@ -149,7 +149,7 @@ async def get_settlement_runs(request: web.Request) -> web.StreamResponse:
     )
     rows = await pool.fetch(
         f"""SELECT {_RUN_COLUMNS} FROM settlement_runs WHERE {where}
-            ORDER BY created_at DESC, run_id DESC LIMIT $4 OFFSET $5""",
+            ORDER BY run_id DESC LIMIT $4 OFFSET $5""",
         city,
         kind,
         period,
@@ -242,7 +242,7 @@ async def get_simulations(request: web.Request) -> web.StreamResponse:
     total = await pool.fetchval(f"SELECT count(*) FROM simulation_runs WHERE {where}", city, year)
     rows = await pool.fetch(
         f"""SELECT {_SIM_COLUMNS} FROM simulation_runs WHERE {where}
-            ORDER BY created_at DESC, sim_id DESC LIMIT $3 OFFSET $4""",
+            ORDER BY sim_id DESC LIMIT $3 OFFSET $4""",
         city,
         year,
         limit,

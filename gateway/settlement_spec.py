@@ -327,7 +327,7 @@ def openapi_paths() -> dict[str, Any]:
             "get": {
                 "operationId": "listSettlementRuns",
                 "tags": ["settlement"],
-                "summary": "Settlement runs (月度预结算, 年度清算), newest first: ops all, a "
+                "summary": "Settlement runs (月度预结算, 年度清算), last stored first: ops all, a "
                 "city bureau its city, a hospital its city's (without the city's totals)",
                 "security": readers,
                 "parameters": [

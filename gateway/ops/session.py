@@ -128,11 +128,24 @@ async def post_logout(request: web.Request) -> web.StreamResponse:
     return response
 
 
+_SESSION_PREFIXES = (
+    "/ops/",
+    "/v1/quality/",
+    "/v1/ops/",
+    "/v1/settlement/",
+    "/v1/simulations",
+    "/v1/special-reviews",
+)
+"""The paths the /ops page reads with its session (the settlement card's links included)."""
+_ACTING_PREFIXES = ("/v1/ops/", "/v1/special-reviews")
+"""Where a session's POST changes something: only from the page's script (its header)."""
+
+
 @web.middleware
 async def session_cookie(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The `/ops` session: login form, and the cookie presented as a bearer token."""
     path = request.path
-    if not (path == "/ops" or path.startswith(("/ops/", "/v1/quality/", "/v1/ops/"))):
+    if not (path == "/ops" or path.startswith(_SESSION_PREFIXES)):
         return await handler(request)
     if path.startswith("/ops/static/"):
         return await handler(request)
@@ -145,7 +158,7 @@ async def session_cookie(request: web.Request, handler: Handler) -> web.StreamRe
         response.del_cookie(COOKIE, path="/")
         return response
     if "Authorization" not in request.headers and token:
-        acting = request.method not in ("GET", "HEAD") and path.startswith("/v1/ops/")
+        acting = request.method not in ("GET", "HEAD") and path.startswith(_ACTING_PREFIXES)
         if acting and request.headers.get(ACTION_HEADER) != "1":
             # A form another site posts cannot set a header; the page's script does.
             return http_error(refusals.FORBIDDEN_CSRF)

@@ -234,6 +234,43 @@ function alertList(alerts) {
   box.append(ul);
 }
 
+// -- settlement (runs, simulations, special reviews): the latest of each, linked to the API --
+
+const linked = (href, text) => el("a", { href }, text);
+function linkRow(cells, attrs = {}) {
+  const tr = el("tr", attrs);
+  for (const c of cells) { const td = el("td", c.money ? { class: "money" } : {}); td.append(c.node || String(c.text ?? "—")); tr.append(td); }
+  return tr;
+}
+function listInto(box, head, rows, empty) {
+  box.replaceChildren();
+  if (!rows.length) { box.append(el("p", { class: "empty" }, empty)); return; }
+  const t = el("table", { class: "links" });
+  t.append(row("th", head));
+  for (const r of rows) t.append(r);
+  box.append(t);
+}
+async function settlement(city) {
+  const q = city ? `city=${encodeURIComponent(city)}&` : "";
+  $("runs-link").href = `/v1/settlement/runs?${q}`;
+  $("sims-link").href = `/v1/simulations?${q}`;
+  $("reviews-link").href = `/v1/special-reviews?${q}status=open`;
+  const parts = [
+    ["runs", `/v1/settlement/runs?${q}limit=8`, (d) => listInto($("runs"), ["批次 run", "地市 city", "期间 period", "应付 payable", "时间 at"],
+      d.runs.map((r) => linkRow([{ node: linked(r.lines_url, `#${r.run_id} ${r.kind} v${r.seq}`) }, { text: r.city }, { text: r.period },
+        { text: r.totals?.payable ?? "—", money: true }, { text: when(r.created_at, false) }], { "data-run": r.run_id })), "尚无结算 · no runs yet")],
+    ["sims", `/v1/simulations?${q}limit=8`, (d) => listInto($("sims"), ["测算 simulation", "地市 city", "年度 year", "差额 delta", "时间 at"],
+      d.simulations.map((s) => linkRow([{ node: linked(s.lines_url, `#${s.sim_id} ${s.draft_version}`) }, { text: s.city }, { text: s.clearing_year },
+        { text: s.delta, money: true }, { text: when(s.created_at, false) }], { "data-sim": s.sim_id })), "尚无测算 · no simulations yet")],
+    ["reviews", `/v1/special-reviews?${q}status=open&limit=8`, (d) => listInto($("reviews"), ["申请 review", "病例 case", "年度 year", "申请时间 asked"],
+      d.reviews.map((r) => linkRow([{ node: linked(`/v1/special-reviews/${r.review_id}`, `#${r.review_id}`) }, { text: r.case_key }, { text: r.clearing_year },
+        { text: when(r.requested_at, false) }], { "data-review": r.review_id })), "无待审申请 · none open")],
+  ];
+  await Promise.all(parts.map(async ([id, url, draw]) => {
+    try { draw(await getJSON(url)); } catch (e) { problem($(id), e); }
+  }));
+}
+
 function query() {
   const q = new URLSearchParams();
   for (const k of ["from", "to", "city"]) if ($(k).value) q.set(k, $(k).value);
@@ -256,6 +293,7 @@ async function load() {
   league(data.hospitals); pipeline(data.pipeline, data.rejected_depth); alertList(data.alerts); feedList(data.feeds || []);
   $("updated").textContent = "更新于 updated " + when(data.generated_at);
   $("browser").hidden = !isOpsRole;
+  await settlement(data.scope.city);
   if (isOpsRole && !browserLoaded) { browserLoaded = true; await browse(); }
   document.body.dataset.ready = "1";
 }
