@@ -16,8 +16,11 @@ import msgspec
 import pytest
 
 from adapters.runtime.postgres import create_pool, migrate
+from tests.builders import dip_case
 from tests.dip.test_settle import policy_doc
+from tests.workers.test_scored_sink import scored
 from workers.dip import HospitalInput, parse_settlement_policy
+from workers.scored_sink import store_scored
 from workers.settlement import NoPolicy, diff_runs, find_run, run_month, run_year
 from workers.settlement_policy import import_settlement_policy, policy_in_force
 
@@ -201,3 +204,41 @@ async def test_months_year_and_adjustments(pool: asyncpg.Pool) -> None:
         "SELECT sum(payable) FROM settlement_lines WHERE run_id = $1", jan2.run_id
     )
     assert stored == D("20847.50")
+
+
+async def test_reads_cases_as_the_scored_sink_stores_them(pool: asyncpg.Pool) -> None:
+    """The shapes the pipeline writes: insutype in the message, fund_pay and the discharge
+    date in the facts (Decimals as text), the score as a float."""
+    await import_settlement_policy(pool, parse_settlement_policy(policy_doc()), [])
+    facts = dip_case(
+        case_key="H44010000001:S1",
+        insutype="390",
+        total_cost=D("11270.00"),
+        fund_pay=D("6762.00"),
+        discharge_date="2026-04-30",
+        insured_admdvs="440304",
+    )
+    await store_scored(
+        pool,
+        [
+            scored(
+                "S1",
+                1,
+                AT,
+                case_score=1234.56789,
+                total_cost=D("11270.00"),
+                insutype="390",
+                scope="cross_city",
+                insured_admdvs="440304",
+                insured_city="440300",
+                facts=facts,
+            )
+        ],
+    )
+    run = await run_month(pool, "440100", "2026-04")
+    (line,) = run.lines
+    # 1234.56789 → 1234.5679 points × 8 = 9876.5432 → 9876.54; other 11270 − 6762 = 4508;
+    # (9876.54 − 4508) × 0.9 = 4831.686 → 4831.69; deposit 241.5845 → 241.58; 4590.11
+    assert (line["fund"], line["points"], line["other_payments"]) == ("390", "1234.5679", "4508.00")
+    assert (line["settled"], line["deposit"], line["payable"]) == ("4831.69", "241.58", "4590.11")
+    assert (await run_month(pool, "440100", "2026-05")).lines == []
