@@ -79,9 +79,22 @@ def bureau(admdvs: str | None, label: str) -> Actor:
 # -- checking what a caller sends --------------------------------------------------------------
 
 
+def _storable(text: str) -> bool:
+    """Text PostgreSQL stores and people read: no NUL or other control character (line
+    breaks and tabs aside), no lone surrogate."""
+    return not any(
+        (c < " " and c not in "\n\r\t") or c == "\x7f" or "\ud800" <= c <= "\udfff" for c in text
+    )
+
+
 def reason_of(value: object, field: str = "reason") -> str:
-    """A reason: text of 1..`REASON_MAX` characters once trimmed."""
-    if not isinstance(value, str) or not value.strip() or len(value.strip()) > REASON_MAX:
+    """A reason: text of 1..`REASON_MAX` characters once trimmed, storable."""
+    if (
+        not isinstance(value, str)
+        or not value.strip()
+        or len(value.strip()) > REASON_MAX
+        or not _storable(value)
+    ):
         raise ReviewRefused(
             refusals.REVIEW_FIELD,
             field,

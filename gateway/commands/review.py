@@ -203,6 +203,8 @@ def _list(args: argparse.Namespace) -> int:
         city = parse_city(args.city, "--city")
         if not 1 <= args.limit <= 10_000:
             raise BadQuery("--limit must be 1..10000")
+        if args.year is not None and not 2000 <= args.year <= 2100:
+            raise BadQuery("--year must be 2000..2100")
     except BadQuery as exc:
         return fail(str(exc))
 

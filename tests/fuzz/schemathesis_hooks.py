@@ -84,6 +84,12 @@ _READERS = {
     "/v1/cases/{fixmedins_code}/{setl_id}": ("hospital", "ops", "city"),
     "/v1/scored": ("city", "ops", "hospital"),
     "/v1/quality/": ("ops", "city"),
+    "/v1/settlement/": ("ops", "city", "hospital"),
+    "/v1/simulations": ("ops", "city"),
+    "/v1/simulations/{sim_id}": ("ops", "city"),
+    "/v1/special-reviews": ("hospital", "city", "ops"),
+    "/v1/special-reviews/{review_id}": ("hospital", "city", "ops"),
+    "/v1/special-reviews/{review_id}/decision": ("city", "ops"),
 }
 _turns: dict[str, Iterator[str]] = {}
 _retarget = itertools.cycle((True, True, True, False))

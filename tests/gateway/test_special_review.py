@@ -23,6 +23,7 @@ from gateway.special_review import (
     list_reviews,
     open_review,
     points_of,
+    reason_of,
 )
 from tests.gateway.settlement_rows import policy, scored_cases
 
@@ -177,3 +178,11 @@ def test_points_are_positive_numbers_with_four_decimals_at_most() -> None:
     for bad in ("0", "-2", "1e400", "Infinity", "", [], {"a": 1}, 1.23456):
         with pytest.raises(ReviewRefused):
             points_of(bad)
+
+
+def test_a_reason_is_storable_text() -> None:
+    assert reason_of(" 第一行\n第二行\t完 ") == "第一行\n第二行\t完"
+    for bad in ("", "   ", "a\x00b", "\ud800", "bell\x07", "x" * 2001, 12, None):
+        with pytest.raises(ReviewRefused) as caught:
+            reason_of(bad)
+        assert caught.value.refusal is refusals.REVIEW_FIELD
