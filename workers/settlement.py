@@ -31,6 +31,7 @@ from workers.dip import (
     YearLine,
     case_changes,
     case_points,
+    money,
     settle_month,
     settle_year,
     settlement_totals,
@@ -164,6 +165,7 @@ async def _store(
     pvs: Mapping[str, PointValue],
     lines: Sequence[MonthLine | YearLine],
     cases: Sequence[SettleCase],
+    extra_totals: Mapping[str, Any] | None = None,
 ) -> RunResult:
     city = stored.policy.city
     await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", _RUN_LOCK, int(city))
@@ -220,6 +222,7 @@ async def _store(
         "gone": sum(c.change == "gone" for c in changes),
         "listed": _builtins(changes[:_LISTED_CHANGES]),
     }
+    totals.update(extra_totals or {})
     inputs = {
         **inputs,
         "policy": {
@@ -311,6 +314,7 @@ async def run_month(
     async with pool.acquire() as conn, conn.transaction():
         cases, facts = await _cases(conn, city, year, month, funds)
         pvs, lines = settle_month(stored.policy, cases, inputs)
+        earlier = await _earlier_months(conn, city, year, month, funds, pvs)
         return await _store(
             conn,
             stored,
@@ -320,7 +324,69 @@ async def run_month(
             pvs,
             lines,
             cases,
+            {"earlier_months": earlier},
         )
+
+
+async def _earlier_months(
+    conn: asyncpg.Connection,
+    city: str,
+    year: int,
+    month: str,
+    funds: Sequence[str],
+    pvs: Mapping[str, PointValue],
+) -> dict[str, Any]:
+    """Cases of the year's earlier months that changed since their month's latest run (new,
+    another revision or score, gone): reported with this run, per hospital × fund, their
+    points and amount at the 预算点值 — paid when that month is run again, and at clearing."""
+    runs = await conn.fetch(
+        """SELECT DISTINCT ON (period) period, run_id FROM settlement_runs
+           WHERE city = $1 AND kind = 'month' AND period LIKE $2 || '-%' AND period < $3
+           ORDER BY period, seq DESC""",
+        city,
+        str(year),
+        month,
+    )
+    if not runs:
+        return {"months": [], "new": 0, "changed": 0, "gone": 0, "lines": [], "listed": []}
+    before: dict[tuple[str, str], tuple[int, Decimal]] = {}
+    fund_of: dict[tuple[str, str], str] = {}
+    for r in await conn.fetch(
+        """SELECT fixmedins_code, setl_id, revision, points, fund FROM settlement_cases
+           WHERE run_id = ANY($1::bigint[])""",
+        [r["run_id"] for r in runs],
+    ):
+        key = (r["fixmedins_code"], r["setl_id"])
+        before[key] = (r["revision"], r["points"])
+        fund_of[key] = r["fund"]
+    after: dict[tuple[str, str], tuple[int, Decimal]] = {}
+    for period in (r["period"] for r in runs):
+        now, _ = await _cases(conn, city, year, period, funds)
+        for case in now:
+            after[(case.fixmedins_code, case.setl_id)] = (case.revision, case.points)
+            fund_of.setdefault((case.fixmedins_code, case.setl_id), case.fund)
+    changes = case_changes(before, after)
+    deltas: dict[tuple[str, str], Decimal] = {}
+    for c in changes:
+        key = (c.fixmedins_code, fund_of[(c.fixmedins_code, c.setl_id)])
+        delta = (c.points_after or Decimal(0)) - (c.points_before or Decimal(0))
+        deltas[key] = deltas.get(key, Decimal(0)) + delta
+    return {
+        "months": [r["period"] for r in runs],
+        "new": sum(c.change == "new" for c in changes),
+        "changed": sum(c.change == "changed" for c in changes),
+        "gone": sum(c.change == "gone" for c in changes),
+        "lines": [
+            {
+                "fixmedins_code": code,
+                "fund": fund,
+                "points": str(points),
+                "amount": str(money(points * pvs[fund].estimate)),
+            }
+            for (code, fund), points in sorted(deltas.items())
+        ],
+        "listed": _builtins(changes[:_LISTED_CHANGES]),
+    }
 
 
 async def run_year(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +162,14 @@ def _print_run(run: dict[str, Any]) -> None:
         print(
             f"  since the previous run: {changes.get('new', 0)} new, "
             f"{changes.get('changed', 0)} changed, {changes.get('gone', 0)} gone cases"
+        )
+    earlier = run["totals"].get("earlier_months") or {}
+    if earlier.get("new") or earlier.get("changed") or earlier.get("gone"):
+        amount = sum((Decimal(x["amount"]) for x in earlier["lines"]), Decimal(0))
+        print(
+            f"  earlier months changed since their runs ({', '.join(earlier['months'])}):"
+            f" {earlier['new']} new, {earlier['changed']} changed, {earlier['gone']} gone"
+            f" cases, {amount} at the 预算点值 — run those months again to pay it"
         )
     year = run["kind"] == "year"
     for fund, pv in run["point_values"].items():

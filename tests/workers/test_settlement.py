@@ -143,6 +143,8 @@ async def test_months_year_and_adjustments(pool: asyncpg.Pool) -> None:
     assert jan.totals["city"]["adjustment"] == "0.00"  # a period's first run adjusts nothing
     feb = await run_month(pool, "440100", "2026-02")
     assert feb.totals["city"]["payable"] == "3420.00"
+    assert feb.totals["earlier_months"]["months"] == ["2026-01"]
+    assert feb.totals["earlier_months"]["changed"] == 0
 
     await pool.execute(
         """INSERT INTO special_reviews (fixmedins_code, setl_id, treating_city, clearing_year,
@@ -177,6 +179,15 @@ async def test_months_year_and_adjustments(pool: asyncpg.Pool) -> None:
     await store_case(
         pool, ("H1", "c1", "310", 1100, "9000", "7200", "2026-01-10", "440100"), revision=2
     )
+    # February's next run reports the January correction (paid when January is run again)
+    feb2 = await run_month(pool, "440100", "2026-02")
+    earlier = feb2.totals["earlier_months"]
+    assert (earlier["new"], earlier["changed"], earlier["gone"]) == (0, 1, 0)
+    # 100 more points × 预算点值 10 = 1000.00
+    assert earlier["lines"] == [
+        {"fixmedins_code": "H1", "fund": "310", "points": "100.0000", "amount": "1000.00"}
+    ]
+    assert feb2.totals["city"]["adjustment"] == "0.00"
     jan2 = await run_month(
         pool, "440100", "2026-01", {"H1": HospitalInput(deductions={"310": D("100")})}
     )
