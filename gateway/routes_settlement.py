@@ -173,7 +173,7 @@ async def get_settlement_run(request: web.Request) -> web.StreamResponse:
     """One run with its lines: per hospital and fund (a hospital: its own lines only)."""
     principal = principal_of(request)
     _readers(principal, hospitals=True)
-    run_id = _id(request, "run_id")
+    run_id = _id(request, "run_id", "settlement run", "结算批次")
     hospital = params.code(
         request.query.get("hospital"), "hospital", params.HOSPITAL, "H + 11 digits"
     )
@@ -186,7 +186,7 @@ async def get_settlement_run(request: web.Request) -> web.StreamResponse:
         f"SELECT {_RUN_COLUMNS} FROM settlement_runs WHERE run_id = $1", run_id
     )
     if record is None or not _may_read_city(principal, record["city"]):
-        raise _not_found("settlement run", "结算批次")
+        raise _not_found("settlement run", "结算批次")  # absent, or another city's
     lines = await pool.fetch(
         """SELECT l.fixmedins_code, h.name, l.fund, l.cases, l.points, l.dip_amount,
                   l.other_payments, l.deductions, l.deposit, l.settled, l.payable,
@@ -209,12 +209,13 @@ def _may_read_city(principal: Principal, city: str) -> bool:
 _PERIOD = re.compile(r"[0-9]{4}(?:-(?:0[1-9]|1[0-2]))?")
 
 
-def _id(request: web.Request, name: str) -> int:
+def _id(request: web.Request, name: str, what: str, what_cn: str) -> int:
+    """A path id; one no row can have answers 404, as an absent one does."""
     text = request.match_info[name]
     try:
         return int(params.integer(text, name, low=1, high=params.BIGINT_MAX, default=0))
     except BadQuery:
-        raise _not_found(name.removesuffix("_id").replace("sim", "simulation"), "记录") from None
+        raise _not_found(what, what_cn) from None
 
 
 def _not_found(what: str, what_cn: str) -> Refused:
@@ -260,7 +261,7 @@ async def get_simulations(request: web.Request) -> web.StreamResponse:
 async def get_simulation(request: web.Request) -> web.StreamResponse:
     principal = principal_of(request)
     _readers(principal, hospitals=False)
-    sim_id = _id(request, "sim_id")
+    sim_id = _id(request, "sim_id", "simulation", "测算")
     pool = _pool(request)
     record = await pool.fetchrow(
         f"SELECT {_SIM_COLUMNS} FROM simulation_runs WHERE sim_id = $1", sim_id

@@ -26,7 +26,7 @@ from typing import Any
 import asyncpg
 
 from adapters.runtime.errors import DipgwError
-from contracts import city_of, shown, shown_or_none
+from contracts import Problem, city_of, shown, shown_or_none
 from contracts.messages import ENCODER
 from gateway import refusals
 from gateway.refusals import Refusal
@@ -48,7 +48,7 @@ class ReviewRefused(DipgwError):
         super().__init__(problem.message_en)
         self.status = refusal.status
 
-    def problem(self) -> Any:
+    def problem(self) -> Problem:
         return self.refusal.problem(self.field, **self.values)
 
 

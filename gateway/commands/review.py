@@ -70,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     listing.set_defaults(func=_list)
 
     deciding = verbs.add_parser("decide", help="approve points or reject, with a reason")
-    deciding.add_argument("review_id", type=int, metavar="REVIEW_ID")
+    deciding.add_argument("review_id", type=int, metavar="ID")
     choice = deciding.add_mutually_exclusive_group(required=True)
     choice.add_argument("--approve", metavar="POINTS", help="approve this many points (> 0)")
     choice.add_argument("--reject", action="store_true", help="reject the request")
@@ -79,7 +79,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     deciding.set_defaults(func=_decide)
 
     showing = verbs.add_parser("show", help="one request with its case and audit trail")
-    showing.add_argument("review_id", type=int, metavar="REVIEW_ID")
+    showing.add_argument("review_id", type=int, metavar="ID")
     showing.add_argument("--json", action="store_true")
     showing.set_defaults(func=_show)
 
