@@ -28,10 +28,13 @@ from workers.dip import (
     PointValue,
     RuleSet,
     SettlementPolicy,
+    Simulation,
+    SimulationTally,
     decode_settlement_policy,
     reasons,
+    side_point_values,
+    simulate_lines,
 )
-from workers.dip._simulate import Simulation, SimulationTally, side_point_values, simulate_lines
 from workers.rules_store import rules_in_force
 
 __all__ = ["SimulationRun", "simulate"]

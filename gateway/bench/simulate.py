@@ -31,9 +31,17 @@ import msgspec
 
 from adapters.runtime.postgres import create_pool
 from gateway.localpg import EmbeddedPostgres
-from workers.dip import CaseFacts, RuleSet, ScoreError, group_and_score, make_case_facts
+from workers.dip import (
+    CaseFacts,
+    RuleSet,
+    ScoreError,
+    SimulationTally,
+    group_and_score,
+    make_case_facts,
+    side_point_values,
+    simulate_lines,
+)
 from workers.dip import sample_rules as _sample_rules
-from workers.dip._simulate import SimulationTally, side_point_values, simulate_lines
 from workers.rules_store import import_rules
 from workers.simulate import simulate
 

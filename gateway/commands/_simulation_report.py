@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from contracts import shown
-from workers.dip._simulate import HospitalLine
+from workers.dip import HospitalLine
 from workers.simulate import SimulationRun
 
 __all__ = ["COLUMNS", "csv_text", "html_report", "kinds_text", "money", "pct", "table_rows"]

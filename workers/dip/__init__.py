@@ -105,6 +105,15 @@ from ._settle_policy import (
     parse_settlement_policy,
     settlement_policy_hash,
 )
+from ._simulate import (
+    HospitalLine,
+    HospitalTally,
+    Simulation,
+    SimulationTally,
+    side_point_values,
+    simulate_lines,
+    tally_cases,
+)
 
 __all__ = [
     "SAMPLE_RULES",
@@ -129,6 +138,8 @@ __all__ = [
     "HistoryYear",
     "Hospital",
     "HospitalInput",
+    "HospitalLine",
+    "HospitalTally",
     "IcuBand",
     "IncompletePolicy",
     "Level",
@@ -154,6 +165,8 @@ __all__ = [
     "SettlementPolicy",
     "SettlementPolicyError",
     "SeverityTier",
+    "Simulation",
+    "SimulationTally",
     "SpecialReviewPolicy",
     "SurplusBand",
     "UnmatchedPolicy",
@@ -202,6 +215,9 @@ __all__ = [
     "settlement_point_value",
     "settlement_policy_hash",
     "settlement_totals",
+    "side_point_values",
+    "simulate_lines",
     "surplus_overspend",
+    "tally_cases",
     "write_catalog_csv",
 ]
