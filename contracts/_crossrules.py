@@ -146,7 +146,7 @@ def _inline(func: Callable[..., object], module_globals: dict[str, Any]) -> str 
     ]
     if len(body) != 1 or not isinstance(body[0], ast.Return) or body[0].value is None:
         return None
-    value = body[0].value
+    value = _Unrolled(module_globals).visit(body[0].value)
     params = {a.arg for a in node.args.args}
     for n in ast.walk(value):
         if isinstance(n, (ast.NamedExpr, ast.Lambda, ast.comprehension)):
@@ -163,6 +163,65 @@ def _inline(func: Callable[..., object], module_globals: dict[str, Any]) -> str 
     ):
         value = value.args[0]  # `if` tests the truth itself: no call
     return ast.unparse(value)
+
+
+def _plain(node: ast.expr) -> bool:
+    """A name or a chain of attributes of one (`sl.setl_id`): no call, cheap to repeat."""
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return isinstance(node, ast.Name)
+
+
+class _Substitute(ast.NodeTransformer):
+    def __init__(self, name: str, by: ast.expr) -> None:
+        self.name, self.by = name, by
+
+    def visit_Name(self, node: ast.Name) -> ast.expr:
+        return self.by if node.id == self.name else node
+
+
+class _Unrolled(ast.NodeTransformer):
+    """`all(<test> for v in (a, b))` -> `(<test of a> and <test of b>)` (`any`: `or`),
+    over a literal tuple of names or attributes: no generator, no call. The result is used
+    for its truth (the dispatcher's `if`, `not`), which the unrolled form keeps."""
+
+    def __init__(self, module_globals: dict[str, Any]) -> None:
+        self.shadowed = module_globals
+
+    def visit_Call(self, node: ast.Call) -> ast.expr:
+        self.generic_visit(node)
+        func = node.func
+        if not (
+            isinstance(func, ast.Name)
+            and func.id in ("all", "any")
+            and func.id not in self.shadowed
+            and len(node.args) == 1
+            and not node.keywords
+            and isinstance(gen := node.args[0], ast.GeneratorExp)
+            and len(gen.generators) == 1
+        ):
+            return node
+        loop = gen.generators[0]
+        if not (
+            isinstance(loop.target, ast.Name)
+            and not loop.ifs
+            and not loop.is_async
+            and isinstance(loop.iter, ast.Tuple)
+            and loop.iter.elts
+            and all(_plain(e) for e in loop.iter.elts)
+        ):
+            return node
+        name = loop.target.id
+        if any(
+            isinstance(n, (ast.NamedExpr, ast.Lambda, ast.comprehension)) for n in ast.walk(gen.elt)
+        ):
+            return node
+        tests = [
+            _Substitute(name, e).visit(ast.parse(ast.unparse(gen.elt), mode="eval").body)
+            for e in loop.iter.elts
+        ]
+        op = ast.And() if func.id == "all" else ast.Or()
+        return ast.BoolOp(op=op, values=tests) if len(tests) > 1 else tests[0]
 
 
 _PROLOGUE = """\

@@ -156,7 +156,9 @@ class FieldRules:
             (n, lg): self._compile_required(n, lg) for n in nodes for lg in (False, True)
         }
         self._list_values = {
-            (n, f): self._compile_list(n, self._values[(n, f)], self._values_guard(n, f))
+            (n, f): self._compile_list(
+                n, self._values[(n, f)], self._values_guard(n, f), self._numbers_guard(n)
+            )
             for n in LIST_NODES
             for f in (False, True)
         }
@@ -390,9 +392,25 @@ class FieldRules:
             terms += [f"((v := obj.{n}) is None or 0 <= v < {limit})" for n, limit in plan.ints]
         return " and ".join(terms) or "True"
 
+    def _numbers_guard(self, node: str) -> str | None:
+        """The Decimal terms of the values guard alone: false when a Decimal of `obj` is
+        unusual (the sealed fast path then hands the record over), None without Decimals."""
+        return " and ".join(self._decimal_terms(node)) or None
+
     def _values_terms(self, node: str) -> list[str]:
         plan = self._python[node]
         terms = [f"(not (v := obj.{name}) or v in DURATIONS_OK)" for name in plan.durations]
+        terms += self._decimal_terms(node)
+        for i, (name, sep, _values) in enumerate(plan.multi):
+            terms.append(
+                f"(not (v := obj.{name}) or v in MULTI[{i}] or "
+                f"all(map(MULTI[{i}].__contains__, v.split({sep!r}))))"
+            )
+        return terms
+
+    def _decimal_terms(self, node: str) -> list[str]:
+        plan = self._python[node]
+        terms: list[str] = []
         for i, (name, _limit, _scale, money) in enumerate(plan.decimals):
             # the usual exponent first: fen for money, units for ages, weights, volumes.
             # `not is_signed()` (finite, by the exponent): at least 0, and not a negative
@@ -401,11 +419,6 @@ class FieldRules:
             terms.append(
                 f"((v := obj.{name}) is None or (v.same_quantum({usual}) or "
                 f"v.same_quantum({other})) and not v.is_signed() and v < LIMIT_{i})"
-            )
-        for i, (name, sep, _values) in enumerate(plan.multi):
-            terms.append(
-                f"(not (v := obj.{name}) or v in MULTI[{i}] or "
-                f"all(map(MULTI[{i}].__contains__, v.split({sep!r}))))"
             )
         return terms
 
@@ -435,12 +448,16 @@ class FieldRules:
         return scope
 
     def _compile_list(
-        self, node: str, exact: Callable[..., None], guard: str | None
+        self,
+        node: str,
+        exact: Callable[..., None],
+        guard: str | None,
+        numbers: str | None = None,
     ) -> Callable[..., bool]:
         """Run a per-entry checker over a list node; the path prefix is built only on demand.
 
-        Returns whether any entry failed the guard (the exact checker ran): the fast path
-        then looks for numbers out of range (see `compile_fast_path`).
+        Returns whether an entry that failed the guard also fails `numbers` (the values
+        checkers: an unusual Decimal, see `compile_fast_path`).
         """
         if guard == "True":
             lines = ["def check(entries, out):", "    return False"]
@@ -450,8 +467,9 @@ class FieldRules:
                      "    for i, obj in enumerate(entries):"]  # fmt: skip
             if guard is not None:
                 lines += [f"        if {guard}:", "            continue"]
-            lines += ["        unusual = True", f"        exact(obj, f'{node}[{{i}}].', out)",
-                      "    return unusual"]  # fmt: skip
+            if numbers is not None:
+                lines += [f"        if not ({numbers}):", "            unusual = True"]
+            lines += [f"        exact(obj, f'{node}[{{i}}].', out)", "    return unusual"]
             scope = {"exact": exact, **self._guard_scope(node)}
             scope.update(
                 (f"VALUES_{i}", g.values) for i, g in enumerate(self._generic[node]) if g.dict
@@ -558,12 +576,17 @@ class FieldRules:
             "    obj = sl = s.setlinfo",
             "    infno = env.infno",
             f"    if not (\n        {guard}\n    ):",
-            _UNSEALED_MARK,  # the rest of this block: `checked`, or not sealed
+            f"        if not ({self._numbers_guard('setlinfo') or 'True'}):",
+            "    " + _UNSEALED_MARK,  # (`pass` in `checked`, or not sealed)
             "        values_setlinfo(sl, 'setlinfo.', out)",
         ]
         for node in LIST_NODES:
             if self.has_values(node, True):
                 scope[f"values_{node}"] = self._list_values[(node, True)]
+                if self._numbers_guard(node) is None:
+                    lines += [f"    entries = s.{node}", "    if entries:",
+                              f"        values_{node}(entries, out)"]  # fmt: skip
+                    continue
                 lines += [f"    entries = s.{node}",
                           f"    if entries and values_{node}(entries, out):",
                           _UNSEALED_MARK]  # fmt: skip
@@ -616,7 +639,7 @@ class FieldRules:
                 "env.fixmedins_code, env.insuplc_admdvs, trusted)"
             )
         lines.append("    return env, out")
-        checked_lines = [_UNSEALED_NOT if x is _UNSEALED_MARK else x for x in lines]
+        checked_lines = [x.replace(_UNSEALED_MARK, _UNSEALED_NOT) for x in lines]
         source = "\n".join(head + (lines if unsealed is not None else checked_lines))
         # the same body without the decode: for a record decoded strictly by other means
         # (`Validator._strict_relaxed_json`)

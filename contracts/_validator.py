@@ -43,6 +43,9 @@ from contracts._rulebook import ConfiguredRules, RuleConfig
 __all__ = ["Validator", "is_rejected"]
 
 _AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+#: refusals of the sealed decoder only (`_refused_json`): an unknown key, a JSON type
+#: (`Expected `int | null`, got `str``), which the strict decoder may skip or convert
+_SEALED_ONLY = re.compile(r"^Object contains unknown field |^Expected `[^`]*`, got `")
 #: strict decoders with relaxed fields per Validator (≈ 2 ms to build each)
 _RELAXED_AT_MOST = 128
 
@@ -143,7 +146,7 @@ class Validator:
         self._oprn_codes: Mapping[str, object] = {} if oprn is None else oprn.entries
         self._fast = self._fields.compile_fast_path(
             self._sealed.decode,
-            self._unsealed_json,
+            self._refused_json,
             self._checks.check,
             diagnoses=self._diag_codes,
             operations=self._oprn_codes,
@@ -277,8 +280,9 @@ class Validator:
         """
         # = sealed strict decode, then _values(fast=True), normalise, _required and
         # RecordChecks.run(trusted_codes=True), unrolled into one generated function
-        # (FieldRules.compile_fast_path); `_unsealed_json` when the sealed decoder refuses.
-        # Numbers out of range: looked for only where one can hide (`_unsealed_json`)
+        # (FieldRules.compile_fast_path); `_refused_json` when the sealed decoder refuses,
+        # `_unsealed_json` when a values guard fails: numbers out of range are looked for
+        # there, the only places one can hide
         try:
             envelope, errors = self._fast(raw, received_at)
         except ArithmeticError:  # a number no sum can hold (1E+999999999): found, and named
@@ -288,8 +292,25 @@ class Validator:
             group_follow_ons(errors, envelope.input)
         return envelope, errors
 
+    def _refused_json(
+        self, raw: bytes | str, received_at: datetime | None, refused: msgspec.DecodeError
+    ) -> tuple[Envelope | None, list[ValidationError]]:
+        """`_unsealed_json` for a document the sealed decoder refused, without decoding it
+        again when the strict decoder would refuse it at the same place for the same reason.
+
+        The strict decoder accepts all the sealed one does, with the same values, so it
+        gets at least as far; it only reads on where sealing alone refused (an unknown key,
+        a JSON type it converts: `_SEALED_ONLY`). Any other refusal (a value, a length, a
+        malformed document) is its own, word for word.
+        """
+        if _SEALED_ONLY.search(str(refused)) is None:
+            if out_of_range := numbers_out_of_range(raw):
+                return None, self._out_of_range(out_of_range)
+            return self._slow_json(raw, received_at, refused)
+        return self._unsealed_json(raw, received_at)
+
     def _unsealed_json(
-        self, raw: bytes | str, received_at: datetime | None, _refused: object = None
+        self, raw: bytes | str, received_at: datetime | None
     ) -> tuple[Envelope | None, list[ValidationError]]:
         """A document the sealed decoder refused, or whose values need a closer look (see
         `FieldRules.compile_fast_path`): the fast path as it is without sealing.

@@ -115,6 +115,34 @@ def test_negative_zero_is_read_as_the_strict_decoder_reads_it() -> None:
     assert not env.input.setlinfo.acct_pay.is_signed()
 
 
+def test_a_duration_seen_first_stays_on_the_sealed_path() -> None:
+    """Only an unusual Decimal hands a record over: a duration not yet remembered by the
+    guard (`duration_ok`) is checked in place."""
+    doc = golden()
+    doc["input"]["icuinfo"] = [
+        {
+            "scs_cutd_ward_type": "1",
+            "scs_cutd_inpool_time": "2026-11-17 06:00:00",
+            "scs_cutd_exit_time": "2026-11-17 08:11:00",
+            "scs_cutd_sum_dura": "0/2/11",
+        }
+    ]
+    doc["input"]["setlinfo"]["vent_used_dura"] = "0/1/59"
+    raw = msgspec.json.encode(doc)
+    from contracts import _fieldrules
+
+    _fieldrules._DURATIONS_OK.discard("0/2/11")
+    _fieldrules._DURATIONS_OK.discard("0/1/59")
+    calls: list[bytes] = []
+    unsealed = V._unsealed_json
+    try:
+        V._fast.__globals__["UNSEALED"] = lambda raw, at: calls.append(raw) or unsealed(raw, at)
+        _same_both_ways(raw)
+    finally:
+        V._fast.__globals__["UNSEALED"] = unsealed
+    assert calls == []
+
+
 def test_items_and_payments_with_odd_amounts_same_both_ways() -> None:
     """The list nodes' values guards hand a record over as the summary's does."""
     for text in (b'"-0"', b"1e-400", b'"1.5"', b"1.5", b'"abc"'):
@@ -140,7 +168,7 @@ def test_every_decimal_of_the_sealed_types_is_behind_a_values_guard() -> None:
             assert node == "setlinfo" or (node in LIST_NODES and fields.has_values(node, True))
     source = V._fast.__doc__ or ""
     assert source.count("return UNSEALED(raw, received_at)") == 1 + sum(
-        1 for n in LIST_NODES if fields.has_values(n, True)
+        1 for n in LIST_NODES if fields._python[n].decimals
     )
 
 
@@ -164,3 +192,31 @@ def test_decoded_types_hold_no_float_and_no_untyped_value() -> None:
 
     walk(V._sealed.type)
     assert len(seen) == 10  # envelope, settlement, setlinfo and the seven list nodes
+
+
+def test_refused_records_same_both_ways() -> None:
+    """A document the sealed decoder refuses is decoded again only when sealing alone
+    refused it (`_refused_json`): the findings are the unsealed path's either way."""
+    from gateway.bench.validate import findings_documents
+
+    rng = random.Random(11)
+    for raw in findings_documents(rng, 60, NOW):
+        assert _same_both_ways(raw, NOW)
+    for change in (
+        {"input__setlinfo__adm_way": "x"},
+        {"input__setlinfo__psn_name": ""},
+        {"input__setlinfo__psn_name": 5},
+        {"input__setlinfo__medcasno": "B" * 41},
+        {"input__setlinfo__lv1_nurscare_days": "2"},
+        {"input__setlinfo__lv1_nurscare_days": 2.0},
+        {"input__setlinfo__lv1_nurscare_days": -1},
+        {"input__setlinfo__adm_time": 5},
+        {"input__setlinfo__adm_time": "2026-11-16T17:30:00+08:00"},
+        {"input__setlinfo__foo": 1, "input__setlinfo__adm_way": "x"},
+        {"input__setlinfo__adm_way": "x", "input__setlinfo__foo": 1e-400},
+        {"input__setlinfo__dscg_way": "x", "input__setlinfo__lv1_nurscare_days": "3"},
+        {"infno": "9999"},
+    ):
+        _same_both_ways(msgspec.json.encode(mutate(golden(), **change)))
+    for raw in (b"{", b"[]", b'{"infno": "4101A", "input": 1}', b'{"a": 1e-400, "b": [}'):
+        _same_both_ways(raw)
