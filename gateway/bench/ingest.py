@@ -143,7 +143,7 @@ class IngestFigures:
     single_loop_lag_p99_ms: float | None = None
 
 
-class _CpuMeter:
+class CpuMeter:
     """CPU seconds used by the gateway(s), the broker, PostgreSQL and this load generator."""
 
     def __init__(self, gateways: list[int], services: LocalServices) -> None:
@@ -189,7 +189,7 @@ class _CpuMeter:
         return {k: round((after[k] - before[k]) * 1000 / max(1, units), 3) for k in before}
 
 
-class _Load:
+class Load:
     def __init__(self, url: str, secret: bytes, seed: int) -> None:
         self.url = url
         self.secret = secret
@@ -241,8 +241,8 @@ class _Batched:
     cpu: dict[str, float]
 
 
-async def _batched(
-    load: _Load, seconds: float, batch: int, concurrency: int, meter: _CpuMeter
+async def run_batched(
+    load: Load, seconds: float, batch: int, concurrency: int, meter: CpuMeter
 ) -> _Batched:
     # Bodies are prepared before the clock starts, enough for 12,000 records/s (twice the
     # target): the figure is the gateway's, not the generator's.
@@ -288,7 +288,7 @@ class _Single:
     cpu: dict[str, float]
 
 
-async def _single(load: _Load, seconds: float, rate: float, meter: _CpuMeter | None) -> _Single:
+async def _single(load: Load, seconds: float, rate: float, meter: CpuMeter | None) -> _Single:
     count = int(seconds * rate)
     bodies = [msgspec.json.encode(doc) for doc in load.documents(count)]
     samples: list[tuple[float, float, float]] = []
@@ -384,7 +384,7 @@ def _gateway_env(settings: Settings, services: LocalServices, port: int) -> dict
 PEER_TOPIC = "peer.accepted"
 
 
-def _start_peer(
+def start_peer(
     settings: Settings, child: Settings, services: LocalServices, port: int, secret: bytes
 ) -> subprocess.Popen[bytes]:
     """The obvious peer, on the same broker and database as dipgw; its own topic (as many
@@ -421,7 +421,7 @@ def _start_gateways(env: dict[str, str], processes: int) -> list[subprocess.Pope
     ]
 
 
-async def _wait_up(url: str, timeout: float = 60, *, what: str = "the gateway") -> None:
+async def wait_up(url: str, timeout: float = 60, *, what: str = "the gateway") -> None:
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
@@ -435,7 +435,7 @@ async def _wait_up(url: str, timeout: float = 60, *, what: str = "the gateway") 
     raise BenchError(f"{what} did not come up")
 
 
-async def _register(dsn: str, settings: Settings) -> bytes:
+async def register_bench_hospital(dsn: str, settings: Settings) -> bytes:
     from adapters.runtime.postgres import create_pool
     from gateway.accounts import Registry, RegistryError
     from gateway.sealing import sealer_for
@@ -525,8 +525,8 @@ class _Side:
     """One gateway under load: its address, its generator and its CPU meter."""
 
     name: str
-    load: _Load
-    meter: _CpuMeter
+    load: Load
+    meter: CpuMeter
     batched: list[_Batched]
     single: list[_Single]
     metrics_urls: list[str] = dataclasses.field(default_factory=list)
@@ -564,12 +564,13 @@ STAGE_SERIES = "dipgw_push_stage_seconds"
 LAG_SERIES = "dipgw_event_loop_lag_seconds"
 
 
+def ratio(a: float, b: float) -> float:
+    """dipgw's figure over the peer's, to 3 decimals (NaN when the peer's is not positive)."""
+    return round(a / b, 3) if b > 0 else float("nan")
+
+
 def with_peer(dipgw: IngestFigures, peer: IngestFigures) -> IngestFigures:
     """dipgw's figures with the peer's of the same run beside them, and the ratios."""
-
-    def ratio(a: float, b: float) -> float:
-        return round(a / b, 3) if b > 0 else float("nan")
-
     return dataclasses.replace(
         dipgw,
         peer_batched_records_per_s=peer.batched_records_per_s,
@@ -601,7 +602,7 @@ def run_ingest_bench(
     services.start()
     gateways: list[subprocess.Popen[bytes]] = []
     try:
-        secret = asyncio.run(_register(services.dsn, settings))
+        secret = asyncio.run(register_bench_hospital(services.dsn, settings))
         # The gateways create topics and apply migrations themselves at start.
         env = _gateway_env(settings, services, port)
         # Each gateway process's own metrics listener (process i on port + i): the stages.
@@ -613,13 +614,13 @@ def run_ingest_bench(
         peer_url = ""
         if peer:
             peer_port = free_ports(1)[0]
-            gateways.append(_start_peer(settings, child, services, peer_port, secret))
+            gateways.append(start_peer(settings, child, services, peer_port, secret))
             peer_url = f"http://127.0.0.1:{peer_port}"
 
         async def measure() -> IngestFigures:
-            await _wait_up(url)
+            await wait_up(url)
             if peer:
-                await _wait_up(peer_url, what=_peer_failed(settings))
+                await wait_up(peer_url, what=peer_failed(settings))
             cluster = await cluster_facts(services.bootstrap, child.topics.accepted)
             if cluster["brokers"] != brokers:
                 raise BenchError(
@@ -638,22 +639,22 @@ def run_ingest_bench(
             seed = int(time.time())  # the same records for both sides
             dipgw_pids = [p.pid for p in gateways[:processes]]
             dipgw_side = _Side(
-                "dipgw", _Load(url, secret, seed), _CpuMeter(dipgw_pids, services), [], []
+                "dipgw", Load(url, secret, seed), CpuMeter(dipgw_pids, services), [], []
             )
             dipgw_side.metrics_urls = [
                 f"http://127.0.0.1:{metrics_port + i}" for i in range(processes)
             ]
             sides = [dipgw_side]
             if peer:
-                peer_meter = _CpuMeter([gateways[-1].pid], services)
-                sides.append(_Side("peer", _Load(peer_url, secret, seed), peer_meter, [], []))
+                peer_meter = CpuMeter([gateways[-1].pid], services)
+                sides.append(_Side("peer", Load(peer_url, secret, seed), peer_meter, [], []))
             for side in sides:  # warm-up: connections, JIT of the broker
                 await _single(side.load, 1.0, 50, None)
             for turn in range(rounds):
                 order = sides if turn % 2 == 0 else sides[::-1]
                 for side in order:
                     side.batched.append(
-                        await _batched(side.load, seconds, batch, concurrency, side.meter)
+                        await run_batched(side.load, seconds, batch, concurrency, side.meter)
                     )
                 for side in order:
                     side.single.append(await side.timed_single(seconds, rate))
@@ -666,7 +667,7 @@ def run_ingest_bench(
                         rate,
                         merge_batched(side.batched),
                         merge_single(side.single, rate),
-                        ran_with if side.name == "dipgw" else _PEER_SETTINGS,
+                        ran_with if side.name == "dipgw" else PEER_SETTINGS,
                     ),
                     rounds=rounds,
                     **side.stage_figures(),
@@ -688,7 +689,7 @@ def run_ingest_bench(
 
 
 # What the peer is, beside its figures (its broker, topic and database are dipgw's).
-_PEER_SETTINGS = {
+PEER_SETTINGS = {
     "gateway": "gateway.bench.peer.ingest_app",
     "stack": "aiohttp + pydantic v2 + aiokafka send_and_wait (acks=all, idempotent)"
     " + asyncpg INSERT per record",
@@ -697,7 +698,7 @@ _PEER_SETTINGS = {
 }
 
 
-def _peer_failed(settings: Settings) -> str:
+def peer_failed(settings: Settings) -> str:
     """The peer's own words when it did not come up (the tail of its log)."""
     try:
         tail = (settings.state_path / "peer.log").read_text(errors="replace")[-1500:]
