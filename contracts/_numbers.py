@@ -3,11 +3,13 @@
 The decoders read a number into a float before an integer field takes it, so `1e-400` became
 0 without a word (a positive exponent past the range fails the field's type already). Only a
 document holding `e-` or `E-` somewhere is read again, exactly this time: ordinary lists pay
-two substring tests.
+one search for it. The fast path skips even that for a record its sealed decoder took
+(`Validator.validate_json`).
 """
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import msgspec
@@ -17,6 +19,9 @@ __all__ = ["numbers_out_of_range", "out_of_range"]
 # |x| < 1e-300 or >= 1e301: past float's normal range (and far past any field's scale)
 _SMALLEST, _LARGEST = -300, 300
 _EXACT = msgspec.json.Decoder(float_hook=Decimal)
+#: `e-` or `E-`: a dash (the scan for it runs in C), then a look back. Half the cost of two
+#: substring tests on a 4 KB list (whose timestamps hold some forty dashes)
+_NEGATIVE_EXPONENT = re.compile(rb"-(?<=[eE]-)")
 
 
 def numbers_out_of_range(raw: bytes | str, *, always: bool = False) -> list[str]:
@@ -25,8 +30,8 @@ def numbers_out_of_range(raw: bytes | str, *, always: bool = False) -> list[str]
     `always`: read the document again whatever it holds (after arithmetic on a decoded
     number overflowed: `1E+999999999` is a valid Decimal, and past any sum)."""
     data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
-    if not always and b"e-" not in data and b"E-" not in data:
-        return []  # (a regex search costs as much as a decode)
+    if not always and _NEGATIVE_EXPONENT.search(data) is None:
+        return []
     try:
         tree = _EXACT.decode(data)
     except msgspec.DecodeError:

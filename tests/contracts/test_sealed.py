@@ -220,3 +220,25 @@ def test_refused_records_same_both_ways() -> None:
         _same_both_ways(msgspec.json.encode(mutate(golden(), **change)))
     for raw in (b"{", b"[]", b'{"infno": "4101A", "input": 1}', b'{"a": 1e-400, "b": [}'):
         _same_both_ways(raw)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [b"", b"-", b"e", b"e-", b"E-", b"-e", b"x-e-", b'{"a":1e-5}', b'{"a":"2026-11-24"}', b"E"],
+)
+def test_the_look_for_negative_exponents_finds_what_two_substring_tests_find(text: bytes) -> None:
+    from contracts._numbers import _NEGATIVE_EXPONENT
+
+    found = _NEGATIVE_EXPONENT.search(text) is not None
+    assert found == (b"e-" in text or b"E-" in text)
+
+
+def test_the_look_agrees_on_sample_lists() -> None:
+    from contracts._numbers import _NEGATIVE_EXPONENT
+
+    rng = random.Random(3)
+    for _ in range(100):
+        raw = make_envelope_bytes(rng, now=NOW)
+        for text in (raw, raw.replace(b"-", b"e-", 1), raw.replace(b"-", b"E-", 3)):
+            found = _NEGATIVE_EXPONENT.search(text) is not None
+            assert found == (b"e-" in text or b"E-" in text)
