@@ -28,6 +28,21 @@ than time a pipeline that scores nothing. The settings the processes ran with ar
    each layout's CPU seconds per 1,000 cases by process group (gateway, workers, all Kafka
    nodes, PostgreSQL). Both layouts get the same backlog (`--max-cases`), their own topics,
    consumer groups and database, and processes started for them alone.
+4. Beside the obvious peer (`--peer`, issue 17): after the sustained phase, on the same
+   broker and database, with dipgw's processes stopped, the ingest peer of `dipgw bench ingest
+   --peer` (gateway.bench.peer.ingest_app: aiohttp + pydantic v2 + aiokafka `send_and_wait`
+   per record with acks=all and idempotence + one asyncpg receipt INSERT per record; no
+   grouping, no scoring) is started the same way and fed the sustained phase's very lists (its
+   backlog, in order and again from the start if the peer gets through it; signed as the
+   peer's one hospital, which is all it checks) by the same batched load generator
+   (gateway.bench.ingest.run_batched): 500 lists a push, 8 pushes at a time, as dipgw's
+   backlog, for as long as dipgw's sustained phase took (at least `PEER_MIN_S`), after a 1 s
+   warm-up. Compared: dipgw's sustained end-to-end rate (`e2e_cases_per_s`: scored rows in
+   PostgreSQL ÷ the time from the first push to the last row stored) over the peer's batched
+   ingest rate (`peer_ingest_records_per_s`: records it answered `accepted` — in Kafka and
+   in its receipts table — ÷ the time of its load) → `e2e_vs_peer_ingest_ratio` (issue 17's
+   target: ≥ 5). The peer's own figures (outcomes, answers, latencies, CPU) are under
+   `peer_ingest`.
 Bounded in time (one to a few minutes, the brokers' starts included).
 """
 
@@ -67,9 +82,23 @@ from gateway.bench.common import (
     scale_out_keys,
     send_lag_ms,
 )
+from gateway.bench.ingest import (
+    HOSPITAL,
+    PEER_SETTINGS,
+    BenchError,
+    CpuMeter,
+    Load,
+    peer_failed,
+    ratio,
+    register_bench_hospital,
+    run_batched,
+    start_peer,
+    wait_up,
+)
+from gateway.bench.peer import PYDANTIC_MISSING, pydantic_available
 from gateway.children import child_env, spawn_up, stop_all, wait_ready
 from gateway.demo_feed import HOSPITALS, RATED_HOSPITALS
-from gateway.localkafka import KafkaError
+from gateway.localkafka import KafkaError, free_ports
 from gateway.runtime import LocalServices
 from gateway.sealing import sealer_for
 from gateway.signing import signed_headers
@@ -91,6 +120,12 @@ TUNING = {
 # Below this share of the cases sent to cities with rules scored, the run is a failure.
 MIN_SCORED_SHARE = 0.95
 
+# The sustained phase's pushes (and the peer's): lists per push, pushes at a time.
+BACKLOG_BATCH = 500
+BACKLOG_CONCURRENCY = 8
+# The peer's load runs at least this long, whatever dipgw's sustained phase took.
+PEER_MIN_S = 2.0
+
 
 class BenchFailed(DipgwError, RuntimeError):
     """The run could not be made (a local broker did not start), or its figures would not mean
@@ -108,6 +143,7 @@ class PipelineOptions:
     worker_processes: str  # the workers of each worker process, processes separated by /
     brokers: int  # 1 or 3
     scale_out: bool
+    peer: bool = False  # also the obvious peer's batched ingest rate, and dipgw's over it
 
 
 def run_pipeline_bench(
@@ -115,6 +151,8 @@ def run_pipeline_bench(
 ) -> dict[str, Any]:
     """Every phase of a run; its figures. `say` is told the progress. Raises `BenchFailed`
     when the local services cannot start or the figures would not mean what they say."""
+    if options.peer and not pydantic_available():
+        raise BenchFailed(PYDANTIC_MISSING)
     say("pure group + score (one core)…")
     result: dict[str, Any] = {}
     pure = bench_group_score(2000, options.pure_s)
@@ -124,22 +162,31 @@ def run_pipeline_bench(
         say(f"starting a local {options.brokers}-broker Kafka and PostgreSQL for the bench…")
         try:
             with LocalServices(_local(base, tmp, options.brokers)) as services:
-                result.update(asyncio.run(_e2e(services, services.settings, options, say)))
+                e2e, backlog = asyncio.run(_e2e(services, services.settings, options, say))
+                result.update(e2e)
+                if options.peer:
+                    result.update(asyncio.run(_peer(services, backlog, e2e, say)))
                 if options.scale_out and options.brokers == 3:
                     result.update(asyncio.run(_scale_out(services, options, say)))
             if options.scale_out and options.brokers != 3:
                 say("starting a local 3-broker Kafka and PostgreSQL for the scale-out…")
                 with LocalServices(_local(base, str(Path(tmp) / "scale-out"), 3)) as services:
                     result.update(asyncio.run(_scale_out(services, options, say)))
-        except KafkaError as exc:
+        except (KafkaError, BenchError) as exc:
             raise BenchFailed(str(exc)) from exc
     result["cores"] = os.cpu_count()
     return result
 
 
 def void_reason(result: dict[str, Any]) -> str | None:
-    """Why a run's figures are void (`scored_shortfall` of any phase), or None."""
+    """Why a run's figures are void (`scored_shortfall` of any phase, a peer that accepted
+    nothing), or None."""
     problem = scored_shortfall(result["e2e_scored_check"])
+    if "peer_ingest" in result and not result["peer_ingest_records_per_s"] > 0:
+        problem = problem or (
+            "the peer accepted no record (records by outcome:"
+            f" {result['peer_ingest']['records']}): no ratio to give"
+        )
     for name, run in result.get("e2e_scale_out", {}).get("layouts", {}).items():
         problem = problem or (
             f"scale-out {name}: {why}" if (why := scored_shortfall(run["scored_check"])) else None
@@ -369,17 +416,12 @@ def _sum_by(outcomes: list[dict[str, Any]], key: str, status: str = "scored") ->
 
 async def _e2e(
     services: LocalServices, settings: Settings, args: PipelineOptions, say: Any
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], list[_Case]]:
+    """The steady and sustained phases; their figures, and the sustained phase's backlog."""
     pool = await asyncpg.create_pool(services.dsn, min_size=1, max_size=4)
     procs: list[subprocess.Popen[str]] = []
     try:
-        env = child_env(
-            settings.state_dir,
-            services.bootstrap,
-            services.dsn,
-            **TUNING,
-            DIPGW_TOPICS_REPLICATION_FACTOR=str(settings.topics.replication_factor),
-        )
+        env = _env(services, services.dsn)
         gateway = spawn_up(env, "--workers", "")
         procs.append(gateway)
         url = await wait_ready(gateway)  # migrations are applied once it is up
@@ -393,8 +435,8 @@ async def _e2e(
             **await cluster_facts(services.bootstrap, child.topics.accepted),
             gateway_processes=1,
             worker_processes=layout,
-            push_batch_backlog=500,
-            push_concurrency_backlog=8,
+            push_batch_backlog=BACKLOG_BATCH,
+            push_concurrency_backlog=BACKLOG_CONCURRENCY,
             steady_tick_ms=100,
         )
         secrets = await _hospitals(pool, settings)
@@ -437,7 +479,7 @@ async def _e2e(
                 f" {sustained['e2e_push_seconds']} s)"
             )
         outcomes = await _outcomes(pool, steady + backlog)
-        return {
+        figures = {
             **steady_figures,
             **sustained,
             "e2e_steady_rate": args.rate,
@@ -452,9 +494,108 @@ async def _e2e(
             "e2e_push_records": pusher.records,
             "settings": ran_with,
         }
+        return figures, backlog
     finally:
         stop_all(procs)
         await pool.close()
+
+
+def _env(services: LocalServices, dsn: str, **extra: str) -> dict[str, str]:
+    """The whole environment of a run's `dipgw up` processes (`TUNING` besides the defaults;
+    topics with as many replicas as the local cluster has nodes)."""
+    return child_env(
+        services.settings.state_dir,
+        services.bootstrap,
+        dsn,
+        **TUNING,
+        DIPGW_TOPICS_REPLICATION_FACTOR=str(services.settings.topics.replication_factor),
+        **extra,
+    )
+
+
+class _Replay(Load):
+    """The peer's load generator: the given lists, in order and round again, instead of new
+    ones (the peer checks only the signature's hospital, not each list's)."""
+
+    def __init__(self, url: str, secret: bytes, docs: list[bytes]) -> None:
+        super().__init__(url, secret, seed=0)
+        self._docs = docs
+
+    def documents(self, n: int) -> list[dict[str, Any]]:
+        start, self.counter = self.counter, self.counter + n
+        return [
+            msgspec.json.decode(self._docs[i % len(self._docs)]) for i in range(start, start + n)
+        ]
+
+
+async def _peer(
+    services: LocalServices,
+    backlog: list[_Case],
+    e2e: dict[str, Any],
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    """The obvious peer's batched ingest rate on this run's broker and database, fed the
+    sustained phase's lists as dipgw's backlog was pushed; dipgw's end-to-end rate over it."""
+    settings = services.settings
+    child = effective_child_settings(_env(services, services.dsn))
+    secret = await register_bench_hospital(services.dsn, settings)
+    port = free_ports(1)[0]
+    proc = start_peer(settings, child, services, port, secret)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        await wait_up(url, what=peer_failed(settings))
+        load = _Replay(url, secret, [c.doc for c in backlog])
+        meter = CpuMeter([proc.pid], services)
+        seconds = max(PEER_MIN_S, e2e["e2e_seconds"])
+        say(f"the obvious peer's batched ingest, {seconds:g} s, the same lists…")
+        await run_batched(load, 1.0, BACKLOG_BATCH, BACKLOG_CONCURRENCY, meter)  # warm-up
+        load.counter = 0  # the measured load starts with the backlog's first list
+        batched = await run_batched(load, seconds, BACKLOG_BATCH, BACKLOG_CONCURRENCY, meter)
+    finally:
+        stop_all([proc])  # type: ignore[list-item]  # bytes or text: it only signals, waits
+    figures = peer_figures(
+        batched.seconds,
+        batched.records,
+        batched.answers,
+        batched.latencies_ms,
+        batched.cpu,
+        e2e["e2e_cases_per_s"],
+    )
+    say(
+        f"  peer {figures['peer_ingest_records_per_s']:,} records/s ingested; dipgw end to end"
+        f" ÷ peer ingest = {figures['e2e_vs_peer_ingest_ratio']}"
+    )
+    return figures
+
+
+def peer_figures(
+    seconds: float,
+    records: dict[str, int],
+    answers: dict[str, int],
+    latencies_ms: list[float],
+    cpu: dict[str, float],
+    e2e_cases_per_s: float,
+) -> dict[str, Any]:
+    """The peer's batched load as figures beside dipgw's: its accepted records/s, dipgw's
+    end-to-end rate over it (`ratio`, as `dipgw bench ingest --peer`), and the rest of what
+    its load gave (CPU in ms per accepted record = CPU seconds per 1,000, as dipgw's)."""
+    per_s = round(records.get("accepted", 0) / seconds, 1) if seconds > 0 else 0.0
+    return {
+        "peer_ingest_records_per_s": per_s,
+        "e2e_vs_peer_ingest_ratio": ratio(e2e_cases_per_s, per_s),
+        "peer_ingest": {
+            "seconds": round(seconds, 2),
+            "batch_size": BACKLOG_BATCH,
+            "concurrency": BACKLOG_CONCURRENCY,
+            "hospital": HOSPITAL,
+            "records": records,
+            "answers": answers,
+            "p50_ms": round(percentile(latencies_ms, 0.50), 2),
+            "p99_ms": round(percentile(latencies_ms, 0.99), 2),
+            "cpu_s_per_1000_records": cpu,
+            "stack": PEER_SETTINGS,
+        },
+    }
 
 
 # The scale-out's layouts: worker processes, each running every stage on the way from a push
@@ -527,14 +668,7 @@ async def _layout_run(
 ) -> dict[str, Any]:
     settings = services.settings
     dsn = await _fresh_database(services.dsn, f"bench_{tag}")
-    env = child_env(
-        settings.state_dir,
-        services.bootstrap,
-        dsn,
-        **TUNING,
-        DIPGW_TOPICS_REPLICATION_FACTOR=str(settings.topics.replication_factor),
-        **layout_env(tag),
-    )
+    env = _env(services, dsn, **layout_env(tag))
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
     procs: list[subprocess.Popen[str]] = []
     try:
@@ -598,18 +732,19 @@ async def _sustained(
     roots: dict[str, list[int]],
     rng: random.Random,
 ) -> dict[str, Any]:
-    """The backlog pushed as fast as the gateway takes it (500 a push, 8 at a time); scored
-    cases ÷ the time until its last row is stored. One worker layout per call (the scale-out
-    calls it once per layout, each on fresh topics and a fresh database)."""
+    """The backlog pushed as fast as the gateway takes it (`BACKLOG_BATCH` a push,
+    `BACKLOG_CONCURRENCY` at a time); scored cases ÷ the time until its last row is stored.
+    One worker layout per call (the scale-out calls it once per layout, each on fresh topics
+    and a fresh database)."""
     cpu_before = _cpu_seconds(roots)
     started = time.monotonic()
     queue = [
-        (code, docs[i : i + 500])
+        (code, docs[i : i + BACKLOG_BATCH])
         for code, docs in _by_code(backlog).items()
-        for i in range(0, len(docs), 500)
+        for i in range(0, len(docs), BACKLOG_BATCH)
     ]
     rng.shuffle(queue)
-    sem = asyncio.Semaphore(8)
+    sem = asyncio.Semaphore(BACKLOG_CONCURRENCY)
 
     async def one(code: str, docs: list[bytes]) -> None:
         async with sem:
@@ -630,6 +765,7 @@ async def _sustained(
         "e2e_rows_per_s": round(len(backlog) / (done - started)),
         "e2e_push_cases_per_s": round(len(backlog) / (pushed - started)),
         "e2e_push_seconds": round(pushed - started, 2),
+        "e2e_seconds": round(done - started, 2),  # from the first push to the last row
         "e2e_backlog_scored": scored,
         "e2e_cpu_s_per_1000_cases": {
             name: round((cpu_after[name] - cpu_before[name]) / len(backlog) * 1000, 2)

@@ -53,6 +53,14 @@ def _setup(verbs: Any) -> None:
         help="also measure the sustained rate on a 3-broker cluster with 1 and with 2 worker"
         " processes, each running every stage (e2e_cases_per_s_1proc / _2proc; default on)",
     )
+    parser.add_argument(
+        "--peer",
+        action="store_true",
+        help="also the obvious peer's batched ingest rate (gateway.bench.peer: aiohttp +"
+        " pydantic + send_and_wait + INSERT per record) on the same broker and database, fed"
+        " the sustained phase's lists; prints dipgw's end-to-end rate over it"
+        " (e2e_vs_peer_ingest_ratio; needs pip install 'dipgw[test]')",
+    )
     parser.set_defaults(func=_run)
 
 
@@ -105,6 +113,8 @@ def _print(result: dict[str, Any], args: argparse.Namespace) -> None:
             print(f"  unscored: {row['cases']:,} in {row['city']}/{row['year']}: {row['reason']}")
     for name, value in settings_rows(result["settings"]):
         print(f"  setting · {name}: {value}")
+    if "peer_ingest" in result:
+        _print_peer(result)
     scale = result.get("e2e_scale_out")
     if scale:
         print(
@@ -116,6 +126,22 @@ def _print(result: dict[str, Any], args: argparse.Namespace) -> None:
         )
         for name, run in scale["layouts"].items():
             print(f"  {name}: CPU seconds per 1,000 cases {run['e2e_cpu_s_per_1000_cases']}")
+
+
+def _print_peer(result: dict[str, Any]) -> None:
+    """The obvious peer's ingest rate of the same run beside dipgw's end-to-end rate."""
+    peer = result["peer_ingest"]
+    print(
+        f"beside the obvious peer ({peer['stack']['stack']}), same broker and database, same"
+        f" lists, {peer['batch_size']}/push × {peer['concurrency']} at a time:"
+        f" peer ingest {result['peer_ingest_records_per_s']:,.0f} records/s accepted over"
+        f" {peer['seconds']} s; dipgw end to end (push → scored row)"
+        f" {result['e2e_cases_per_s']:,} cases/s; dipgw end to end ÷ peer ingest"
+        f" {result['e2e_vs_peer_ingest_ratio']:.2f} (target ≥ 5)"
+    )
+    records = " · ".join(f"{k} {v:,}" for k, v in peer["records"].items() if v) or "none"
+    print(f"  peer records by outcome: {records}; p50 / p99 {peer['p50_ms']} / {peer['p99_ms']} ms")
+    print(f"  peer CPU seconds per 1,000 records {peer['cpu_s_per_1000_records']}")
 
 
 def _say(message: str) -> None:

@@ -1,7 +1,8 @@
 """`dipgw bench pipeline`: what it counts as scored and how it fails, how the scale-out keys
-come from measured layouts (pure, no broker); a short run on its own local Kafka and
-PostgreSQL that gives the figures and leaves nothing running, and a short one on a local
-3-broker cluster that measures both scale-out layouts."""
+come from measured layouts, what the peer's figures are made of (pure, no broker); a short run
+on its own local Kafka and PostgreSQL that gives the figures and leaves nothing running, the
+same beside the obvious peer (`--peer`), and a short one on a local 3-broker cluster that
+measures both scale-out layouts."""
 
 from __future__ import annotations
 
@@ -20,15 +21,20 @@ import pytest
 from adapters.runtime.settings import load_settings
 from gateway.bench.common import scale_out_keys
 from gateway.bench.pipeline import (
+    BACKLOG_BATCH,
+    BACKLOG_CONCURRENCY,
     LAYOUTS,
     MIN_SCORED_SHARE,
     STAGES,
     _cpu_seconds,
     _feed,
+    _Replay,
     layout_env,
+    peer_figures,
     scored_check,
     scored_shortfall,
     still_to_send,
+    void_reason,
 )
 from gateway.demo_feed import RATED_HOSPITALS
 from workers.dip import SAMPLE_RULES, rules_for_year, sample_rules
@@ -243,3 +249,71 @@ def test_bench_pipeline_on_three_brokers_measures_both_scale_out_layouts(
         assert run["non_default"]["topics.accepted"].startswith(f"bench-{tag}.")
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert str(tmp_path) not in ps
+
+
+def test_the_peer_figures_give_its_accepted_records_per_s_and_dipgws_rate_over_it() -> None:
+    records = {"accepted": 9000, "rejected": 0, "unavailable": 1000}
+    figures = peer_figures(
+        4.5, records, {"200": 18, "503": 2}, [80.0, 120.0], {"gateway": 0.4}, 6000
+    )
+    assert figures["peer_ingest_records_per_s"] == 2000.0  # accepted only
+    assert figures["e2e_vs_peer_ingest_ratio"] == 3.0
+    peer = figures["peer_ingest"]
+    assert (peer["batch_size"], peer["concurrency"]) == (BACKLOG_BATCH, BACKLOG_CONCURRENCY)
+    assert peer["records"] == records and peer["cpu_s_per_1000_records"] == {"gateway": 0.4}
+    assert peer["p50_ms"] <= peer["p99_ms"] and peer["seconds"] == 4.5
+    assert peer_figures(3.0, {"accepted": 700}, {}, [], {}, 1000)["e2e_vs_peer_ingest_ratio"] == (
+        round(1000 / round(700 / 3.0, 1), 3)
+    )
+
+
+def test_a_peer_that_accepted_nothing_voids_the_run() -> None:
+    check = {"sent_to_cities_with_rules": 10, "scored": 10}
+    nothing = peer_figures(2.0, {"accepted": 0, "unanswered": 500}, {"0": 1}, [], {}, 3000)
+    assert "peer accepted no record" in (void_reason({"e2e_scored_check": check, **nothing}) or "")
+    some = peer_figures(2.0, {"accepted": 500}, {"200": 1}, [50.0], {}, 3000)
+    assert void_reason({"e2e_scored_check": check, **some}) is None
+
+
+def test_the_peer_is_fed_the_sustained_phases_lists_in_order_and_round_again() -> None:
+    docs = [msgspec.json.encode({"n": i}) for i in range(3)]
+    load = _Replay("http://127.0.0.1:1", b"s", docs)
+    assert [d["n"] for d in load.documents(2)] == [0, 1]
+    assert [d["n"] for d in load.documents(4)] == [2, 0, 1, 2]
+
+
+@pytest.mark.integration
+def test_bench_pipeline_beside_the_peer_gives_the_ratio_of_e2e_to_peer_ingest(
+    scratch_dir: Path,
+) -> None:
+    tmp_path = scratch_dir  # not under pytest's 0700 tree: the embedded PostgreSQL's user
+    result = _bench(
+        tmp_path,
+        "--peer",
+        "--no-scale-out",
+        "--pure-s",
+        "0.2",
+        "--rate",
+        "100",
+        "--steady-s",
+        "1",
+        "--max-cases",
+        "600",
+        timeout=300,
+    )
+    # Every key of a run without the peer is still there.
+    for key in ("e2e_cases_per_s", "e2e_p99_ms", "e2e_scored_check", "settings", "e2e_seconds"):
+        assert key in result
+    assert "e2e_cases_per_s_1proc" not in result
+    e2e, peer = result["e2e_cases_per_s"], result["peer_ingest_records_per_s"]
+    assert e2e > 0 and peer > 0
+    assert result["e2e_vs_peer_ingest_ratio"] == round(e2e / peer, 3)
+    ingest = result["peer_ingest"]
+    assert ingest["records"]["accepted"] > 0 and ingest["records"]["rejected"] == 0
+    assert (ingest["batch_size"], ingest["concurrency"]) == (500, 8)
+    assert ingest["seconds"] >= 2.0  # PEER_MIN_S, or as long as dipgw's sustained phase
+    assert ingest["stack"]["table"] == "peer_receipts"
+    assert set(ingest["cpu_s_per_1000_records"]) >= {"gateway", "kafka", "postgres"}
+    assert result["e2e_scored_check"]["scored"] == 100 + 600
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert str(tmp_path) not in ps  # the peer, dipgw's processes, broker and database are gone
