@@ -58,7 +58,8 @@ def _setup(verbs: Any) -> None:
         action="store_true",
         help="also the obvious peer's batched ingest rate (gateway.bench.peer: aiohttp +"
         " pydantic + send_and_wait + INSERT per record) on the same broker and database, fed"
-        " the sustained phase's lists; prints dipgw's end-to-end rate over it"
+        " the sustained phase's lists with bench ingest's load (200/push × 4); prints dipgw's"
+        " end-to-end rate over it"
         " (e2e_vs_peer_ingest_ratio; needs pip install 'dipgw[test]')",
     )
     parser.set_defaults(func=_run)
