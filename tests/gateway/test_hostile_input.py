@@ -247,6 +247,12 @@ READS: dict[str, tuple[str, ...]] = {
     "/v1/dictionaries": (),
     "/v1/dictionaries/{name}": (),
     "/v1/scored": ("city", "role", "status", "after", "since", "until", "limit"),
+    "/v1/settlement/runs": ("city", "kind", "period", "limit", "page"),
+    "/v1/settlement/runs/{run_id}": ("hospital",),
+    "/v1/simulations": ("city", "year", "limit", "page"),
+    "/v1/simulations/{sim_id}": (),
+    "/v1/special-reviews": ("city", "hospital", "status", "year", "limit", "page"),
+    "/v1/special-reviews/{review_id}": (),
     "/v1/scored/stream": (
         *("city", "role", "status", "after", "since", "until", "limit"),
         *("max_seconds", "max_events"),

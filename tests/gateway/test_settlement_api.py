@@ -6,6 +6,7 @@ The rows are stored as `dipgw settle` and `dipgw rules simulate` store them, for
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +42,9 @@ def _code(client: Client) -> str:
 
 
 @pytest.fixture(scope="module")
-async def world(stack: Stack) -> World:
+async def world(stack: Stack) -> AsyncIterator[World]:
+    """Scored rows of a bare shape (no published message) in the session's database: removed
+    afterwards, so /v1/scored, which serves the published message, never meets them."""
     h1 = await register_hospital(stack, new_code(), "440100")
     h2 = await register_hospital(stack, new_code(), "440100")
     sz = await register_hospital(stack, f"H4403{new_code()[5:]}", "440300")
@@ -52,7 +55,7 @@ async def world(stack: Stack) -> World:
         (_code(h1), "resident", "300.00"),
         (_code(h2), "employee", "999.99"),
     ]
-    return World(
+    yield World(
         h1=h1,
         h2=h2,
         sz=sz,
@@ -70,6 +73,10 @@ async def world(stack: Stack) -> World:
             [(_code(h1), "100.00", "90.50"), (_code(h2), "50.00", "60.00")],
         ),
         sz_sim=await simulation(stack.pool, "440300", YEAR, [(_code(sz), "1.00", "2.00")]),
+    )
+    await stack.pool.execute(
+        "DELETE FROM scored_cases WHERE fixmedins_code = ANY($1::text[])",
+        [_code(h1), _code(h2), _code(sz)],
     )
 
 
