@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 import uuid as _uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Final, overload
 
@@ -213,3 +213,12 @@ def header(value: str | None, field: str, *, max_chars: int = 256) -> str | None
             field=field,
         )
     return value
+
+
+def paging(
+    query: Mapping[str, str], *, limit_max: int, page_max: int, default: int = 50
+) -> tuple[int, int]:
+    """(limit, offset) of the asked page: `page` from 1, `limit` up to `limit_max`."""
+    limit = integer(query.get("limit"), "limit", low=1, high=limit_max, default=default)
+    page = integer(query.get("page"), "page", low=1, high=page_max, default=1)
+    return limit, (page - 1) * limit

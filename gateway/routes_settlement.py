@@ -102,9 +102,7 @@ def _row(record: asyncpg.Record, jsonb: tuple[str, ...] = ()) -> dict[str, Any]:
 
 
 def _paging(request: web.Request, default: int = 50) -> tuple[int, int]:
-    limit = params.integer(request.query.get("limit"), "limit", low=1, high=500, default=default)
-    page = params.integer(request.query.get("page"), "page", low=1, high=1_000_000, default=1)
-    return limit, (page - 1) * limit
+    return params.paging(request.query, limit_max=500, page_max=1_000_000, default=default)
 
 
 def _city_scope(request: web.Request, principal: Principal) -> str | None:

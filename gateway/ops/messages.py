@@ -75,9 +75,7 @@ def not_found(what: str, what_cn: str) -> Refused:
 
 def page_of(request: web.Request) -> tuple[int, int]:
     """(limit, offset) of the asked page (`page` from 1, `limit` up to `PAGE_MAX`)."""
-    limit = params.integer(request.query.get("limit"), "limit", low=1, high=PAGE_MAX, default=50)
-    page = params.integer(request.query.get("page"), "page", low=1, high=100_000, default=1)
-    return limit, (page - 1) * limit
+    return params.paging(request.query, limit_max=PAGE_MAX, page_max=100_000)
 
 
 def window(request: web.Request) -> tuple[datetime | None, datetime | None]:
