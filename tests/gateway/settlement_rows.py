@@ -4,13 +4,15 @@ runs and simulations, as `dipgw settle` and `dipgw rules simulate` would have st
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
-from contracts import CST
+from contracts import CST, Problem
+from contracts.messages import ENCODER, ScoredCase
 
 MOMENT = datetime(2026, 11, 24, 9, 30, tzinfo=CST)
 
@@ -25,26 +27,66 @@ async def scored_cases(
     prefix: str = "S",
     status: str = "scored",
 ) -> list[str]:
-    """`count` scored cases of one hospital (setl_id `prefix` + n); their setl_ids."""
+    """`count` scored cases of one hospital (setl_id `prefix` + n); their setl_ids. Each row's
+    message is the scored case the sink would have stored, so `/v1/scored` can serve it."""
     ids = [f"{prefix}{n:06d}" for n in range(count)]
+    scored = status == "scored"
+    messages = [
+        ENCODER.encode(
+            ScoredCase(
+                receipt_id=str(uuid.uuid4()),
+                case_key=f"{fixmedins_code}:{setl_id}",
+                fixmedins_code=fixmedins_code,
+                setl_id=setl_id,
+                revision=1,
+                received_at=MOMENT,
+                scored_at=MOMENT,
+                role="treating",
+                scope="same_city",
+                treating_admdvs=city,
+                insured_admdvs=city,
+                treating_city=city,
+                insured_city=city,
+                clearing_year=year if scored else None,
+                status=status,  # type: ignore[arg-type]
+                group_code="I21.0:00.6600" if scored else None,
+                deviation="extreme" if scored else None,
+                case_score=3200.0 if scored else None,
+                special_review=scored,
+                unscored=None if scored else _NO_RULES,
+            )
+        ).decode()
+        for setl_id in ids
+    ]
     await pool.execute(
         """INSERT INTO scored_cases (fixmedins_code, setl_id, revision, receipt_id, received_at,
                scored_at, treating_city, insured_city, treating_admdvs, insured_admdvs, scope,
                clearing_year, status, unscored_rule, group_code, deviation, case_score,
                special_review, message)
-           SELECT $1, id, 1, gen_random_uuid(), $3, $3, $4, $4, $4, $4, 'same_city',
-                  CASE WHEN $6::text = 'scored' THEN $5::int END, $6,
+           SELECT $1, id, 1, (message->>'receipt_id')::uuid, $3, $3, $4, $4, $4, $4,
+                  'same_city', CASE WHEN $6::text = 'scored' THEN $5::int END, $6,
                   CASE WHEN $6::text = 'unscored' THEN 'DIP_NO_RULES' END,
-                  'I21.0:00.6600', 'extreme', 3200.0, true, '{}'::jsonb
-           FROM unnest($2::text[]) AS id""",
+                  'I21.0:00.6600', 'extreme', 3200.0, true, message
+           FROM unnest($2::text[], $7::jsonb[]) AS row(id, message)""",
         fixmedins_code,
         ids,
         MOMENT,
         city,
         year,
         status,
+        messages,
     )
     return ids
+
+
+_NO_RULES = Problem(
+    rule="DIP_NO_RULES",
+    field="mdtrtarea_admvs",
+    dimension="",
+    severity="reject",
+    message="无规则",
+    message_en="no rules",
+)
 
 
 async def policy(pool: asyncpg.Pool, city: str, year: int, permille: str, *, seq: int = 1) -> None:
