@@ -22,6 +22,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from workers._versioned import store_next_version
 from workers.dip import RuleSet, RuleSetError, decode_ruleset, encode_ruleset, load_rules
 from workers.dip._index import index_of
 
@@ -102,38 +103,25 @@ async def import_rules(
 ) -> ImportResult:
     """Store `rules` as the new version in force for its city and clearing year."""
     document = encode_ruleset(rules)
-    digest = hashlib.sha256(document).hexdigest()
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock($1, $2)",
-            _IMPORT_LOCK,
-            int(rules.city) ^ rules.clearing_year,
-        )
-        latest = await conn.fetchrow(
-            f"""SELECT {_COLUMNS}, content_sha256 FROM dip_rulesets
-                WHERE city = $1 AND clearing_year = $2 ORDER BY seq DESC LIMIT 1""",
-            rules.city,
-            rules.clearing_year,
-        )
-        if latest is not None and latest["content_sha256"] == digest:
-            return ImportResult(_stored(latest, rules), unchanged=True)
-        row = await conn.fetchrow(
-            f"""INSERT INTO dip_rulesets (city, clearing_year, seq, version, catalog_version,
-                    content_sha256, version_id, document, sources, groups)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10)
-                RETURNING {_COLUMNS}""",
-            rules.city,
-            rules.clearing_year,
-            1 if latest is None else latest["seq"] + 1,
-            rules.version,
-            rules.catalog_version,
-            digest,
-            rules.version_id,
-            document.decode(),
-            msgspec.json.encode(sources).decode(),
-            len(rules.groups),
-        )
-    return ImportResult(_stored(row, rules), unchanged=False)
+    row, unchanged = await store_next_version(
+        pool,
+        table="dip_rulesets",
+        returning=_COLUMNS,
+        lock=_IMPORT_LOCK,
+        city=rules.city,
+        year=rules.clearing_year,
+        digest=hashlib.sha256(document).hexdigest(),
+        values={
+            "version": rules.version,
+            "catalog_version": rules.catalog_version,
+            "version_id": rules.version_id,
+            "document": document.decode(),
+            "sources": msgspec.json.encode(sources).decode(),
+            "groups": len(rules.groups),
+        },
+    )
+    # Unchanged: the stored document is the same content, so the caller's rules stand for it.
+    return ImportResult(_stored(row, rules), unchanged=unchanged)
 
 
 async def rules_in_force(pool: asyncpg.Pool, city: str, year: int) -> StoredRules | None:

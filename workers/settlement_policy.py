@@ -19,6 +19,7 @@ import asyncpg
 import msgspec
 
 from adapters.runtime.errors import DipgwError
+from workers._versioned import store_next_version
 from workers.dip import (
     HospitalInput,
     SettlementPolicy,
@@ -87,36 +88,22 @@ async def import_settlement_policy(
 ) -> tuple[StoredPolicy, bool]:
     """Store `policy` as the version in force; True with it when it was already in force."""
     document = encode_settlement_policy(policy)
-    digest = hashlib.sha256(document).hexdigest()
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock($1, $2)",
-            _IMPORT_LOCK,
-            int(policy.city) ^ policy.clearing_year,
-        )
-        latest = await conn.fetchrow(
-            f"""SELECT {_COLUMNS} FROM settlement_policies
-                WHERE city = $1 AND clearing_year = $2 ORDER BY seq DESC LIMIT 1""",
-            policy.city,
-            policy.clearing_year,
-        )
-        if latest is not None and latest["content_sha256"] == digest:
-            return _stored(latest), True
-        row = await conn.fetchrow(
-            f"""INSERT INTO settlement_policies (city, clearing_year, seq, version,
-                    content_sha256, document, sources, special_review_quota_permille)
-                VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)
-                RETURNING {_COLUMNS}""",
-            policy.city,
-            policy.clearing_year,
-            1 if latest is None else latest["seq"] + 1,
-            policy.version,
-            digest,
-            document.decode(),
-            msgspec.json.encode(sources).decode(),
-            policy.special_review_quota_permille,
-        )
-    return _stored(row), False
+    row, unchanged = await store_next_version(
+        pool,
+        table="settlement_policies",
+        returning=_COLUMNS,
+        lock=_IMPORT_LOCK,
+        city=policy.city,
+        year=policy.clearing_year,
+        digest=hashlib.sha256(document).hexdigest(),
+        values={
+            "version": policy.version,
+            "document": document.decode(),
+            "sources": msgspec.json.encode(sources).decode(),
+            "special_review_quota_permille": policy.special_review_quota_permille,
+        },
+    )
+    return _stored(row), unchanged
 
 
 async def policy_in_force(pool: asyncpg.Pool, city: str, year: int) -> StoredPolicy | None:
