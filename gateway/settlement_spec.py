@@ -275,6 +275,15 @@ def openapi_paths() -> dict[str, Any]:
             "content": {"application/json": {"schema": schema, "example": example}},
         }
 
+    def page(description: str, key: str, item: dict[str, Any], example: Any) -> dict[str, Any]:
+        """A list route's 200: the matching total and one page of items under `key`."""
+        schema = {
+            "type": "object",
+            "required": ["total", key],
+            "properties": {"total": {"type": "integer"}, key: {"type": "array", "items": item}},
+        }
+        return answer(description, schema, {"total": 1, key: [example]})
+
     def errors(*codes: int, **examples: Any) -> dict[str, Any]:
         found = error_responses(*codes)
         for code, example in examples.items():
@@ -289,11 +298,6 @@ def openapi_paths() -> dict[str, Any]:
     readers = [{"bearer": []}, {"hmac": []}, {"mtls": []}]
     bureaus = [{"bearer": []}]
     review = _review_schema()
-    reviews = {
-        "type": "object",
-        "required": ["total", "reviews"],
-        "properties": {"total": {"type": "integer"}, "reviews": {"type": "array", "items": review}},
-    }
     decided = {
         **example_review(True),
         "audit": [
@@ -341,18 +345,7 @@ def openapi_paths() -> dict[str, Any]:
                     *paging,
                 ],
                 "responses": {
-                    "200": answer(
-                        "the runs",
-                        {
-                            "type": "object",
-                            "required": ["total", "runs"],
-                            "properties": {
-                                "total": {"type": "integer"},
-                                "runs": {"type": "array", "items": _run_schema(False)},
-                            },
-                        },
-                        {"total": 1, "runs": [example_run()]},
-                    ),
+                    "200": page("the runs", "runs", _run_schema(False), example_run()),
                     **error_responses(400, 401, 403, 503),
                 },
             }
@@ -394,17 +387,8 @@ def openapi_paths() -> dict[str, Any]:
                     *paging,
                 ],
                 "responses": {
-                    "200": answer(
-                        "the simulations",
-                        {
-                            "type": "object",
-                            "required": ["total", "simulations"],
-                            "properties": {
-                                "total": {"type": "integer"},
-                                "simulations": {"type": "array", "items": _sim_schema(False)},
-                            },
-                        },
-                        {"total": 1, "simulations": [example_simulation()]},
+                    "200": page(
+                        "the simulations", "simulations", _sim_schema(False), example_simulation()
                     ),
                     **error_responses(400, 401, 403, 503),
                 },
@@ -499,9 +483,7 @@ def openapi_paths() -> dict[str, Any]:
                     *paging,
                 ],
                 "responses": {
-                    "200": answer(
-                        "the requests", reviews, {"total": 1, "reviews": [example_review()]}
-                    ),
+                    "200": page("the requests", "reviews", review, example_review()),
                     **error_responses(400, 401, 403, 503),
                 },
             },
