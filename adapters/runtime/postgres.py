@@ -58,9 +58,15 @@ async def migrate(conn: asyncpg.Connection) -> list[int]:
 
 
 async def create_pool(
-    dsn: str, *, min_size: int = 1, max_size: int = 10, command_timeout_s: float = 60.0
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    command_timeout_s: float = 60.0,
+    server_settings: dict[str, str] | None = None,
 ) -> asyncpg.Pool:
-    """A pool on a migrated database; its statements time out after `command_timeout_s`."""
+    """A pool on a migrated database; its statements time out after `command_timeout_s`;
+    `server_settings` hold for every session of the pool (and only of this pool)."""
     conn = await asyncpg.connect(dsn, timeout=10)
     try:
         await migrate(conn)
@@ -73,6 +79,7 @@ async def create_pool(
         reset=_keep_session,
         command_timeout=command_timeout_s,
         timeout=10,  # connecting
+        server_settings=server_settings,
     )
     return pool
 
