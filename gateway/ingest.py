@@ -117,16 +117,12 @@ class Ingestor:
         *,
         ack_timeout_s: float = 10.0,
         accept_delay_s: float = 0.005,
-        marks_pool: asyncpg.Pool | None = None,
     ) -> None:
-        """`marks_pool`: where the accept marks are written, a pool opened with
-        `MARKS_SESSION` (the composition root's); without one, `pool`, and each mark's commit
-        waits for the disk like a reservation's."""
         self._pool = pool
         self._producer = producer
         self._topic = topic
         self._ack_timeout_s = ack_timeout_s
-        self._accepts = AcceptWriter(marks_pool or pool, topic, delay_s=accept_delay_s)
+        self._accepts = AcceptWriter(pool, topic, delay_s=accept_delay_s)
         self._running: set[asyncio.Future[list[Receipt | Unavailable]]] = set()
 
     async def close(self) -> None:
@@ -312,14 +308,6 @@ class Ingestor:
             )
 
 
-MARKS_SESSION = {"synchronous_commit": "off"}
-"""The sessions that write accept marks: their commits do not wait for the WAL to reach the
-disk. The mark is information, not the promise (see `AcceptWriter`); only the reservation's
-commit must be durable, so a push costs one synchronous commit, not two. Set per session of
-a pool of its own, a mark is one statement (one round trip), not BEGIN, SET LOCAL, UPDATE
-and COMMIT."""
-
-
 class AcceptWriter:
     """Marks receipts 'accepted' (with their Kafka position) for many requests at once.
 
@@ -370,14 +358,19 @@ class AcceptWriter:
         if not marks:
             return
         try:
-            # The sink may already have stored some; a receipt never moves backwards.
-            await self._pool.execute(
-                _ACCEPT,
-                [m[0] for m in marks],
-                [m[1] for m in marks],
-                [m[2] for m in marks],
-                self._topic,
-            )
+            async with self._pool.acquire() as conn, conn.transaction():
+                # The mark is information, not the promise (see the class): its commit need
+                # not wait for the WAL to reach the disk. Only the reservation's does, so a
+                # push costs one synchronous commit, not two.
+                await conn.execute("SET LOCAL synchronous_commit = off")
+                # The sink may already have stored some; a receipt never moves backwards.
+                await conn.execute(
+                    _ACCEPT,
+                    [m[0] for m in marks],
+                    [m[1] for m in marks],
+                    [m[2] for m in marks],
+                    self._topic,
+                )
         except Exception as exc:
             log.warning("ingest.accept_marks_failed", count=len(marks), error=describe_error(exc))
 

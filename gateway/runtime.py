@@ -48,7 +48,7 @@ from gateway.accounts import Registry
 from gateway.app import create_app
 from gateway.checks import Checker
 from gateway.feeds import FeedRunner
-from gateway.ingest import MARKS_SESSION, Ingestor
+from gateway.ingest import Ingestor
 from gateway.localkafka import LocalKafkaCluster
 from gateway.localpg import EmbeddedPostgres
 from gateway.offload import input_limits
@@ -203,7 +203,6 @@ async def running_stack(
     runner: web.AppRunner | None = None
     listener: MetricsListener | None = None
     ingestor: Ingestor | None = None
-    marks_pool: asyncpg.Pool | None = None
     registry = Registry(
         pool,
         sealer_for(settings.auth, settings.state_path, serving=gateway),
@@ -244,19 +243,11 @@ async def running_stack(
                     _purge_nonces(registry, settings.auth.window_s, stop), name="nonce-purge"
                 )
             )
-            marks_pool = await create_pool(
-                dsn,
-                min_size=1,
-                max_size=2,
-                command_timeout_s=settings.pg.command_timeout_s,
-                server_settings=MARKS_SESSION,
-            )
             ingestor = Ingestor(
                 pool,
                 producer,
                 settings.topics.accepted,
                 ack_timeout_s=settings.kafka.request_timeout_ms / 1000,
-                marks_pool=marks_pool,
             )
             app = create_app(
                 pool,
@@ -309,8 +300,6 @@ async def running_stack(
             await runner.cleanup()  # stops accepting, finishes requests in flight
         if ingestor is not None:
             await ingestor.close()
-        if marks_pool is not None:
-            await marks_pool.close()
         stop.set()
         for task in stack.tasks:
             # A worker stuck in a retry backoff is cancelled: its uncommitted batch replays.

@@ -58,15 +58,9 @@ async def migrate(conn: asyncpg.Connection) -> list[int]:
 
 
 async def create_pool(
-    dsn: str,
-    *,
-    min_size: int = 1,
-    max_size: int = 10,
-    command_timeout_s: float = 60.0,
-    server_settings: dict[str, str] | None = None,
+    dsn: str, *, min_size: int = 1, max_size: int = 10, command_timeout_s: float = 60.0
 ) -> asyncpg.Pool:
-    """A pool on a migrated database; its statements time out after `command_timeout_s`;
-    `server_settings` hold for every session of the pool (and only of this pool)."""
+    """A pool on a migrated database; its statements time out after `command_timeout_s`."""
     conn = await asyncpg.connect(dsn, timeout=10)
     try:
         await migrate(conn)
@@ -79,7 +73,6 @@ async def create_pool(
         reset=_keep_session,
         command_timeout=command_timeout_s,
         timeout=10,  # connecting
-        server_settings=server_settings,
     )
     return pool
 

@@ -22,8 +22,7 @@ import asyncpg
 import msgspec
 import pytest
 
-from adapters.runtime.postgres import create_pool
-from gateway.ingest import MARKS_SESSION, Ingestor, Upload, receipt_status
+from gateway.ingest import Ingestor, Upload, receipt_status
 from gateway.runtime import LocalServices, Stack
 from tests.clock import now as clock_now
 
@@ -169,28 +168,3 @@ async def test_after_a_burst_every_receipt_is_marked(
         assert took is not None, "receipts still 'pending' after the burst"
     finally:
         await ingestor.close()
-
-
-async def test_marks_go_through_their_own_pool_whose_commits_do_not_wait_for_the_disk(
-    stack: Stack, services: LocalServices
-) -> None:
-    """The composition root's marks pool: one statement per flush, in sessions with
-    synchronous_commit off; the reservations' pool keeps durable commits."""
-    marks = await create_pool(services.dsn, min_size=1, max_size=1, server_settings=MARKS_SESSION)
-    topic = "dipgw-test-accept-marks"
-    try:
-        assert await marks.fetchval("SHOW synchronous_commit") == "off"
-        assert await stack.pool.fetchval("SHOW synchronous_commit") == "on"
-        ingestor = Ingestor(stack.pool, _GatedProducer(), topic, marks_pool=marks)
-        marked = await ingestor.submit(_upload(), clock_now())
-        await ingestor.close()  # writes the marks now
-        assert await _status(stack, marked.receipt_id) == "accepted"
-        # With the marks pool gone, the reservation still commits through the main pool but
-        # its mark cannot be written: the marks go through the marks pool only.
-        ingestor = Ingestor(stack.pool, _GatedProducer(), topic, marks_pool=marks)
-        unmarked = await ingestor.submit(_upload(), clock_now())
-        await marks.close()
-        await ingestor.close()
-        assert await _status(stack, unmarked.receipt_id) == "pending"
-    finally:
-        await marks.close()
