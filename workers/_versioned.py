@@ -3,9 +3,11 @@ policies are both imported this way (`dipgw rules import`)."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import asyncpg
+import msgspec
 
 
 async def store_next_version(
@@ -16,16 +18,24 @@ async def store_next_version(
     lock: int,
     city: str,
     year: int,
-    digest: str,
+    document: bytes,
+    sources: list[dict[str, str]],
     values: dict[str, Any],
 ) -> tuple[asyncpg.Record, bool]:
-    """The row in force after storing a document whose content hash is `digest`, and True
+    """The row in force after storing `document` (encoded; its SHA-256 is the version's
+    content hash) with the files it came from and the other columns in `values`, and True
     when it already was in force (the same content again is a no-op, not a new version).
 
     Imports of one city-year are serialised by an advisory lock (`lock`, city ^ year), so two
     at once cannot take the same seq. `table` and `values`' keys are the caller's constants,
     never input. `returning` is read from the latest row too, so it must not name new
     columns only."""
+    digest = hashlib.sha256(document).hexdigest()
+    values = {
+        **values,
+        "document": document.decode(),
+        "sources": msgspec.json.encode(sources).decode(),
+    }
     columns = ["city", "clearing_year", "seq", "content_sha256", *values]
     placeholders = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
     async with pool.acquire() as conn, conn.transaction():

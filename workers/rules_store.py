@@ -102,7 +102,6 @@ async def import_rules(
     pool: asyncpg.Pool, rules: RuleSet, sources: list[dict[str, str]]
 ) -> ImportResult:
     """Store `rules` as the new version in force for its city and clearing year."""
-    document = encode_ruleset(rules)
     row, unchanged = await store_next_version(
         pool,
         table="dip_rulesets",
@@ -110,13 +109,12 @@ async def import_rules(
         lock=_IMPORT_LOCK,
         city=rules.city,
         year=rules.clearing_year,
-        digest=hashlib.sha256(document).hexdigest(),
+        document=encode_ruleset(rules),
+        sources=sources,
         values={
             "version": rules.version,
             "catalog_version": rules.catalog_version,
             "version_id": rules.version_id,
-            "document": document.decode(),
-            "sources": msgspec.json.encode(sources).decode(),
             "groups": len(rules.groups),
         },
     )

@@ -87,7 +87,6 @@ async def import_settlement_policy(
     pool: asyncpg.Pool, policy: SettlementPolicy, sources: list[dict[str, str]]
 ) -> tuple[StoredPolicy, bool]:
     """Store `policy` as the version in force; True with it when it was already in force."""
-    document = encode_settlement_policy(policy)
     row, unchanged = await store_next_version(
         pool,
         table="settlement_policies",
@@ -95,11 +94,10 @@ async def import_settlement_policy(
         lock=_IMPORT_LOCK,
         city=policy.city,
         year=policy.clearing_year,
-        digest=hashlib.sha256(document).hexdigest(),
+        document=encode_settlement_policy(policy),
+        sources=sources,
         values={
             "version": policy.version,
-            "document": document.decode(),
-            "sources": msgspec.json.encode(sources).decode(),
             "special_review_quota_permille": policy.special_review_quota_permille,
         },
     )
