@@ -58,22 +58,21 @@ async def scored_cases(
         ).decode()
         for setl_id in ids
     ]
+    # The columns are the message's, as the scored sink stores them: one source for both.
     await pool.execute(
         """INSERT INTO scored_cases (fixmedins_code, setl_id, revision, receipt_id, received_at,
                scored_at, treating_city, insured_city, treating_admdvs, insured_admdvs, scope,
                clearing_year, status, unscored_rule, group_code, deviation, case_score,
                special_review, message)
-           SELECT $1, id, 1, (message->>'receipt_id')::uuid, $3, $3, $4, $4, $4, $4,
-                  'same_city', CASE WHEN $6::text = 'scored' THEN $5::int END, $6,
-                  CASE WHEN $6::text = 'unscored' THEN 'DIP_NO_RULES' END,
-                  'I21.0:00.6600', 'extreme', 3200.0, true, message
-           FROM unnest($2::text[], $7::jsonb[]) AS row(id, message)""",
+           SELECT $1, id, 1, (m->>'receipt_id')::uuid, $3, $3, $4, $4, $4, $4, m->>'scope',
+                  (m->>'clearing_year')::int, m->>'status', m->'unscored'->>'rule',
+                  m->>'group_code', m->>'deviation', (m->>'case_score')::float8,
+                  (m->>'special_review')::boolean, m
+           FROM unnest($2::text[], $5::jsonb[]) AS row(id, m)""",
         fixmedins_code,
         ids,
         MOMENT,
         city,
-        year,
-        status,
         messages,
     )
     return ids

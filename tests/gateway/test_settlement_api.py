@@ -43,8 +43,8 @@ def _code(client: Client) -> str:
 
 @pytest.fixture(scope="module")
 async def world(stack: Stack) -> AsyncIterator[World]:
-    """Scored rows of a bare shape (no published message) in the session's database: removed
-    afterwards, so /v1/scored, which serves the published message, never meets them."""
+    """Scored rows, runs and simulations in the session's database; the scored rows are
+    removed afterwards, so later tests' views of /v1/scored do not count them."""
     h1 = await register_hospital(stack, new_code(), "440100")
     h2 = await register_hospital(stack, new_code(), "440100")
     sz = await register_hospital(stack, f"H4403{new_code()[5:]}", "440300")
