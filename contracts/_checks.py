@@ -608,12 +608,13 @@ class RecordChecks:
         day: date | None,
         age_days: int | None,
         trusted: bool,
+        latest: bool,
     ) -> None:
         """`_diagnoses`; with codes trusted (in the latest table), without the category
         slicing: a code of the latest table is looked up in `_plain_codes` (no constraint)
         first."""
         if not trusted:
-            self._diagnoses(s, out, day, age_days, False)
+            self._diagnoses(s, out, day, age_days, latest)
             return
         plain = self._plain_codes
         excluded = _WESTERN_EXCLUDED
@@ -678,23 +679,22 @@ class RecordChecks:
         out: list[ValidationError],
         day: date | None,
         age_days: int | None,
-        trusted: bool,
+        latest: bool,
     ) -> None:
+        """Every diagnosis looked up in the table in force on `day`. When that is the latest
+        table (`latest`), a code of it without constraints (`_plain_codes`) is passed over:
+        one unknown code among nine costs one lookup, not nine."""
         table = self._codes.diagnosis_table(day)
         gend = s.setlinfo.gend
         constraints = self._constraints
+        plain = self._plain_codes if latest else frozenset()
         mains = 0
         for i, d in enumerate(s.diseinfo):
             western = d.diag_type not in _WESTERN_EXCLUDED
             if western and d.maindiag_flag == "1":
                 mains += 1
             code = d.diag_code
-            if not code or not western:
-                continue
-            if trusted:
-                rules = constraints.get(code[:3])
-                if rules is not None:
-                    self._constrain(out, rules, gend, age_days, f"diseinfo[{i}].diag_code")
+            if not western or code in plain or not code:
                 continue
             path = f"diseinfo[{i}].diag_code"
             entries = self._diag_code(out, table, code, path)
@@ -706,8 +706,9 @@ class RecordChecks:
                     self._constrain(out, rules, gend, age_days, path)
         if mains != 1:
             self._emit(out, "DIAG_MAIN", "diseinfo")
-        if s.setlinfo.wm_dise_code and not trusted:
-            self._diag_code(out, table, s.setlinfo.wm_dise_code, "setlinfo.wm_dise_code")
+        wm_dise_code = s.setlinfo.wm_dise_code
+        if wm_dise_code and not (latest and wm_dise_code in self._by_code):
+            self._diag_code(out, table, wm_dise_code, "setlinfo.wm_dise_code")
         self._opsp_diagnoses(s, out, day, table)
 
     def _opsp_diagnoses(
@@ -773,8 +774,9 @@ class RecordChecks:
         for i, o in enumerate(s.oprninfo):
             if o.oprn_oprt_type == "1":
                 mains += 1
-            if o.oprn_oprt_code and not trusted:
-                self._oprn_code(out, table, o.oprn_oprt_code, f"oprninfo[{i}].oprn_oprt_code")
+            code = o.oprn_oprt_code
+            if code and not trusted and (table is None or code not in table.entries):
+                self._oprn_code(out, table, code, f"oprninfo[{i}].oprn_oprt_code")
             b, e = o.oprn_oprt_begntime, o.oprn_oprt_endtime
             if (b is not None or e is not None) and not _inside(adm, b, e, dscg):
                 self._span(out, i, "oprninfo", "oprn_oprt_begntime", b, "oprn_oprt_endtime", e,

@@ -37,11 +37,13 @@ __all__ = [
 #: what a pre-check may ask for (the dispatcher's locals, computed once per record):
 #: `self` the RecordChecks, `s` the Settlement, `sl` its setlinfo, `legacy` (4101),
 #: `received_at` (naive CST), `area`/`inst`/`insured` (the envelope's mdtrtarea_admvs,
-#: fixmedins_code, insuplc_admdvs), `trusted` (codes proven in the table in force), `adm`,
-#: `dscg`, `birth`, `day` (the discharge date), `age_days` (at admission, None if unknown)
+#: fixmedins_code, insuplc_admdvs), `trusted` (codes proven in the table in force), `latest`
+#: (the tables in force on `day` are the latest: a code found in them needs no other lookup),
+#: `adm`, `dscg`, `birth`, `day` (the discharge date), `age_days` (at admission, None if
+#: unknown)
 FACTS = (
     "self", "s", "sl", "legacy", "received_at", "area", "inst", "insured", "trusted",
-    "adm", "dscg", "birth", "day", "age_days",
+    "latest", "adm", "dscg", "birth", "day", "age_days",
 )  # fmt: skip
 #: what a check may ask for: the facts and `out`, the findings' list
 CHECK_FACTS = (*FACTS, "out")
@@ -233,11 +235,10 @@ def dispatch(s, out, legacy, received_at, area, inst, insured, trusted):
     if received_at is not None and received_at.tzinfo is not None:
         received_at = received_at.astimezone(CST).replace(tzinfo=None)
     day = dscg.date() if dscg is not None else None
-    if trusted:
-        latest = LATEST.get(day)
-        if latest is None:
-            latest = LATEST[day] = IS_LATEST(day)
-        trusted = latest
+    latest = LATEST.get(day)
+    if latest is None:
+        latest = LATEST[day] = IS_LATEST(day)
+    trusted = trusted and latest
     if birth is not None and adm is not None:
         age_days = adm.toordinal() - birth.toordinal()
         if age_days < 0:

@@ -127,6 +127,7 @@ class FieldRules:
         "_dict_errors",
         "_dicts",
         "_generic",
+        "_generic_by_field",
         "_generic_checks",
         "_generic_lists",
         "_list_required",
@@ -145,6 +146,7 @@ class FieldRules:
         self._checked: Callable[..., tuple[Any, list[ValidationError]]] | None = None
         nodes = NODES
         self._generic = {n: tuple(_Generic(s, dicts) for s in fields_of(n)) for n in nodes}
+        self._generic_by_field = {(n, g.field): g for n in nodes for g in self._generic[n]}
         self._python = {n: _Python(n, dicts) for n in nodes}
         self._generic_checks = {n: self._compile_generic(n) for n in nodes}
         self._generic_lists = {
@@ -268,7 +270,7 @@ class FieldRules:
         """`check_generic_reference` for one field, on `setlinfo` (`[obj]`) or each entry of
         a list node: what the full engine finds on a record the strict types accept but for
         that field."""
-        g = next(g for g in self._generic[node] if g.field == field)
+        g = self._generic_by_field[node, field]
         for i, obj in enumerate(entries):
             value = getattr(obj, field)
             if value is None or value == "":
