@@ -682,19 +682,24 @@ class RecordChecks:
         latest: bool,
     ) -> None:
         """Every diagnosis looked up in the table in force on `day`. When that is the latest
-        table (`latest`), a code of it without constraints (`_plain_codes`) is passed over:
-        one unknown code among nine costs one lookup, not nine."""
+        table (`latest`), a code of it takes its constraints from `_by_code` as on the
+        trusted path: one unknown code among nine costs one lookup, not nine."""
         table = self._codes.diagnosis_table(day)
         gend = s.setlinfo.gend
         constraints = self._constraints
-        plain = self._plain_codes if latest else frozenset()
+        by_code = self._by_code if latest else {}
         mains = 0
         for i, d in enumerate(s.diseinfo):
             western = d.diag_type not in _WESTERN_EXCLUDED
             if western and d.maindiag_flag == "1":
                 mains += 1
             code = d.diag_code
-            if not western or code in plain or not code:
+            if not code or not western:
+                continue
+            known = by_code.get(code)
+            if known is not None:
+                if known:
+                    self._constrain(out, known, gend, age_days, f"diseinfo[{i}].diag_code")
                 continue
             path = f"diseinfo[{i}].diag_code"
             entries = self._diag_code(out, table, code, path)

@@ -317,6 +317,42 @@ def test_identical_constrained_diagnoses_keep_their_own_index(base: str) -> None
     _both_ways(raw)
 
 
+@pytest.mark.parametrize("base", BASES)
+@pytest.mark.parametrize(
+    "unknown", ["input.diseinfo.2.diag_code", "input.oprninfo.0.oprn_oprt_code"]
+)
+def test_an_unknown_code_leaves_the_others_checked(
+    base: str, unknown: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One unknown code among known ones: the known constrained code still gets its finding
+    at its own index, the unknown one its own, and only the unknown diagnosis is looked up
+    in the table (the others are known to the latest table, which is in force)."""
+    doc = edge_base(base)
+    doc["input"]["setlinfo"]["gend"] = "1"
+    doc["input"]["setlinfo"].pop("certno", None)
+    doc["input"]["diseinfo"][1:1] = [{"diag_type": "1", "diag_code": "N80.000",
+        "diag_name": "子宫内膜异位症", "adm_cond_type": "1", "maindiag_flag": "0"}]  # fmt: skip
+    at(doc, unknown, "Z99.999x999" if "diag" in unknown else "99.9999x999")
+    raw = msgspec.json.encode(doc)
+    looked_up: list[str] = []
+    lookup = type(V._checks)._diagnosis
+
+    def counted(self: Any, table: Any, code: str) -> Any:
+        looked_up.append(code)
+        return lookup(self, table, code)
+
+    monkeypatch.setattr(type(V._checks), "_diagnosis", counted)
+    found = {(e.rule, e.field) for e in check(raw, V)}
+    assert ("SEX_DIAG", "diseinfo[1].diag_code") in found
+    if "diag" in unknown:
+        assert ("DIAG_UNKNOWN", "diseinfo[2].diag_code") in found
+        assert set(looked_up) == {"Z99.999x999"}
+    else:
+        assert ("OPRN_UNKNOWN", "oprninfo[0].oprn_oprt_code") in found
+        assert looked_up == []
+    _both_ways(raw)
+
+
 def test_codes_are_not_decoder_constraints() -> None:
     """An unknown or legacy code leaves the record on the fast path: the strict decoder takes
     it and the checks look the codes up (trusted only when every code is known)."""
