@@ -40,6 +40,7 @@ ALIASES = {"psn_cashpay": "psn_cash_pay"}
 #: the sealed fast path's answer to a failed values guard (see `compile_fast_path`)
 _UNSEALED_MARK = "        return UNSEALED(raw, received_at)"
 _UNSEALED_NOT = "        pass"
+_UNSEALED_BACK = "        return None"
 
 
 def strict_required(spec: FieldSpec) -> bool:
@@ -124,6 +125,7 @@ class FieldRules:
 
     __slots__ = (
         "_checked",
+        "_checked_sealed",
         "_dict_errors",
         "_dicts",
         "_generic",
@@ -144,6 +146,7 @@ class FieldRules:
         #: DICT_VALUE errors with their allowed values, by path (formatted once each)
         self._dict_errors: dict[str, ValidationError] = {}
         self._checked: Callable[..., tuple[Any, list[ValidationError]]] | None = None
+        self._checked_sealed: Callable[..., tuple[Any, list[ValidationError]] | None] | None = None
         nodes = NODES
         self._generic = {n: tuple(_Generic(s, dicts) for s in fields_of(n)) for n in nodes}
         self._generic_by_field = {(n, g.field): g for n in nodes for g in self._generic[n]}
@@ -646,8 +649,14 @@ class FieldRules:
         # the same body without the decode: for a record decoded strictly by other means
         # (`Validator._strict_relaxed_json`)
         checked_source = "\n".join(["def checked(env, received_at):", *checked_lines])
+        # and for a record decoded sealed by other means: where the sealed fast path hands
+        # the record to `unsealed`, it answers None (the caller hands it over)
+        sealed_lines = [x.replace(_UNSEALED_MARK, _UNSEALED_BACK) for x in lines]
+        sealed_source = "\n".join(["def checked_sealed(env, received_at):", *sealed_lines])
         exec(compile(source, "<fast path>", "exec"), scope)
         exec(compile(checked_source, "<fast path checks>", "exec"), scope)
+        exec(compile(sealed_source, "<fast path checks, sealed>", "exec"), scope)
+        self._checked_sealed = scope["checked_sealed"]
         fast: Callable[..., tuple[Any, list[ValidationError]]] = scope["fast"]
         fast.__doc__ = source  # readable when debugging: `validator._fast.__doc__`
         self._checked = scope["checked"]
@@ -659,6 +668,16 @@ class FieldRules:
         if self._checked is None:
             raise RuntimeError("compile_fast_path first")
         return self._checked
+
+    def checks_after_sealed_decode(
+        self,
+    ) -> Callable[..., tuple[Any, list[ValidationError]] | None]:
+        """`checked_sealed(env, received_at) -> (env, findings) | None`: `checks_after_decode`
+        for a record a sealed decoder (`strict_envelope_type(sealed=True)`) accepted; None
+        where the sealed fast path hands a record to `unsealed` (a values guard failed)."""
+        if self._checked_sealed is None:
+            raise RuntimeError("compile_fast_path first")
+        return self._checked_sealed
 
     def _exec(self, node: str, lines: list[str], scope: dict[str, Any]) -> Callable[..., None]:
         lines.append("    return None")

@@ -72,6 +72,7 @@ class Validator:
 
     __slots__ = (
         "_checked",
+        "_checked_sealed",
         "_checks",
         "_diag_codes",
         "_fast",
@@ -121,8 +122,10 @@ class Validator:
             self.policy, self.dictionaries, nodes_built=self._strict_nodes
         )
         # strict decoders with some timestamps as text: one field, or whole nodes
-        # (`whole_nodes`): at most 31, built when first needed
-        self._strict_relaxed: dict[frozenset[tuple[str, str]], msgspec.json.Decoder[Any]] = {}
+        # (`whole_nodes`), sealed (tried first) or not: at most 62, built when first needed
+        self._strict_relaxed: dict[
+            tuple[frozenset[tuple[str, str]], bool], msgspec.json.Decoder[Any]
+        ] = {}
         # text fields whose strict constraints are generic checks only (length, dictionary,
         # required): one of them refused is checked alone (`_strict_relaxed_json`)
         self._relaxable_texts = frozenset(
@@ -153,6 +156,7 @@ class Validator:
             unsealed=self._unsealed_json,
         )
         self._checked = self._fields.checks_after_decode()
+        self._checked_sealed = self._fields.checks_after_sealed_decode()
 
     # -- public API ----------------------------------------------------------------------
 
@@ -303,11 +307,20 @@ class Validator:
         a JSON type it converts: `_SEALED_ONLY`). Any other refusal (a value, a length, a
         malformed document) is its own, word for word.
         """
-        if _SEALED_ONLY.search(str(refused)) is None:
-            if out_of_range := numbers_out_of_range(raw):
-                return None, self._out_of_range(out_of_range)
-            return self._slow_json(raw, received_at, refused)
-        return self._unsealed_json(raw, received_at)
+        message = str(refused)
+        if _SEALED_ONLY.search(message) is not None:
+            return self._unsealed_json(raw, received_at)
+        # refused for a value: decoded sealed again with that field relaxed, so that the
+        # look for numbers out of range is spared as on the clean path (`_strict_relaxed_json`)
+        pair = field_at(message) if isinstance(refused, msgspec.ValidationError) else None
+        tried = pair is not None and (is_temporal(pair) or pair in self._relaxable_texts)
+        if tried and pair is not None:
+            found = self._strict_relaxed_json(raw, received_at, pair, sealed=True)
+            if found is not None:
+                return found
+        if out_of_range := numbers_out_of_range(raw):
+            return None, self._out_of_range(out_of_range)
+        return self._slow_json(raw, received_at, refused, relaxed_tried=tried)
 
     def _unsealed_json(
         self, raw: bytes | str, received_at: datetime | None
@@ -335,6 +348,8 @@ class Validator:
         raw: bytes | str,
         received_at: datetime | None,
         refused: msgspec.DecodeError | None = None,
+        *,
+        relaxed_tried: bool = False,
     ) -> tuple[Envelope | None, list[ValidationError]]:
         """The full engine, for a document the strict decoder refused (`refused`, its error).
 
@@ -343,10 +358,12 @@ class Validator:
         read (malformed, an offset, a bare date, `""`) is read again as text in that field
         only (`_relaxed_json`); if the strict decoder already named a timestamp, the typed
         decode is skipped. Anything else, the lenient decoder, which reports wrong types.
-        `validate_json` has already looked for numbers out of range.
+        `validate_json` has already looked for numbers out of range. `relaxed_tried`: the
+        sealed `_strict_relaxed_json` refused the record for a value (the unsealed one would
+        refuse it at the same place).
         """
         if isinstance(refused, msgspec.ValidationError) and (pair := field_at(str(refused))):
-            if is_temporal(pair) or pair in self._relaxable_texts:
+            if not relaxed_tried and (is_temporal(pair) or pair in self._relaxable_texts):
                 found = self._strict_relaxed_json(raw, received_at, pair)
                 if found is not None:
                     return found
@@ -363,7 +380,12 @@ class Validator:
         return typed, self.validate_decoded(typed, [], received_at=received_at)
 
     def _strict_relaxed_json(
-        self, raw: bytes | str, received_at: datetime | None, pair: tuple[str, str]
+        self,
+        raw: bytes | str,
+        received_at: datetime | None,
+        pair: tuple[str, str],
+        *,
+        sealed: bool = False,
     ) -> tuple[Envelope | None, list[ValidationError]] | None:
         """A record the strict types refused only for timestamps and at most one text field:
         the fast path's checks.
@@ -377,16 +399,24 @@ class Validator:
         differently goes back to it: a required timestamp left empty (its REQ_FIELD is a
         generic check), a number no sum can hold. None: the strict types refuse more (a
         second text field, a number, a wrong type), or the decoders built are many.
+
+        `sealed`: the decoder is sealed (`Validator._sealed` with the fields relaxed), so,
+        as on the clean path, no number was rounded on the way; a refusal only sealing makes
+        (`_SEALED_ONLY`), or a values guard that fails, hands the record to `_unsealed_json`
+        as the fast path does.
         """
         relaxed = frozenset((pair,))
         while True:
-            decoder = self._strict_relaxed_decoder(relaxed)
+            decoder = self._strict_relaxed_decoder(relaxed, sealed)
             if decoder is None:
                 return None
             try:
                 envelope: Any = decoder.decode(raw)
             except msgspec.ValidationError as exc:
-                more = field_at(str(exc))
+                message = str(exc)
+                if sealed and _SEALED_ONLY.search(message) is not None:
+                    return self._unsealed_json(raw, received_at)
+                more = field_at(message)
                 if more is None or more in relaxed or not is_temporal(more):
                     return None
                 times = frozenset(p for p in relaxed if is_temporal(p))
@@ -404,7 +434,12 @@ class Validator:
                 entries = [inp.setlinfo] if node == "setlinfo" else getattr(inp, node)
                 self._fields.check_generic_field(entries, node, field, errors)
             try:
-                envelope, found = self._checked(envelope, received_at)
+                if not sealed:
+                    envelope, found = self._checked(envelope, received_at)
+                elif (checked := self._checked_sealed(envelope, received_at)) is not None:
+                    envelope, found = checked
+                else:
+                    return self._unsealed_json(raw, received_at)
             except ArithmeticError:
                 return None
             bad = {e.field for e in errors if e.rule == "FMT_DATETIME"}
@@ -412,19 +447,21 @@ class Validator:
             return envelope, errors
 
     def _strict_relaxed_decoder(
-        self, relaxed: frozenset[tuple[str, str]]
+        self, relaxed: frozenset[tuple[str, str]], sealed: bool = False
     ) -> msgspec.json.Decoder[Any] | None:
-        """The strict decoder with `relaxed` unconstrained; None once `_RELAXED_AT_MOST`
-        are built (a sender cycling through fields cannot make a Validator build on end)."""
-        decoder = self._strict_relaxed.get(relaxed)
+        """The strict (or sealed) decoder with `relaxed` unconstrained; None once
+        `_RELAXED_AT_MOST` are built (a sender cycling through fields cannot make a Validator
+        build on end)."""
+        decoder = self._strict_relaxed.get((relaxed, sealed))
         if decoder is None:
             if len(self._strict_relaxed) >= _RELAXED_AT_MOST:
                 return None
             strict_type = strict_envelope_type(
-                self.policy, self.dictionaries, relaxed, nodes_built=self._strict_nodes
-            )
-            decoder = self._strict_relaxed[relaxed] = msgspec.json.Decoder(
-                strict_type, strict=False
+                self.policy, self.dictionaries, relaxed, nodes_built=self._strict_nodes,
+                sealed=sealed,
+            )  # fmt: skip
+            decoder = self._strict_relaxed[relaxed, sealed] = msgspec.json.Decoder(
+                strict_type, strict=sealed
             )
         return decoder
 

@@ -334,6 +334,44 @@ def test_refused_values_give_the_full_engines_findings(
     _same_as_lenient(msgspec.json.encode(doc))
 
 
+#: what only sealing refuses, or a values guard stops, placed after a refused value: the
+#: sealed decoder with that field relaxed (tried first) must hand the record over, as the
+#: clean path does (raw JSON text, put in place of a placeholder string)
+_AFTER_REFUSAL = {
+    "unknown key": (("oprninfo", "zz_unknown"), b'"yes"'),
+    "float into an integer": (("setlinfo", "act_ipt_days"), b"3.0"),
+    "digit string into an integer": (("setlinfo", "act_ipt_days"), b'"3"'),
+    "negative zero": (("setlinfo", "acct_pay"), b"-0.0"),
+    "rounded to zero": (("setlinfo", "acct_pay"), b"1E-999"),
+    "past float's range": (("setlinfo", "acct_pay"), b"1E+999999999"),
+}
+
+
+@pytest.mark.parametrize("after", sorted(_AFTER_REFUSAL))
+@pytest.mark.parametrize(
+    "refused",
+    [
+        ("setlinfo", "psn_name", ""),
+        ("setlinfo", "adm_way", "x"),
+        ("oprninfo", "oprn_oprt_endtime", "2026/11/12 10:30"),
+    ],
+)
+def test_a_refused_value_then_what_sealing_hands_over(
+    refused: tuple[str, str, str], after: str
+) -> None:
+    """A value refused early, and later in the record what the sealed decoder refuses or a
+    values guard stops: the lenient engine's findings and record, whichever way it went."""
+    for seed in (0, 2, 3):
+        doc = _base(seed)
+        node, field, value = refused
+        _set(doc, node, 0, field, value)
+        (where, name), text = _AFTER_REFUSAL[after]
+        _set(doc, where, 1, name, "PLACEHOLDER")
+        raw = msgspec.json.encode(doc).replace(b'"PLACEHOLDER"', text)
+        found = _same_as_lenient(raw)
+        assert found, (after, refused)
+
+
 @pytest.mark.parametrize(("node", "field"), TEXTS)
 def test_each_text_field_refused_alone(node: str, field: str) -> None:
     """Each constrained text field alone, empty and too long, in every entry."""
