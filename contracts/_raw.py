@@ -123,19 +123,19 @@ def _temporal(node: str) -> tuple[FieldSpec, ...]:
     return tuple(s for s in fields_of(node) if s.type in ("date", "datetime"))
 
 
-def _read(
-    text: str | None, spec: FieldSpec, path: str, policy: ConfiguredRules,
-    out: list[ValidationError],
-) -> date | datetime | None:  # fmt: skip
-    """One timestamp text as the canonical value; unreadable: None and FMT_DATETIME."""
+def _read(text: str | None, kind: str) -> date | datetime | bool | None:
+    """One timestamp text as the canonical value (None for none); False if unreadable, for
+    which the caller reports FMT_DATETIME (`_unreadable`) at a path it builds only then."""
     if text is None or text == "":
         return None
-    converted = convert_temporal(text, spec.type)
-    if converted is None:
-        err = policy.error("FMT_DATETIME", path)
-        if err is not None:
-            out.append(err)
-    return converted
+    converted = convert_temporal(text, kind)
+    return False if converted is None else converted
+
+
+def _unreadable(path: str, policy: ConfiguredRules, out: list[ValidationError]) -> None:
+    err = policy.error("FMT_DATETIME", path)
+    if err is not None:
+        out.append(err)
 
 
 def _convert(
@@ -144,7 +144,11 @@ def _convert(
 ) -> Any:  # fmt: skip
     values = msgspec.structs.asdict(obj)
     for spec in _temporal(node):
-        values[spec.field] = _read(values[spec.field], spec, prefix + spec.field, policy, out)
+        value = _read(values[spec.field], spec.type)
+        if value is False:
+            _unreadable(prefix + spec.field, policy, out)
+            value = None
+        values[spec.field] = value
     return cls(**values)
 
 
@@ -210,15 +214,24 @@ def convert_relaxed(
     inp = envelope.input
     for node, specs in _relaxed_plan(relaxed):
         if node == "envelope":
-            objects = [(envelope, "")]
+            objects: list[Any] = [envelope]
         elif node == "setlinfo":
-            objects = [(inp.setlinfo, "setlinfo.")]
+            objects = [inp.setlinfo]
         else:
-            objects = [(e, f"{node}[{i}].") for i, e in enumerate(getattr(inp, node))]
-        for obj, prefix in objects:
+            objects = getattr(inp, node)
+        for i, obj in enumerate(objects):
             for spec in specs:
                 name = spec.field
-                setattr(obj, name, _read(getattr(obj, name), spec, prefix + name, policy, out))
+                value = _read(getattr(obj, name), spec.type)
+                if value is False:
+                    value = None
+                    _unreadable(
+                        name if node == "envelope"
+                        else f"setlinfo.{name}" if node == "setlinfo"
+                        else f"{node}[{i}].{name}",
+                        policy, out,
+                    )  # fmt: skip
+                setattr(obj, name, value)
 
 
 def required_present(envelope: Any, relaxed: frozenset[tuple[str, str]]) -> bool:

@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -48,6 +49,15 @@ _AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 _SEALED_ONLY = re.compile(r"^Object contains unknown field |^Expected `[^`]*`, got `")
 #: strict decoders with relaxed fields per Validator (≈ 2 ms to build each)
 _RELAXED_AT_MOST = 128
+
+
+@lru_cache(maxsize=256)
+def _split_relaxed(
+    relaxed: frozenset[tuple[str, str]],
+) -> tuple[frozenset[tuple[str, str]], frozenset[tuple[str, str]]]:
+    """(timestamps, text fields) of a relaxed set: few distinct sets, each split once."""
+    times = frozenset(p for p in relaxed if is_temporal(p))
+    return times, relaxed - times
 
 
 def is_rejected(errors: list[ValidationError]) -> bool:
@@ -419,17 +429,19 @@ class Validator:
                 more = field_at(message)
                 if more is None or more in relaxed or not is_temporal(more):
                     return None
-                times = frozenset(p for p in relaxed if is_temporal(p))
-                relaxed = whole_nodes(times | {more}) | (relaxed - times)
+                times, texts = _split_relaxed(relaxed)
+                relaxed = whole_nodes(times | {more}) | texts
                 continue
             except msgspec.DecodeError:
                 return None
             errors: list[ValidationError] = []
-            times = frozenset(p for p in relaxed if is_temporal(p))
-            convert_relaxed(envelope, times, self.policy, errors)
-            if not required_present(envelope, times):
-                return envelope, self.validate_decoded(envelope, errors, received_at=received_at)
-            for node, field in relaxed - times:
+            times, texts = _split_relaxed(relaxed)
+            if times:
+                convert_relaxed(envelope, times, self.policy, errors)
+                if not required_present(envelope, times):
+                    found_all = self.validate_decoded(envelope, errors, received_at=received_at)
+                    return envelope, found_all
+            for node, field in texts:
                 inp = envelope.input
                 entries = [inp.setlinfo] if node == "setlinfo" else getattr(inp, node)
                 self._fields.check_generic_field(entries, node, field, errors)
@@ -442,6 +454,9 @@ class Validator:
                     return self._unsealed_json(raw, received_at)
             except ArithmeticError:
                 return None
+            if not times:
+                errors.extend(found)
+                return envelope, errors
             bad = {e.field for e in errors if e.rule == "FMT_DATETIME"}
             errors.extend(e for e in found if not (e.rule == "REQ_FIELD" and e.field in bad))
             return envelope, errors
