@@ -51,6 +51,15 @@ _SEALED_ONLY = re.compile(r"^Object contains unknown field |^Expected `[^`]*`, g
 _RELAXED_AT_MOST = 128
 
 
+_RELAXABLE_NODES = ("setlinfo", *LIST_NODES)
+
+
+@lru_cache(maxsize=256)
+def _relaxed_nodes(relaxed: frozenset[tuple[str, str]]) -> tuple[str, ...]:
+    """The record nodes (not the envelope) a relaxed set touches, in a fixed order."""
+    return tuple(n for n in _RELAXABLE_NODES if any(node == n for node, _f in relaxed))
+
+
 @lru_cache(maxsize=256)
 def _split_relaxed(
     relaxed: frozenset[tuple[str, str]],
@@ -92,6 +101,7 @@ class Validator:
         "_relaxable_texts",
         "_required_nodes",
         "_sealed",
+        "_sealed_classes",
         "_strict",
         "_strict_nodes",
         "_strict_relaxed",
@@ -151,6 +161,14 @@ class Validator:
             self.policy, self.dictionaries, nodes_built=self._strict_nodes, sealed=True
         )
         self._sealed = msgspec.json.Decoder(sealed_type, strict=True)
+        settlement_type = next(
+            f.type for f in msgspec.structs.fields(sealed_type) if f.name == "input"
+        )
+        self._sealed_classes: dict[str, type] = {
+            "envelope": sealed_type,
+            "input": settlement_type,
+            **{node: self._strict_nodes[node, frozenset(), True] for node in _RELAXABLE_NODES},
+        }
         self._typed = msgspec.json.Decoder(typed_envelope_type(), strict=False)
         self._lenient = msgspec.json.Decoder(raw_envelope_type(), strict=False)
         diag = self.codes.diagnosis_table()
@@ -434,6 +452,8 @@ class Validator:
                 continue
             except msgspec.DecodeError:
                 return None
+            if sealed:
+                self._as_sealed(envelope, relaxed)
             errors: list[ValidationError] = []
             times, texts = _split_relaxed(relaxed)
             if times:
@@ -460,6 +480,28 @@ class Validator:
             bad = {e.field for e in errors if e.rule == "FMT_DATETIME"}
             errors.extend(e for e in found if not (e.rule == "REQ_FIELD" and e.field in bad))
             return envelope, errors
+
+    def _as_sealed(self, envelope: Any, relaxed: frozenset[tuple[str, str]]) -> None:
+        """Give a record a sealed relaxed decoder read the sealed decoder's classes.
+
+        The relaxed classes differ from those only in the relaxed fields' types (same
+        fields, same order, same layout: CPython checks it on assignment), and what those
+        fields hold is checked (and converted) before the record is used. The checks then
+        see one class per node whichever field was relaxed: CPython specialises attribute
+        reads per class, and records of five classes in turn made every read slow (about
+        12 % of a record with findings, measured).
+        """
+        classes = self._sealed_classes
+        envelope.__class__ = classes["envelope"]
+        inp = envelope.input
+        inp.__class__ = classes["input"]
+        for node in _relaxed_nodes(relaxed):
+            if node == "setlinfo":
+                inp.setlinfo.__class__ = classes["setlinfo"]
+                continue
+            cls = classes[node]
+            for entry in getattr(inp, node):
+                entry.__class__ = cls
 
     def _strict_relaxed_decoder(
         self, relaxed: frozenset[tuple[str, str]], sealed: bool = False

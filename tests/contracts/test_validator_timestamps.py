@@ -372,6 +372,32 @@ def test_a_refused_value_then_what_sealing_hands_over(
         assert found, (after, refused)
 
 
+@pytest.mark.parametrize(
+    "refused",
+    [
+        ("setlinfo", "psn_name", ""),
+        ("setlinfo", "adm_way", "x"),
+        ("oprninfo", "oprn_oprt_endtime", "2026/11/12 10:30"),
+    ],
+)
+def test_a_refused_value_comes_back_in_the_sealed_classes(refused: tuple[str, str, str]) -> None:
+    """Whichever field was relaxed, the record the checks see (and the caller gets) is of the
+    sealed decoder's classes, node by node, as a clean record is: one class per node keeps
+    CPython's attribute reads specialised on the findings path."""
+    clean, _ = V.validate_json(msgspec.json.encode(_base(2)), received_at=NOW)
+    doc = _base(2)
+    node, field, value = refused
+    _set(doc, node, 0, field, value)
+    _same_as_lenient(msgspec.json.encode(doc))
+    envelope, found = V.validate_json(msgspec.json.encode(doc), received_at=NOW)
+    assert found and envelope is not None and clean is not None
+    assert type(envelope) is type(clean)
+    assert type(envelope.input) is type(clean.input)
+    assert type(envelope.input.setlinfo) is type(clean.input.setlinfo)
+    for entry, clean_entry in zip(envelope.input.oprninfo, clean.input.oprninfo, strict=True):
+        assert type(entry) is type(clean_entry)
+
+
 @pytest.mark.parametrize(("node", "field"), TEXTS)
 def test_each_text_field_refused_alone(node: str, field: str) -> None:
     """Each constrained text field alone, empty and too long, in every entry."""
