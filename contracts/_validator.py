@@ -141,8 +141,9 @@ class Validator:
         strict_type = strict_envelope_type(
             self.policy, self.dictionaries, nodes_built=self._strict_nodes
         )
-        # strict decoders with some timestamps as text: one field, or whole nodes
-        # (`whole_nodes`), sealed (tried first) or not: at most 62, built when first needed
+        # strict decoders with some timestamps as text (one field, or whole nodes:
+        # `whole_nodes`) or one text field unconstrained, sealed (tried first) or not: built
+        # when first needed, at most _RELAXED_AT_MOST
         self._strict_relaxed: dict[
             tuple[frozenset[tuple[str, str]], bool], msgspec.json.Decoder[Any]
         ] = {}
