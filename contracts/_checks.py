@@ -779,9 +779,8 @@ class RecordChecks:
         for i, o in enumerate(s.oprninfo):
             if o.oprn_oprt_type == "1":
                 mains += 1
-            code = o.oprn_oprt_code
-            if code and not trusted and (table is None or code not in table.entries):
-                self._oprn_code(out, table, code, f"oprninfo[{i}].oprn_oprt_code")
+            if o.oprn_oprt_code and not trusted:
+                self._oprn_code(out, table, o.oprn_oprt_code, f"oprninfo[{i}].oprn_oprt_code")
             b, e = o.oprn_oprt_begntime, o.oprn_oprt_endtime
             if (b is not None or e is not None) and not _inside(adm, b, e, dscg):
                 self._span(out, i, "oprninfo", "oprn_oprt_begntime", b, "oprn_oprt_endtime", e,

@@ -26,7 +26,15 @@ from contracts._normalise import normalise
 from contracts._rulebook import ConfiguredRules
 from contracts._timefmt import parse_duration
 
-__all__ = ["ALIASES", "DERIVED", "MULTI_DICT", "FieldRules", "duration_ok", "strict_required"]
+__all__ = [
+    "ALIASES",
+    "DERIVED",
+    "MULTI_DICT",
+    "FieldRules",
+    "duration_ok",
+    "field_path",
+    "strict_required",
+]
 
 #: filled by `normalise` for some flavours: their required check runs after normalisation
 DERIVED = frozenset({"psn_cash_pay", "medfee_sumamt", "fund_pay_sumamt", "insutype"})
@@ -41,6 +49,13 @@ ALIASES = {"psn_cashpay": "psn_cash_pay"}
 _UNSEALED_MARK = "        return UNSEALED(raw, received_at)"
 _UNSEALED_NOT = "        pass"
 _UNSEALED_BACK = "        return None"
+
+
+def field_path(node: str, index: int, field: str) -> str:
+    """A finding's path: `inf_time` (envelope), `setlinfo.adm_time`, `oprninfo[1].anst_endtime`."""
+    if node == "envelope":
+        return field
+    return f"setlinfo.{field}" if node == "setlinfo" else f"{node}[{index}].{field}"
 
 
 def strict_required(spec: FieldSpec) -> bool:
@@ -278,18 +293,14 @@ class FieldRules:
             value = getattr(obj, field)
             if value is None or value == "":
                 if g.required:
-                    self._emit(out, "REQ_FIELD", self._path(node, i, field))
+                    self._emit(out, "REQ_FIELD", field_path(node, i, field))
                 continue
             if not isinstance(value, str):
                 continue
             if g.length is not None and len(value) > g.length:
-                self._emit(out, "FMT_LENGTH", self._path(node, i, field))
+                self._emit(out, "FMT_LENGTH", field_path(node, i, field))
             if g.dict is not None and value not in g.values:
-                self._emit(out, "DICT_VALUE", self._path(node, i, field))
-
-    @staticmethod
-    def _path(node: str, i: int, field: str) -> str:
-        return f"setlinfo.{field}" if node == "setlinfo" else f"{node}[{i}].{field}"
+                self._emit(out, "DICT_VALUE", field_path(node, i, field))
 
     def _compile_generic(self, node: str) -> Callable[..., None]:
         """Straight-line `check_generic` for one node: one attribute read per field, no loop;

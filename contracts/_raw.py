@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 
 from contracts._errors import ValidationError
-from contracts._fieldrules import strict_required
+from contracts._fieldrules import field_path, strict_required
 from contracts._fields import LIST_NODES, NODES, FieldSpec, fields_of
 from contracts._model import (
     Bldinfo,
@@ -225,12 +225,7 @@ def convert_relaxed(
                 value = _read(getattr(obj, name), spec.type)
                 if value is False:
                     value = None
-                    _unreadable(
-                        name if node == "envelope"
-                        else f"setlinfo.{name}" if node == "setlinfo"
-                        else f"{node}[{i}].{name}",
-                        policy, out,
-                    )  # fmt: skip
+                    _unreadable(field_path(node, i, name), policy, out)
                 setattr(obj, name, value)
 
 

@@ -475,9 +475,6 @@ class Validator:
                     return self._unsealed_json(raw, received_at)
             except ArithmeticError:
                 return None
-            if not times:
-                errors.extend(found)
-                return envelope, errors
             bad = {e.field for e in errors if e.rule == "FMT_DATETIME"}
             errors.extend(e for e in found if not (e.rule == "REQ_FIELD" and e.field in bad))
             return envelope, errors
